@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# coretakeover: build the module out of tree, and run the demo and the tests.
+#
+#   make                 build coretakeover.ko (against the cached test kernel)
+#   make KDIR=<tree>     build it against your own Rust-enabled 6.12 tree
+#   make demo            boot the two-node cluster and show what it does
+#   make check           host tests and every QEMU scenario
+#
+# `demo` and `check` install what is missing first (scripts/setup.sh).
+# Everything outside the repository lives under $(CT_CACHE).
+
+SHELL := /bin/bash
+CT_KDIR := $(shell scripts/build-kernel.sh --print-kdir)
+KDIR ?= $(CT_KDIR)
+# The kernel needs a rustc with rust-src: Debian's.
+RUSTC ?= /usr/bin/rustc
+CARGO ?= cargo
+TRIPLE := x86_64-unknown-linux-gnu
+CLI_BIN := target/$(TRIPLE)/release/coretakeover
+HARNESS := target/release/ct-cluster
+HARNESS_ARGS = --kernel $(CT_KDIR)/arch/x86/boot/bzImage --module coretakeover.ko --cli $(CLI_BIN)
+
+.PHONY: all module setup kernel cli harness host-test check demo clean
+
+all: module
+
+setup:
+	@scripts/setup.sh
+
+kernel: setup
+	@scripts/build-kernel.sh >/dev/null
+
+# With the default KDIR the test kernel is built first; a KDIR of your own is
+# used as it is.
+module: $(if $(filter $(CT_KDIR),$(KDIR)),kernel)
+	@echo "==> module: building coretakeover.ko against $(KDIR)"
+	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) modules
+
+# The CLI runs in the guests' initramfs: link it statically.
+cli:
+	@echo "==> cli: building the static coretakeover command"
+	@CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
+		$(CARGO) build -q --locked --release -p coretakeover-cli --target $(TRIPLE)
+
+harness:
+	@echo "==> harness: building ct-cluster"
+	@$(CARGO) build -q --locked --release -p coretakeover-cluster
+
+host-test:
+	@$(CARGO) test --locked --workspace
+
+check: setup
+	@$(MAKE) -s KDIR=$(CT_KDIR) module cli harness
+	@scripts/check.sh $(HARNESS) $(HARNESS_ARGS)
+
+demo: setup
+	@$(MAKE) -s KDIR=$(CT_KDIR) module cli harness
+	@$(HARNESS) $(HARNESS_ARGS) demo --out demo-out
+
+clean:
+	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	@$(CARGO) clean
+	rm -rf results demo-out

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The two-node cluster: the array, then nodes A and B booted concurrently.
+//!
+//! Every node sees every service LUN (its own and its partner's: A owns LUNs
+//! 0..n, B owns n..2n) as SCSI target id = LUN index on its virtio-scsi bus,
+//! through QEMU's iSCSI initiator with a distinct initiator name per node, and
+//! both coredump disks (one per node, virtio-blk, shared read-write between
+//! the two QEMUs), with polled queues enabled.
+
+use crate::array::{Array, ArrayKind};
+use crate::guest::{Guest, GuestSpec};
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The programs the guests run.
+pub struct Env {
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+}
+
+/// A node of the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeName {
+    A,
+    B,
+}
+
+impl NodeName {
+    pub fn letter(self) -> char {
+        match self {
+            Self::A => 'a',
+            Self::B => 'b',
+        }
+    }
+
+    /// The node id the scenarios configure (A is 1, B is 2).
+    pub fn id(self) -> u16 {
+        match self {
+            Self::A => 1,
+            Self::B => 2,
+        }
+    }
+
+    pub fn initiator(self) -> String {
+        format!("iqn.2026-11.org.coretakeover:node-{}", self.letter())
+    }
+}
+
+pub struct ClusterSpec {
+    /// `None`: no array and no service LUNs.
+    pub array: Option<ArrayKind>,
+    pub luns_per_node: usize,
+    pub nodes: Vec<NodeName>,
+    pub node_memory_mib: u32,
+    pub coredump_mib: u64,
+}
+
+pub struct Cluster {
+    /// Time zero of every console time stamp.
+    pub epoch: Instant,
+    pub deadline: Instant,
+    pub dir: PathBuf,
+    pub luns_per_node: usize,
+    lun_images: Vec<PathBuf>,
+    // Dropped after the nodes (fields drop in order): nodes go first, so they
+    // never see their array vanish.
+    nodes: Vec<(NodeName, Guest)>,
+    pub array: Option<Array>,
+    /// When each guest became ready, from the epoch.
+    pub boot_times: Vec<(String, Duration)>,
+}
+
+/// A sparse image of `mib` MiB.
+fn sparse_image(path: &Path, mib: u64) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    file.set_len(mib << 20)?;
+    Ok(())
+}
+
+impl Cluster {
+    /// Starts the array (if any), then the nodes, and waits until all are ready.
+    pub fn start(spec: &ClusterSpec, env: &Env, dir: &Path, deadline: Instant) -> Result<Self> {
+        let epoch = Instant::now();
+        std::fs::create_dir_all(dir)?;
+        let mut boot_times = Vec::new();
+        let lun_count = if spec.array.is_some() { 2 * spec.luns_per_node } else { 0 };
+        let mut lun_images = Vec::new();
+        for i in 0..lun_count {
+            let path = dir.join(format!("lun{i}.img"));
+            sparse_image(&path, 64)?;
+            lun_images.push(path);
+        }
+        let array = match spec.array {
+            Some(kind) => {
+                let array = Array::start(kind, &lun_images, &env.kernel, &env.initramfs, dir, epoch, deadline)?;
+                boot_times.push((format!("array ({})", kind.name()), epoch.elapsed()));
+                Some(array)
+            }
+            None => None,
+        };
+
+        let mut coredumps = Vec::new();
+        for node in &spec.nodes {
+            let path = dir.join(format!("coredump-{}.img", node.letter()));
+            sparse_image(&path, spec.coredump_mib)?;
+            coredumps.push((*node, path));
+        }
+
+        let mut starting = Vec::new();
+        for &node in &spec.nodes {
+            let mut devices = vec!["-iscsi".to_string(), format!("initiator-name={}", node.initiator())];
+            if let Some(array) = &array {
+                devices.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
+                for i in 0..lun_count {
+                    devices.push("-drive".into());
+                    devices.push(format!("file={},if=none,id=lun{i},format=raw,cache=none", array.lun_url(i)));
+                    devices.push("-device".into());
+                    devices.push(format!("scsi-block,drive=lun{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0"));
+                }
+            }
+            for (owner, image) in &coredumps {
+                let l = owner.letter();
+                devices.push("-drive".into());
+                devices.push(format!(
+                    "file={},if=none,id=coredump-{l},format=raw,cache=none,file.locking=off",
+                    image.display()
+                ));
+                devices.push("-device".into());
+                devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l}"));
+            }
+            devices.push("-virtfs".into());
+            devices.push("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into());
+            let spec = GuestSpec {
+                name: format!("node-{}", node.letter()),
+                memory_mib: spec.node_memory_mib,
+                cpus: 2,
+                kernel: env.kernel.clone(),
+                initramfs: env.initramfs.clone(),
+                append: format!(
+                    "ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7",
+                    node.letter()
+                ),
+                devices,
+            };
+            starting.push((node, spec.start(dir, epoch)?));
+        }
+        let mut nodes = Vec::new();
+        for (node, guest) in starting {
+            let guest = guest.ready(deadline)?;
+            boot_times.push((guest.name.clone(), epoch.elapsed()));
+            nodes.push((node, guest));
+        }
+        let mut cluster = Self {
+            epoch,
+            deadline,
+            dir: dir.to_path_buf(),
+            luns_per_node: spec.luns_per_node,
+            lun_images,
+            nodes,
+            array,
+            boot_times,
+        };
+        if lun_count > 0 {
+            for node in spec.nodes.clone() {
+                cluster.node(node)?.ok(&format!("wait_luns {lun_count}"))?;
+            }
+        }
+        Ok(cluster)
+    }
+
+    pub fn node(&mut self, name: NodeName) -> Result<&mut Guest> {
+        match self.nodes.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, guest)) => Ok(guest),
+            None => bail!("node {} is not part of this cluster", name.letter()),
+        }
+    }
+
+    /// The index of the `k`-th service LUN owned by `owner`.
+    pub fn lun_of(&self, owner: NodeName, k: usize) -> usize {
+        match owner {
+            NodeName::A => k,
+            NodeName::B => self.luns_per_node + k,
+        }
+    }
+
+    /// The host file behind service LUN `index`.
+    pub fn lun_image(&self, index: usize) -> &Path {
+        &self.lun_images[index]
+    }
+
+    /// Scales a wait so that it never outlasts the scenario.
+    pub fn until(&self, timeout: Duration) -> Instant {
+        crate::console::within(timeout, self.deadline)
+    }
+}

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One QEMU guest (the array or a node) under TCG: its command line, console,
+//! QMP monitor and command channel.
+
+use crate::console::{within, Console};
+use crate::procs::Spawned;
+use crate::qmp::Qmp;
+use crate::shell::Shell;
+use anyhow::{Context, Result};
+use serde_json::json;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the guest boots with and what is attached to it.
+pub struct GuestSpec {
+    pub name: String,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub append: String,
+    /// Extra QEMU arguments: disks, network, iSCSI initiator name.
+    pub devices: Vec<String>,
+}
+
+pub struct Guest {
+    pub name: String,
+    pub console: Console,
+    pub shell: Shell,
+    qmp: Qmp,
+    process: Spawned,
+}
+
+impl GuestSpec {
+    fn command(&self, dir: &Path) -> Command {
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-nodefaults", "-no-user-config"]);
+        cmd.args(["-display", "none", "-no-reboot"]);
+        cmd.args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()]);
+        cmd.arg("-kernel").arg(&self.kernel);
+        cmd.arg("-initrd").arg(&self.initramfs);
+        cmd.args(["-append", &format!("console=ttyS0 {}", self.append)]);
+        // ttyS0: the kernel console, on QEMU's stdout. ttyS1: the command channel.
+        cmd.args(["-serial", "stdio"]);
+        let shell = dir.join(format!("{}.shell", self.name));
+        cmd.args(["-chardev", &format!("socket,id=shell,path={},server=on,wait=off", shell.display())]);
+        cmd.args(["-serial", "chardev:shell"]);
+        let qmp = dir.join(format!("{}.qmp", self.name));
+        cmd.args(["-qmp", &format!("unix:{},server=on,wait=off", qmp.display())]);
+        cmd.args(&self.devices);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        cmd
+    }
+
+    /// Starts QEMU and captures its console. Call `Guest::ready` next.
+    pub fn start(self, dir: &Path, epoch: Instant) -> Result<Starting> {
+        let mut cmd = self.command(dir);
+        std::fs::write(dir.join(format!("{}.cmdline", self.name)), format!("{cmd:?}\n"))?;
+        let stderr = File::create(dir.join(format!("{}.qemu-stderr.log", self.name)))?;
+        cmd.stderr(stderr);
+        let mut process = Spawned::start(&self.name, cmd)?;
+        let stdout = process.child_mut().stdout.take().context("QEMU stdout")?;
+        let log = File::create(dir.join(format!("{}.console.log", self.name)))?;
+        let console = Console::capture(&self.name, stdout, epoch, log);
+        Ok(Starting { name: self.name, dir: dir.to_path_buf(), epoch, console, process })
+    }
+}
+
+/// A guest whose QEMU runs but whose init may not be ready yet.
+pub struct Starting {
+    name: String,
+    dir: PathBuf,
+    epoch: Instant,
+    pub console: Console,
+    process: Spawned,
+}
+
+impl Starting {
+    /// Waits for the guest's init to report ready, then connects to its
+    /// monitor and command channel.
+    pub fn ready(self, deadline: Instant) -> Result<Guest> {
+        let ready = self.console.wait_for(0, "coretakeover-guest: ready", deadline);
+        if let Err(e) = ready {
+            let tail = self.console.tail(15).join("\n");
+            return Err(e.context(format!("{} did not boot; console tail:\n{tail}", self.name)));
+        }
+        let qmp = Qmp::connect(&self.dir.join(format!("{}.qmp", self.name)), deadline)?;
+        let log = File::create(self.dir.join(format!("{}.shell.log", self.name)))?;
+        let shell_path = self.dir.join(format!("{}.shell", self.name));
+        let shell = Shell::connect(&self.name, &shell_path, deadline, log, self.epoch)?;
+        Ok(Guest { name: self.name, console: self.console, shell, qmp, process: self.process })
+    }
+}
+
+impl Guest {
+    /// Runs a command that must succeed (60 s at most).
+    pub fn ok(&mut self, command: &str) -> Result<String> {
+        self.shell.ok(command, Duration::from_secs(60))
+    }
+
+    /// Runs a command that must fail (60 s at most).
+    pub fn fails(&mut self, command: &str) -> Result<String> {
+        self.shell.fails(command, Duration::from_secs(60))
+    }
+
+    /// QEMU's run state ("running", "paused", ...).
+    pub fn run_state(&mut self) -> Result<String> {
+        let status = self.qmp.execute("query-status", json!({}))?;
+        Ok(status["status"].as_str().unwrap_or("unknown").to_string())
+    }
+
+    /// Stops the guest's vCPUs (the guest hangs, as far as anyone can tell).
+    pub fn pause(&mut self) -> Result<()> {
+        self.qmp.execute("stop", json!({})).map(drop)
+    }
+
+    /// Resumes the guest's vCPUs.
+    pub fn resume(&mut self) -> Result<()> {
+        self.qmp.execute("cont", json!({})).map(drop)
+    }
+
+    /// Ends the guest at once, as a power loss would.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Whether the guest's QEMU has exited.
+    pub fn has_exited(&mut self) -> bool {
+        self.process.has_exited()
+    }
+
+    /// Waits until the guest's console shows `needle` (searching from `from`).
+    pub fn wait_console(&self, from: usize, needle: &str, timeout: Duration, deadline: Instant) -> Result<crate::console::Line> {
+        self.console.wait_for(from, needle, within(timeout, deadline))
+    }
+}

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The guest initramfs: busybox, the guest scripts of `qemu-test/guest/`, the
+//! module and the CLI, written directly as a "newc" cpio archive (so building
+//! it needs neither root for `/dev/console` nor a cpio program).
+
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// The guest scripts, compiled into the harness.
+const GUEST_FILES: &[(&str, &str)] = &[
+    ("init", include_str!("../guest/init")),
+    ("ct/serve.sh", include_str!("../guest/serve.sh")),
+    ("ct/lib.sh", include_str!("../guest/lib.sh")),
+    ("ct/array-setup.sh", include_str!("../guest/array-setup.sh")),
+];
+
+/// A "newc" (SVR4 without CRC) cpio archive being written into memory.
+pub struct Cpio {
+    data: Vec<u8>,
+    next_ino: u32,
+}
+
+const S_IFDIR: u32 = 0o040000;
+const S_IFREG: u32 = 0o100000;
+const S_IFCHR: u32 = 0o020000;
+
+impl Cpio {
+    pub fn new() -> Self {
+        Self { data: Vec::new(), next_ino: 1 }
+    }
+
+    fn pad(&mut self) {
+        while self.data.len() % 4 != 0 {
+            self.data.push(0);
+        }
+    }
+
+    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), body: &[u8]) {
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        let nlink = if mode & S_IFDIR != 0 { 2 } else { 1 };
+        let fields = [
+            ino, mode, 0, 0, nlink, 0, body.len() as u32, 0, 0, rdev.0, rdev.1,
+            name.len() as u32 + 1, 0,
+        ];
+        self.data.extend_from_slice(b"070701");
+        for f in fields {
+            self.data.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        self.data.extend_from_slice(name.as_bytes());
+        self.data.push(0);
+        self.pad();
+        self.data.extend_from_slice(body);
+        self.pad();
+    }
+
+    pub fn dir(&mut self, name: &str) {
+        self.entry(name, S_IFDIR | 0o755, (0, 0), &[]);
+    }
+
+    pub fn file(&mut self, name: &str, mode: u32, body: &[u8]) {
+        self.entry(name, S_IFREG | mode, (0, 0), body);
+    }
+
+    pub fn char_device(&mut self, name: &str, major: u32, minor: u32) {
+        self.entry(name, S_IFCHR | 0o600, (major, minor), &[]);
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, (0, 0), &[]);
+        self.data
+    }
+}
+
+/// Builds the initramfs shared by the array and both nodes.
+pub fn build(out: &Path, busybox: &Path, module: &Path, cli: &Path) -> Result<()> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let mut cpio = Cpio::new();
+    for dir in ["bin", "sbin", "dev", "proc", "sys", "tmp", "host", "ct"] {
+        cpio.dir(dir);
+    }
+    cpio.char_device("dev/console", 5, 1);
+    cpio.file("bin/busybox", 0o755, &read(busybox)?);
+    for (name, text) in GUEST_FILES {
+        cpio.file(name, 0o755, text.as_bytes());
+    }
+    cpio.file("ct/coretakeover.ko", 0o644, &read(module)?);
+    cpio.file("bin/coretakeover", 0o755, &read(cli)?);
+    std::fs::write(out, cpio.finish()).with_context(|| format!("writing {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newc_entries_are_aligned_and_terminated() {
+        let mut cpio = Cpio::new();
+        cpio.dir("ct");
+        cpio.file("ct/x", 0o644, b"hello");
+        let data = cpio.finish();
+        assert_eq!(&data[..6], b"070701");
+        assert_eq!(data.len() % 4, 0);
+        // The second entry follows the first header (110 bytes) and "ct\0",
+        // padded from 113 to 116 bytes.
+        let second = 116;
+        assert_eq!(&data[second..second + 6], b"070701");
+        // File size field of the second entry (7th field) is 5.
+        let size = &data[second + 6 + 6 * 8..second + 6 + 7 * 8];
+        assert_eq!(size, b"00000005");
+        assert!(data.windows(10).any(|w| w == b"TRAILER!!!"));
+    }
+
+    #[test]
+    fn the_archive_unpacks_with_cpio_when_available() {
+        if std::process::Command::new("cpio").arg("--version").output().is_err() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("ct-cpio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cpio = Cpio::new();
+        cpio.dir("ct");
+        cpio.file("ct/hello", 0o644, b"coretakeover\n");
+        let archive = dir.join("a.cpio");
+        std::fs::write(&archive, cpio.finish()).unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd {} && cpio -id --quiet < a.cpio", dir.display()))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(std::fs::read_to_string(dir.join("ct/hello")).unwrap(), "coretakeover\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `ct-cluster`: boots the coretakeover test cluster under QEMU (an iSCSI
+//! array and two storage nodes) and runs scenarios on it.
+//!
+//! ```text
+//! ct-cluster check [SCENARIO...]   run scenarios (all by default); ends "N passed, N failed"
+//! ct-cluster demo                  boot the pair, load the module, show PR fencing
+//! ct-cluster list                  name the scenarios
+//! ```
+
+mod array;
+mod cluster;
+mod console;
+mod guest;
+mod initramfs;
+mod procs;
+mod qmp;
+mod scenarios;
+mod shell;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use cluster::Env;
+use scenarios::{Ctx, Scenario};
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Parser)]
+#[command(name = "ct-cluster")]
+struct Cli {
+    /// The guest kernel (bzImage of the test kernel).
+    #[arg(long)]
+    kernel: PathBuf,
+    /// The module to load in the nodes.
+    #[arg(long)]
+    module: PathBuf,
+    /// The static coretakeover CLI for the guests.
+    #[arg(long)]
+    cli: PathBuf,
+    /// A static busybox for the guests.
+    #[arg(long, default_value = "/bin/busybox")]
+    busybox: PathBuf,
+    /// Where logs, images and results go (one subdirectory per run).
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios and count them.
+    Check {
+        /// Scenario names (all when none is given).
+        scenarios: Vec<String>,
+    },
+    /// Boot the pair, load the module on both nodes, show PR fencing.
+    Demo {
+        /// Where the summary goes.
+        #[arg(long, default_value = "demo-out")]
+        out: PathBuf,
+    },
+    /// List the scenarios.
+    List,
+}
+
+fn run_dir(results: &std::path::Path, what: &str) -> Result<PathBuf> {
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let dir = results.join(format!("{what}-{stamp}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Runs one scenario; returns whether it passed.
+fn run_scenario(scenario: &Scenario, env: &Env, dir: PathBuf) -> (bool, serde_json::Map<String, serde_json::Value>) {
+    println!("--- {}: {}", scenario.name, scenario.about);
+    let started = Instant::now();
+    let mut ctx = Ctx { env, dir: dir.clone(), deadline: started + scenario.timeout, facts: Default::default() };
+    // A panic in a scenario is a failure of that scenario; the processes it
+    // started are killed by their owners' Drop while unwinding.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (scenario.run)(&mut ctx)));
+    let secs = started.elapsed().as_secs_f64();
+    let error = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e:#}")),
+        Err(_) => Some("the scenario panicked".to_string()),
+    };
+    match &error {
+        None => println!("PASS {} ({secs:.1} s)", scenario.name),
+        Some(e) => {
+            println!("FAIL {} ({secs:.1} s): {e}", scenario.name);
+            println!("     logs: {}", dir.display());
+        }
+    }
+    (error.is_none(), ctx.facts)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let all = scenarios::all();
+    if let Command::List = cli.command {
+        for s in &all {
+            println!("{:<16} {}", s.name, s.about);
+        }
+        return Ok(());
+    }
+    let root = run_dir(&cli.results, match cli.command {
+        Command::Demo { .. } => "demo",
+        _ => "check",
+    })?;
+    let initramfs = root.join("initramfs.cpio");
+    initramfs::build(&initramfs, &cli.busybox, &cli.module, &cli.cli)?;
+    let env = Env { kernel: cli.kernel.clone(), initramfs };
+
+    match cli.command {
+        Command::List => unreachable!("handled above"),
+        Command::Check { scenarios } => {
+            let selected: Vec<&Scenario> = if scenarios.is_empty() {
+                all.iter().collect()
+            } else {
+                let mut picked = Vec::new();
+                for name in &scenarios {
+                    match all.iter().find(|s| s.name == name) {
+                        Some(s) => picked.push(s),
+                        None => bail!("no scenario named {name:?} (see `ct-cluster list`)"),
+                    }
+                }
+                picked
+            };
+            let (mut passed, mut failed) = (0, 0);
+            for scenario in selected {
+                let (ok, _) = run_scenario(scenario, &env, root.join(scenario.name));
+                if ok { passed += 1 } else { failed += 1 }
+            }
+            println!("results: {}", root.display());
+            println!("{passed} passed, {failed} failed");
+            if failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Demo { out } => demo(&all, &env, &root, &out),
+    }
+}
+
+/// `make demo`: the PR sanity scenario on the LIO array, told as a story.
+fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let scenario = all.iter().find(|s| s.name == "pr-sanity-lio").context("pr-sanity-lio missing")?;
+    let started = Instant::now();
+    let (ok, mut facts) = run_scenario(scenario, env, root.join(scenario.name));
+    facts.insert("ok".into(), ok.into());
+    facts.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+    facts.insert("logs".into(), root.display().to_string().into());
+    std::fs::create_dir_all(out)?;
+    let summary = out.join("summary.json");
+    std::fs::write(&summary, serde_json::to_string_pretty(&facts)? + "\n")?;
+    println!();
+    println!("summary ({}):", summary.display());
+    for (k, v) in &facts {
+        println!("  {k:<24} {v}");
+    }
+    if !ok {
+        bail!("the demo failed; logs in {}", root.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The processes the harness starts (QEMU, tgtd), and how they end: by PID,
+//! with SIGKILL, when their owner is dropped, whether the scenario passed,
+//! failed or panicked. Should the harness itself be killed, the kernel sends
+//! its children SIGKILL too (`PR_SET_PDEATHSIG`).
+
+use anyhow::{Context, Result};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+
+/// A child process that is killed, by its PID, when this value is dropped.
+pub struct Spawned {
+    name: String,
+    child: Child,
+}
+
+impl Spawned {
+    /// Starts `cmd`. Start it from a thread that outlives the child (the
+    /// main thread): the parent-death signal follows the spawning thread.
+    pub fn start(name: &str, mut cmd: Command) -> Result<Self> {
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        Ok(Self { name: name.to_string(), child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Whether the process has exited (and reaps it if so).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process by PID now and reaps it.
+    pub fn kill(&mut self) {
+        if self.has_exited() {
+            return;
+        }
+        // CAST: PIDs fit in pid_t.
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with a PID of our own unreaped child: it cannot have
+        // been reused for another process.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        if let Err(e) = self.child.wait() {
+            eprintln!("warning: reaping {} (pid {pid}): {e}", self.name);
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

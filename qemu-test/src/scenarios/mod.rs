@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The scenarios: each boots its own cluster, so none can spoil another.
+
+mod module_load;
+mod pr_sanity;
+
+use crate::array::ArrayKind;
+use crate::cluster::Env;
+use anyhow::Result;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What a scenario gets to run with.
+pub struct Ctx<'a> {
+    pub env: &'a Env,
+    /// This scenario's own results directory (console logs, images).
+    pub dir: PathBuf,
+    pub deadline: Instant,
+    /// Figures and outcomes worth reporting (the demo's summary).
+    pub facts: Map<String, Value>,
+}
+
+impl Ctx<'_> {
+    /// Tells what the scenario does next.
+    pub fn step(&self, text: &str) {
+        println!("    - {text}");
+    }
+
+    pub fn fact(&mut self, key: &str, value: impl Into<Value>) {
+        self.facts.insert(key.to_string(), value.into());
+    }
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub timeout: Duration,
+    pub run: Box<dyn Fn(&mut Ctx<'_>) -> Result<()>>,
+}
+
+/// Every scenario of `make check`, in order.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "module-load",
+            about: "load the module, read and write its sysfs knobs, unload it",
+            timeout: Duration::from_secs(180),
+            run: Box::new(module_load::run),
+        },
+        Scenario {
+            name: "pr-sanity-lio",
+            about: "SCSI-3 PR between the nodes on the LIO array: reserve, conflict, PREEMPT AND ABORT",
+            timeout: Duration::from_secs(300),
+            run: Box::new(|ctx| pr_sanity::run(ctx, ArrayKind::Lio)),
+        },
+        Scenario {
+            name: "pr-sanity-tgt",
+            about: "the same on the tgt array, which lacks PREEMPT AND ABORT: PREEMPT instead",
+            timeout: Duration::from_secs(300),
+            run: Box::new(|ctx| pr_sanity::run(ctx, ArrayKind::Tgt)),
+        },
+    ]
+}

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one error type of the command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Everything that can make a subcommand fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The module is not loaded (its sysfs directory is missing).
+    #[error("module not loaded: {0} does not exist (modprobe coretakeover)")]
+    NotLoaded(PathBuf),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the result failed (for example a closed pipe).
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+    /// An argument was well-formed for clap but wrong for us.
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument { what: &'static str, reason: String },
+}
+
+impl Error {
+    /// Exit status: 2 for bad arguments (like clap), 1 for everything else.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::InvalidArgument { .. } => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `coretakeover`: the command-line face of the coretakeover module.
+//!
+//! One module per subcommand; each parses its own arguments (unit-tested in
+//! its file) and returns this crate's one error type.
+
+mod error;
+mod key;
+mod output;
+mod status;
+
+use clap::{Parser, Subcommand};
+use error::Error;
+
+/// Control and inspect coretakeover, the storage pair's panic-time takeover.
+#[derive(Debug, Parser)]
+#[command(name = "coretakeover", version = coretakeover_core::VERSION)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Status(status::Args),
+    Key(key::Args),
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Status(args) => status::run(&args, &mut out),
+        Command::Key(args) => key::run(&args, &mut out),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coretakeover: {e}");
+            e.exit_code()
+        }
+    }
+}

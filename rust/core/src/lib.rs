@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The functional core of coretakeover.
+//!
+//! Everything here is pure `no_std` Rust without kernel types, so the very same
+//! source files are compiled into the kernel module (`rust/coretakeover.rs`
+//! includes them with `#[path]`) and tested on the host with `cargo test`.
+//! Keep it that way: no allocation, no `unsafe`, no panicking arithmetic.
+//!
+//! The module root, `rust/coretakeover.rs`, repeats the list of modules below;
+//! that is why the files refer to each other as `super::`, never `crate::`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod ids;
+pub mod keys;
+pub mod version;
+
+pub use version::VERSION;

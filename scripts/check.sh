@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make check`: the host tests of every crate, then every QEMU scenario.
+# Ends with one line "N passed, N failed" counting both.
+#   scripts/check.sh HARNESS HARNESS-ARGS...
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+harness=("$@")
+
+step "host tests: cargo test (functional core, CLI, harness)"
+log=$(mktemp)
+cargo test --locked --workspace 2>&1 | tee "$log"
+host_rc=${PIPESTATUS[0]}
+read -r host_passed host_failed < <(awk '/^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i + 1) ~ /^passed/) p += $i
+            if ($(i + 1) ~ /^failed/) f += $i
+        }
+    } END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
+# A build failure runs no test but must still count as a failure.
+if [ "$host_rc" != 0 ] && [ "$host_failed" = 0 ]; then host_failed=1; fi
+
+step "QEMU scenarios: ${harness[*]} check"
+log=$(mktemp)
+"${harness[@]}" check 2>&1 | tee "$log"
+qemu_rc=${PIPESTATUS[0]}
+read -r qemu_passed qemu_failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
+if [ "$qemu_rc" != 0 ] && [ "$qemu_failed" = 0 ]; then qemu_failed=1; fi
+
+echo
+echo "host tests:     $host_passed passed, $host_failed failed"
+echo "QEMU scenarios: $qemu_passed passed, $qemu_failed failed"
+passed=$((host_passed + qemu_passed))
+failed=$((host_failed + qemu_failed))
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what building and testing coretakeover needs, and nothing twice.
+# Debian packages come from the machine's default suites only (no backports,
+# testing or sid: they upgrade libc and break the machine).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+APT_PACKAGES=(
+    # Kernel source and a Rust toolchain with rust-src, plus libclang for bindgen.
+    linux-source-6.12 rustc-web rust-web-src libclang-dev clang
+    # Kernel build dependencies.
+    bc flex bison libelf-dev libssl-dev cpio dwarves xz-utils kmod make gcc
+    # The cluster: QEMU with its iSCSI initiator, tgt as the light array type.
+    qemu-system-x86 qemu-block-extra tgt
+    # Guest userland and test tools.
+    busybox-static sg3-utils libiscsi-bin python3 python3-venv python3-yaml
+)
+# Python packages for the test venv (pinned); drgn reads vmcores.
+VENV_PACKAGES=(drgn==0.3.0 PyYAML==6.0.3 jsonschema==4.26.0)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    [ "$(id -u)" = 0 ] || die "missing packages (${missing[*]}); run this script as root"
+    step "apt: installing ${missing[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+else
+    step "apt: all ${#APT_PACKAGES[@]} packages present"
+fi
+
+command -v cargo >/dev/null || die "cargo not found (the userspace crates use the machine's rustup toolchain)"
+if [ -x "$CT_BINDGEN" ] && "$CT_BINDGEN" --version 2>/dev/null | grep -q " $CT_BINDGEN_VERSION\$"; then
+    step "bindgen $CT_BINDGEN_VERSION present"
+else
+    step "cargo: installing bindgen-cli $CT_BINDGEN_VERSION from crates.io"
+    cargo install -q bindgen-cli --version "$CT_BINDGEN_VERSION" --locked
+fi
+
+venv=$CT_CACHE/venv
+stamp=$venv/.packages
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${VENV_PACKAGES[*]}" ]; then
+    step "test venv present ($venv)"
+else
+    step "python: creating test venv $venv (${VENV_PACKAGES[*]})"
+    mkdir -p "$CT_CACHE"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "${VENV_PACKAGES[@]}"
+    echo "${VENV_PACKAGES[*]}" > "$stamp"
+fi
