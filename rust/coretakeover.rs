@@ -6,10 +6,28 @@
 //! This is the module root: the list of the module's parts and the module
 //! object, whose only job is to own the registrations so that unloading is
 //! `Drop`. See `Documentation/coretakeover/design.rst`.
+//!
+//! | file             | what                                                  |
+//! |------------------|-------------------------------------------------------|
+//! | `control.rs`     | `/sys/kernel/coretakeover/`: identity, dump disk      |
+//! | `dump_disk.rs`   | arming the coredump disk (process context)            |
+//! | `panic_dump.rs`  | the panic notifier and the polled dump                |
+//! | `polled_bio.rs`  | preallocated bios completed by polling                |
+//! | `bdev.rs`        | block devices by path, synchronous I/O                |
+//! | `sysfs.rs`       | sysfs attributes as Rust statics                      |
+//! | `crc.rs`         | the kernel's CRC-32C for the functional core          |
+//! | `shims.rs`/`.c`  | forwarders to kernel macros and static inlines        |
+//! | `core/src/`      | the functional core (on-disk format, plan, keys)      |
 
 use kernel::prelude::*;
 
+mod bdev;
 mod control;
+mod crc;
+mod dump_disk;
+mod panic_dump;
+mod polled_bio;
+mod shims;
 mod sysfs;
 
 /// The functional core, compiled from the same files as the host crate
@@ -20,9 +38,14 @@ mod sysfs;
 #[path = "core/src"]
 mod ct_core {
     pub(crate) mod config;
+    pub(crate) mod crc;
+    pub(crate) mod header;
     pub(crate) mod ids;
     pub(crate) mod keys;
+    pub(crate) mod label;
+    pub(crate) mod plan;
     pub(crate) mod version;
+    mod wire;
     pub(crate) use version::VERSION;
 }
 
@@ -35,14 +58,19 @@ module! {
 }
 
 struct CoreTakeover {
-    _control: sysfs::Directory,
+    // Fields drop in order: the control directory (and with it an armed
+    // disk) goes before the panic notifier is unregistered.
+    _control: control::Control,
+    _panic: panic_dump::Registration,
 }
 
 impl kernel::Module for CoreTakeover {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let control = control::create()?;
+        crc::self_test()?;
+        let panic = panic_dump::Registration::new()?;
+        let control = control::Control::new()?;
         pr_info!("version {} loaded\n", ct_core::VERSION);
-        Ok(Self { _control: control })
+        Ok(Self { _control: control, _panic: panic })
     }
 }
 

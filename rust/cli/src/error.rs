@@ -21,6 +21,18 @@ pub enum Error {
     /// Writing the result failed (for example a closed pipe).
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+    /// The disk is not a coredump disk (no or a damaged label).
+    #[error("{path}: not a coredump disk: {reason}")]
+    NotCoredumpDisk { path: PathBuf, reason: String },
+    /// A safety check refused to change the disk.
+    #[error("{path}: refused: {reason}")]
+    Refused { path: PathBuf, reason: String },
+    /// The disk holds no dump to save.
+    #[error("{path}: no dump to save: {reason}")]
+    NoDump { path: PathBuf, reason: String },
+    /// The dump is damaged; what was saved is said in `saved`.
+    #[error("{path}: dump damaged: {reason}; {saved}")]
+    Damaged { path: PathBuf, reason: String, saved: String },
     /// An argument was well-formed for clap but wrong for us.
     #[error("invalid {what}: {reason}")]
     InvalidArgument { what: &'static str, reason: String },

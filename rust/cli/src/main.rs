@@ -5,9 +5,15 @@
 //! One module per subcommand; each parses its own arguments (unit-tested in
 //! its file) and returns this crate's one error type.
 
+mod coredump;
+mod crc;
+mod disk;
 mod error;
 mod key;
+mod label;
 mod output;
+mod savecore;
+mod signatures;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +31,8 @@ struct Cli {
 enum Command {
     Status(status::Args),
     Key(key::Args),
+    Label(label::Args),
+    Savecore(savecore::Args),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -32,6 +40,8 @@ fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Status(args) => status::run(&args, &mut out),
         Command::Key(args) => key::run(&args, &mut out),
+        Command::Label(args) => label::run(&args, &mut out),
+        Command::Savecore(args) => savecore::run(&args, &mut out),
     }
 }
 

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `coretakeover status`: what the module reports in sysfs.
+//! `coretakeover status`: what the module reports in sysfs or, with
+//! `--disk`, what a coredump disk holds (label and dump header).
 
+use crate::coredump::Inspection;
+use crate::disk::Disk;
 use crate::error::Error;
 use crate::output::{emit, Report};
+use coretakeover_core::header::{flags, Header};
+use coretakeover_core::label::UuidText;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,6 +25,142 @@ pub struct Args {
     /// Read this directory instead of the module's sysfs directory.
     #[arg(long, hide = true, default_value = SYSFS_DIR)]
     sysfs: PathBuf,
+    /// Show the label and dump header of this coredump disk instead.
+    #[arg(long)]
+    disk: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct HeaderReport {
+    state: &'static str,
+    generation: u64,
+    flags: Vec<&'static str>,
+    kernel_release: String,
+    panic_message: String,
+    panic_cpu: Option<u16>,
+    panic_ns: u64,
+    dump_bytes: u64,
+    capacity: u64,
+    watermark: u64,
+    percent: f64,
+    unreadable_pages: u32,
+    ranges: usize,
+    chunk_size: u32,
+    beacon_latency_us: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct DiskReport {
+    disk: String,
+    label: Result<LabelInfo, String>,
+    header: Option<HeaderReport>,
+    header_copies: [Result<u64, String>; 2],
+}
+
+#[derive(Debug, Serialize)]
+struct LabelInfo {
+    cluster_id: u32,
+    node_id: u16,
+    disk_uuid: String,
+    usable_bytes: u64,
+    created_unix: u64,
+}
+
+pub fn flag_names(bits: u32) -> Vec<&'static str> {
+    let names = [
+        (flags::VOLATILE_CACHE, "volatile-write-cache"),
+        (flags::SECOND_PANIC, "second-panic"),
+        (flags::IO_ERROR, "io-error"),
+        (flags::DISK_TOO_SMALL, "disk-too-small"),
+        (flags::SAVED_TRUNCATED, "saved-truncated"),
+    ];
+    names.iter().filter(|(bit, _)| bits & bit != 0).map(|(_, name)| *name).collect()
+}
+
+fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
+    let percent = if h.capacity() == 0 { 0.0 } else { 100.0 * h.watermark() as f64 / h.dump_bytes() as f64 };
+    HeaderReport {
+        state: h.state().as_str(),
+        generation: h.generation(),
+        flags: flag_names(h.flags()),
+        kernel_release: String::from_utf8_lossy(h.kernel_release()).into_owned(),
+        panic_message: String::from_utf8_lossy(h.panic_message()).into_owned(),
+        panic_cpu: (h.panic_cpu() != coretakeover_core::header::NO_CPU).then_some(h.panic_cpu()),
+        panic_ns: h.panic_ns(),
+        dump_bytes: h.dump_bytes(),
+        capacity: h.capacity(),
+        watermark: h.watermark(),
+        percent: (percent * 10.0).round() / 10.0,
+        unreadable_pages: h.unreadable_pages(),
+        ranges: h.range_count(),
+        chunk_size: h.chunk_size(),
+        beacon_latency_us: h.beacon_latency_ns() / 1000,
+    }
+}
+
+impl Report for DiskReport {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "disk:             {}", self.disk)?;
+        match &self.label {
+            Ok(l) => writeln!(
+                out,
+                "label:            cluster {} node {}, uuid {}, {} MiB",
+                l.cluster_id,
+                l.node_id,
+                l.disk_uuid,
+                l.usable_bytes >> 20
+            )?,
+            Err(e) => writeln!(out, "label:            none ({e})")?,
+        }
+        for (name, copy) in ["A", "B"].iter().zip(&self.header_copies) {
+            match copy {
+                Ok(generation) => writeln!(out, "header copy {name}:    generation {generation}")?,
+                Err(e) => writeln!(out, "header copy {name}:    {e}")?,
+            }
+        }
+        let Some(h) = &self.header else {
+            return writeln!(out, "dump header:      none");
+        };
+        writeln!(out, "dump state:       {} (generation {})", h.state, h.generation)?;
+        if !h.flags.is_empty() {
+            writeln!(out, "flags:            {}", h.flags.join(", "))?;
+        }
+        writeln!(out, "kernel:           {}", h.kernel_release)?;
+        if let Some(cpu) = h.panic_cpu {
+            writeln!(out, "panic:            {:?} on CPU {cpu}", h.panic_message)?;
+        }
+        writeln!(
+            out,
+            "dump:             {} of {} MiB written ({}%), {} MiB fit on the disk",
+            h.watermark >> 20,
+            h.dump_bytes >> 20,
+            h.percent,
+            h.capacity >> 20
+        )?;
+        writeln!(out, "layout:           {} RAM ranges, {} KiB chunks", h.ranges, h.chunk_size >> 10)
+    }
+}
+
+fn read_disk(path: &Path) -> Result<DiskReport, Error> {
+    let disk = Disk::open(path, false)?;
+    let inspection = Inspection::read(&disk)?;
+    let label = inspection.label.as_ref().map_err(|e| e.to_string()).map(|l| LabelInfo {
+        cluster_id: l.cluster.get(),
+        node_id: l.node.get(),
+        disk_uuid: UuidText(&l.disk_uuid).to_string(),
+        usable_bytes: l.usable_bytes,
+        created_unix: l.created_unix,
+    });
+    let copy = |c: &Result<Header<Vec<u8>>, _>| match c {
+        Ok(h) => Ok(h.generation()),
+        Err(e) => Err(format!("{e}")),
+    };
+    Ok(DiskReport {
+        disk: path.display().to_string(),
+        label,
+        header: inspection.header().map(header_report),
+        header_copies: [copy(&inspection.copies[0]), copy(&inspection.copies[1])],
+    })
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -65,19 +206,18 @@ fn read(dir: &Path) -> Result<StatusReport, Error> {
 }
 
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
-    emit(&read(&args.sysfs)?, args.json, out)
+    match &args.disk {
+        Some(disk) => emit(&read_disk(disk)?, args.json, out),
+        None => emit(&read(&args.sysfs)?, args.json, out),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fake_sysfs(files: &[(&str, &str)]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "coretakeover-status-{}-{}",
-            std::process::id(),
-            files.len()
-        ));
+    fn fake_sysfs(test: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("coretakeover-status-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for (name, text) in files {
             std::fs::write(dir.join(name), text).unwrap();
@@ -87,7 +227,7 @@ mod tests {
 
     #[test]
     fn reads_a_configured_node() {
-        let dir = fake_sysfs(&[
+        let dir = fake_sysfs("configured", &[
             ("version", "0.1.0\n"),
             ("state", "configured\n"),
             ("cluster_id", "7\n"),
@@ -102,7 +242,7 @@ mod tests {
 
     #[test]
     fn unset_values_are_none_and_missing_module_is_reported() {
-        let dir = fake_sysfs(&[
+        let dir = fake_sysfs("unset", &[
             ("version", "0.1.0\n"),
             ("state", "unconfigured\n"),
             ("cluster_id", "\n"),

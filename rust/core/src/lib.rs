@@ -14,8 +14,13 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod crc;
+pub mod header;
 pub mod ids;
 pub mod keys;
+pub mod label;
+pub mod plan;
 pub mod version;
+mod wire;
 
 pub use version::VERSION;

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Block devices opened by path, and synchronous I/O on them for process
+//! context (arming, disarming, reading a partner's disk).
+//!
+//! The panic path never uses this file's I/O: it has `polled_bio.rs`.
+
+use crate::shims;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::{from_err_ptr, to_result};
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::str::CStr;
+
+pub(crate) const SECTOR_SHIFT: u32 = 9;
+pub(crate) const PAGE: usize = 4096;
+
+/// A kmalloc'd, page-aligned I/O buffer whose length is a power of two of at
+/// least a page: the block layer can take its pages (`virt_to_page`) directly.
+///
+/// # Invariants
+///
+/// `buf` came from kmalloc (physically contiguous, in the direct map) with a
+/// power-of-two length of at least `PAGE`, so it is aligned to its length.
+pub(crate) struct IoBuf {
+    buf: KVec<u8>,
+}
+
+impl IoBuf {
+    /// A zeroed buffer of `len` bytes; `len` must be a power of two ≥ 4096.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        if len < PAGE || !len.is_power_of_two() {
+            return Err(EINVAL);
+        }
+        // INVARIANT: kmalloc aligns power-of-two sizes to their size.
+        Ok(Self { buf: KVec::from_elem(0u8, len, GFP_KERNEL)? })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    /// The page holding byte `offset` (a multiple of `PAGE` below `len`).
+    pub(crate) fn page(&self, offset: usize) -> *mut bindings::page {
+        let addr = self.buf.as_ptr().wrapping_add(offset);
+        // SAFETY: By the type invariant the buffer is kmalloc memory in the
+        // direct map, where `virt_to_page` is valid.
+        unsafe { shims::ct_virt_to_page(addr.cast()) }
+    }
+}
+
+/// A block device opened through its path, closed on drop.
+///
+/// # Invariants
+///
+/// `file` is an open block-device file we own; `bdev` is its block device.
+pub(crate) struct BlockDevice {
+    file: NonNull<bindings::file>,
+    bdev: NonNull<bindings::block_device>,
+}
+
+// SAFETY: An opened block device may be used and closed from any thread.
+unsafe impl Send for BlockDevice {}
+// SAFETY: The methods taking `&self` only read queue properties or submit
+// I/O, which the block layer serialises itself.
+unsafe impl Sync for BlockDevice {}
+
+/// The limits of a queue that decide how large an unsplittable bio may be.
+pub(crate) struct QueueLimits {
+    pub(crate) max_segments: u32,
+    pub(crate) max_sectors: u32,
+    pub(crate) max_segment_size: u32,
+    pub(crate) logical_block_size: u32,
+}
+
+impl BlockDevice {
+    /// Opens `path` for reading and writing, exclusively for `holder`.
+    pub(crate) fn open_exclusive(path: &CStr, holder: *mut c_void) -> Result<Self> {
+        // SAFETY: A constant of the shims.
+        let mode = unsafe { shims::ct_blk_open_read_write() };
+        Self::open(path, mode, holder)
+    }
+
+    /// Opens `path` for reading, shared with everyone.
+    #[allow(dead_code)] // The partner's coredump disk is read by the takeover path.
+    pub(crate) fn open_read_only(path: &CStr) -> Result<Self> {
+        // SAFETY: A constant of the shims.
+        let mode = unsafe { shims::ct_blk_open_read() };
+        Self::open(path, mode, core::ptr::null_mut())
+    }
+
+    fn open(path: &CStr, mode: bindings::blk_mode_t, holder: *mut c_void) -> Result<Self> {
+        // SAFETY: `path` is NUL-terminated; a null holder means a shared open,
+        // and no holder operations are needed.
+        let file = from_err_ptr(unsafe {
+            bindings::bdev_file_open_by_path(path.as_char_ptr(), mode, holder, core::ptr::null())
+        })?;
+        let file = NonNull::new(file).ok_or(EINVAL)?;
+        // SAFETY: `file` is a block-device file just opened.
+        let bdev = unsafe { bindings::file_bdev(file.as_ptr()) };
+        let Some(bdev) = NonNull::new(bdev) else {
+            // SAFETY: We own the file and give it back.
+            unsafe { bindings::bdev_fput(file.as_ptr()) };
+            return Err(ENOTBLK);
+        };
+        // INVARIANT: `file` is open and ours; `bdev` is its device.
+        Ok(Self { file, bdev })
+    }
+
+    pub(crate) fn raw(&self) -> *mut bindings::block_device {
+        self.bdev.as_ptr()
+    }
+
+    pub(crate) fn size_bytes(&self) -> u64 {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { shims::ct_bdev_nr_bytes(self.raw()) }
+    }
+
+    /// Whether the queue supports polled I/O (poll queues configured).
+    pub(crate) fn polls(&self) -> bool {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { shims::ct_bdev_polls(self.raw()) }
+    }
+
+    /// Whether the device has a volatile write cache.
+    pub(crate) fn write_cache(&self) -> bool {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { shims::ct_bdev_write_cache(self.raw()) }
+    }
+
+    /// Whether an I/O scheduler is attached (it would dispatch from a
+    /// workqueue, which never runs after a panic).
+    pub(crate) fn has_scheduler(&self) -> bool {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { shims::ct_bdev_has_scheduler(self.raw()) }
+    }
+
+    pub(crate) fn limits(&self) -> QueueLimits {
+        let b = self.raw();
+        // SAFETY: By the type invariant the device is open.
+        unsafe {
+            QueueLimits {
+                max_segments: shims::ct_bdev_max_segments(b),
+                max_sectors: shims::ct_bdev_max_sectors(b),
+                max_segment_size: shims::ct_bdev_max_segment_size(b),
+                logical_block_size: shims::ct_bdev_logical_block_size(b),
+            }
+        }
+    }
+
+    /// Reads `buf.len()` bytes at byte `offset` (page-aligned) and waits.
+    pub(crate) fn read(&self, offset: u64, buf: &mut IoBuf) -> Result {
+        self.sync_io(bindings::req_op_REQ_OP_READ, offset, buf)
+    }
+
+    /// Writes `buf` at byte `offset` (page-aligned), with FUA, and waits.
+    pub(crate) fn write(&self, offset: u64, buf: &mut IoBuf) -> Result {
+        let opf = bindings::req_op_REQ_OP_WRITE
+            | (1 << bindings::req_flag_bits___REQ_SYNC)
+            | (1 << bindings::req_flag_bits___REQ_FUA);
+        self.sync_io(opf, offset, buf)
+    }
+
+    fn sync_io(&self, opf: bindings::blk_opf_t, offset: u64, buf: &mut IoBuf) -> Result {
+        if offset % PAGE as u64 != 0 {
+            return Err(EINVAL);
+        }
+        let pages = buf.len() / PAGE;
+        let nr_vecs = u16::try_from(pages).map_err(|_| EINVAL)?;
+        // SAFETY: Allocates a bio with `nr_vecs` inline vectors, or returns null.
+        let bio = unsafe { bindings::bio_kmalloc(nr_vecs, bindings::GFP_KERNEL) };
+        if bio.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `bio` was just allocated with `nr_vecs` inline vectors and is
+        // initialised here, filled with pages of `buf` (alive for the whole
+        // call), submitted, waited for, then torn down and freed once.
+        let ret = unsafe {
+            let vecs = (*bio).bi_inline_vecs.as_mut_ptr();
+            bindings::bio_init(bio, self.raw(), vecs, nr_vecs, opf);
+            (*bio).bi_iter.bi_sector = offset >> SECTOR_SHIFT;
+            let mut ret = 0;
+            for i in 0..pages {
+                if bindings::bio_add_page(bio, buf.page(i * PAGE), PAGE as u32, 0) != PAGE as i32 {
+                    ret = -(bindings::EIO as i32);
+                    break;
+                }
+            }
+            if ret == 0 {
+                ret = bindings::submit_bio_wait(bio);
+            }
+            bindings::bio_uninit(bio);
+            bindings::kfree(bio.cast());
+            ret
+        };
+        to_result(ret)
+    }
+}
+
+impl Drop for BlockDevice {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the open file; nothing uses it after this.
+        unsafe { bindings::bdev_fput(self.file.as_ptr()) };
+    }
+}

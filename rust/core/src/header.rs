@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The dump header: what the coredump disk holds and how far the dump got.
+//!
+//! Two copies live on the disk ([`HEADER_COPY_OFFSETS`]); generation `g` is
+//! always written to copy `g % 2`, so a write torn by a power loss can only
+//! damage the copy holding generation `g - 2`, and the newest copy that
+//! verifies ([`newest`]) is at worst one generation old.
+//!
+//! [`Header`] is a view over the 16 KiB of one copy: it reads and writes the
+//! fields in place, so neither the module nor its panic path ever builds a
+//! 16 KiB value on the stack. All integers are little-endian.
+//!
+//! | offset | size | field                                                  |
+//! |--------|------|--------------------------------------------------------|
+//! | 0      | 8    | magic `"CTDUMPHD"`                                     |
+//! | 8      | 4    | format version (1)                                     |
+//! | 12     | 4    | header size in bytes (16384)                           |
+//! | 16     | 4    | state ([`DumpState`])                                  |
+//! | 20     | 4    | flags ([`flags`])                                      |
+//! | 24     | 8    | generation, +1 on every write                          |
+//! | 32     | 16   | disk UUID (as in the label)                            |
+//! | 48     | 4    | cluster id                                             |
+//! | 52     | 2    | node id                                                |
+//! | 54     | 2    | CPU that panicked (0xffff: none yet)                   |
+//! | 56     | 8    | armed at, ns since the Unix epoch                      |
+//! | 64     | 8    | panicked at, ns since the Unix epoch (0: no panic)     |
+//! | 72     | 8    | dump ended at, ns since the Unix epoch (0: not ended)  |
+//! | 80     | 4    | chunk size in bytes (one checksum per chunk)           |
+//! | 84     | 4    | number of RAM ranges (at most 128)                     |
+//! | 88     | 8    | byte offset of the chunk checksum table on the disk    |
+//! | 96     | 8    | byte offset of the dump data on the disk               |
+//! | 104    | 8    | dump size: bytes of all RAM ranges                     |
+//! | 112    | 8    | capacity: bytes of the dump that fit on the disk       |
+//! | 120    | 8    | watermark: bytes written, checksummed and recorded     |
+//! | 128    | 8    | kernel direct-map base (virtual address of phys 0)     |
+//! | 136    | 8    | physical address of the VMCOREINFO note                |
+//! | 144    | 4    | length of the VMCOREINFO note copy                     |
+//! | 148    | 4    | pages that could not be read (written as zeros)        |
+//! | 152    | 8    | ns from entering the notifier to the beacon on disk    |
+//! | 160    | 64   | kernel release, NUL-padded                             |
+//! | 224    | 256  | panic message, NUL-padded                              |
+//! | 480    | 32   | reserved, zero                                         |
+//! | 512    | 4096 | RAM ranges: 128 × {phys u64, len u64, disk offset u64, reserved u64} |
+//! | 4608   | 8192 | copy of the VMCOREINFO ELF note                        |
+//! | 12800  | 3580 | reserved, zero                                         |
+//! | 16380  | 4    | CRC-32C of bytes 0..16380                              |
+
+use super::crc::Crc32c;
+use super::wire::{get_bytes, get_str, get_u16, get_u32, get_u64, put_bytes, put_str, put_u16, put_u32, put_u64};
+use core::fmt;
+
+pub const HEADER_MAGIC: [u8; 8] = *b"CTDUMPHD";
+pub const HEADER_VERSION: u32 = 1;
+pub const HEADER_SIZE: usize = 16384;
+/// Byte offsets of header copies A and B on the disk.
+pub const HEADER_COPY_OFFSETS: [u64; 2] = [32 << 10, 64 << 10];
+pub const MAX_RANGES: usize = 128;
+pub const MAX_VMCOREINFO: usize = 8192;
+pub const RELEASE_LEN: usize = 64;
+pub const PANIC_MESSAGE_LEN: usize = 256;
+/// CPU number recorded before any panic.
+pub const NO_CPU: u16 = 0xffff;
+const PAGE: u64 = 4096;
+
+const RANGES_OFFSET: usize = 512;
+const RANGE_SIZE: usize = 32;
+const VMCOREINFO_OFFSET: usize = 4608;
+const RESERVED_TAIL: usize = VMCOREINFO_OFFSET + MAX_VMCOREINFO;
+const CRC_OFFSET: usize = HEADER_SIZE - 4;
+
+/// Bits of the flags field.
+pub mod flags {
+    /// The disk had a volatile write cache when armed: the panic path cannot
+    /// flush it, so the dump's durability depends on the device.
+    pub const VOLATILE_CACHE: u32 = 1 << 0;
+    /// A second panic happened while dumping (the dump went on).
+    pub const SECOND_PANIC: u32 = 1 << 1;
+    /// The dump stopped early: an I/O error or a wait that ran out.
+    pub const IO_ERROR: u32 = 1 << 2;
+    /// Not all of RAM fits on the disk.
+    pub const DISK_TOO_SMALL: u32 = 1 << 3;
+    /// Set with state `saved` when the saved dump was truncated.
+    pub const SAVED_TRUNCATED: u32 = 1 << 4;
+    pub const KNOWN: u32 = VOLATILE_CACHE | SECOND_PANIC | IO_ERROR | DISK_TOO_SMALL | SAVED_TRUNCATED;
+}
+
+/// Where the dump stands. The numbers are the on-disk encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DumpState {
+    /// Nothing armed, nothing dumped.
+    Empty = 0,
+    /// The owner armed the disk and is alive (as far as this header knows).
+    Armed = 1,
+    /// The owner panicked and is writing its dump: the panic beacon.
+    Dumping = 2,
+    /// The whole dump is on the disk.
+    Complete = 3,
+    /// The dump ended early; `watermark` bytes are valid.
+    Truncated = 4,
+    /// savecore saved the dump; the disk may be armed again.
+    Saved = 5,
+}
+
+impl DumpState {
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            0 => Self::Empty,
+            1 => Self::Armed,
+            2 => Self::Dumping,
+            3 => Self::Complete,
+            4 => Self::Truncated,
+            5 => Self::Saved,
+            _ => return None,
+        })
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Empty => "empty",
+            Self::Armed => "armed",
+            Self::Dumping => "dumping",
+            Self::Complete => "complete",
+            Self::Truncated => "truncated",
+            Self::Saved => "saved",
+        }
+    }
+
+    /// Whether the disk holds dump data that savecore has not saved yet.
+    pub const fn holds_unsaved_dump(self) -> bool {
+        matches!(self, Self::Dumping | Self::Complete | Self::Truncated)
+    }
+}
+
+/// One range of System RAM and where its bytes are on the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RamRange {
+    /// Physical start address, page-aligned.
+    pub phys: u64,
+    /// Length in bytes, a multiple of the page size.
+    pub len: u64,
+    /// Byte offset of the range's first byte on the disk.
+    pub disk_offset: u64,
+}
+
+/// Why 16 KiB are not a valid header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    Short,
+    /// No header magic: never armed (or not a coredump disk).
+    NoHeader,
+    Version(u32),
+    Checksum { stored: u32, computed: u32 },
+    Malformed(&'static str),
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Short => f.write_str("too short for a dump header"),
+            Self::NoHeader => f.write_str("no dump header"),
+            Self::Version(v) => write!(f, "dump header format version {v} is not supported"),
+            Self::Checksum { stored, computed } => {
+                write!(f, "dump header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
+            }
+            Self::Malformed(what) => write!(f, "malformed dump header: {what}"),
+        }
+    }
+}
+
+/// A dump header in a buffer of `HEADER_SIZE` bytes.
+pub struct Header<B> {
+    buf: B,
+}
+
+impl<B: AsRef<[u8]>> Header<B> {
+    fn b(&self) -> &[u8] {
+        self.buf.as_ref()
+    }
+
+    // Field readers. `parse` has checked the buffer's size, so every field
+    // exists; the fallbacks are never taken.
+    fn u16_at(&self, off: usize) -> u16 {
+        get_u16(self.b(), off).unwrap_or(0)
+    }
+    fn u32_at(&self, off: usize) -> u32 {
+        get_u32(self.b(), off).unwrap_or(0)
+    }
+    fn u64_at(&self, off: usize) -> u64 {
+        get_u64(self.b(), off).unwrap_or(0)
+    }
+
+    /// Verifies `buf` and returns a view of it.
+    pub fn parse(buf: B, crc: &impl Crc32c) -> Result<Self, HeaderError> {
+        let header = Self { buf };
+        header.check(crc)?;
+        Ok(header)
+    }
+
+    fn check(&self, crc: &impl Crc32c) -> Result<(), HeaderError> {
+        let b = self.b();
+        let b = b.get(..HEADER_SIZE).ok_or(HeaderError::Short)?;
+        if get_bytes::<8>(b, 0) != Some(HEADER_MAGIC) {
+            return Err(HeaderError::NoHeader);
+        }
+        let version = self.u32_at(8);
+        if version != HEADER_VERSION {
+            return Err(HeaderError::Version(version));
+        }
+        let stored = self.u32_at(CRC_OFFSET);
+        let computed = crc.checksum(b.get(..CRC_OFFSET).ok_or(HeaderError::Short)?);
+        if stored != computed {
+            return Err(HeaderError::Checksum { stored, computed });
+        }
+        let bad = HeaderError::Malformed;
+        if self.u32_at(12) != HEADER_SIZE as u32 {
+            return Err(bad("size field"));
+        }
+        if DumpState::from_u32(self.u32_at(16)).is_none() {
+            return Err(bad("unknown state"));
+        }
+        if self.vmcoreinfo_len() > MAX_VMCOREINFO {
+            return Err(bad("VMCOREINFO length"));
+        }
+        let n = self.u32_at(84) as usize;
+        if n > MAX_RANGES {
+            return Err(bad("too many RAM ranges"));
+        }
+        let chunk = u64::from(self.chunk_size());
+        if n > 0 && (chunk == 0 || chunk % PAGE != 0) {
+            return Err(bad("chunk size"));
+        }
+        // The ranges are sorted, disjoint and page-aligned, and lie back to
+        // back on the disk from the data offset on.
+        let mut next_disk = self.data_offset();
+        let mut prev_end = 0u64;
+        let mut total = 0u64;
+        for i in 0..n {
+            let r = self.range(i).ok_or(bad("range table"))?;
+            let end = r.phys.checked_add(r.len).ok_or(bad("range overflows"))?;
+            if r.len == 0 || r.phys % PAGE != 0 || r.len % PAGE != 0 || (i > 0 && r.phys < prev_end) {
+                return Err(bad("RAM ranges not sorted, disjoint and page-aligned"));
+            }
+            if r.disk_offset != next_disk {
+                return Err(bad("range disk offsets"));
+            }
+            next_disk = next_disk.checked_add(r.len).ok_or(bad("range overflows"))?;
+            total = total.checked_add(r.len).ok_or(bad("range overflows"))?;
+            prev_end = end;
+        }
+        if n > 0 && total != self.dump_bytes() {
+            return Err(bad("dump size differs from the sum of ranges"));
+        }
+        if self.capacity() > self.dump_bytes() || self.watermark() > self.capacity() {
+            return Err(bad("watermark beyond capacity or capacity beyond dump size"));
+        }
+        if n > 0 {
+            let table_end = chunk_count(self.capacity(), self.chunk_size())
+                .checked_mul(4)
+                .and_then(|len| self.crc_table_offset().checked_add(len))
+                .ok_or(bad("checksum table overflows"))?;
+            if self.crc_table_offset() < HEADER_COPY_OFFSETS[1] + HEADER_SIZE as u64
+                || table_end > self.data_offset()
+            {
+                return Err(bad("checksum table overlaps header or data"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn state(&self) -> DumpState {
+        DumpState::from_u32(self.u32_at(16)).unwrap_or(DumpState::Empty)
+    }
+    pub fn flags(&self) -> u32 {
+        self.u32_at(20)
+    }
+    pub fn generation(&self) -> u64 {
+        self.u64_at(24)
+    }
+    pub fn disk_uuid(&self) -> [u8; 16] {
+        get_bytes(self.b(), 32).unwrap_or([0; 16])
+    }
+    pub fn cluster_id(&self) -> u32 {
+        self.u32_at(48)
+    }
+    pub fn node_id(&self) -> u16 {
+        self.u16_at(52)
+    }
+    pub fn panic_cpu(&self) -> u16 {
+        self.u16_at(54)
+    }
+    pub fn armed_ns(&self) -> u64 {
+        self.u64_at(56)
+    }
+    pub fn panic_ns(&self) -> u64 {
+        self.u64_at(64)
+    }
+    pub fn end_ns(&self) -> u64 {
+        self.u64_at(72)
+    }
+    pub fn chunk_size(&self) -> u32 {
+        self.u32_at(80)
+    }
+    pub fn range_count(&self) -> usize {
+        (self.u32_at(84) as usize).min(MAX_RANGES)
+    }
+    pub fn crc_table_offset(&self) -> u64 {
+        self.u64_at(88)
+    }
+    pub fn data_offset(&self) -> u64 {
+        self.u64_at(96)
+    }
+    pub fn dump_bytes(&self) -> u64 {
+        self.u64_at(104)
+    }
+    pub fn capacity(&self) -> u64 {
+        self.u64_at(112)
+    }
+    pub fn watermark(&self) -> u64 {
+        self.u64_at(120)
+    }
+    pub fn page_offset(&self) -> u64 {
+        self.u64_at(128)
+    }
+    pub fn vmcoreinfo_phys(&self) -> u64 {
+        self.u64_at(136)
+    }
+    pub fn vmcoreinfo_len(&self) -> usize {
+        self.u32_at(144) as usize
+    }
+    pub fn unreadable_pages(&self) -> u32 {
+        self.u32_at(148)
+    }
+    pub fn beacon_latency_ns(&self) -> u64 {
+        self.u64_at(152)
+    }
+    pub fn kernel_release(&self) -> &[u8] {
+        get_str(self.b(), 160, RELEASE_LEN).unwrap_or(&[])
+    }
+    pub fn panic_message(&self) -> &[u8] {
+        get_str(self.b(), 224, PANIC_MESSAGE_LEN).unwrap_or(&[])
+    }
+    pub fn vmcoreinfo(&self) -> &[u8] {
+        let len = self.vmcoreinfo_len().min(MAX_VMCOREINFO);
+        self.b().get(VMCOREINFO_OFFSET..VMCOREINFO_OFFSET + len).unwrap_or(&[])
+    }
+
+    /// RAM range `i`, if `i < range_count()`.
+    pub fn range(&self, i: usize) -> Option<RamRange> {
+        if i >= self.u32_at(84) as usize || i >= MAX_RANGES {
+            return None;
+        }
+        let off = RANGES_OFFSET + i * RANGE_SIZE;
+        Some(RamRange {
+            phys: get_u64(self.b(), off)?,
+            len: get_u64(self.b(), off + 8)?,
+            disk_offset: get_u64(self.b(), off + 16)?,
+        })
+    }
+
+    /// The RAM ranges in order.
+    pub fn ranges(&self) -> impl Iterator<Item = RamRange> + '_ {
+        (0..self.range_count()).filter_map(|i| self.range(i))
+    }
+
+    /// The number of chunks below the watermark (whose checksums are valid).
+    pub fn chunks_written(&self) -> u64 {
+        chunk_count(self.watermark(), self.chunk_size())
+    }
+
+    /// The buffer, e.g. to write it to the disk.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.b()
+    }
+
+    pub fn into_inner(self) -> B {
+        self.buf
+    }
+}
+
+/// The number of `chunk`-byte chunks that `bytes` bytes make (the last one
+/// may be partial).
+pub const fn chunk_count(bytes: u64, chunk: u32) -> u64 {
+    if chunk == 0 {
+        return 0;
+    }
+    bytes.div_ceil(chunk as u64)
+}
+
+/// Why a header cannot take a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetError {
+    TooManyRanges,
+    VmcoreinfoTooLong,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
+    fn m(&mut self) -> &mut [u8] {
+        self.buf.as_mut()
+    }
+
+    /// A fresh header (state empty, generation 0) in `buf`, which must hold
+    /// at least `HEADER_SIZE` bytes; everything else is zeroed.
+    pub fn new(mut buf: B) -> Option<Self> {
+        let b = buf.as_mut().get_mut(..HEADER_SIZE)?;
+        b.fill(0);
+        put_bytes(b, 0, &HEADER_MAGIC);
+        put_u32(b, 8, HEADER_VERSION);
+        put_u32(b, 12, HEADER_SIZE as u32);
+        put_u16(b, 54, NO_CPU);
+        Some(Self { buf })
+    }
+
+    /// Takes over a buffer without verifying it; `seal` before writing it.
+    pub fn from_unchecked(buf: B) -> Self {
+        Self { buf }
+    }
+
+    pub fn set_state(&mut self, state: DumpState) {
+        put_u32(self.m(), 16, state as u32);
+    }
+    pub fn set_flags(&mut self, flags: u32) {
+        put_u32(self.m(), 20, flags);
+    }
+    pub fn add_flags(&mut self, flags: u32) {
+        let f = self.flags() | flags;
+        self.set_flags(f);
+    }
+    pub fn set_generation(&mut self, generation: u64) {
+        put_u64(self.m(), 24, generation);
+    }
+    pub fn set_identity(&mut self, disk_uuid: &[u8; 16], cluster: u32, node: u16) {
+        put_bytes(self.m(), 32, disk_uuid);
+        put_u32(self.m(), 48, cluster);
+        put_u16(self.m(), 52, node);
+    }
+    pub fn set_panic_cpu(&mut self, cpu: u16) {
+        put_u16(self.m(), 54, cpu);
+    }
+    pub fn set_armed_ns(&mut self, ns: u64) {
+        put_u64(self.m(), 56, ns);
+    }
+    pub fn set_panic_ns(&mut self, ns: u64) {
+        put_u64(self.m(), 64, ns);
+    }
+    pub fn set_end_ns(&mut self, ns: u64) {
+        put_u64(self.m(), 72, ns);
+    }
+    pub fn set_watermark(&mut self, bytes: u64) {
+        put_u64(self.m(), 120, bytes);
+    }
+    pub fn set_page_offset(&mut self, base: u64) {
+        put_u64(self.m(), 128, base);
+    }
+    pub fn set_unreadable_pages(&mut self, pages: u32) {
+        put_u32(self.m(), 148, pages);
+    }
+    pub fn set_beacon_latency_ns(&mut self, ns: u64) {
+        put_u64(self.m(), 152, ns);
+    }
+    pub fn set_kernel_release(&mut self, release: &str) {
+        put_str(self.m(), 160, RELEASE_LEN, release);
+    }
+    /// Stores the panic message (truncated to 255 bytes at a character boundary).
+    pub fn set_panic_message(&mut self, message: &str) {
+        put_str(self.m(), 224, PANIC_MESSAGE_LEN - 1, message);
+    }
+
+    /// Stores a copy of the VMCOREINFO ELF note and where it lives in RAM.
+    pub fn set_vmcoreinfo(&mut self, phys: u64, note: &[u8]) -> Result<(), SetError> {
+        if note.len() > MAX_VMCOREINFO {
+            return Err(SetError::VmcoreinfoTooLong);
+        }
+        put_u64(self.m(), 136, phys);
+        put_u32(self.m(), 144, note.len() as u32);
+        if let Some(dst) = self.m().get_mut(VMCOREINFO_OFFSET..RESERVED_TAIL) {
+            dst.fill(0);
+        }
+        put_bytes(self.m(), VMCOREINFO_OFFSET, note);
+        Ok(())
+    }
+
+    /// Stores the dump plan: ranges, chunking and where things are on disk.
+    pub fn set_plan(&mut self, plan: &super::plan::Plan<'_>) -> Result<(), SetError> {
+        let ranges = plan.ranges();
+        if ranges.len() > MAX_RANGES {
+            return Err(SetError::TooManyRanges);
+        }
+        put_u32(self.m(), 80, plan.chunk_size());
+        put_u32(self.m(), 84, ranges.len() as u32);
+        put_u64(self.m(), 88, plan.crc_table_offset());
+        put_u64(self.m(), 96, plan.data_offset());
+        put_u64(self.m(), 104, plan.dump_bytes());
+        put_u64(self.m(), 112, plan.capacity());
+        if let Some(table) = self.m().get_mut(RANGES_OFFSET..VMCOREINFO_OFFSET) {
+            table.fill(0);
+        }
+        for (i, r) in ranges.iter().enumerate() {
+            let off = RANGES_OFFSET + i * RANGE_SIZE;
+            put_u64(self.m(), off, r.phys);
+            put_u64(self.m(), off + 8, r.len);
+            put_u64(self.m(), off + 16, r.disk_offset);
+        }
+        Ok(())
+    }
+
+    /// Computes the checksum; the header is then ready to be written.
+    pub fn seal(&mut self, crc: &impl Crc32c) {
+        let sum = match self.b().get(..CRC_OFFSET) {
+            Some(covered) => crc.checksum(covered),
+            None => return,
+        };
+        put_u32(self.m(), CRC_OFFSET, sum);
+    }
+
+    /// Advances the generation and seals; returns the copy (0: A, 1: B) that
+    /// this generation must be written to.
+    pub fn next_generation(&mut self, crc: &impl Crc32c) -> usize {
+        let generation = self.generation().wrapping_add(1);
+        self.set_generation(generation);
+        self.seal(crc);
+        copy_for(generation)
+    }
+}
+
+/// The copy (0: A, 1: B) that generation `generation` is written to.
+pub const fn copy_for(generation: u64) -> usize {
+    (generation % 2) as usize
+}
+
+/// Of the two copies as read from the disk, the index of the valid one with
+/// the highest generation, if any is valid.
+pub fn newest<A: AsRef<[u8]>>(copies: [&Result<Header<A>, HeaderError>; 2]) -> Option<usize> {
+    match (copies[0], copies[1]) {
+        (Ok(a), Ok(b)) => Some(if b.generation() > a.generation() { 1 } else { 0 }),
+        (Ok(_), Err(_)) => Some(0),
+        (Err(_), Ok(_)) => Some(1),
+        (Err(_), Err(_)) => None,
+    }
+}

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The on-disk format: pinned byte layouts, round trips, damage detection,
+//! torn header writes, and the dump plan.
+
+mod common;
+use common::HostCrc;
+use coretakeover_core::crc::Crc32c;
+use coretakeover_core::header::{
+    copy_for, flags, newest, DumpState, Header, HeaderError, RamRange, HEADER_SIZE, MAX_RANGES,
+};
+use coretakeover_core::ids::{ClusterId, NodeId};
+use coretakeover_core::label::{Label, LabelError, LABEL_SIZE};
+use coretakeover_core::plan::{collect_ranges, saved_bytes, PageCursor, Plan, PlanError, DATA_ALIGN};
+
+fn label() -> Label {
+    Label {
+        cluster: ClusterId::new(0x0a0b_0c0d).unwrap(),
+        node: NodeId::new(2).unwrap(),
+        disk_uuid: *b"0123456789abcdef",
+        usable_bytes: 0x1122_3344_5566_7788,
+        created_unix: 1_795_000_000,
+    }
+}
+
+#[test]
+fn label_layout_is_pinned() {
+    let bytes = label().encode(&HostCrc);
+    assert_eq!(bytes.len(), LABEL_SIZE);
+    assert_eq!(&bytes[0..8], b"CTLABEL\0");
+    assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+    assert_eq!(&bytes[12..16], &128u32.to_le_bytes());
+    assert_eq!(&bytes[16..20], &[0x0d, 0x0c, 0x0b, 0x0a]);
+    assert_eq!(&bytes[20..22], &[2, 0]);
+    assert_eq!(&bytes[22..24], &[0, 0]);
+    assert_eq!(&bytes[24..40], b"0123456789abcdef");
+    assert_eq!(&bytes[40..48], &0x1122_3344_5566_7788u64.to_le_bytes());
+    assert_eq!(&bytes[48..56], &1_795_000_000u64.to_le_bytes());
+    assert!(bytes[56..124].iter().all(|&b| b == 0));
+    assert_eq!(&bytes[124..128], &HostCrc.checksum(&bytes[..124]).to_le_bytes());
+}
+
+#[test]
+fn label_round_trips_and_detects_damage() {
+    let bytes = label().encode(&HostCrc);
+    assert_eq!(Label::decode(&bytes, &HostCrc), Ok(label()));
+    assert_eq!(Label::decode(&[0u8; 4096], &HostCrc), Err(LabelError::NotLabeled));
+    assert_eq!(Label::decode(&bytes[..100], &HostCrc), Err(LabelError::Short));
+    for i in 8..LABEL_SIZE {
+        let mut damaged = bytes;
+        damaged[i] ^= 0x40;
+        assert!(Label::decode(&damaged, &HostCrc).is_err(), "flip at byte {i} undetected");
+    }
+    let mut v2 = bytes;
+    v2[8] = 2;
+    assert_eq!(Label::decode(&v2, &HostCrc), Err(LabelError::Version(2)));
+}
+
+const GIB: u64 = 1 << 30;
+
+fn sample_ranges() -> ([RamRange; MAX_RANGES], usize) {
+    let mut ranges = [RamRange::default(); MAX_RANGES];
+    // As /proc/iomem shows a 512 MiB x86 guest: first and last byte of each.
+    let raw = [(0x1000, 0x9fbff), (0x100000, 0x1ffdffff)];
+    let n = collect_ranges(raw, &mut ranges).unwrap();
+    (ranges, n)
+}
+
+#[test]
+fn ranges_are_page_rounded_and_merged() {
+    let (ranges, n) = sample_ranges();
+    assert_eq!(n, 2);
+    assert_eq!(ranges[0], RamRange { phys: 0x1000, len: 0x9f000, disk_offset: 0 });
+    assert_eq!(ranges[1], RamRange { phys: 0x100000, len: 0x1fee0000, disk_offset: 0 });
+    let mut out = [RamRange::default(); MAX_RANGES];
+    assert_eq!(collect_ranges([(0, 0xfff), (0x1000, 0x1fff), (0x1800, 0x2fff)], &mut out), Ok(1));
+    assert_eq!(out[0].len, 0x3000);
+    assert_eq!(collect_ranges([(0x5000, 0x5fff), (0x1000, 0x1fff)], &mut out), Err(PlanError::Unsorted));
+    assert_eq!(collect_ranges([], &mut out), Err(PlanError::NoRam));
+    let many = (0..=MAX_RANGES as u64).map(|i| (i * 0x10000, i * 0x10000 + 0xfff));
+    assert_eq!(collect_ranges(many, &mut out), Err(PlanError::TooManyRanges));
+}
+
+#[test]
+fn plan_places_ranges_back_to_back_after_the_table() {
+    let (mut ranges, n) = sample_ranges();
+    let plan = Plan::new(&mut ranges[..n], 128 << 10, 2 * GIB).unwrap();
+    let total = 0x9f000 + 0x1fee0000;
+    assert_eq!(plan.dump_bytes(), total);
+    assert!(plan.fits());
+    assert_eq!(plan.crc_table_offset(), 1 << 20);
+    assert_eq!(plan.data_offset(), 2 << 20);
+    assert_eq!(plan.ranges()[0].disk_offset, 2 << 20);
+    assert_eq!(plan.ranges()[1].disk_offset, (2 << 20) + 0x9f000);
+    assert_eq!(plan.chunks(), total.div_ceil(128 << 10));
+}
+
+#[test]
+fn plan_truncates_to_a_small_disk_and_refuses_a_tiny_one() {
+    let (mut ranges, n) = sample_ranges();
+    let plan = Plan::new(&mut ranges[..n], 128 << 10, 64 << 20).unwrap();
+    assert!(!plan.fits());
+    assert_eq!(plan.capacity(), (64 << 20) - plan.data_offset());
+    let (mut ranges, n) = sample_ranges();
+    assert!(matches!(Plan::new(&mut ranges[..n], 128 << 10, 2 << 20), Err(PlanError::DiskTooSmall { .. })));
+    let (mut ranges, n) = sample_ranges();
+    assert_eq!(Plan::new(&mut ranges[..n], 1000, GIB).unwrap_err(), PlanError::ChunkSize);
+}
+
+#[test]
+fn page_cursor_walks_the_stream_and_stops_at_the_limit() {
+    let ranges = [
+        RamRange { phys: 0x1000, len: 0x2000, disk_offset: 0 },
+        RamRange { phys: 0x10000, len: 0x1000, disk_offset: 0 },
+    ];
+    let pages: Vec<u64> = PageCursor::new(&ranges, u64::MAX).collect();
+    assert_eq!(pages, [0x1000, 0x2000, 0x10000]);
+    let pages: Vec<u64> = PageCursor::new(&ranges, 0x2000).collect();
+    assert_eq!(pages, [0x1000, 0x2000]);
+    let r = RamRange { phys: 0, len: 0x3000, disk_offset: (1 << 20) + 0x1000 };
+    assert_eq!(saved_bytes(&r, 1 << 20, 0x2000), 0x1000);
+    assert_eq!(saved_bytes(&r, 1 << 20, 0x800), 0);
+    assert_eq!(saved_bytes(&r, 1 << 20, 1 << 30), 0x3000);
+}
+
+fn armed_header() -> Header<Vec<u8>> {
+    let (mut ranges, n) = sample_ranges();
+    let plan = Plan::new(&mut ranges[..n], 128 << 10, 2 * GIB).unwrap();
+    let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
+    h.set_state(DumpState::Armed);
+    h.set_identity(b"0123456789abcdef", 7, 1);
+    h.set_plan(&plan).unwrap();
+    h.set_page_offset(0xffff_8880_0000_0000);
+    h.set_vmcoreinfo(0x22e000, b"\x0b\0\0\0\x10\0\0\0\0\0\0\0VMCOREINFO\0\0OSRELEASE=6.12\n\0\0").unwrap();
+    h.set_kernel_release("6.12.117");
+    h.set_armed_ns(1);
+    h.next_generation(&HostCrc);
+    h
+}
+
+#[test]
+fn header_layout_is_pinned() {
+    let mut h = armed_header();
+    h.set_state(DumpState::Dumping);
+    h.set_panic_message("sysrq triggered crash");
+    h.set_panic_cpu(1);
+    h.set_watermark(128 << 10);
+    h.add_flags(flags::VOLATILE_CACHE);
+    h.seal(&HostCrc);
+    let b = h.as_bytes();
+    assert_eq!(&b[0..8], b"CTDUMPHD");
+    assert_eq!(&b[12..16], &16384u32.to_le_bytes());
+    assert_eq!(&b[16..20], &2u32.to_le_bytes());
+    assert_eq!(&b[20..24], &1u32.to_le_bytes());
+    assert_eq!(&b[24..32], &1u64.to_le_bytes());
+    assert_eq!(&b[48..52], &7u32.to_le_bytes());
+    assert_eq!(&b[54..56], &1u16.to_le_bytes());
+    assert_eq!(&b[80..84], &(128u32 << 10).to_le_bytes());
+    assert_eq!(&b[84..88], &2u32.to_le_bytes());
+    assert_eq!(&b[96..104], &(2u64 << 20).to_le_bytes());
+    assert_eq!(&b[120..128], &(128u64 << 10).to_le_bytes());
+    assert_eq!(&b[160..168], b"6.12.117");
+    assert_eq!(&b[224..245], b"sysrq triggered crash");
+    assert_eq!(&b[512..520], &0x1000u64.to_le_bytes());
+    assert_eq!(&b[512 + 32 + 16..512 + 32 + 24], &((2u64 << 20) + 0x9f000).to_le_bytes());
+    assert_eq!(&b[4608 + 12..4608 + 22], b"VMCOREINFO");
+    assert_eq!(&b[16380..16384], &HostCrc.checksum(&b[..16380]).to_le_bytes());
+}
+
+#[test]
+fn header_round_trips_and_detects_damage() {
+    let h = armed_header();
+    let bytes = h.as_bytes().to_vec();
+    let parsed = Header::parse(&bytes[..], &HostCrc).unwrap();
+    assert_eq!(parsed.state(), DumpState::Armed);
+    assert_eq!(parsed.generation(), 1);
+    assert_eq!(parsed.ranges().count(), 2);
+    assert_eq!(parsed.kernel_release(), b"6.12.117");
+    assert!(parsed.vmcoreinfo().windows(9).any(|w| w == b"OSRELEASE"));
+    for i in (0..HEADER_SIZE).step_by(97) {
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 1;
+        assert!(Header::parse(&damaged[..], &HostCrc).is_err(), "flip at byte {i} undetected");
+    }
+    assert_eq!(Header::parse(&vec![0u8; HEADER_SIZE][..], &HostCrc).err(), Some(HeaderError::NoHeader));
+    assert_eq!(Header::parse(&bytes[..1000], &HostCrc).err(), Some(HeaderError::Short));
+}
+
+#[test]
+fn a_sealed_but_inconsistent_header_is_refused() {
+    let mut h = armed_header();
+    h.set_watermark(u64::MAX);
+    h.seal(&HostCrc);
+    assert!(matches!(Header::parse(h.as_bytes(), &HostCrc), Err(HeaderError::Malformed(_))));
+}
+
+#[test]
+fn a_torn_write_leaves_the_previous_generation() {
+    // Generations 1 and 2 are on the disk, in copies B and A.
+    let mut h = armed_header();
+    let mut disk = [vec![0u8; HEADER_SIZE], vec![0u8; HEADER_SIZE]];
+    disk[copy_for(1)] = h.as_bytes().to_vec();
+    h.set_state(DumpState::Dumping);
+    let copy = h.next_generation(&HostCrc);
+    assert_eq!(copy, 0);
+    disk[copy] = h.as_bytes().to_vec();
+    // Generation 3 goes to copy B, and only its first 4 KiB make it.
+    h.set_state(DumpState::Complete);
+    h.set_watermark(h.capacity());
+    let copy = h.next_generation(&HostCrc);
+    assert_eq!(copy, 1);
+    disk[copy][..4096].copy_from_slice(&h.as_bytes()[..4096]);
+    let copies = [Header::parse(&disk[0][..], &HostCrc), Header::parse(&disk[1][..], &HostCrc)];
+    let best = newest([&copies[0], &copies[1]]).unwrap();
+    let best = copies[best].as_ref().unwrap();
+    assert_eq!((best.generation(), best.state()), (2, DumpState::Dumping));
+}

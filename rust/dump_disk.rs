@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Arming and disarming the coredump disk (process context).
+//!
+//! Arming checks everything the panic path will rely on, so that nothing can
+//! be found wrong after a panic: the label (this cluster, this node), polled
+//! I/O, no I/O scheduler, the queue limits (which size the unsplittable
+//! bios), no unsaved dump on the disk. It then preallocates everything the
+//! panic path needs (`PanicState`), records the RAM ranges, the VMCOREINFO
+//! note and the plan in the header, and writes it with state `armed`. Any
+//! failure leaves the disk as it was.
+
+use crate::bdev::{BlockDevice, IoBuf, PAGE};
+use crate::crc::KernelCrc;
+use crate::ct_core::config::NodeConfig;
+use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_RANGES, MAX_VMCOREINFO};
+use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
+use crate::ct_core::plan::{collect_ranges, Plan};
+use crate::panic_dump::PanicState;
+use crate::polled_bio::PolledBio;
+use crate::shims;
+use core::cell::UnsafeCell;
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+use kernel::str::CStr;
+
+/// Bios in flight at once in the panic path.
+pub(crate) const SLOTS: usize = 4;
+/// The largest chunk (one bio) the panic path writes, in pages.
+pub(crate) const MAX_CHUNK_PAGES: u32 = 32;
+
+/// The holder of our exclusive opens: any unique address will do.
+static HOLDER: u8 = 0;
+
+/// An armed coredump disk and everything the panic path needs for it.
+pub(crate) struct DumpContext {
+    /// The path the administrator gave, for sysfs.
+    path: KVec<u8>,
+    pub(crate) disk: BlockDevice,
+    reserved_bytes: usize,
+    /// Touched only while arming (before the context is published to the
+    /// panic path) and by the panic path itself, which runs once, with every
+    /// other CPU stopped.
+    pub(crate) panic: UnsafeCell<PanicState>,
+}
+
+// SAFETY: `panic` is only accessed as described on the field; everything else
+// is immutable after arming or internally synchronised (`BlockDevice`).
+unsafe impl Sync for DumpContext {}
+// SAFETY: All fields may move between threads.
+unsafe impl Send for DumpContext {}
+
+impl DumpContext {
+    pub(crate) fn path(&self) -> &[u8] {
+        &self.path
+    }
+
+    /// Memory held while armed: bounce buffers, header and table buffers, bios.
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.reserved_bytes
+    }
+}
+
+/// An errno that `kernel::error::code` does not name.
+fn errno(code: u32) -> Error {
+    Error::from_errno(-(code as c_int))
+}
+
+/// Logs why arming failed and returns the error.
+fn refuse(e: Error, path: &str, why: core::fmt::Arguments<'_>) -> Error {
+    pr_warn!("dump_disk: refused {}: {}\n", path, why);
+    e
+}
+
+/// Reads both header copies; returns the newest valid one's state and
+/// generation (an unarmed disk has none: `(Empty, 0)`).
+fn read_newest_header(disk: &BlockDevice) -> Result<(DumpState, u64)> {
+    let mut bufs = [IoBuf::new(HEADER_SIZE)?, IoBuf::new(HEADER_SIZE)?];
+    for (buf, off) in bufs.iter_mut().zip(HEADER_COPY_OFFSETS) {
+        disk.read(off, buf)?;
+    }
+    let copies = [Header::parse(bufs[0].as_slice(), &KernelCrc), Header::parse(bufs[1].as_slice(), &KernelCrc)];
+    Ok(match newest([&copies[0], &copies[1]]).and_then(|i| copies[i].as_ref().ok()) {
+        Some(h) => (h.state(), h.generation()),
+        None => (DumpState::Empty, 0),
+    })
+}
+
+/// Collects the System RAM resources as (first byte, last byte).
+fn system_ram() -> Result<KVec<(u64, u64)>> {
+    unsafe extern "C" fn visit(res: *mut bindings::resource, arg: *mut c_void) -> c_int {
+        // SAFETY: `arg` is the vector passed below; `res` is valid during the walk.
+        let (ranges, res) = unsafe { (&mut *arg.cast::<KVec<(u64, u64)>>(), &*res) };
+        match ranges.push((res.start, res.end), GFP_KERNEL) {
+            Ok(()) => 0,
+            Err(_) => -(bindings::ENOMEM as c_int),
+        }
+    }
+    let mut ranges = KVec::new();
+    let flags = (bindings::IORESOURCE_SYSTEM_RAM | bindings::IORESOURCE_BUSY) as u64;
+    // SAFETY: `visit` matches the callback type and only uses `ranges`,
+    // which outlives the walk.
+    let ret = unsafe {
+        bindings::walk_iomem_res_desc(
+            bindings::IORES_DESC_NONE as usize,
+            flags as usize,
+            0,
+            u64::MAX,
+            (&mut ranges as *mut KVec<(u64, u64)>).cast(),
+            Some(visit),
+        )
+    };
+    // -EINVAL: no System RAM at all, which `collect_ranges` reports.
+    if ret < 0 && ret != -(bindings::EINVAL as c_int) {
+        return Err(Error::from_errno(ret));
+    }
+    Ok(ranges)
+}
+
+/// The VMCOREINFO ELF note: its physical address and its bytes in the
+/// direct map (header, name and descriptor, each 4-byte padded).
+fn vmcoreinfo_note() -> Option<(u64, &'static [u8])> {
+    // SAFETY: Returns the physical address of a static buffer of the kernel.
+    let phys = unsafe { shims::paddr_vmcoreinfo_note() };
+    // SAFETY: The note buffer is kernel memory in the direct map, set up at boot.
+    let va = unsafe { shims::ct_phys_to_virt(phys) }.cast::<u8>();
+    // SAFETY: The buffer starts with the 12-byte ELF note header.
+    let head = unsafe { core::slice::from_raw_parts(va, 12) };
+    let word = |i: usize| u32::from_ne_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]) as usize;
+    let len = 12usize.checked_add(word(0).next_multiple_of(4))?.checked_add(word(4).next_multiple_of(4))?;
+    if len > MAX_VMCOREINFO {
+        return None;
+    }
+    // SAFETY: The note buffer (VMCOREINFO_NOTE_SIZE, above 4 KiB) holds the
+    // note, whose length we just bounded; it lives as long as the kernel.
+    Some((phys, unsafe { core::slice::from_raw_parts(va, len) }))
+}
+
+fn kernel_release() -> &'static str {
+    // SAFETY: The release string of the initial UTS namespace is static.
+    let release = unsafe { CStr::from_char_ptr(shims::ct_kernel_release()) };
+    release.to_str().unwrap_or("?")
+}
+
+/// Arms the disk at `path` for this node.
+pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
+    let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
+        return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
+    };
+    let mut cpath = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+    cpath.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
+    cpath.push(0, GFP_KERNEL)?;
+    let cstr = CStr::from_bytes_with_nul(&cpath).map_err(|_| EINVAL)?;
+    let holder = (&HOLDER as *const u8).cast_mut().cast();
+    let disk = BlockDevice::open_exclusive(cstr, holder)
+        .map_err(|e| refuse(e, path, format_args!("cannot open it exclusively (error {})", e.to_errno())))?;
+
+    let mut block = IoBuf::new(PAGE)?;
+    disk.read(LABEL_OFFSET, &mut block)?;
+    let label = Label::decode(block.as_slice(), &KernelCrc).map_err(|e| match e {
+        LabelError::NotLabeled => refuse(errno(bindings::EMEDIUMTYPE), path, format_args!("not a coredump disk (no label; see `coretakeover label`)")),
+        other => refuse(errno(bindings::EMEDIUMTYPE), path, format_args!("{}", other)),
+    })?;
+    if !label.belongs_to(cluster, node) {
+        return Err(refuse(
+            EACCES,
+            path,
+            format_args!(
+                "labeled for cluster {} node {}, this is cluster {} node {}",
+                label.cluster, label.node, cluster, node
+            ),
+        ));
+    }
+    if !disk.polls() {
+        return Err(refuse(errno(bindings::EOPNOTSUPP), path, format_args!("no polled I/O (boot with virtio_blk.poll_queues=1 or nvme.poll_queues=1)")));
+    }
+    if disk.has_scheduler() {
+        return Err(refuse(EINVAL, path, format_args!("an I/O scheduler is attached (set queue/scheduler to none)")));
+    }
+    let limits = disk.limits();
+    if limits.max_segment_size < PAGE as u32 || limits.logical_block_size > PAGE as u32 {
+        return Err(refuse(EINVAL, path, format_args!("queue limits too small for page-sized segments")));
+    }
+    // Every chunk is one bio that the block layer never has to split.
+    let pages = MAX_CHUNK_PAGES
+        .min(limits.max_segments)
+        .min(limits.max_sectors / (PAGE as u32 >> 9));
+    if pages == 0 {
+        return Err(refuse(EINVAL, path, format_args!("queue limits allow no full page per bio")));
+    }
+    // Bounce buffers are power-of-two kmalloc buffers.
+    let pages = 1u32 << (31 - pages.leading_zeros());
+    let chunk_size = pages * PAGE as u32;
+
+    let raw = system_ram()?;
+    let mut ranges = KVec::from_elem(RamRange::default(), MAX_RANGES, GFP_KERNEL)?;
+    let table: &mut [RamRange; MAX_RANGES] = ranges.as_mut_slice().try_into().map_err(|_| EINVAL)?;
+    let n = collect_ranges(raw.iter().copied(), table)
+        .map_err(|e| refuse(EINVAL, path, format_args!("{}", e)))?;
+    let plan = Plan::new(&mut table[..n], chunk_size, disk.size_bytes())
+        .map_err(|e| refuse(ENOSPC, path, format_args!("{}", e)))?;
+
+    let (state, generation) = read_newest_header(&disk)?;
+    if state.holds_unsaved_dump() {
+        return Err(refuse(
+            EBUSY,
+            path,
+            format_args!("it holds an unsaved dump (state {}): run `coretakeover savecore` first", state.as_str()),
+        ));
+    }
+
+    // Everything the panic path needs, before anything is written.
+    let mut header_buf = IoBuf::new(HEADER_SIZE)?;
+    let mut header = Header::new(header_buf.as_mut_slice()).ok_or(EINVAL)?;
+    header.set_state(DumpState::Armed);
+    header.set_generation(generation);
+    header.set_identity(&label.disk_uuid, cluster.get(), node.get());
+    header.set_plan(&plan).map_err(|_| EINVAL)?;
+    // SAFETY: Reads a constant.
+    header.set_page_offset(unsafe { shims::ct_page_offset() } as u64);
+    let (note_phys, note) = vmcoreinfo_note().ok_or_else(|| refuse(EINVAL, path, format_args!("no VMCOREINFO note (CONFIG_CRASH_DUMP)")))?;
+    header.set_vmcoreinfo(note_phys, note).map_err(|_| EINVAL)?;
+    header.set_kernel_release(kernel_release());
+    // SAFETY: NMI-safe clock read.
+    header.set_armed_ns(unsafe { bindings::ktime_get_real_fast_ns() });
+    let mut header_flags = 0;
+    if disk.write_cache() {
+        header_flags |= flags::VOLATILE_CACHE;
+    }
+    if !plan.fits() {
+        header_flags |= flags::DISK_TOO_SMALL;
+    }
+    header.set_flags(header_flags);
+    let copy = header.next_generation(&KernelCrc);
+    let (capacity, dump_bytes) = (plan.capacity(), plan.dump_bytes());
+
+    let mut slots = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
+    for _ in 0..SLOTS {
+        slots.push(crate::panic_dump::Slot::new(pages as u16, chunk_size as usize)?, GFP_KERNEL)?;
+    }
+    let mut kept_ranges = KVec::with_capacity(n, GFP_KERNEL)?;
+    kept_ranges.extend_from_slice(&table[..n], GFP_KERNEL)?;
+    let bio_bytes = core::mem::size_of::<bindings::bio>() + core::mem::size_of::<bindings::bio_vec>() * pages as usize;
+    let reserved_bytes = SLOTS * (chunk_size as usize + bio_bytes) + HEADER_SIZE + 2 * PAGE + 2 * bio_bytes
+        + n * core::mem::size_of::<RamRange>();
+    let panic = PanicState::new(header_buf, PolledBio::new((HEADER_SIZE / PAGE) as u16)?, IoBuf::new(PAGE)?, PolledBio::new(1)?, slots, kept_ranges, pages as usize)?;
+    let ctx = KBox::new(DumpContext { path: KVec::new(), disk, reserved_bytes, panic: UnsafeCell::new(panic) }, GFP_KERNEL)?;
+    let mut ctx = ctx;
+    ctx.path.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
+
+    // The last step: the header says "armed".
+    {
+        let DumpContext { disk, panic, .. } = &mut *ctx;
+        disk.write(HEADER_COPY_OFFSETS[copy], panic.get_mut().header_buf_mut())?;
+    }
+    pr_info!(
+        "dump disk {} armed: {} MiB of RAM in {} ranges, {} MiB fit, {} KiB chunks, {} in flight, {} KiB reserved{}\n",
+        path,
+        dump_bytes >> 20,
+        n,
+        capacity >> 20,
+        chunk_size >> 10,
+        SLOTS,
+        reserved_bytes >> 10,
+        if header_flags & flags::VOLATILE_CACHE != 0 { "; warning: volatile write cache, not flushed after a panic" } else { "" },
+    );
+    Ok(ctx)
+}
+
+/// Disarms: the header says `empty` again, then everything is released.
+pub(crate) fn disarm(mut ctx: KBox<DumpContext>) {
+    let DumpContext { disk, panic, path, .. } = &mut *ctx;
+    let state = panic.get_mut();
+    let copy = state.mark_disarmed();
+    if let Err(e) = disk.write(HEADER_COPY_OFFSETS[copy], state.header_buf_mut()) {
+        pr_warn!("dump disk disarmed, but its header could not be updated (error {})\n", e.to_errno());
+    }
+    pr_info!("dump disk {} disarmed\n", core::str::from_utf8(path).unwrap_or("?"));
+}

@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The dying node: the panic notifier and the polled dump of all RAM.
+//!
+//! Nothing here sleeps, takes a sleeping lock or allocates: everything was
+//! prepared by `dump_disk::arm`. Every wait is bounded (`IO_TIMEOUT_NS` per
+//! bio). The notifier runs at most once (`STARTED`). By the time panic
+//! notifiers run, every other CPU has been stopped and interrupts are off on
+//! this one, so the armed context cannot change under us.
+//!
+//! The order of writes:
+//!
+//! 1. the header, state `dumping`, with the panic's time, CPU and message:
+//!    the *panic beacon* the partner watches for;
+//! 2. the RAM, chunk by chunk through bounce buffers (`SLOTS` bios in
+//!    flight), each chunk's CRC-32C into the checksum table;
+//! 3. every `PROGRESS_BYTES`: the checksum table page, then the header with
+//!    the new watermark (only bytes whose bios completed and whose checksums
+//!    are on the disk count);
+//! 4. the header, state `complete` (or `truncated` when the disk is too small
+//!    or an I/O failed or timed out).
+//!
+//! Pages are copied with `copy_from_kernel_nofault`: a page that is not
+//! mapped (secret memory, debug page allocation) is written as zeros and
+//! counted, instead of faulting inside the panic.
+
+use crate::bdev::{IoBuf, PAGE, SECTOR_SHIFT};
+use crate::crc::KernelCrc;
+use crate::ct_core::crc::Crc32c;
+use crate::ct_core::header::{flags, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, NO_CPU};
+use crate::ct_core::plan::PageCursor;
+use crate::dump_disk::DumpContext;
+use crate::polled_bio::{now_ns, PollError, PolledBio};
+use crate::shims;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_ulong, c_void};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// TIMEOUT: the longest wait for one bio; then the dump ends `truncated`.
+const IO_TIMEOUT_NS: u64 = 30_000_000_000;
+/// How often the watermark is advanced on the disk.
+const PROGRESS_BYTES: u64 = 16 << 20;
+/// Checksums per table page.
+const CRCS_PER_PAGE: u64 = (PAGE / 4) as u64;
+
+/// The armed context, for the panic path. Set after arming completed,
+/// cleared before disarming starts.
+pub(crate) static ARMED: AtomicPtr<DumpContext> = AtomicPtr::new(core::ptr::null_mut());
+/// Whether the panic path has started; it never runs twice.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// One bio in flight and the bounce buffer it writes from.
+pub(crate) struct Slot {
+    bio: KBox<PolledBio>,
+    bounce: IoBuf,
+}
+
+impl Slot {
+    pub(crate) fn new(pages: u16, bytes: usize) -> Result<Self> {
+        Ok(Self { bio: PolledBio::new(pages)?, bounce: IoBuf::new(bytes)? })
+    }
+}
+
+/// Everything the panic path writes with, preallocated when armed.
+pub(crate) struct PanicState {
+    header: IoBuf,
+    header_bio: KBox<PolledBio>,
+    crc_page: IoBuf,
+    crc_bio: KBox<PolledBio>,
+    slots: KVec<Slot>,
+    ranges: KVec<RamRange>,
+    pages_per_chunk: usize,
+}
+
+/// Why the dump stopped early.
+#[derive(Debug)]
+enum Stop {
+    Io(PollError),
+}
+
+impl From<PollError> for Stop {
+    fn from(e: PollError) -> Self {
+        Stop::Io(e)
+    }
+}
+
+impl PanicState {
+    pub(crate) fn new(
+        header: IoBuf,
+        header_bio: KBox<PolledBio>,
+        crc_page: IoBuf,
+        crc_bio: KBox<PolledBio>,
+        slots: KVec<Slot>,
+        ranges: KVec<RamRange>,
+        pages_per_chunk: usize,
+    ) -> Result<Self> {
+        Ok(Self { header, header_bio, crc_page, crc_bio, slots, ranges, pages_per_chunk })
+    }
+
+    pub(crate) fn header_buf_mut(&mut self) -> &mut IoBuf {
+        &mut self.header
+    }
+
+    fn header(&mut self) -> Header<&mut [u8]> {
+        Header::from_unchecked(self.header.as_mut_slice())
+    }
+
+    /// Prepares the header saying the disk is no longer armed; returns the
+    /// copy to write it to.
+    pub(crate) fn mark_disarmed(&mut self) -> usize {
+        let mut h = self.header();
+        h.set_state(DumpState::Empty);
+        h.next_generation(&KernelCrc)
+    }
+
+    /// Writes the header (next generation) and waits for it.
+    fn write_header(&mut self, bdev: *mut bindings::block_device) -> Result<(), PollError> {
+        let copy = {
+            let mut h = self.header();
+            h.next_generation(&KernelCrc)
+        };
+        let sector = HEADER_COPY_OFFSETS[copy] >> SECTOR_SHIFT;
+        let pages = (0..self.header.len() / PAGE).map(|i| self.header.page(i * PAGE));
+        // SAFETY: The disk is open and polls (checked when armed); the header
+        // buffer is ours and untouched until `wait` returns.
+        unsafe { self.header_bio.submit_write(bdev, sector, pages)? };
+        self.header_bio.wait(now_ns() + IO_TIMEOUT_NS)
+    }
+
+    /// Writes table page `index` of the checksum table and waits for it.
+    fn write_crc_page(&mut self, bdev: *mut bindings::block_device, table_offset: u64, index: u64) -> Result<(), PollError> {
+        let sector = (table_offset + index * PAGE as u64) >> SECTOR_SHIFT;
+        let page = self.crc_page.page(0);
+        // SAFETY: As in `write_header`, for the table page.
+        unsafe { self.crc_bio.submit_write(bdev, sector, core::iter::once(page))? };
+        self.crc_bio.wait(now_ns() + IO_TIMEOUT_NS)
+    }
+
+    fn drain(&mut self) -> Result<(), PollError> {
+        let mut result = Ok(());
+        for slot in self.slots.iter_mut() {
+            if let Err(e) = slot.bio.wait(now_ns() + IO_TIMEOUT_NS) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// The whole dump. Returns nothing: what happened is in the header.
+    fn dump(&mut self, bdev: *mut bindings::block_device, message: &str, entered_ns: u64) {
+        let (capacity, chunk_size, data_offset, table_offset, fits) = {
+            let h = self.header();
+            (h.capacity(), u64::from(h.chunk_size()), h.data_offset(), h.crc_table_offset(), h.capacity() == h.dump_bytes())
+        };
+        {
+            let mut h = self.header();
+            h.set_state(DumpState::Dumping);
+            // SAFETY: NMI-safe clock read.
+            h.set_panic_ns(unsafe { bindings::ktime_get_real_fast_ns() });
+            // SAFETY: Reads this CPU's number.
+            let cpu = unsafe { shims::ct_processor_id() };
+            h.set_panic_cpu(u16::try_from(cpu).unwrap_or(NO_CPU));
+            h.set_panic_message(message);
+            h.set_watermark(0);
+        }
+        if let Err(e) = self.write_header(bdev) {
+            pr_emerg!("coretakeover: cannot write the panic beacon ({:?}); no dump\n", e);
+            return;
+        }
+        let beacon_ns = now_ns().saturating_sub(entered_ns);
+        self.header().set_beacon_latency_ns(beacon_ns);
+        pr_emerg!(
+            "coretakeover: panic beacon written in {} us; dumping {} MiB\n",
+            beacon_ns / 1000,
+            capacity >> 20
+        );
+
+        let started = now_ns();
+        let result = self.dump_ram(bdev, capacity, chunk_size, data_offset, table_offset);
+        let drained = self.drain();
+        let (watermark, stop) = match (result, drained) {
+            (Ok((w, _)), Ok(())) => (w, None),
+            (Ok((w, _)), Err(e)) => (w, Some(Stop::Io(e))),
+            (Err((w, e)), _) => (w, Some(e)),
+        };
+        let elapsed_ms = now_ns().saturating_sub(started) / 1_000_000;
+        {
+            let mut h = self.header();
+            let complete = stop.is_none() && fits && watermark == capacity;
+            h.set_state(if complete { DumpState::Complete } else { DumpState::Truncated });
+            if stop.is_some() {
+                h.add_flags(flags::IO_ERROR);
+            }
+            h.set_watermark(watermark);
+            // SAFETY: NMI-safe clock read.
+            h.set_end_ns(unsafe { bindings::ktime_get_real_fast_ns() });
+        }
+        let state = self.header().state();
+        if let Err(e) = self.write_header(bdev) {
+            pr_emerg!("coretakeover: dump ended but the final header write failed ({:?})\n", e);
+            return;
+        }
+        pr_emerg!(
+            "coretakeover: dump {}: {} MiB in {} ms{}\n",
+            state.as_str(),
+            watermark >> 20,
+            elapsed_ms,
+            match stop {
+                Some(Stop::Io(PollError::Timeout)) => " (a write timed out)",
+                Some(Stop::Io(_)) => " (a write failed)",
+                None => "",
+            }
+        );
+    }
+
+    /// Writes the RAM up to `capacity`; returns the final watermark, or the
+    /// watermark reached and why it stopped.
+    fn dump_ram(
+        &mut self,
+        bdev: *mut bindings::block_device,
+        capacity: u64,
+        chunk_size: u64,
+        data_offset: u64,
+        table_offset: u64,
+    ) -> core::result::Result<(u64, ()), (u64, Stop)> {
+        let chunks = capacity.div_ceil(chunk_size);
+        let slots = self.slots.len() as u64;
+        let mut watermark = 0u64;
+        let mut unreadable = 0u32;
+        let mut next_progress = PROGRESS_BYTES;
+        self.crc_page.as_mut_slice().fill(0);
+        // The cursor borrows the ranges; the slots and buffers are other fields.
+        let ranges = core::mem::take(&mut self.ranges);
+        let mut cursor = PageCursor::new(&ranges, capacity);
+        let mut outcome = Ok((0, ()));
+        for chunk in 0..chunks {
+            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
+            if let Err(e) = slot.bio.wait(now_ns() + IO_TIMEOUT_NS) {
+                outcome = Err((watermark, Stop::Io(e)));
+                break;
+            }
+            let mut pages = 0;
+            while pages < self.pages_per_chunk {
+                let Some(phys) = cursor.next() else { break };
+                let dst = slot.bounce.as_mut_slice().get_mut(pages * PAGE..(pages + 1) * PAGE);
+                if let Some(dst) = dst {
+                    // SAFETY: `phys` lies in System RAM, which is in the direct map;
+                    // `copy_from_kernel_nofault` survives unmapped pages.
+                    let copied = unsafe {
+                        let src = shims::ct_phys_to_virt(phys);
+                        bindings::copy_from_kernel_nofault(dst.as_mut_ptr().cast(), src, PAGE)
+                    };
+                    if copied != 0 {
+                        dst.fill(0);
+                        unreadable = unreadable.saturating_add(1);
+                    }
+                }
+                pages += 1;
+            }
+            let data = slot.bounce.as_slice().get(..pages * PAGE).unwrap_or(&[]);
+            let crc = KernelCrc.checksum(data);
+            let index = chunk % CRCS_PER_PAGE;
+            if index == 0 && chunk > 0 {
+                if let Err(e) = self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE - 1) {
+                    outcome = Err((watermark, Stop::Io(e)));
+                    break;
+                }
+                self.crc_page.as_mut_slice().fill(0);
+            }
+            let at = index as usize * 4;
+            if let Some(entry) = self.crc_page.as_mut_slice().get_mut(at..at + 4) {
+                entry.copy_from_slice(&crc.to_le_bytes());
+            }
+            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
+            let sector = (data_offset + chunk * chunk_size) >> SECTOR_SHIFT;
+            let bounce = &slot.bounce;
+            // SAFETY: The disk polls; the bounce pages are untouched until
+            // this slot's bio is reaped (next use of the slot, or `drain`).
+            let submitted = unsafe { slot.bio.submit_write(bdev, sector, (0..pages).map(|p| bounce.page(p * PAGE))) };
+            if let Err(e) = submitted {
+                outcome = Err((watermark, Stop::Io(e)));
+                break;
+            }
+            let written = ((chunk + 1) * chunk_size).min(capacity);
+            if written >= next_progress || written == capacity {
+                let progress = self.drain().and_then(|()| self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE));
+                if let Err(e) = progress {
+                    outcome = Err((watermark, Stop::Io(e)));
+                    break;
+                }
+                watermark = written;
+                outcome = Ok((watermark, ()));
+                {
+                    let mut h = self.header();
+                    h.set_watermark(watermark);
+                    h.set_unreadable_pages(unreadable);
+                }
+                if written < capacity {
+                    if let Err(e) = self.write_header(bdev) {
+                        outcome = Err((watermark, Stop::Io(e)));
+                        break;
+                    }
+                }
+                next_progress = written + PROGRESS_BYTES;
+            }
+        }
+        self.header().set_unreadable_pages(unreadable);
+        self.ranges = ranges;
+        outcome
+    }
+}
+
+/// `struct notifier_block` for the panic notifier chain.
+#[repr(transparent)]
+struct Notifier(Opaque<bindings::notifier_block>);
+
+// SAFETY: The notifier chain code owns the block while registered; we never
+// touch it otherwise.
+unsafe impl Sync for Notifier {}
+
+static NOTIFIER: Notifier = Notifier(Opaque::new(bindings::notifier_block {
+    notifier_call: Some(on_panic),
+    next: core::ptr::null_mut(),
+    // Run first: the beacon is what the partner waits for.
+    priority: i32::MAX,
+}));
+
+/// The panic notifier's registration; unregistered on drop.
+pub(crate) struct Registration(());
+
+impl Registration {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: `NOTIFIER` is static and registered once (the module root
+        // creates one `Registration`).
+        kernel::error::to_result(unsafe { shims::ct_panic_notifier_register(NOTIFIER.0.get()) })?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `new`; unregistering waits for running callbacks.
+        unsafe { shims::ct_panic_notifier_unregister(NOTIFIER.0.get()) };
+    }
+}
+
+/// The panic message handed to the notifier, as text (at most 255 bytes).
+///
+/// # Safety
+///
+/// `data` is null or a NUL-terminated string.
+unsafe fn panic_message<'a>(data: *mut c_void) -> &'a str {
+    if data.is_null() {
+        return "";
+    }
+    let bytes = data.cast::<u8>();
+    let mut len = 0;
+    // SAFETY: The string is NUL-terminated; we stop at the NUL or at 255.
+    while len < 255 && unsafe { *bytes.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: `len` bytes were just read.
+    let slice = unsafe { core::slice::from_raw_parts(bytes, len) };
+    match core::str::from_utf8(slice) {
+        Ok(s) => s,
+        Err(e) => core::str::from_utf8(slice.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or(""),
+    }
+}
+
+/// The panic notifier.
+///
+/// # Safety
+///
+/// Called by `panic()` through the notifier chain, with `data` the panic
+/// message.
+unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulong, data: *mut c_void) -> c_int {
+    let entered = now_ns();
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return bindings::NOTIFY_DONE as c_int;
+    }
+    let ctx = ARMED.load(Ordering::Acquire);
+    if ctx.is_null() {
+        return bindings::NOTIFY_DONE as c_int;
+    }
+    // SAFETY: `ARMED` points to a live, fully armed context: it is cleared
+    // before a context is disarmed, and every other CPU is stopped now.
+    let ctx = unsafe { &*ctx };
+    // SAFETY: `STARTED` makes this the only access to the panic state from
+    // here on; arming finished before the context was published.
+    let state = unsafe { &mut *ctx.panic.get() };
+    // SAFETY: The notifier's contract: `data` is the panic message.
+    let message = unsafe { panic_message(data) };
+    // A panic that interrupted a task with a block plug must not capture our
+    // bios in that plug: send them to the device directly.
+    // SAFETY: `current` is valid; the plug pointer is restored below.
+    let task = unsafe { bindings::get_current() };
+    // SAFETY: As above.
+    let plug = unsafe { core::ptr::replace(&raw mut (*task).plug, core::ptr::null_mut()) };
+    state.dump(ctx.disk.raw(), message, entered);
+    // SAFETY: As above.
+    unsafe { (*task).plug = plug };
+    bindings::NOTIFY_DONE as c_int
+}

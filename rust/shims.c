@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One-line forwarders to kernel macros and static inline functions, which
+ * Rust cannot call. Each exists only for that reason; the Rust side declares
+ * them in shims.rs. Real exported functions are called from Rust directly.
+ */
+
+#include <linux/blkdev.h>
+#include <linux/mm.h>
+#include <linux/panic_notifier.h>
+#include <linux/smp.h>
+#include <linux/utsname.h>
+
+/* BLK_OPEN_* are macros with sparse casts. */
+blk_mode_t ct_blk_open_read_write(void) { return BLK_OPEN_READ | BLK_OPEN_WRITE; }
+blk_mode_t ct_blk_open_read(void) { return BLK_OPEN_READ; }
+
+/* Queue properties: static inlines and macros over struct queue_limits. */
+u64 ct_bdev_nr_bytes(struct block_device *bdev) { return bdev_nr_bytes(bdev); }
+bool ct_bdev_polls(struct block_device *bdev) { return bdev_get_queue(bdev)->limits.features & BLK_FEAT_POLL; }
+bool ct_bdev_write_cache(struct block_device *bdev) { return bdev_write_cache(bdev); }
+bool ct_bdev_has_scheduler(struct block_device *bdev) { return bdev_get_queue(bdev)->elevator != NULL; }
+unsigned int ct_bdev_max_segments(struct block_device *bdev) { return queue_max_segments(bdev_get_queue(bdev)); }
+unsigned int ct_bdev_max_sectors(struct block_device *bdev) { return queue_max_sectors(bdev_get_queue(bdev)); }
+unsigned int ct_bdev_max_segment_size(struct block_device *bdev) { return queue_max_segment_size(bdev_get_queue(bdev)); }
+unsigned int ct_bdev_logical_block_size(struct block_device *bdev) { return bdev_logical_block_size(bdev); }
+
+/* The direct map: __va(), PAGE_OFFSET and virt_to_page() are macros. */
+void *ct_phys_to_virt(phys_addr_t phys) { return phys_to_virt(phys); }
+unsigned long ct_page_offset(void) { return PAGE_OFFSET; }
+struct page *ct_virt_to_page(const void *addr) { return virt_to_page(addr); }
+
+/* init_utsname() is a static inline and struct uts_namespace opaque to Rust. */
+const char *ct_kernel_release(void) { return init_utsname()->release; }
+
+/* raw_smp_processor_id() is a macro. */
+unsigned int ct_processor_id(void) { return raw_smp_processor_id(); }
+
+/* linux/panic_notifier.h is not among the Rust bindings' headers. */
+int ct_panic_notifier_register(struct notifier_block *nb) { return atomic_notifier_chain_register(&panic_notifier_list, nb); }
+int ct_panic_notifier_unregister(struct notifier_block *nb) { return atomic_notifier_chain_unregister(&panic_notifier_list, nb); }

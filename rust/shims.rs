@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declarations of the C forwarders in `shims.c`, and of exported kernel
+//! symbols that the 6.12 Rust bindings do not include.
+//!
+//! Everything here is `unsafe` to call; the safe wrappers live next to their
+//! users (`bdev.rs`, `polled_bio.rs`, `panic_dump.rs`).
+
+use kernel::bindings;
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
+
+// Kernel structs reach here by pointer only; bindgen gives some of their
+// members zero-sized placeholders, which this lint cannot see through (the
+// `bindings` crate allows it for the same reason).
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn ct_blk_open_read_write() -> bindings::blk_mode_t;
+    pub(crate) fn ct_blk_open_read() -> bindings::blk_mode_t;
+    pub(crate) fn ct_bdev_nr_bytes(bdev: *mut bindings::block_device) -> u64;
+    pub(crate) fn ct_bdev_polls(bdev: *mut bindings::block_device) -> bool;
+    pub(crate) fn ct_bdev_write_cache(bdev: *mut bindings::block_device) -> bool;
+    pub(crate) fn ct_bdev_has_scheduler(bdev: *mut bindings::block_device) -> bool;
+    pub(crate) fn ct_bdev_max_segments(bdev: *mut bindings::block_device) -> c_uint;
+    pub(crate) fn ct_bdev_max_sectors(bdev: *mut bindings::block_device) -> c_uint;
+    pub(crate) fn ct_bdev_max_segment_size(bdev: *mut bindings::block_device) -> c_uint;
+    pub(crate) fn ct_bdev_logical_block_size(bdev: *mut bindings::block_device) -> c_uint;
+    pub(crate) fn ct_phys_to_virt(phys: bindings::phys_addr_t) -> *mut c_void;
+    pub(crate) fn ct_page_offset() -> c_ulong;
+    pub(crate) fn ct_virt_to_page(addr: *const c_void) -> *mut bindings::page;
+    pub(crate) fn ct_kernel_release() -> *const kernel::ffi::c_char;
+    pub(crate) fn ct_processor_id() -> c_uint;
+    pub(crate) fn ct_panic_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
+    pub(crate) fn ct_panic_notifier_unregister(nb: *mut bindings::notifier_block) -> c_int;
+
+    /// `lib/libcrc32c.c`: raw CRC-32C (no final inversion).
+    pub(crate) fn crc32c(crc: u32, address: *const c_void, length: c_uint) -> u32;
+    /// `kernel/vmcore_info.c`: physical address of the VMCOREINFO ELF note.
+    pub(crate) fn paddr_vmcoreinfo_note() -> bindings::phys_addr_t;
+}
