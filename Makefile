@@ -19,9 +19,13 @@ CARGO ?= cargo
 TRIPLE := x86_64-unknown-linux-gnu
 CLI_BIN := target/$(TRIPLE)/release/coretakeover
 HARNESS := target/release/ct-cluster
-HARNESS_ARGS = --kernel $(CT_KDIR)/arch/x86/boot/bzImage --module coretakeover.ko --cli $(CLI_BIN)
+TEST_MODULE := qemu-test/panic-trigger/ct_panic_trigger.ko
+CT_CACHE := $(shell . scripts/common.sh && echo $$CT_CACHE)
+HARNESS_ARGS = --kernel $(CT_KDIR)/arch/x86/boot/bzImage --vmlinux $(CT_KDIR)/vmlinux \
+	--module coretakeover.ko --test-module $(TEST_MODULE) --cli $(CLI_BIN) \
+	--python $(CT_CACHE)/venv/bin/python
 
-.PHONY: all module setup kernel cli harness host-test check demo clean
+.PHONY: all module test-module setup kernel cli harness host-test check demo clean
 
 all: module
 
@@ -35,7 +39,12 @@ kernel: setup
 # used as it is.
 module: $(if $(filter $(CT_KDIR),$(KDIR)),kernel)
 	@echo "==> module: building coretakeover.ko against $(KDIR)"
-	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) modules
+	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) W=1 modules
+
+# Test only: panics from a timer callback (qemu-test/panic-trigger/).
+test-module: $(if $(filter $(CT_KDIR),$(KDIR)),kernel)
+	@echo "==> test module: building ct_panic_trigger.ko"
+	@$(MAKE) -s -C $(KDIR) M=$(CURDIR)/qemu-test/panic-trigger RUSTC=$(RUSTC) modules
 
 # The CLI runs in the guests' initramfs: link it statically.
 cli:
@@ -51,14 +60,15 @@ host-test:
 	@$(CARGO) test --locked --workspace
 
 check: setup
-	@$(MAKE) -s KDIR=$(CT_KDIR) module cli harness
+	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
 	@scripts/check.sh $(HARNESS) $(HARNESS_ARGS)
 
 demo: setup
-	@$(MAKE) -s KDIR=$(CT_KDIR) module cli harness
+	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
 	@$(HARNESS) $(HARNESS_ARGS) demo --out demo-out
 
 clean:
 	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	@$(MAKE) -s -C $(KDIR) M=$(CURDIR)/qemu-test/panic-trigger clean 2>/dev/null || true
 	@$(CARGO) clean
 	rm -rf results demo-out

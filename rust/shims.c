@@ -6,10 +6,13 @@
  */
 
 #include <linux/blkdev.h>
+#include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/panic_notifier.h>
 #include <linux/smp.h>
 #include <linux/utsname.h>
+
+#include "shims.h"
 
 /* BLK_OPEN_* are macros with sparse casts. */
 blk_mode_t ct_blk_open_read_write(void) { return BLK_OPEN_READ | BLK_OPEN_WRITE; }

@@ -32,8 +32,10 @@ wait_luns() {
 }
 
 # host CMD...: runs one of the host's programs (read-only root over 9p).
+# Through the host's env: busybox's chroot would run its own applet of the
+# same name (dd, date, ...) instead of the host's program.
 host() {
-    chroot /host "$@"
+    chroot /host /usr/bin/env "$@"
 }
 
 # retry N CMD...: runs CMD up to N times, a second apart, until it succeeds.
@@ -52,4 +54,19 @@ retry() {
 # pattern TEXT FILE: a 4 KiB file filled with TEXT, to write with O_DIRECT.
 pattern() {
     yes "$1" | head -c 4096 > "$2"
+}
+
+# coredump_dev a|b: the block device of node a's or b's coredump disk (the
+# harness gives it the virtio serial "coredump-a" / "coredump-b").
+coredump_dev() {
+    for s in /sys/block/vd*/serial; do
+        [ "$(cat "$s")" = "coredump-$1" ] && { d=${s%/serial}; echo "/dev/${d##*/}"; return 0; }
+    done
+    echo "no coredump disk of node $1" >&2
+    return 1
+}
+
+# dump_ready DEV: what the panic path needs from the queue: no scheduler.
+dump_ready() {
+    echo none > "/sys/block/${1##*/}/queue/scheduler"
 }

@@ -19,6 +19,12 @@ use std::time::{Duration, Instant};
 pub struct Env {
     pub kernel: PathBuf,
     pub initramfs: PathBuf,
+    /// The kernel's vmlinux with debug info, for drgn.
+    pub vmlinux: PathBuf,
+    /// The test venv's python (with drgn).
+    pub python: PathBuf,
+    /// The coretakeover CLI, which also runs on the host.
+    pub cli: PathBuf,
 }
 
 /// A node of the pair.
@@ -133,6 +139,8 @@ impl Cluster {
             }
             devices.push("-virtfs".into());
             devices.push("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into());
+            devices.push("-virtfs".into());
+            devices.push(format!("local,path={},mount_tag=results,security_model=none,multidevs=remap", dir.display()));
             let spec = GuestSpec {
                 name: format!("node-{}", node.letter()),
                 memory_mib: spec.node_memory_mib,
@@ -189,6 +197,11 @@ impl Cluster {
     /// The host file behind service LUN `index`.
     pub fn lun_image(&self, index: usize) -> &Path {
         &self.lun_images[index]
+    }
+
+    /// The host file behind `node`'s coredump disk.
+    pub fn coredump_image(&self, node: NodeName) -> PathBuf {
+        self.dir.join(format!("coredump-{}.img", node.letter()))
     }
 
     /// Scales a wait so that it never outlasts the scenario.

@@ -13,6 +13,7 @@ const GUEST_FILES: &[(&str, &str)] = &[
     ("ct/serve.sh", include_str!("../guest/serve.sh")),
     ("ct/lib.sh", include_str!("../guest/lib.sh")),
     ("ct/array-setup.sh", include_str!("../guest/array-setup.sh")),
+    ("ct/pattern.py", include_str!("../guest/pattern.py")),
 ];
 
 /// A "newc" (SVR4 without CRC) cpio archive being written into memory.
@@ -74,10 +75,10 @@ impl Cpio {
 }
 
 /// Builds the initramfs shared by the array and both nodes.
-pub fn build(out: &Path, busybox: &Path, module: &Path, cli: &Path) -> Result<()> {
+pub fn build(out: &Path, busybox: &Path, module: &Path, test_module: &Path, cli: &Path) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let mut cpio = Cpio::new();
-    for dir in ["bin", "sbin", "dev", "proc", "sys", "tmp", "host", "ct"] {
+    for dir in ["bin", "sbin", "dev", "proc", "sys", "tmp", "host", "results", "ct"] {
         cpio.dir(dir);
     }
     cpio.char_device("dev/console", 5, 1);
@@ -86,6 +87,7 @@ pub fn build(out: &Path, busybox: &Path, module: &Path, cli: &Path) -> Result<()
         cpio.file(name, 0o755, text.as_bytes());
     }
     cpio.file("ct/coretakeover.ko", 0o644, &read(module)?);
+    cpio.file("ct/ct_panic_trigger.ko", 0o644, &read(test_module)?);
     cpio.file("bin/coretakeover", 0o755, &read(cli)?);
     std::fs::write(out, cpio.finish()).with_context(|| format!("writing {}", out.display()))
 }

@@ -35,9 +35,18 @@ struct Cli {
     /// The module to load in the nodes.
     #[arg(long)]
     module: PathBuf,
-    /// The static coretakeover CLI for the guests.
+    /// The static coretakeover CLI for the guests (it runs on the host too).
     #[arg(long)]
     cli: PathBuf,
+    /// The test-only panic trigger module.
+    #[arg(long)]
+    test_module: PathBuf,
+    /// The guest kernel's vmlinux (debug info for drgn).
+    #[arg(long)]
+    vmlinux: PathBuf,
+    /// A python with drgn (the test venv's).
+    #[arg(long)]
+    python: PathBuf,
     /// A static busybox for the guests.
     #[arg(long, default_value = "/bin/busybox")]
     busybox: PathBuf,
@@ -69,7 +78,8 @@ fn run_dir(results: &std::path::Path, what: &str) -> Result<PathBuf> {
     let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let dir = results.join(format!("{what}-{stamp}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    // QEMU gets paths under it (9p shares): make it absolute.
+    Ok(std::fs::canonicalize(&dir)?)
 }
 
 /// Runs one scenario; returns whether it passed.
@@ -110,8 +120,15 @@ fn main() -> Result<()> {
         _ => "check",
     })?;
     let initramfs = root.join("initramfs.cpio");
-    initramfs::build(&initramfs, &cli.busybox, &cli.module, &cli.cli)?;
-    let env = Env { kernel: cli.kernel.clone(), initramfs };
+    initramfs::build(&initramfs, &cli.busybox, &cli.module, &cli.test_module, &cli.cli)?;
+    let absolute = |p: &PathBuf| std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()));
+    let env = Env {
+        kernel: absolute(&cli.kernel)?,
+        initramfs,
+        vmlinux: absolute(&cli.vmlinux)?,
+        python: cli.python.clone(),
+        cli: absolute(&cli.cli)?,
+    };
 
     match cli.command {
         Command::List => unreachable!("handled above"),

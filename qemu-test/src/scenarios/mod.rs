@@ -2,6 +2,7 @@
 
 //! The scenarios: each boots its own cluster, so none can spoil another.
 
+mod dump;
 mod module_load;
 mod pr_sanity;
 
@@ -60,6 +61,30 @@ pub fn all() -> Vec<Scenario> {
             about: "the same on the tgt array, which lacks PREEMPT AND ABORT: PREEMPT instead",
             timeout: Duration::from_secs(300),
             run: Box::new(|ctx| pr_sanity::run(ctx, ArrayKind::Tgt)),
+        },
+        Scenario {
+            name: "dump-refusals",
+            about: "arming refuses unlabeled, foreign and scheduled disks and bad input, and writes nothing",
+            timeout: Duration::from_secs(300),
+            run: Box::new(dump::refusals),
+        },
+        Scenario {
+            name: "dump-sysrq",
+            about: "A panics (sysrq-c); B saves A's dump; drgn reads the panic line and a known pattern",
+            timeout: Duration::from_secs(900),
+            run: Box::new(dump::sysrq),
+        },
+        Scenario {
+            name: "dump-softirq",
+            about: "a panic from a timer softirq is dumped completely",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::interrupt(ctx, "softirq")),
+        },
+        Scenario {
+            name: "dump-hardirq",
+            about: "a panic from a hard interrupt timer is dumped completely",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::interrupt(ctx, "hardirq")),
         },
     ]
 }

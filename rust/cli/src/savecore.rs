@@ -184,7 +184,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         writer.write(note);
         writer.pad_until(first_load);
 
-        let progress = indicatif::ProgressBar::new(watermark).with_style(
+        // A bar for people; none with --json, whose reader is a program.
+        let target = if args.json {
+            indicatif::ProgressDrawTarget::hidden()
+        } else {
+            indicatif::ProgressDrawTarget::stderr()
+        };
+        let progress = indicatif::ProgressBar::with_draw_target(Some(watermark), target).with_style(
             indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );

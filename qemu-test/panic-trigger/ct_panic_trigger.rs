@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Test only: panics the machine from interrupt context, so the tests can
+//! show that coretakeover's dump works when the panic does not come from a
+//! task (sysrq-c does). Writing to `/sys/kernel/ct_panic_trigger/panic`:
+//!
+//! - `softirq`: a `timer_list` callback (timer softirq) calls `panic()`;
+//! - `hardirq`: an `hrtimer` in hard interrupt mode calls `panic()`.
+//!
+//! The production module has no such hook; this one is built only for the
+//! QEMU tests and reuses the production sysfs wrapper.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::bindings;
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+// The production wrapper; this module uses part of it.
+#[allow(dead_code)]
+#[path = "../../rust/sysfs.rs"]
+mod sysfs;
+
+use sysfs::{Attribute, AttributeList, Directory, Group, Page, Show, Store};
+
+module! {
+    type: PanicTrigger,
+    name: "ct_panic_trigger",
+    author: "The coretakeover authors",
+    description: "Test only: panic from a timer callback",
+    license: "GPL",
+}
+
+/// Timers that only fire once armed by a write; both are static.
+struct Timers {
+    softirq: Opaque<bindings::timer_list>,
+    hardirq: Opaque<bindings::hrtimer>,
+}
+
+// SAFETY: The timers are initialised once in `init`, armed at most once
+// (`ARMED`), and cancelled in `drop`; the timer code synchronises the rest.
+unsafe impl Sync for Timers {}
+
+static TIMERS: Timers = Timers { softirq: Opaque::uninit(), hardirq: Opaque::uninit() };
+static ARMED: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" fn softirq_fired(_timer: *mut bindings::timer_list) {
+    // SAFETY: A constant format string without arguments.
+    unsafe { bindings::panic(c_str!("ct_panic_trigger: panic from a timer softirq").as_char_ptr()) }
+}
+
+unsafe extern "C" fn hardirq_fired(_timer: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
+    // SAFETY: A constant format string without arguments.
+    unsafe { bindings::panic(c_str!("ct_panic_trigger: panic from a hard interrupt timer").as_char_ptr()) }
+}
+
+struct Trigger;
+
+impl Show for Trigger {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("softirq hardirq"))
+    }
+}
+
+impl Store for Trigger {
+    fn store(input: &str) -> Result {
+        let which = input.trim();
+        if which != "softirq" && which != "hardirq" {
+            return Err(EINVAL);
+        }
+        if ARMED.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        pr_emerg!("arming a {} timer to panic\n", which);
+        if which == "softirq" {
+            // SAFETY: Initialised in `init`; fires in one tick.
+            unsafe { bindings::mod_timer(TIMERS.softirq.get(), bindings::jiffies + 1) };
+        } else {
+            // SAFETY: Initialised in `init`; fires in 1 ms, in hard interrupt context.
+            unsafe {
+                bindings::hrtimer_start_range_ns(
+                    TIMERS.hardirq.get(),
+                    1_000_000,
+                    0,
+                    bindings::hrtimer_mode_HRTIMER_MODE_REL | bindings::hrtimer_mode_HRTIMER_MODE_HARD,
+                )
+            };
+        }
+        Ok(())
+    }
+}
+
+static PANIC_ATTR: Attribute = Attribute::read_write::<Trigger>(c_str!("panic"));
+static ATTRS: AttributeList<1> = AttributeList::new([&PANIC_ATTR]);
+static GROUP: Group = Group::new(&ATTRS);
+
+struct PanicTrigger {
+    _dir: Directory,
+}
+
+impl kernel::Module for PanicTrigger {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: The static timers are initialised once, before the sysfs
+        // file that arms them exists.
+        unsafe {
+            bindings::init_timer_key(
+                TIMERS.softirq.get(),
+                Some(softirq_fired),
+                0,
+                c_str!("ct_panic_trigger").as_char_ptr(),
+                core::ptr::null_mut(),
+            );
+            bindings::hrtimer_init(
+                TIMERS.hardirq.get(),
+                bindings::CLOCK_MONOTONIC as i32,
+                bindings::hrtimer_mode_HRTIMER_MODE_REL | bindings::hrtimer_mode_HRTIMER_MODE_HARD,
+            );
+            (*TIMERS.hardirq.get()).function = Some(hardirq_fired);
+        }
+        Ok(Self { _dir: Directory::create(c_str!("ct_panic_trigger"), &GROUP)? })
+    }
+}
+
+impl Drop for PanicTrigger {
+    fn drop(&mut self) {
+        // SAFETY: Initialised in `init`; cancelling waits for a running callback.
+        unsafe {
+            bindings::timer_delete_sync(TIMERS.softirq.get());
+            bindings::hrtimer_cancel(TIMERS.hardirq.get());
+        }
+    }
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Scenarios of the dying node's half: arming the coredump disk, the dump
+//! at panic time, and savecore.
+
+use super::Ctx;
+use crate::cluster::{Cluster, ClusterSpec, NodeName};
+use crate::guest::Guest;
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+const SYSFS: &str = "/sys/kernel/coretakeover";
+const CLUSTER_ID: u32 = 7;
+/// Node RAM for the dump scenarios.
+const NODE_MIB: u32 = 512;
+
+fn spec(nodes: Vec<NodeName>) -> ClusterSpec {
+    ClusterSpec { array: None, luns_per_node: 0, nodes, node_memory_mib: NODE_MIB, coredump_mib: 1024 }
+}
+
+/// Loads and configures the module on `node`.
+pub fn configure(node: &mut Guest, name: NodeName) -> Result<()> {
+    node.ok(&format!(
+        "insmod /ct/coretakeover.ko && echo {CLUSTER_ID} > {SYSFS}/cluster_id && echo {} > {SYSFS}/node_id",
+        name.id()
+    ))
+    .map(drop)
+}
+
+/// Labels `name`'s coredump disk for it and arms it on `node`.
+pub fn label_and_arm(node: &mut Guest, name: NodeName) -> Result<()> {
+    let l = name.letter();
+    node.ok(&format!(
+        "dev=$(coredump_dev {l}) && dump_ready $dev && coretakeover label --disk $dev --cluster {CLUSTER_ID} --node {} && echo $dev > {SYSFS}/dump_disk",
+        name.id()
+    ))?;
+    ensure!(node.ok(&format!("cat {SYSFS}/dump_state"))?.trim() == "armed", "dump disk not armed");
+    Ok(())
+}
+
+/// `coretakeover status --disk` of `owner`'s coredump disk, run on `node`.
+pub fn disk_status(node: &mut Guest, owner: NodeName) -> Result<Value> {
+    let out = node.ok(&format!("coretakeover status --disk $(coredump_dev {}) --json", owner.letter()))?;
+    serde_json::from_str(&out).with_context(|| format!("status output: {out}"))
+}
+
+/// Parses the module's "dump complete: N MiB in T ms" line.
+fn parse_dump_line(text: &str) -> Option<(u64, u64)> {
+    let rest = text.split("dump complete: ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let mib = words.next()?.parse().ok()?;
+    let ms = words.nth(2)?.parse().ok()?;
+    Some((mib, ms))
+}
+
+/// Parses the "T0 T1" nanosecond clock readings around a timed command.
+fn parse_elapsed(text: &str) -> Option<f64> {
+    let mut words = text.split_whitespace().rev();
+    let t1: u64 = words.next()?.parse().ok()?;
+    let t0: u64 = words.next()?.parse().ok()?;
+    Some(t1.checked_sub(t0)? as f64 / 1e9)
+}
+
+/// Panics `node` with sysrq-c, returning at once (the node never answers again).
+fn panic_sysrq(node: &mut Guest) -> Result<()> {
+    node.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &").map(drop)
+}
+
+/// Runs drgn on the host against `vmcore`; returns its findings.
+fn drgn(ctx: &Ctx<'_>, vmcore: &std::path::Path, panic_text: &str, pattern: Option<&std::path::Path>) -> Result<Value> {
+    let mut cmd = Command::new(&ctx.env.python);
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/drgn_check.py"));
+    cmd.arg(vmcore).arg(&ctx.env.vmlinux).arg(panic_text);
+    if let Some(p) = pattern {
+        cmd.arg(p);
+    }
+    let out = cmd.output().context("running drgn")?;
+    if !out.status.success() {
+        bail!("drgn failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Node A (512 MiB) armed, a known pattern in RAM, panic via sysrq-c; node B
+/// saves A's dump; drgn reads the release, the panic line and the pattern.
+pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting nodes A and B (512 MiB each, both coredump disks shared)");
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A, NodeName::B]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+
+    ctx.step("baseline: dd of 512 MiB of zeros to A's coredump disk with O_DIRECT");
+    let dd = a.ok(
+        "dev=$(coredump_dev a) && dump_ready $dev && t0=$(host date +%s%N) && dd if=/dev/zero of=$dev bs=1M count=512 oflag=direct 2>/dev/null && t1=$(host date +%s%N) && echo $t0 $t1",
+    )?;
+    let dd_secs = parse_elapsed(&dd).with_context(|| format!("dd timing: {dd}"))?;
+    let dd_mib_s = 512.0 / dd_secs;
+
+    ctx.step("label A's coredump disk and arm it");
+    label_and_arm(a, NodeName::A)?;
+    let reserved: u64 = a.ok(&format!("cat {SYSFS}/dump_reserved_bytes"))?.trim().parse()?;
+    let release = a.ok("uname -r")?.trim().to_string();
+    let b = cluster.node(NodeName::B)?;
+    let status = disk_status(b, NodeName::A)?;
+    ensure!(status["header"]["state"] == "armed", "B sees A's header as {}", status["header"]);
+
+    ctx.step("a process on A fills 4 MiB with a pattern and reports its physical pages");
+    let a = cluster.node(NodeName::A)?;
+    a.ok("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/pattern.json > /tmp/pattern.log 2>&1 &)")?;
+    let pattern = a.shell.ok(
+        "i=0; while [ ! -f /tmp/pattern.json ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i+1)); done; cat /tmp/pattern.json || cat /tmp/pattern.log",
+        Duration::from_secs(150),
+    )?;
+    let pattern_path = ctx.dir.join("pattern.json");
+    std::fs::write(&pattern_path, pattern.trim())?;
+
+    ctx.step("A panics (sysrq-c)");
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let panicked = a.wait_console(mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    let beacon = a.wait_console(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+    ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
+    let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
+    let dump_mib_s = mib as f64 / (ms.max(1) as f64 / 1000.0);
+    ctx.step(&format!(
+        "beacon {:.0} ms after the panic line (host clock); {mib} MiB dumped in {ms} ms ({dump_mib_s:.0} MiB/s; dd {dd_mib_s:.0} MiB/s)",
+        (beacon.at - panicked.at).as_secs_f64() * 1e3
+    ));
+
+    ctx.step("B reads A's disk: complete; savecore writes the vmcore");
+    let b = cluster.node(NodeName::B)?;
+    let status = disk_status(b, NodeName::A)?;
+    let header = &status["header"];
+    ensure!(header["state"] == "complete", "A's header: {header}");
+    ensure!(header["panic_message"].as_str().is_some_and(|m| m.contains("sysrq triggered crash")), "{header}");
+    let saved = b.shell.ok("coretakeover savecore --disk $(coredump_dev a) -o /results/vmcore --json", Duration::from_secs(600))?;
+    let saved: Value = serde_json::from_str(&saved).with_context(|| format!("savecore: {saved}"))?;
+    ensure!(saved["complete"] == true && saved["marked_saved"] == true, "savecore: {saved}");
+    ensure!(disk_status(b, NodeName::A)?["header"]["state"] == "saved", "header not marked saved");
+
+    ctx.step("drgn opens the vmcore with vmlinux");
+    let vmcore = ctx.dir.join("vmcore");
+    let found = drgn(ctx, &vmcore, "sysrq triggered crash", Some(&pattern_path))?;
+    ensure!(found["release"] == release.as_str(), "drgn release {} vs {release}", found["release"]);
+    ensure!(found["panic_line"].is_string(), "no panic line in the dmesg drgn read: {found}");
+    ensure!(found["pattern_bad_pages"].as_array().is_some_and(|b| b.is_empty()), "pattern damaged: {found}");
+    ctx.step(&format!("drgn: {} ; pattern: {} pages intact", found["panic_line"], found["pattern_pages"]));
+
+    ctx.fact("kernel_release", release);
+    ctx.fact("vmlinux", ctx.env.vmlinux.display().to_string());
+    ctx.fact("vmcore", vmcore.display().to_string());
+    ctx.fact("panic_node", "a");
+    ctx.fact("dump_bytes", saved["saved_bytes"].clone());
+    ctx.fact("dump_seconds", ms as f64 / 1000.0);
+    ctx.fact("dump_state_final", header["state"].clone());
+    ctx.fact("savecore_ok", true);
+    ctx.fact("drgn_panic_line", found["panic_line"].clone());
+    ctx.fact("dump_mib_per_s", dump_mib_s);
+    ctx.fact("dd_mib_per_s", dd_mib_s);
+    ctx.fact("dump_throughput_ratio_vs_dd", dump_mib_s / dd_mib_s);
+    ctx.fact("panic_to_beacon_ms_host", (beacon.at - panicked.at).as_secs_f64() * 1e3);
+    ctx.fact("beacon_latency_us", header["beacon_latency_us"].clone());
+    ctx.fact("reserved_bytes", reserved);
+    Ok(())
+}
+
+/// What arming refuses, and that a refusal writes nothing.
+pub fn refusals(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting nodes A and B");
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A, NodeName::B]), ctx.env, &ctx.dir, ctx.deadline)?;
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    let arm = |dev: &str| format!("echo {dev} > {SYSFS}/dump_disk");
+
+    ctx.step("an unlabeled disk is refused and left untouched");
+    a.ok("dump_ready $(coredump_dev a)")?;
+    let out = a.fails(&arm("$(coredump_dev a)"))?;
+    ensure!(out.contains("Wrong medium type"), "unlabeled disk: {out}");
+    a.ok("cmp -n 1048576 $(coredump_dev a) /dev/zero")?;
+    ensure!(a.ok("dmesg | tail -n 3")?.contains("not a coredump disk"), "no log line for the unlabeled disk");
+
+    ctx.step("another node's disk is refused and left untouched");
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("coretakeover label --disk $(coredump_dev b) --cluster {CLUSTER_ID} --node 2"))?;
+    let a = cluster.node(NodeName::A)?;
+    let before = a.ok("dd if=$(coredump_dev b) bs=4096 count=64 iflag=direct 2>/dev/null | md5sum")?;
+    a.ok("dump_ready $(coredump_dev b)")?;
+    let out = a.fails(&arm("$(coredump_dev b)"))?;
+    ensure!(out.contains("Permission denied"), "B's disk: {out}");
+    ensure!(a.ok("dmesg | tail -n 3")?.contains("labeled for cluster 7 node 2"), "no log line for B's disk");
+    ensure!(a.ok("dd if=$(coredump_dev b) bs=4096 count=64 iflag=direct 2>/dev/null | md5sum")? == before, "B's disk changed");
+
+    ctx.step("the CLI refuses to label a disk with a file system signature, and another node's disk");
+    a.ok("printf '\\123\\357' | dd of=$(coredump_dev a) bs=1 seek=1080 conv=notrunc 2>/dev/null && sync")?;
+    let out = a.fails(&format!("coretakeover label --disk $(coredump_dev a) --cluster {CLUSTER_ID} --node 1"))?;
+    ensure!(out.contains("ext2/3/4"), "signature: {out}");
+    let out = a.fails(&format!("coretakeover label --disk $(coredump_dev b) --cluster {CLUSTER_ID} --node 1"))?;
+    ensure!(out.contains("labeled for cluster 7 node 2"), "foreign label: {out}");
+
+    ctx.step("an I/O scheduler is refused; bad paths are refused");
+    a.ok(&format!("coretakeover label --disk $(coredump_dev a) --cluster {CLUSTER_ID} --node 1 --force"))?;
+    a.ok("echo mq-deadline > /sys/block/$(basename $(coredump_dev a))/queue/scheduler")?;
+    let out = a.fails(&arm("$(coredump_dev a)"))?;
+    ensure!(out.contains("Invalid argument"), "scheduler: {out}");
+    ensure!(a.ok("dmesg | tail -n 2")?.contains("I/O scheduler"), "no log line for the scheduler");
+    for (path, error) in [("vda", "Invalid argument"), ("/dev/nonexistent", "No such file"), ("'/dev/a b'", "Invalid argument")] {
+        let out = a.fails(&arm(path))?;
+        ensure!(out.contains(error), "{path}: {out}");
+    }
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_state"))?.trim() == "disarmed", "refusals armed something");
+
+    ctx.step("arm; while armed, a second disk and a new node id are refused");
+    a.ok("dump_ready $(coredump_dev a)")?;
+    a.ok(&arm("$(coredump_dev a)"))?;
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_disk"))?.trim().starts_with("/dev/vd"), "dump_disk path");
+    ensure!(a.fails(&arm("$(coredump_dev b)"))?.contains("busy"), "second arming");
+    ensure!(a.fails(&format!("echo 3 > {SYSFS}/node_id"))?.contains("busy"), "node id change while armed");
+    let b = cluster.node(NodeName::B)?;
+    ensure!(disk_status(b, NodeName::A)?["header"]["state"] == "armed", "B does not see A armed");
+
+    ctx.step("disarm, re-arm, rmmod while armed: the header says empty each time");
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&format!("echo none > {SYSFS}/dump_disk"))?;
+    let b = cluster.node(NodeName::B)?;
+    ensure!(disk_status(b, NodeName::A)?["header"]["state"] == "empty", "disarm left the header");
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&arm("$(coredump_dev a)"))?;
+    a.ok("rmmod coretakeover")?;
+    let b = cluster.node(NodeName::B)?;
+    ensure!(disk_status(b, NodeName::A)?["header"]["state"] == "empty", "rmmod left the header armed");
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    a.ok(&arm("$(coredump_dev a)"))?;
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_state"))?.trim() == "armed", "re-arm after reload");
+    let bad = a.console.find(0, "BUG").or_else(|| a.console.find(0, "WARNING"));
+    ensure!(bad.is_none(), "kernel complained: {:?}", bad.map(|l| l.text));
+    Ok(())
+}
+
+/// A panic raised in interrupt context (`softirq` or `hardirq`) is dumped
+/// completely; the dump is saved on the host from the disk image, as a
+/// rebooted node would.
+pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
+    ctx.step("booting node A");
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok("insmod /ct/ct_panic_trigger.ko")?;
+    ctx.step(&format!("A panics from a {context} timer callback"));
+    let mark = a.console.mark();
+    a.ok(&format!("echo {context} > /sys/kernel/ct_panic_trigger/panic"))?;
+    let a = cluster.node(NodeName::A)?;
+    let panic = a.wait_console(mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+    ensure!(panic.text.contains(&format!("panic from a {}", if context == "softirq" { "timer softirq" } else { "hard interrupt" })), "{}", panic.text);
+    let a = cluster.node(NodeName::A)?;
+    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+    ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
+    ctx.step(&format!("{}", done.text.trim_start_matches(|c: char| c == '[' || c == ' ' || c == '.' || c == ']' || c.is_ascii_digit())));
+
+    ctx.step("savecore on the host, from A's disk image");
+    let vmcore = ctx.dir.join("vmcore");
+    let out = Command::new(&ctx.env.cli)
+        .args(["savecore", "--json", "--disk"])
+        .arg(&image)
+        .arg("-o")
+        .arg(&vmcore)
+        .output()?;
+    ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let saved: Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(saved["complete"] == true, "savecore: {saved}");
+    let found = drgn(ctx, &vmcore, "ct_panic_trigger: panic from", None)?;
+    ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    std::fs::remove_file(&vmcore)?;
+    Ok(())
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Prototypes of the forwarders in shims.c; the Rust side is shims.rs. */
+#ifndef CORETAKEOVER_SHIMS_H
+#define CORETAKEOVER_SHIMS_H
+
+#include <linux/blkdev.h>
+#include <linux/notifier.h>
+
+blk_mode_t ct_blk_open_read_write(void);
+blk_mode_t ct_blk_open_read(void);
+u64 ct_bdev_nr_bytes(struct block_device *bdev);
+bool ct_bdev_polls(struct block_device *bdev);
+bool ct_bdev_write_cache(struct block_device *bdev);
+bool ct_bdev_has_scheduler(struct block_device *bdev);
+unsigned int ct_bdev_max_segments(struct block_device *bdev);
+unsigned int ct_bdev_max_sectors(struct block_device *bdev);
+unsigned int ct_bdev_max_segment_size(struct block_device *bdev);
+unsigned int ct_bdev_logical_block_size(struct block_device *bdev);
+void *ct_phys_to_virt(phys_addr_t phys);
+unsigned long ct_page_offset(void);
+struct page *ct_virt_to_page(const void *addr);
+const char *ct_kernel_release(void);
+unsigned int ct_processor_id(void);
+int ct_panic_notifier_register(struct notifier_block *nb);
+int ct_panic_notifier_unregister(struct notifier_block *nb);
+
+#endif
