@@ -166,13 +166,13 @@ impl PanicState {
             h.set_watermark(0);
         }
         if let Err(e) = self.write_header(bdev) {
-            pr_emerg!("coretakeover: cannot write the panic beacon ({:?}); no dump\n", e);
+            pr_emerg!("cannot write the panic beacon ({:?}); no dump\n", e);
             return;
         }
         let beacon_ns = now_ns().saturating_sub(entered_ns);
         self.header().set_beacon_latency_ns(beacon_ns);
         pr_emerg!(
-            "coretakeover: panic beacon written in {} us; dumping {} MiB\n",
+            "panic beacon written in {} us; dumping {} MiB\n",
             beacon_ns / 1000,
             capacity >> 20
         );
@@ -199,11 +199,11 @@ impl PanicState {
         }
         let state = self.header().state();
         if let Err(e) = self.write_header(bdev) {
-            pr_emerg!("coretakeover: dump ended but the final header write failed ({:?})\n", e);
+            pr_emerg!("dump ended but the final header write failed ({:?})\n", e);
             return;
         }
         pr_emerg!(
-            "coretakeover: dump {}: {} MiB in {} ms{}\n",
+            "dump {}: {} MiB in {} ms{}\n",
             state.as_str(),
             watermark >> 20,
             elapsed_ms,

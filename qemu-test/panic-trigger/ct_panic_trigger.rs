@@ -73,14 +73,16 @@ impl Store for Trigger {
         }
         pr_emerg!("arming a {} timer to panic\n", which);
         if which == "softirq" {
-            // SAFETY: Initialised in `init`; fires in one tick.
-            unsafe { bindings::mod_timer(TIMERS.softirq.get(), bindings::jiffies + 1) };
+            // SAFETY: Initialised in `init`; fires in 200 ms, after the write
+            // that armed it has returned.
+            unsafe { bindings::mod_timer(TIMERS.softirq.get(), bindings::jiffies + bindings::__msecs_to_jiffies(200)) };
         } else {
-            // SAFETY: Initialised in `init`; fires in 1 ms, in hard interrupt context.
+            // SAFETY: Initialised in `init`; fires in 200 ms, in hard
+            // interrupt context, after the write that armed it has returned.
             unsafe {
                 bindings::hrtimer_start_range_ns(
                     TIMERS.hardirq.get(),
-                    1_000_000,
+                    200_000_000,
                     0,
                     bindings::hrtimer_mode_HRTIMER_MODE_REL | bindings::hrtimer_mode_HRTIMER_MODE_HARD,
                 )
