@@ -25,7 +25,7 @@ HARNESS_ARGS = --kernel $(CT_KDIR)/arch/x86/boot/bzImage --vmlinux $(CT_KDIR)/vm
 	--module coretakeover.ko --test-module $(TEST_MODULE) --cli $(CLI_BIN) \
 	--python $(CT_CACHE)/venv/bin/python
 
-.PHONY: all module test-module setup kernel cli harness host-test check demo clean
+.PHONY: all module test-module setup kernel cli harness host-test fuzz check demo clean
 
 all: module
 
@@ -58,6 +58,11 @@ harness:
 
 host-test:
 	@$(CARGO) test --locked --workspace
+
+# The parsers of the functional core under libFuzzer (FUZZ_RUNS per target).
+FUZZ_RUNS ?= 1000000
+fuzz:
+	@scripts/fuzz.sh $(FUZZ_RUNS)
 
 check: setup
 	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness

@@ -244,7 +244,15 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
     let bio_bytes = core::mem::size_of::<bindings::bio>() + core::mem::size_of::<bindings::bio_vec>() * pages as usize;
     let reserved_bytes = SLOTS * (chunk_size as usize + bio_bytes) + HEADER_SIZE + 2 * PAGE + 2 * bio_bytes
         + n * core::mem::size_of::<RamRange>();
-    let panic = PanicState::new(header_buf, PolledBio::new((HEADER_SIZE / PAGE) as u16)?, IoBuf::new(PAGE)?, PolledBio::new(1)?, slots, kept_ranges, pages as usize)?;
+    let panic = PanicState {
+        header: header_buf,
+        header_bio: PolledBio::new((HEADER_SIZE / PAGE) as u16)?,
+        crc_page: IoBuf::new(PAGE)?,
+        crc_bio: PolledBio::new(1)?,
+        slots,
+        ranges: kept_ranges,
+        pages_per_chunk: pages as usize,
+    };
     let ctx = KBox::new(DumpContext { path: KVec::new(), disk, reserved_bytes, panic: UnsafeCell::new(panic) }, GFP_KERNEL)?;
     let mut ctx = ctx;
     ctx.path.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;

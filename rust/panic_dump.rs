@@ -65,13 +65,15 @@ impl Slot {
 
 /// Everything the panic path writes with, preallocated when armed.
 pub(crate) struct PanicState {
-    header: IoBuf,
-    header_bio: KBox<PolledBio>,
-    crc_page: IoBuf,
-    crc_bio: KBox<PolledBio>,
-    slots: KVec<Slot>,
-    ranges: KVec<RamRange>,
-    pages_per_chunk: usize,
+    /// The dump header (16 KiB), kept current from arming on.
+    pub(crate) header: IoBuf,
+    pub(crate) header_bio: KBox<PolledBio>,
+    /// The checksum table page being filled.
+    pub(crate) crc_page: IoBuf,
+    pub(crate) crc_bio: KBox<PolledBio>,
+    pub(crate) slots: KVec<Slot>,
+    pub(crate) ranges: KVec<RamRange>,
+    pub(crate) pages_per_chunk: usize,
 }
 
 /// Why the dump stopped early.
@@ -87,18 +89,6 @@ impl From<PollError> for Stop {
 }
 
 impl PanicState {
-    pub(crate) fn new(
-        header: IoBuf,
-        header_bio: KBox<PolledBio>,
-        crc_page: IoBuf,
-        crc_bio: KBox<PolledBio>,
-        slots: KVec<Slot>,
-        ranges: KVec<RamRange>,
-        pages_per_chunk: usize,
-    ) -> Result<Self> {
-        Ok(Self { header, header_bio, crc_page, crc_bio, slots, ranges, pages_per_chunk })
-    }
-
     pub(crate) fn header_buf_mut(&mut self) -> &mut IoBuf {
         &mut self.header
     }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make check`: the host tests of every crate, then every QEMU scenario.
+# `make check`: the host tests of every crate, a short fuzz of every parser,
+# then every QEMU scenario.
 # Ends with one line "N passed, N failed" counting both.
 #   scripts/check.sh HARNESS HARNESS-ARGS...
 set -uo pipefail
@@ -20,6 +21,13 @@ rm -f "$log"
 # A build failure runs no test but must still count as a failure.
 if [ "$host_rc" != 0 ] && [ "$host_failed" = 0 ]; then host_failed=1; fi
 
+step "fuzz smoke: every parser target, 20000 runs each (make fuzz runs more)"
+log=$(mktemp)
+"$CT_ROOT/scripts/fuzz.sh" 20000 2>&1 | tee "$log"
+read -r fuzz_passed fuzz_failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$log")
+rm -f "$log"
+if [ "$fuzz_passed" = 0 ] && [ "$fuzz_failed" = 0 ]; then fuzz_failed=1; fi
+
 step "QEMU scenarios: ${harness[*]} check"
 log=$(mktemp)
 "${harness[@]}" check 2>&1 | tee "$log"
@@ -30,8 +38,9 @@ if [ "$qemu_rc" != 0 ] && [ "$qemu_failed" = 0 ]; then qemu_failed=1; fi
 
 echo
 echo "host tests:     $host_passed passed, $host_failed failed"
+echo "fuzz smoke:     $fuzz_passed passed, $fuzz_failed failed"
 echo "QEMU scenarios: $qemu_passed passed, $qemu_failed failed"
-passed=$((host_passed + qemu_passed))
-failed=$((host_failed + qemu_failed))
+passed=$((host_passed + fuzz_passed + qemu_passed))
+failed=$((host_failed + fuzz_failed + qemu_failed))
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -49,8 +49,8 @@ impl ArrayKind {
 pub struct Array {
     pub kind: ArrayKind,
     pub port: u16,
-    /// The array guest (LIO); kept so that it lives as long as the array.
-    pub guest: Option<Guest>,
+    /// The array guest (LIO); held so that it lives as long as the array.
+    _guest: Option<Guest>,
     _tgtd: Option<Spawned>,
 }
 
@@ -98,11 +98,11 @@ impl Array {
                     devices,
                 };
                 let guest = spec.start(dir, epoch)?.ready(within(Duration::from_secs(120), deadline))?;
-                Ok(Self { kind, port, guest: Some(guest), _tgtd: None })
+                Ok(Self { kind, port, _guest: Some(guest), _tgtd: None })
             }
             ArrayKind::Tgt => {
                 let tgtd = start_tgtd(port, luns, dir, deadline)?;
-                Ok(Self { kind, port, guest: None, _tgtd: Some(tgtd) })
+                Ok(Self { kind, port, _guest: None, _tgtd: Some(tgtd) })
             }
         }
     }

@@ -65,8 +65,6 @@ pub struct ClusterSpec {
 }
 
 pub struct Cluster {
-    /// Time zero of every console time stamp.
-    pub epoch: Instant,
     pub deadline: Instant,
     pub dir: PathBuf,
     pub luns_per_node: usize,
@@ -74,7 +72,7 @@ pub struct Cluster {
     // Dropped after the nodes (fields drop in order): nodes go first, so they
     // never see their array vanish.
     nodes: Vec<(NodeName, Guest)>,
-    pub array: Option<Array>,
+    _array: Option<Array>,
     /// When each guest became ready, from the epoch.
     pub boot_times: Vec<(String, Duration)>,
 }
@@ -162,13 +160,12 @@ impl Cluster {
             nodes.push((node, guest));
         }
         let mut cluster = Self {
-            epoch,
             deadline,
             dir: dir.to_path_buf(),
             luns_per_node: spec.luns_per_node,
             lun_images,
             nodes,
-            array,
+            _array: array,
             boot_times,
         };
         if lun_count > 0 {

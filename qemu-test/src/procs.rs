@@ -32,10 +32,6 @@ impl Spawned {
         Ok(Self { name: name.to_string(), child })
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn child_mut(&mut self) -> &mut Child {
         &mut self.child
     }

@@ -63,6 +63,30 @@ fn parse_elapsed(text: &str) -> Option<f64> {
     Some(t1.checked_sub(t0)? as f64 / 1e9)
 }
 
+/// CRC-32C for the functional core, on the host.
+struct HostCrc;
+
+impl coretakeover_core::crc::Crc32c for HostCrc {
+    fn update(&self, crc: u32, data: &[u8]) -> u32 {
+        !crc32c::crc32c_append(!crc, data)
+    }
+}
+
+/// Puts a header saying "complete" (an unsaved dump) on a coredump disk
+/// image, as a panic would have left it.
+fn write_unsaved_header(image: &std::path::Path) -> Result<()> {
+    use coretakeover_core::header::{DumpState, Header, HEADER_COPY_OFFSETS, HEADER_SIZE};
+    use std::os::unix::fs::FileExt;
+    let mut h = Header::new(vec![0u8; HEADER_SIZE]).context("header buffer")?;
+    h.set_state(DumpState::Complete);
+    h.set_generation(41);
+    let copy = h.next_generation(&HostCrc);
+    let file = std::fs::OpenOptions::new().write(true).open(image)?;
+    file.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy])?;
+    file.sync_all()?;
+    Ok(())
+}
+
 /// Panics `node` with sysrq-c, returning at once (the node never answers again).
 fn panic_sysrq(node: &mut Guest) -> Result<()> {
     node.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &").map(drop)
@@ -204,6 +228,16 @@ pub fn refusals(ctx: &mut Ctx<'_>) -> Result<()> {
     let out = a.fails(&format!("coretakeover label --disk $(coredump_dev b) --cluster {CLUSTER_ID} --node 1"))?;
     ensure!(out.contains("labeled for cluster 7 node 2"), "foreign label: {out}");
 
+    ctx.step("a disk holding an unsaved dump is refused");
+    a.ok(&format!("coretakeover label --disk $(coredump_dev a) --cluster {CLUSTER_ID} --node 1 --force"))?;
+    let image = cluster.coredump_image(NodeName::A);
+    write_unsaved_header(&image)?;
+    let a = cluster.node(NodeName::A)?;
+    a.ok("dump_ready $(coredump_dev a)")?;
+    let out = a.fails(&arm("$(coredump_dev a)"))?;
+    ensure!(out.contains("busy"), "unsaved dump: {out}");
+    ensure!(a.ok("dmesg | tail -n 2")?.contains("unsaved dump"), "no log line for the unsaved dump");
+
     ctx.step("an I/O scheduler is refused; bad paths are refused");
     a.ok(&format!("coretakeover label --disk $(coredump_dev a) --cluster {CLUSTER_ID} --node 1 --force"))?;
     a.ok("echo mq-deadline > /sys/block/$(basename $(coredump_dev a))/queue/scheduler")?;
@@ -265,7 +299,8 @@ pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
     let a = cluster.node(NodeName::A)?;
     let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
     ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
-    ctx.step(&format!("{}", done.text.trim_start_matches(|c: char| c == '[' || c == ' ' || c == '.' || c == ']' || c.is_ascii_digit())));
+    let message = done.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit());
+    ctx.step(message);
 
     ctx.step("savecore on the host, from A's disk image");
     let vmcore = ctx.dir.join("vmcore");
@@ -280,6 +315,41 @@ pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
     ensure!(saved["complete"] == true, "savecore: {saved}");
     let found = drgn(ctx, &vmcore, "ct_panic_trigger: panic from", None)?;
     ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    std::fs::remove_file(&vmcore)?;
+    Ok(())
+}
+
+/// A coredump disk smaller than RAM: the dump ends `truncated` at the disk's
+/// capacity, and savecore saves that much and says so.
+pub fn truncated(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting node A with a 256 MiB coredump disk for 512 MiB of RAM");
+    let spec = ClusterSpec { coredump_mib: 256, ..spec(vec![NodeName::A]) };
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let a = cluster.node(NodeName::A)?;
+    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+    ensure!(done.text.contains("dump truncated"), "expected a truncated dump: {}", done.text);
+    ctx.step(done.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
+
+    ctx.step("savecore on the host saves what fits and says it is truncated");
+    let vmcore = ctx.dir.join("vmcore");
+    let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "--disk"]).arg(&image).arg("-o").arg(&vmcore).output()?;
+    ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let saved: Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(saved["complete"] == false && saved["dump_state"] == "truncated", "savecore: {saved}");
+    let (bytes, total) = (saved["saved_bytes"].as_u64().unwrap_or(0), saved["dump_bytes"].as_u64().unwrap_or(0));
+    ensure!(bytes > 200 << 20 && bytes < 256 << 20 && total > 500 << 20, "saved {bytes} of {total}");
+    let status = Command::new(&ctx.env.cli).args(["status", "--json", "--disk"]).arg(&image).output()?;
+    let status: Value = serde_json::from_slice(&status.stdout)?;
+    let flags = &status["header"]["flags"];
+    ensure!(status["header"]["state"] == "saved", "header after savecore: {status}");
+    ensure!(flags.as_array().is_some_and(|f| f.iter().any(|x| x == "disk-too-small") && f.iter().any(|x| x == "saved-truncated")), "flags: {flags}");
     std::fs::remove_file(&vmcore)?;
     Ok(())
 }

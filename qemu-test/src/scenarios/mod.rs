@@ -34,11 +34,14 @@ impl Ctx<'_> {
     }
 }
 
+/// A scenario's body.
+pub type Body = Box<dyn Fn(&mut Ctx<'_>) -> Result<()>>;
+
 pub struct Scenario {
     pub name: &'static str,
     pub about: &'static str,
     pub timeout: Duration,
-    pub run: Box<dyn Fn(&mut Ctx<'_>) -> Result<()>>,
+    pub run: Body,
 }
 
 /// Every scenario of `make check`, in order.
@@ -73,6 +76,12 @@ pub fn all() -> Vec<Scenario> {
             about: "A panics (sysrq-c); B saves A's dump; drgn reads the panic line and a known pattern",
             timeout: Duration::from_secs(900),
             run: Box::new(dump::sysrq),
+        },
+        Scenario {
+            name: "dump-truncated",
+            about: "a coredump disk smaller than RAM: the dump is truncated and saved as far as it goes",
+            timeout: Duration::from_secs(600),
+            run: Box::new(dump::truncated),
         },
         Scenario {
             name: "dump-softirq",

@@ -50,6 +50,19 @@ struct LabelReport {
     changed: bool,
 }
 
+impl LabelReport {
+    fn new(args: &Args, label: &Label, changed: bool) -> Self {
+        Self {
+            disk: args.disk.display().to_string(),
+            cluster_id: label.cluster.get(),
+            node_id: label.node.get(),
+            disk_uuid: UuidText(&label.disk_uuid).to_string(),
+            usable_bytes: label.usable_bytes,
+            changed,
+        }
+    }
+}
+
 impl Report for LabelReport {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let verb = if self.changed { "labeled" } else { "already labeled" };
@@ -74,15 +87,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let inspection = Inspection::read(&disk)?;
     match &inspection.label {
         Ok(label) if label.belongs_to(args.cluster, args.node) && !args.force => {
-            let report = LabelReport {
-                disk: args.disk.display().to_string(),
-                cluster_id: label.cluster.get(),
-                node_id: label.node.get(),
-                disk_uuid: UuidText(&label.disk_uuid).to_string(),
-                usable_bytes: label.usable_bytes,
-                changed: false,
-            };
-            return emit(&report, args.json, out);
+            return emit(&LabelReport::new(args, label, false), args.json, out);
         }
         Ok(label) if !args.force => {
             return Err(refuse(&disk, format!("labeled for cluster {} node {}", label.cluster, label.node)));
@@ -119,13 +124,5 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let mut block = AlignedBuf::new(4096);
     block[..coretakeover_core::label::LABEL_SIZE].copy_from_slice(&label.encode(&HostCrc));
     disk.write_durably(LABEL_OFFSET, &block)?;
-    let report = LabelReport {
-        disk: args.disk.display().to_string(),
-        cluster_id: label.cluster.get(),
-        node_id: label.node.get(),
-        disk_uuid: UuidText(&label.disk_uuid).to_string(),
-        usable_bytes: label.usable_bytes,
-        changed: true,
-    };
-    emit(&report, args.json, out)
+    emit(&LabelReport::new(args, &label, true), args.json, out)
 }

@@ -11,7 +11,7 @@ use coretakeover_core::header::{
 };
 use coretakeover_core::ids::{ClusterId, NodeId};
 use coretakeover_core::label::{Label, LabelError, LABEL_SIZE};
-use coretakeover_core::plan::{collect_ranges, saved_bytes, PageCursor, Plan, PlanError, DATA_ALIGN};
+use coretakeover_core::plan::{collect_ranges, saved_bytes, PageCursor, Plan, PlanError};
 
 fn label() -> Label {
     Label {

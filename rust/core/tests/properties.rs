@@ -61,3 +61,128 @@ proptest! {
         }
     }
 }
+
+mod common;
+use common::HostCrc;
+use coretakeover_core::crc::Crc32c;
+use coretakeover_core::header::{newest, DumpState, Header, RamRange, HEADER_SIZE, MAX_RANGES};
+use coretakeover_core::label::{Label, LABEL_SIZE};
+use coretakeover_core::plan::{collect_ranges, saved_bytes, PageCursor, Plan, PAGE_SIZE};
+
+fn label() -> impl Strategy<Value = Label> {
+    (cluster(), node(), any::<[u8; 16]>(), any::<u64>(), any::<u64>()).prop_map(|(cluster, node, disk_uuid, usable_bytes, created_unix)| {
+        Label { cluster, node, disk_uuid, usable_bytes, created_unix }
+    })
+}
+
+/// Sorted (first byte, last byte) System RAM resources with gaps.
+fn raw_ranges() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    proptest::collection::vec((0u64..1 << 24, 1u64..1 << 26), 1..12).prop_map(|parts| {
+        let mut at = 0u64;
+        parts
+            .into_iter()
+            .map(|(gap, len)| {
+                let first = at + gap;
+                at = first + len + 1;
+                (first, first + len - 1)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn labels_round_trip_and_every_bit_flip_is_caught(l in label(), bit in 0usize..LABEL_SIZE * 8) {
+        let bytes = l.encode(&HostCrc);
+        prop_assert_eq!(Label::decode(&bytes, &HostCrc), Ok(l));
+        let mut damaged = bytes;
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(Label::decode(&damaged, &HostCrc).is_err());
+    }
+
+    #[test]
+    fn plans_cover_ram_exactly_and_headers_keep_them(
+        raw in raw_ranges(),
+        pages_per_chunk in 1u32..=256,
+        disk_mib in 2u64..2048,
+        watermark_permille in 0u64..=1000,
+        generation in 0u64..1 << 40,
+    ) {
+        let mut ranges = [RamRange::default(); MAX_RANGES];
+        let n = collect_ranges(raw.iter().copied(), &mut ranges).unwrap();
+        let chunk = pages_per_chunk * PAGE_SIZE as u32;
+        let Ok(plan) = Plan::new(&mut ranges[..n], chunk, disk_mib << 20) else { return Ok(()) };
+        // Every resource byte is inside some page-aligned range.
+        for (first, last) in &raw {
+            prop_assert!(plan.ranges().iter().any(|r| r.phys <= *first && *last < r.phys + r.len));
+        }
+        prop_assert!(plan.capacity() <= plan.dump_bytes());
+        prop_assert!(plan.data_offset() + plan.capacity() <= disk_mib << 20);
+        prop_assert_eq!(plan.capacity() % PAGE_SIZE, 0);
+        let pages: Vec<u64> = PageCursor::new(plan.ranges(), plan.capacity()).collect();
+        prop_assert_eq!(pages.len() as u64, plan.capacity() / PAGE_SIZE);
+        prop_assert!(pages.windows(2).all(|w| w[0] < w[1]));
+        let watermark = plan.capacity() / PAGE_SIZE * watermark_permille / 1000 * PAGE_SIZE;
+        let saved: u64 = plan.ranges().iter().map(|r| saved_bytes(r, plan.data_offset(), watermark)).sum();
+        prop_assert_eq!(saved, watermark);
+
+        let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
+        h.set_plan(&plan).unwrap();
+        h.set_state(DumpState::Dumping);
+        h.set_watermark(watermark);
+        h.set_generation(generation);
+        h.seal(&HostCrc);
+        let parsed = Header::parse(h.as_bytes(), &HostCrc).unwrap();
+        prop_assert_eq!(parsed.ranges().collect::<Vec<_>>(), plan.ranges().to_vec());
+        prop_assert_eq!(parsed.watermark(), watermark);
+        prop_assert_eq!(parsed.chunks_written(), watermark.div_ceil(u64::from(chunk)));
+    }
+
+    #[test]
+    fn resealed_garbage_fields_never_panic_and_never_pass_inconsistent(
+        pokes in proptest::collection::vec((0usize..600, any::<u8>()), 1..20),
+    ) {
+        let mut ranges = [RamRange::default(); MAX_RANGES];
+        let n = collect_ranges([(0x1000, 0x9fbff), (0x100000, 0x1fffffff)], &mut ranges).unwrap();
+        let plan = Plan::new(&mut ranges[..n], 1 << 17, 1 << 30).unwrap();
+        let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
+        h.set_plan(&plan).unwrap();
+        let mut bytes = h.into_inner();
+        for (at, value) in pokes {
+            bytes[at] = value;
+        }
+        let mut h = Header::from_unchecked(bytes);
+        h.seal(&HostCrc);
+        if let Ok(p) = Header::parse(h.as_bytes(), &HostCrc) {
+            prop_assert!(p.watermark() <= p.capacity() && p.capacity() <= p.dump_bytes());
+            prop_assert!(p.range_count() <= MAX_RANGES);
+            let total: u64 = p.ranges().map(|r| r.len).sum();
+            prop_assert!(p.range_count() == 0 || total == p.dump_bytes());
+        }
+    }
+
+    #[test]
+    fn the_newest_valid_copy_wins(g in 1u64..1 << 40, tear_newer in any::<bool>()) {
+        let make = |generation: u64| {
+            let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
+            h.set_generation(generation);
+            h.seal(&HostCrc);
+            h.into_inner()
+        };
+        let older = make(g - 1);
+        let mut newer = make(g);
+        if tear_newer {
+            newer[HEADER_SIZE / 2..].fill(0);
+        }
+        let copies = [Header::parse(older, &HostCrc), Header::parse(newer, &HostCrc)];
+        let best = newest([&copies[0], &copies[1]]).unwrap();
+        let expected = if tear_newer { g - 1 } else { g };
+        prop_assert_eq!(copies[best].as_ref().unwrap().generation(), expected);
+    }
+
+    #[test]
+    fn checksum_of_concatenation(a in proptest::collection::vec(any::<u8>(), 0..300), b in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let joined: Vec<u8> = a.iter().chain(&b).copied().collect();
+        prop_assert_eq!(HostCrc.checksum2(&a, &b), HostCrc.checksum(&joined));
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Fuzzes the functional core's parsers (label, dump header, RAM ranges) with
+# cargo-fuzz (libFuzzer), on the same code the module runs.
+#   scripts/fuzz.sh [RUNS-PER-TARGET]     default 1000000
+# Prints each target's executions and ends "N passed, N failed".
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+runs=${1:-1000000}
+version=0.13.1
+if ! cargo fuzz --version 2>/dev/null | grep -q " $version"; then
+    step "cargo: installing cargo-fuzz $version from crates.io"
+    cargo install -q cargo-fuzz --version "$version" --locked || die "cargo-fuzz install failed"
+fi
+cd "$CT_ROOT/rust/core/fuzz"
+# libFuzzer's instrumentation needs unstable rustc flags; the stable
+# toolchain accepts them with RUSTC_BOOTSTRAP.
+export RUSTC_BOOTSTRAP=1
+passed=0 failed=0 total=0
+for target in label header ranges; do
+    step "fuzz: $target, $runs runs"
+    mkdir -p "corpus/$target"
+    log=$(mktemp)
+    if cargo fuzz run -O "$target" "corpus/$target" -- -runs="$runs" -max_len=20000 >"$log" 2>&1; then
+        execs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1)
+        echo "  $target: ${execs:-?} executions, no crash"
+        total=$((total + ${execs:-0}))
+        passed=$((passed + 1))
+    else
+        tail -n 30 "$log"
+        echo "  $target: FAILED (the crashing input is under rust/core/fuzz/artifacts/$target/)"
+        failed=$((failed + 1))
+    fi
+    rm -f "$log"
+done
+echo "fuzz executions in total: $total"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
