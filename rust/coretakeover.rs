@@ -40,9 +40,11 @@ mod ct_core {
     pub(crate) mod config;
     pub(crate) mod crc;
     pub(crate) mod header;
+    pub(crate) mod heartbeat;
     pub(crate) mod ids;
     pub(crate) mod keys;
     pub(crate) mod label;
+    pub(crate) mod partner;
     pub(crate) mod plan;
     pub(crate) mod version;
     mod wire;

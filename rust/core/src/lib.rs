@@ -16,9 +16,11 @@
 pub mod config;
 pub mod crc;
 pub mod header;
+pub mod heartbeat;
 pub mod ids;
 pub mod keys;
 pub mod label;
+pub mod partner;
 pub mod plan;
 pub mod version;
 mod wire;

@@ -186,3 +186,73 @@ proptest! {
         prop_assert_eq!(HostCrc.checksum2(&a, &b), HostCrc.checksum(&joined));
     }
 }
+
+use coretakeover_core::heartbeat::{Heartbeat, HeartbeatError, Liveness, HEARTBEAT_SIZE};
+use coretakeover_core::partner::{decide, PartnerWatch, Reading, Reason, Verdict};
+
+fn heartbeat() -> impl Strategy<Value = Heartbeat> {
+    (any::<u32>(), any::<u16>(), any::<bool>(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
+        |(cluster, node, stopped, interval_ms, sequence, written_ns)| Heartbeat {
+            cluster,
+            node,
+            liveness: if stopped { Liveness::Stopped } else { Liveness::Alive },
+            interval_ms,
+            sequence,
+            written_ns,
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn heartbeats_round_trip_and_every_bit_flip_is_caught(b in heartbeat(), bit in 0usize..HEARTBEAT_SIZE * 8) {
+        let bytes = b.encode(&HostCrc);
+        prop_assert_eq!(Heartbeat::decode(&bytes, &HostCrc), Ok(b));
+        let mut damaged = bytes;
+        damaged[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(Heartbeat::decode(&damaged, &HostCrc).is_err());
+        prop_assert_eq!(Heartbeat::decode(&[0u8; 4096], &HostCrc), Err(HeartbeatError::None));
+    }
+
+    /// Whatever a partner's disk shows over time: no automatic takeover
+    /// before it was seen alive, unless the beacon is up; the beacon always
+    /// means takeover; a live partner beating faster than the timeout is
+    /// never declared stale.
+    #[test]
+    fn the_watch_never_takes_over_a_live_partner(
+        steps in proptest::collection::vec((0u64..400, any::<bool>(), 0u8..10), 1..60),
+        stale_after in 500u64..2000,
+    ) {
+        let mut w = PartnerWatch::new(0);
+        let (mut now, mut seq, mut seen_move) = (0u64, 100u64, false);
+        let mut last_move = 0u64;
+        for (dt, beats, what) in steps {
+            now += dt;
+            if beats { seq += 1; }
+            let reading = match what {
+                0 => Reading { header_state: Some(DumpState::Dumping), heartbeat: None },
+                1 => Reading::default(),
+                _ => Reading {
+                    header_state: Some(DumpState::Armed),
+                    heartbeat: Some(Heartbeat { cluster: 7, node: 1, liveness: Liveness::Alive, interval_ms: 100, sequence: seq, written_ns: 0 }),
+                },
+            };
+            let verdict = w.observe(&reading, now, stale_after);
+            if what == 0 {
+                prop_assert_eq!(verdict, Verdict::Panicked);
+                prop_assert_eq!(decide(verdict, true, false), Some(Reason::PanicBeacon));
+                continue;
+            }
+            if what >= 2 && beats && seen_move { last_move = now; }
+            if what >= 2 && beats { seen_move = true; }
+            if let Verdict::Stale { silent_ms } = verdict {
+                prop_assert!(silent_ms > stale_after);
+                prop_assert!(now - last_move > stale_after || last_move == 0);
+            }
+            if decide(verdict, true, false).is_some() {
+                let stale = matches!(verdict, Verdict::Stale { .. });
+                prop_assert!(stale);
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! How a node judges its partner from what the partner's coredump disk says,
+//! without any network message.
+//!
+//! The surviving node reads the partner's dump header and heartbeat block at
+//! a fixed interval and feeds each reading to [`PartnerWatch::observe`]:
+//!
+//! 1. a header in state `dumping`, `complete` or `truncated` is the *panic
+//!    beacon*: the partner panicked ([`Verdict::Panicked`]), whatever its
+//!    heartbeat says;
+//! 2. a heartbeat saying `stopped` means the partner stopped on purpose
+//!    (disarmed, unloaded, handing its disks back): [`Verdict::Stopped`];
+//! 3. a heartbeat whose sequence number moved since the last reading proves
+//!    the partner alive ([`Verdict::Alive`]);
+//! 4. otherwise the partner is silent. Silence longer than the stale timeout,
+//!    measured on this node's monotonic clock from the last movement, makes
+//!    it [`Verdict::Stale`] - but only once it has been seen alive: a partner
+//!    never seen beating (not armed yet, or a wrong disk) is
+//!    [`Verdict::Unknown`] and is never taken over automatically.
+//!
+//! An unreadable or damaged heartbeat counts as silence. [`decide`] turns a
+//! verdict into an action under the node's policy.
+
+use super::header::DumpState;
+use super::heartbeat::{Heartbeat, Liveness};
+
+/// What one reading of the partner's coredump disk found. `None` where the
+/// structure could not be read or did not verify.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reading {
+    pub header_state: Option<DumpState>,
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// The judgement of one reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not seen alive yet: no automatic takeover.
+    Unknown,
+    /// The heartbeat moves.
+    Alive,
+    /// The panic beacon is on the partner's disk.
+    Panicked,
+    /// Seen alive before, silent for `silent_ms` (beyond the stale timeout).
+    Stale { silent_ms: u64 },
+    /// The partner said it stopped on purpose.
+    Stopped,
+}
+
+impl Verdict {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Alive => "alive",
+            Self::Panicked => "panicked",
+            Self::Stale { .. } => "stale",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// The watch of one partner: the last heartbeat sequence and when it moved.
+#[derive(Clone, Debug)]
+pub struct PartnerWatch {
+    last_sequence: Option<u64>,
+    last_progress_ms: u64,
+    seen_alive: bool,
+}
+
+impl PartnerWatch {
+    /// Starts watching at `now_ms` (this node's monotonic clock).
+    pub const fn new(now_ms: u64) -> Self {
+        Self { last_sequence: None, last_progress_ms: now_ms, seen_alive: false }
+    }
+
+    /// Judges one reading taken at `now_ms`; `stale_after_ms` is the longest
+    /// silence of a live partner.
+    pub fn observe(&mut self, reading: &Reading, now_ms: u64, stale_after_ms: u64) -> Verdict {
+        if matches!(reading.header_state, Some(DumpState::Dumping | DumpState::Complete | DumpState::Truncated)) {
+            return Verdict::Panicked;
+        }
+        if let Some(beat) = reading.heartbeat {
+            if beat.liveness == Liveness::Stopped {
+                self.last_sequence = Some(beat.sequence);
+                self.seen_alive = false;
+                self.last_progress_ms = now_ms;
+                return Verdict::Stopped;
+            }
+            if self.last_sequence != Some(beat.sequence) {
+                // The first reading only sets the baseline: a heartbeat that
+                // was on the disk before we looked proves nothing yet.
+                let moved = self.last_sequence.is_some();
+                self.last_sequence = Some(beat.sequence);
+                if moved {
+                    self.seen_alive = true;
+                    self.last_progress_ms = now_ms;
+                    return Verdict::Alive;
+                }
+            }
+        }
+        let silent_ms = now_ms.saturating_sub(self.last_progress_ms);
+        match (self.seen_alive, silent_ms > stale_after_ms) {
+            (false, _) => Verdict::Unknown,
+            (true, false) => Verdict::Alive,
+            (true, true) => Verdict::Stale { silent_ms },
+        }
+    }
+}
+
+/// Why a takeover starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    PanicBeacon,
+    StaleHeartbeat,
+    Command,
+}
+
+impl Reason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PanicBeacon => "panic-beacon",
+            Self::StaleHeartbeat => "stale-heartbeat",
+            Self::Command => "command",
+        }
+    }
+}
+
+/// Whether a verdict starts a takeover: only with automatic takeover on, and
+/// only if the partner's disks are not already held.
+pub fn decide(verdict: Verdict, auto_takeover: bool, holding: bool) -> Option<Reason> {
+    if holding || !auto_takeover {
+        return None;
+    }
+    match verdict {
+        Verdict::Panicked => Some(Reason::PanicBeacon),
+        Verdict::Stale { .. } => Some(Reason::StaleHeartbeat),
+        Verdict::Unknown | Verdict::Alive | Verdict::Stopped => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat(sequence: u64, liveness: Liveness) -> Reading {
+        Reading {
+            header_state: Some(DumpState::Armed),
+            heartbeat: Some(Heartbeat { cluster: 7, node: 1, liveness, interval_ms: 100, sequence, written_ns: 0 }),
+        }
+    }
+
+    #[test]
+    fn a_moving_heartbeat_is_alive_and_silence_turns_stale() {
+        let mut w = PartnerWatch::new(0);
+        assert_eq!(w.observe(&beat(5, Liveness::Alive), 0, 1000), Verdict::Unknown);
+        assert_eq!(w.observe(&beat(6, Liveness::Alive), 100, 1000), Verdict::Alive);
+        assert_eq!(w.observe(&beat(6, Liveness::Alive), 1000, 1000), Verdict::Alive);
+        assert_eq!(w.observe(&beat(6, Liveness::Alive), 1101, 1000), Verdict::Stale { silent_ms: 1001 });
+        assert_eq!(w.observe(&Reading::default(), 2000, 1000), Verdict::Stale { silent_ms: 1900 });
+        assert_eq!(w.observe(&beat(7, Liveness::Alive), 2100, 1000), Verdict::Alive);
+    }
+
+    #[test]
+    fn the_beacon_wins_and_a_partner_never_seen_alive_is_unknown() {
+        let mut w = PartnerWatch::new(0);
+        assert_eq!(w.observe(&Reading::default(), 60_000, 1000), Verdict::Unknown);
+        let mut panicked = beat(9, Liveness::Alive);
+        panicked.header_state = Some(DumpState::Dumping);
+        assert_eq!(w.observe(&panicked, 60_100, 1000), Verdict::Panicked);
+        assert_eq!(decide(Verdict::Panicked, true, false), Some(Reason::PanicBeacon));
+        assert_eq!(decide(Verdict::Panicked, false, false), None);
+        assert_eq!(decide(Verdict::Panicked, true, true), None);
+        assert_eq!(decide(Verdict::Unknown, true, false), None);
+    }
+
+    #[test]
+    fn a_stopped_partner_is_not_taken_over() {
+        let mut w = PartnerWatch::new(0);
+        w.observe(&beat(1, Liveness::Alive), 0, 1000);
+        w.observe(&beat(2, Liveness::Alive), 100, 1000);
+        assert_eq!(w.observe(&beat(3, Liveness::Stopped), 200, 1000), Verdict::Stopped);
+        assert_eq!(w.observe(&beat(3, Liveness::Stopped), 60_000, 1000), Verdict::Stopped);
+        assert_eq!(decide(Verdict::Stopped, true, false), None);
+    }
+}
