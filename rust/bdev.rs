@@ -58,6 +58,14 @@ impl IoBuf {
     }
 }
 
+/// `path` with a terminating NUL, for the C API.
+pub(crate) fn nul_terminated(path: &str) -> Result<KVec<u8>> {
+    let mut c = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+    c.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
+    c.push(0, GFP_KERNEL)?;
+    Ok(c)
+}
+
 /// A block device opened through its path, closed on drop.
 ///
 /// # Invariants
@@ -90,8 +98,15 @@ impl BlockDevice {
         Self::open(path, mode, holder)
     }
 
+    /// Opens `path` for reading and writing, shared (service disks: the
+    /// reservation, not the open, decides who writes).
+    pub(crate) fn open_shared(path: &CStr) -> Result<Self> {
+        // SAFETY: A constant of the shims.
+        let mode = unsafe { shims::ct_blk_open_read_write() };
+        Self::open(path, mode, core::ptr::null_mut())
+    }
+
     /// Opens `path` for reading, shared with everyone.
-    #[allow(dead_code)] // The partner's coredump disk is read by the takeover path.
     pub(crate) fn open_read_only(path: &CStr) -> Result<Self> {
         // SAFETY: A constant of the shims.
         let mode = unsafe { shims::ct_blk_open_read() };

@@ -10,12 +10,18 @@
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId, ParseIdError};
 use crate::ct_core::VERSION;
+use crate::ct_core::heartbeat::Liveness;
+use crate::ct_core::partner::{PartnerWatch, Reason, Verdict};
 use crate::dump_disk::{self, DumpContext};
 use crate::panic_dump::ARMED;
 use crate::sysfs::{Attribute, AttributeList, Directory, Group, Page, Show, Store};
+use crate::takeover::{self, is_coredump_disk, open_named, NamedDisk, Pairing, Phase, MAX_DISKS};
+use crate::bdev::BlockDevice;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::bindings;
 use kernel::c_str;
+use kernel::ffi::{c_int, c_void};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -43,6 +49,22 @@ fn with_arming<T>(f: impl FnOnce(&mut Arming) -> Result<T>) -> Result<T> {
     // callers are sysfs callbacks of the directory `Control` removes first.
     let arming = unsafe { &*arming };
     let mut guard = arming.lock();
+    f(&mut guard)
+}
+
+/// The pairing with the partner; see `takeover.rs`. Same lifetime rules as
+/// `ARMING`.
+static PAIRING: AtomicPtr<Mutex<Pairing>> = AtomicPtr::new(core::ptr::null_mut());
+
+fn with_pairing<T>(f: impl FnOnce(&mut Pairing) -> Result<T>) -> Result<T> {
+    let pairing = PAIRING.load(Ordering::Acquire);
+    if pairing.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: As for `ARMING`: non-null only while `Control` owns the mutex,
+    // and the thread and the callbacks are gone before `Control` frees it.
+    let pairing = unsafe { &*pairing };
+    let mut guard = pairing.lock();
     f(&mut guard)
 }
 
@@ -161,7 +183,7 @@ impl Store for DumpDisk {
             if path.is_empty() || path == "none" {
                 if let Some(ctx) = arming.armed.take() {
                     ARMED.store(core::ptr::null_mut(), Ordering::Release);
-                    dump_disk::disarm(ctx);
+                    dump_disk::disarm(ctx, config().registration_key());
                 }
                 return Ok(());
             }
@@ -199,6 +221,301 @@ impl Show for DumpReserved {
     }
 }
 
+/// Splits a written list of device paths; every one absolute.
+fn parse_paths<'a>(name: &str, input: &'a str) -> Result<KVec<&'a str>> {
+    let mut paths = KVec::new();
+    for path in input.split_whitespace() {
+        if !path.starts_with('/') || path.len() > MAX_PATH || paths.len() == MAX_DISKS {
+            pr_warn!("{}: refused: give at most {} absolute device paths\n", name, MAX_DISKS);
+            return Err(EINVAL);
+        }
+        paths.push(path, GFP_KERNEL)?;
+    }
+    Ok(paths)
+}
+
+fn show_paths(out: &mut Page<'_>, disks: &[NamedDisk]) -> Result {
+    let mut first = true;
+    for d in disks {
+        out.put(format_args!("{}{}", if first { "" } else { " " }, d.path_str()))?;
+        first = false;
+    }
+    out.line(format_args!(""))
+}
+
+/// Opens the listed service disks; refuses coredump disks. With `reserve`,
+/// this node registers and reserves each (its own disks); without, it
+/// registers only (the partner's, so that a takeover is one PREEMPT).
+fn open_service_disks(name: &str, input: &str, reserve: bool) -> Result<KVec<NamedDisk>> {
+    let Some(key) = config().registration_key() else {
+        pr_warn!("{}: refused: set cluster_id and node_id first\n", name);
+        return Err(EINVAL);
+    };
+    let mut disks = KVec::new();
+    for path in parse_paths(name, input)?.iter() {
+        let disk = open_named(path, BlockDevice::open_shared).inspect_err(|e| {
+            pr_warn!("{}: refused {}: cannot open it (error {})\n", name, path, e.to_errno());
+        })?;
+        if is_coredump_disk(&disk.dev) {
+            pr_warn!("{}: refused {}: it carries a coredump label\n", name, path);
+            return Err(EINVAL);
+        }
+        let registered = disk.dev.pr_register(key.get());
+        let reserved = if reserve { registered.and_then(|()| disk.dev.pr_reserve(key.get())) } else { registered };
+        if let Err(e) = reserved {
+            pr_warn!("{}: refused {}: persistent reservation failed: {}\n", name, path, e);
+            return Err(if reserve { EBUSY } else { EIO });
+        }
+        disks.push(disk, GFP_KERNEL)?;
+    }
+    Ok(disks)
+}
+
+struct ServiceDisks;
+
+impl Show for ServiceDisks {
+    fn show(out: &mut Page<'_>) -> Result {
+        with_pairing(|p| show_paths(out, &p.service_disks))
+    }
+}
+
+impl Store for ServiceDisks {
+    fn store(input: &str) -> Result {
+        let disks = open_service_disks("service_disks", input, true)?;
+        with_pairing(|p| {
+            pr_info!("service_disks: {} disks registered and reserved Write Exclusive\n", disks.len());
+            p.service_disks = disks;
+            Ok(())
+        })
+    }
+}
+
+struct PartnerDisks;
+
+impl Show for PartnerDisks {
+    fn show(out: &mut Page<'_>) -> Result {
+        with_pairing(|p| show_paths(out, &p.partner_disks))
+    }
+}
+
+impl Store for PartnerDisks {
+    fn store(input: &str) -> Result {
+        let disks = open_service_disks("partner_disks", input, false)?;
+        with_pairing(|p| {
+            if p.phase == Phase::Holding || p.phase == Phase::TakingOver {
+                pr_warn!("partner_disks: refused: holding the partner's disks\n");
+                return Err(EBUSY);
+            }
+            pr_info!("partner_disks: registered on {} disks\n", disks.len());
+            p.partner_disks = disks;
+            Ok(())
+        })
+    }
+}
+
+struct PartnerId;
+
+impl Show for PartnerId {
+    fn show(out: &mut Page<'_>) -> Result {
+        with_pairing(|p| match p.partner {
+            Some(id) => out.line(format_args!("{}", id)),
+            None => out.line(format_args!("")),
+        })
+    }
+}
+
+impl Store for PartnerId {
+    fn store(input: &str) -> Result {
+        let id = NodeId::parse(input).map_err(|e| refuse("partner_id", input, e))?;
+        if config().node == Some(id) {
+            pr_warn!("partner_id: refused {}: that is this node's id\n", id);
+            return Err(EINVAL);
+        }
+        with_pairing(|p| {
+            if p.partner_dump.is_some() {
+                pr_warn!("partner_id: refused: stop watching first (partner_dump_disk none)\n");
+                return Err(EBUSY);
+            }
+            p.partner = Some(id);
+            Ok(())
+        })
+    }
+}
+
+struct PartnerDump;
+
+impl Show for PartnerDump {
+    fn show(out: &mut Page<'_>) -> Result {
+        with_pairing(|p| match &p.partner_dump {
+            Some(d) => out.line(format_args!("{}", d.path_str())),
+            None => out.line(format_args!("")),
+        })
+    }
+}
+
+impl Store for PartnerDump {
+    fn store(input: &str) -> Result {
+        let path = input.trim_end_matches('\n');
+        if path.is_empty() || path == "none" {
+            return with_pairing(|p| {
+                p.partner_dump = None;
+                p.watch = None;
+                if p.phase == Phase::Watching {
+                    p.phase = Phase::Idle;
+                }
+                Ok(())
+            });
+        }
+        let paths = parse_paths("partner_dump_disk", path)?;
+        let [path] = paths.as_slice() else {
+            pr_warn!("partner_dump_disk: refused: give one device path, or none\n");
+            return Err(EINVAL);
+        };
+        let (Some(cluster), Some(partner)) = (config().cluster, with_pairing(|p| Ok(p.partner))?) else {
+            pr_warn!("partner_dump_disk: refused: set cluster_id and partner_id first\n");
+            return Err(EINVAL);
+        };
+        let disk = open_named(path, BlockDevice::open_read_only).inspect_err(|e| {
+            pr_warn!("partner_dump_disk: refused {}: cannot open it (error {})\n", path, e.to_errno());
+        })?;
+        let mut block = crate::bdev::IoBuf::new(crate::bdev::PAGE)?;
+        disk.dev.read(0, &mut block)?;
+        match crate::ct_core::label::Label::decode(block.as_slice(), &crate::crc::KernelCrc) {
+            Ok(label) if label.belongs_to(cluster, partner) => {}
+            Ok(label) => {
+                pr_warn!("partner_dump_disk: refused {}: labeled for cluster {} node {}, the partner is cluster {} node {}\n",
+                    path, label.cluster, label.node, cluster, partner);
+                return Err(EACCES);
+            }
+            Err(e) => {
+                pr_warn!("partner_dump_disk: refused {}: {}\n", path, e);
+                return Err(Error::from_errno(-(bindings::EMEDIUMTYPE as i32)));
+            }
+        }
+        with_pairing(|p| {
+            pr_info!("watching partner {} through {}\n", partner, path);
+            p.partner_dump = Some(disk);
+            p.watch = Some(PartnerWatch::new(takeover::now_ms()));
+            p.verdict = Verdict::Unknown;
+            if p.phase == Phase::Idle {
+                p.phase = Phase::Watching;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A number attribute with bounds, stored in an atomic.
+fn store_number(name: &str, input: &str, min: u32, max: u32, into: &AtomicU32) -> Result {
+    let value = crate::ct_core::ids::parse_number(input).ok().and_then(|v| u32::try_from(v).ok());
+    match value {
+        Some(v) if (min..=max).contains(&v) => {
+            into.store(v, Ordering::Relaxed);
+            Ok(())
+        }
+        _ => {
+            pr_warn!("{}: refused {:?}: give a number in {}..={}\n", name, input.trim_end(), min, max);
+            Err(EINVAL)
+        }
+    }
+}
+
+struct Interval;
+
+impl Show for Interval {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", takeover::INTERVAL_MS.load(Ordering::Relaxed)))
+    }
+}
+
+impl Store for Interval {
+    fn store(input: &str) -> Result {
+        store_number("interval_ms", input, 10, 10_000, &takeover::INTERVAL_MS)
+    }
+}
+
+struct StaleTimeout;
+
+impl Show for StaleTimeout {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", takeover::STALE_TIMEOUT_MS.load(Ordering::Relaxed)))
+    }
+}
+
+impl Store for StaleTimeout {
+    fn store(input: &str) -> Result {
+        store_number("stale_timeout_ms", input, 100, 600_000, &takeover::STALE_TIMEOUT_MS)
+    }
+}
+
+struct AutoTakeover;
+
+impl Show for AutoTakeover {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", u8::from(takeover::AUTO_TAKEOVER.load(Ordering::Relaxed))))
+    }
+}
+
+impl Store for AutoTakeover {
+    fn store(input: &str) -> Result {
+        match input.trim() {
+            "0" => takeover::AUTO_TAKEOVER.store(false, Ordering::Relaxed),
+            "1" => takeover::AUTO_TAKEOVER.store(true, Ordering::Relaxed),
+            other => {
+                pr_warn!("auto_takeover: refused {:?}: give 0 or 1\n", other);
+                return Err(EINVAL);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct TakeoverCommand;
+
+impl Store for TakeoverCommand {
+    fn store(input: &str) -> Result {
+        if input.trim() != "1" {
+            pr_warn!("takeover: refused {:?}: write 1\n", input.trim_end());
+            return Err(EINVAL);
+        }
+        let ours = config().registration_key();
+        with_pairing(|p| {
+            if p.partner.is_none() || p.partner_disks.is_empty() {
+                pr_warn!("takeover: refused: set partner_id and partner_disks first\n");
+                return Err(EINVAL);
+            }
+            takeover::take_over(p, ours, Reason::Command, None);
+            Ok(())
+        })
+    }
+}
+
+struct TakeoverState;
+
+impl Show for TakeoverState {
+    fn show(out: &mut Page<'_>) -> Result {
+        let phase = with_pairing(|p| Ok(p.phase))?;
+        out.line(format_args!("{}", phase.as_str()))
+    }
+}
+
+struct PartnerState;
+
+impl Show for PartnerState {
+    fn show(out: &mut Page<'_>) -> Result {
+        let verdict = with_pairing(|p| Ok(p.verdict))?;
+        out.line(format_args!("{}", verdict.as_str()))
+    }
+}
+
+struct TakeoverReport;
+
+impl Show for TakeoverReport {
+    fn show(out: &mut Page<'_>) -> Result {
+        with_pairing(|p| out.put(format_args!("{}", core::str::from_utf8(&p.report).unwrap_or(""))))
+    }
+}
+
 static VERSION_ATTR: Attribute = Attribute::read_only::<Version>(c_str!("version"));
 static STATE_ATTR: Attribute = Attribute::read_only::<State>(c_str!("state"));
 static CLUSTER_ATTR: Attribute = Attribute::read_write::<Cluster>(c_str!("cluster_id"));
@@ -208,7 +525,19 @@ static DUMP_DISK_ATTR: Attribute = Attribute::read_write::<DumpDisk>(c_str!("dum
 static DUMP_STATE_ATTR: Attribute = Attribute::read_only::<DumpState>(c_str!("dump_state"));
 static DUMP_RESERVED_ATTR: Attribute = Attribute::read_only::<DumpReserved>(c_str!("dump_reserved_bytes"));
 
-static ATTRS: AttributeList<8> = AttributeList::new([
+static SERVICE_DISKS_ATTR: Attribute = Attribute::read_write::<ServiceDisks>(c_str!("service_disks"));
+static PARTNER_ID_ATTR: Attribute = Attribute::read_write::<PartnerId>(c_str!("partner_id"));
+static PARTNER_DISKS_ATTR: Attribute = Attribute::read_write::<PartnerDisks>(c_str!("partner_disks"));
+static PARTNER_DUMP_ATTR: Attribute = Attribute::read_write::<PartnerDump>(c_str!("partner_dump_disk"));
+static INTERVAL_ATTR: Attribute = Attribute::read_write::<Interval>(c_str!("interval_ms"));
+static STALE_ATTR: Attribute = Attribute::read_write::<StaleTimeout>(c_str!("stale_timeout_ms"));
+static AUTO_ATTR: Attribute = Attribute::read_write::<AutoTakeover>(c_str!("auto_takeover"));
+static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
+static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
+static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
+static TAKEOVER_REPORT_ATTR: Attribute = Attribute::read_only::<TakeoverReport>(c_str!("takeover_report"));
+
+static ATTRS: AttributeList<19> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -217,21 +546,75 @@ static ATTRS: AttributeList<8> = AttributeList::new([
     &DUMP_DISK_ATTR,
     &DUMP_STATE_ATTR,
     &DUMP_RESERVED_ATTR,
+    &SERVICE_DISKS_ATTR,
+    &PARTNER_ID_ATTR,
+    &PARTNER_DISKS_ATTR,
+    &PARTNER_DUMP_ATTR,
+    &INTERVAL_ATTR,
+    &STALE_ATTR,
+    &AUTO_ATTR,
+    &TAKEOVER_ATTR,
+    &TAKEOVER_STATE_ATTR,
+    &PARTNER_STATE_ATTR,
+    &TAKEOVER_REPORT_ATTR,
 ]);
 static GROUP: Group = Group::new(&ATTRS);
 
-/// The control directory and the state behind it. Dropping it removes the
-/// directory first (waiting for running callbacks), then disarms.
+/// One tick of the `coretakeover` thread: heartbeat, then the partner.
+fn tick() {
+    let ours = config().registration_key();
+    if let Some(key) = ours {
+        let _ = with_arming(|arming| {
+            if let Some(ctx) = &arming.armed {
+                if let Err(e) = ctx.write_heartbeat(&takeover::next_heartbeat(key, Liveness::Alive)) {
+                    pr_warn!("heartbeat write failed (error {})\n", e.to_errno());
+                }
+            }
+            Ok(())
+        });
+    }
+    let _ = with_pairing(|p| {
+        takeover::watch_partner(p, ours);
+        Ok(())
+    });
+}
+
+unsafe extern "C" fn thread_main(_data: *mut c_void) -> c_int {
+    // SAFETY: Called in the thread's own context.
+    while !unsafe { bindings::kthread_should_stop() } {
+        tick();
+        // SAFETY: Process context; `kthread_stop` waits at most one interval.
+        unsafe { bindings::msleep_interruptible(takeover::INTERVAL_MS.load(Ordering::Relaxed)) };
+    }
+    0
+}
+
+/// The control directory and the state behind it. Dropping it stops the
+/// thread, removes the directory (waiting for running callbacks), then
+/// disarms and closes every disk.
 pub(crate) struct Control {
+    thread: *mut bindings::task_struct,
     directory: Option<Directory>,
     arming: Pin<KBox<Mutex<Arming>>>,
+    pairing: Pin<KBox<Mutex<Pairing>>>,
 }
+
+// SAFETY: The thread pointer is only used to stop the thread, from any context.
+unsafe impl Send for Control {}
+// SAFETY: `&Control` gives access to nothing.
+unsafe impl Sync for Control {}
 
 impl Control {
     pub(crate) fn new() -> Result<Self> {
         let arming = KBox::pin_init(new_mutex!(Arming { armed: None }, "coretakeover::arming"), GFP_KERNEL)?;
         ARMING.store(&*arming as *const Mutex<Arming> as *mut Mutex<Arming>, Ordering::Release);
-        let mut control = Self { directory: None, arming };
+        let pairing = KBox::pin_init(new_mutex!(Pairing::new(), "coretakeover::pairing"), GFP_KERNEL)?;
+        PAIRING.store(&*pairing as *const Mutex<Pairing> as *mut Mutex<Pairing>, Ordering::Release);
+        let mut control = Self { thread: core::ptr::null_mut(), directory: None, arming, pairing };
+        // SAFETY: `thread_main` only uses the statics set above, which stay
+        // valid until `drop` has stopped the thread.
+        let thread = unsafe { crate::shims::ct_kthread_run(Some(thread_main), core::ptr::null_mut(), c_str!("coretakeover").as_char_ptr()) };
+        control.thread = kernel::error::from_err_ptr(thread)?;
         control.directory = Some(Directory::create(c_str!("coretakeover"), &GROUP)?);
         Ok(control)
     }
@@ -239,13 +622,19 @@ impl Control {
 
 impl Drop for Control {
     fn drop(&mut self) {
+        if !self.thread.is_null() {
+            // SAFETY: The thread was started in `new` and only returns when stopped.
+            unsafe { bindings::kthread_stop(self.thread) };
+        }
         // No callback runs once the directory is gone.
         self.directory = None;
+        PAIRING.store(core::ptr::null_mut(), Ordering::Release);
+        drop(self.pairing.lock());
         ARMING.store(core::ptr::null_mut(), Ordering::Release);
         let mut arming = self.arming.lock();
         if let Some(ctx) = arming.armed.take() {
             ARMED.store(core::ptr::null_mut(), Ordering::Release);
-            dump_disk::disarm(ctx);
+            dump_disk::disarm(ctx, config().registration_key());
         }
     }
 }

@@ -13,6 +13,8 @@
 //! | `dump_disk.rs`   | arming the coredump disk (process context)            |
 //! | `panic_dump.rs`  | the panic notifier and the polled dump                |
 //! | `polled_bio.rs`  | preallocated bios completed by polling                |
+//! | `takeover.rs`    | the survivor: heartbeat, partner watch, takeover      |
+//! | `pr.rs`          | persistent reservations through `pr_ops`              |
 //! | `bdev.rs`        | block devices by path, synchronous I/O                |
 //! | `sysfs.rs`       | sysfs attributes as Rust statics                      |
 //! | `crc.rs`         | the kernel's CRC-32C for the functional core          |
@@ -27,8 +29,10 @@ mod crc;
 mod dump_disk;
 mod panic_dump;
 mod polled_bio;
+mod pr;
 mod shims;
 mod sysfs;
+mod takeover;
 
 /// The functional core, compiled from the same files as the host crate
 /// `coretakeover-core` (`rust/core/`), where they are unit- and property-tested.

@@ -15,7 +15,8 @@ use crate::crc::KernelCrc;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_RANGES, MAX_VMCOREINFO};
 use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
-use crate::ct_core::plan::{collect_ranges, Plan};
+use crate::ct_core::heartbeat::{Heartbeat, HEARTBEAT_SIZE};
+use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
 use crate::panic_dump::PanicState;
 use crate::polled_bio::PolledBio;
 use crate::shims;
@@ -59,6 +60,15 @@ impl DumpContext {
     /// Memory held while armed: bounce buffers, header and table buffers, bios.
     pub(crate) fn reserved_bytes(&self) -> usize {
         self.reserved_bytes
+    }
+
+    /// Writes a heartbeat to the disk's heartbeat block (process context).
+    pub(crate) fn write_heartbeat(&self, beat: &Heartbeat) -> Result {
+        let mut block = IoBuf::new(PAGE)?;
+        if let Some(dst) = block.as_mut_slice().get_mut(..HEARTBEAT_SIZE) {
+            dst.copy_from_slice(&beat.encode(&KernelCrc));
+        }
+        self.disk.write(HEARTBEAT_OFFSET, &mut block)
     }
 }
 
@@ -148,9 +158,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
     };
-    let mut cpath = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-    cpath.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
-    cpath.push(0, GFP_KERNEL)?;
+    let cpath = crate::bdev::nul_terminated(path)?;
     let cstr = CStr::from_bytes_with_nul(&cpath).map_err(|_| EINVAL)?;
     let holder = (&HOLDER as *const u8).cast_mut().cast();
     let disk = BlockDevice::open_exclusive(cstr, holder)
@@ -276,8 +284,15 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
     Ok(ctx)
 }
 
-/// Disarms: the header says `empty` again, then everything is released.
-pub(crate) fn disarm(mut ctx: KBox<DumpContext>) {
+/// Disarms: the heartbeat says `stopped` (silence that follows is no
+/// failure), the header says `empty` again, then everything is released.
+pub(crate) fn disarm(mut ctx: KBox<DumpContext>, key: Option<crate::ct_core::keys::RegistrationKey>) {
+    if let Some(key) = key {
+        let beat = crate::takeover::next_heartbeat(key, crate::ct_core::heartbeat::Liveness::Stopped);
+        if let Err(e) = ctx.write_heartbeat(&beat) {
+            pr_warn!("disarming: the heartbeat could not say stopped (error {})\n", e.to_errno());
+        }
+    }
     let DumpContext { disk, panic, path, .. } = &mut *ctx;
     let state = panic.get_mut();
     let copy = state.mark_disarmed();

@@ -7,8 +7,10 @@
 
 #include <linux/blkdev.h>
 #include <linux/io.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/panic_notifier.h>
+#include <linux/pr.h>
 #include <linux/smp.h>
 #include <linux/utsname.h>
 
@@ -42,3 +44,61 @@ unsigned int ct_processor_id(void) { return raw_smp_processor_id(); }
 /* linux/panic_notifier.h is not among the Rust bindings' headers. */
 int ct_panic_notifier_register(struct notifier_block *nb) { return atomic_notifier_chain_register(&panic_notifier_list, nb); }
 int ct_panic_notifier_unregister(struct notifier_block *nb) { return atomic_notifier_chain_unregister(&panic_notifier_list, nb); }
+
+/*
+ * The block layer's persistent reservation operations: struct pr_ops is
+ * opaque to Rust (linux/pr.h is not among the bindings' headers). Each
+ * returns 0, a negative errno, or a positive PR_STS_* status.
+ */
+static const struct pr_ops *ct_pr_ops(struct block_device *bdev)
+{
+	return bdev->bd_disk->fops->pr_ops;
+}
+
+int ct_pr_register(struct block_device *bdev, u64 old_key, u64 new_key, u32 flags)
+{
+	const struct pr_ops *ops = ct_pr_ops(bdev);
+
+	return ops && ops->pr_register ? ops->pr_register(bdev, old_key, new_key, flags) : -EOPNOTSUPP;
+}
+
+int ct_pr_reserve(struct block_device *bdev, u64 key, u32 type, u32 flags)
+{
+	const struct pr_ops *ops = ct_pr_ops(bdev);
+
+	return ops && ops->pr_reserve ? ops->pr_reserve(bdev, key, type, flags) : -EOPNOTSUPP;
+}
+
+int ct_pr_release(struct block_device *bdev, u64 key, u32 type)
+{
+	const struct pr_ops *ops = ct_pr_ops(bdev);
+
+	return ops && ops->pr_release ? ops->pr_release(bdev, key, type) : -EOPNOTSUPP;
+}
+
+int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type, bool abort)
+{
+	const struct pr_ops *ops = ct_pr_ops(bdev);
+
+	return ops && ops->pr_preempt ? ops->pr_preempt(bdev, old_key, new_key, type, abort) : -EOPNOTSUPP;
+}
+
+int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type)
+{
+	const struct pr_ops *ops = ct_pr_ops(bdev);
+	struct pr_held_reservation rsv = {};
+	int ret;
+
+	if (!ops || !ops->pr_read_reservation)
+		return -EOPNOTSUPP;
+	ret = ops->pr_read_reservation(bdev, &rsv);
+	*key = rsv.key;
+	*type = rsv.type;
+	return ret;
+}
+
+/* kthread_run() is a macro. */
+struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name)
+{
+	return kthread_run(fn, data, "%s", name);
+}

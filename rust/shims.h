@@ -23,5 +23,11 @@ const char *ct_kernel_release(void);
 unsigned int ct_processor_id(void);
 int ct_panic_notifier_register(struct notifier_block *nb);
 int ct_panic_notifier_unregister(struct notifier_block *nb);
+int ct_pr_register(struct block_device *bdev, u64 old_key, u64 new_key, u32 flags);
+int ct_pr_reserve(struct block_device *bdev, u64 key, u32 type, u32 flags);
+int ct_pr_release(struct block_device *bdev, u64 key, u32 type);
+int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type, bool abort);
+int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type);
+struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name);
 
 #endif

@@ -32,6 +32,17 @@ extern "C" {
     pub(crate) fn ct_panic_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_panic_notifier_unregister(nb: *mut bindings::notifier_block) -> c_int;
 
+    pub(crate) fn ct_pr_register(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, flags: u32) -> c_int;
+    pub(crate) fn ct_pr_reserve(bdev: *mut bindings::block_device, key: u64, typ: u32, flags: u32) -> c_int;
+    pub(crate) fn ct_pr_release(bdev: *mut bindings::block_device, key: u64, typ: u32) -> c_int;
+    pub(crate) fn ct_pr_preempt(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, typ: u32, abort: bool) -> c_int;
+    pub(crate) fn ct_pr_read_reservation(bdev: *mut bindings::block_device, key: *mut u64, typ: *mut u32) -> c_int;
+    pub(crate) fn ct_kthread_run(
+        f: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+        data: *mut c_void,
+        name: *const kernel::ffi::c_char,
+    ) -> *mut bindings::task_struct;
+
     /// `lib/libcrc32c.c`: raw CRC-32C (no final inversion).
     pub(crate) fn crc32c(crc: u32, address: *const c_void, length: c_uint) -> u32;
     /// `kernel/vmcore_info.c`: physical address of the VMCOREINFO ELF note.

@@ -43,6 +43,11 @@ pub(crate) struct Page<'a> {
 }
 
 impl Page<'_> {
+    /// Appends formatted text; `EFBIG` if the page is full.
+    pub(crate) fn put(&mut self, args: fmt::Arguments<'_>) -> Result {
+        self.write_fmt(args).map_err(|_| EFBIG)
+    }
+
     /// Appends formatted text and a newline; `EFBIG` if the page is full
     /// (nothing is truncated silently).
     pub(crate) fn line(&mut self, args: fmt::Arguments<'_>) -> Result {
@@ -101,6 +106,14 @@ impl Attribute {
         raw.show = Some(show_callback::<T>);
         raw.store = Some(store_callback::<T>);
         // INVARIANT: `name` is `'static`; `show` and `store` are this file's trampolines.
+        Self(Opaque::new(raw))
+    }
+
+    /// An attribute only root may write and nobody reads (a command).
+    pub(crate) const fn write_only<T: Store>(name: &'static CStr) -> Self {
+        let mut raw = Self::zeroed(name, 0o200);
+        raw.store = Some(store_callback::<T>);
+        // INVARIANT: `name` is `'static`; `store` is this file's trampoline.
         Self(Opaque::new(raw))
     }
 

@@ -112,6 +112,16 @@ impl Guest {
         Ok(status["status"].as_str().unwrap_or("unknown").to_string())
     }
 
+    /// Limits writes to the drive `drive` (QEMU's drive id) to `bytes_per_s`.
+    pub fn throttle_writes(&mut self, drive: &str, bytes_per_s: u64) -> Result<()> {
+        self.qmp
+            .execute(
+                "block_set_io_throttle",
+                json!({ "device": drive, "bps": 0, "bps_rd": 0, "bps_wr": bytes_per_s, "iops": 0, "iops_rd": 0, "iops_wr": 0 }),
+            )
+            .map(drop)
+    }
+
     /// Stops the guest's vCPUs (the guest hangs, as far as anyone can tell).
     pub fn pause(&mut self) -> Result<()> {
         self.qmp.execute("stop", json!({})).map(drop)

@@ -5,6 +5,7 @@
 mod dump;
 mod module_load;
 mod pr_sanity;
+mod takeover;
 
 use crate::array::ArrayKind;
 use crate::cluster::Env;
@@ -64,6 +65,12 @@ pub fn all() -> Vec<Scenario> {
             about: "the same on the tgt array, which lacks PREEMPT AND ABORT: PREEMPT instead",
             timeout: Duration::from_secs(300),
             run: Box::new(|ctx| pr_sanity::run(ctx, ArrayKind::Tgt)),
+        },
+        Scenario {
+            name: "takeover-during-dump",
+            about: "A (1 GiB) panics with a throttled coredump disk; B holds A's LUNs while A still dumps",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| takeover::during_dump(ctx, ArrayKind::Lio)),
         },
         Scenario {
             name: "dump-refusals",

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Scenarios of the surviving node's half: takeover on the panic beacon
+//! while the partner is still dumping.
+
+use super::dump::{configure, disk_status, label_and_arm};
+use super::Ctx;
+use crate::array::ArrayKind;
+use crate::cluster::{Cluster, ClusterSpec, NodeName};
+use anyhow::{ensure, Context, Result};
+use std::time::Duration;
+
+const SYSFS: &str = "/sys/kernel/coretakeover";
+
+/// The node's own LUNs, as the shell lists them.
+fn luns(cluster: &Cluster, owner: NodeName) -> String {
+    (0..cluster.luns_per_node).map(|k| format!("$(lun_dev {})", cluster.lun_of(owner, k))).collect::<Vec<_>>().join(" ")
+}
+
+/// Node A (1 GiB) panics with its coredump disk throttled so that the dump
+/// takes well over 15 s; node B holds all of A's LUNs while A's header still
+/// says `dumping`. Measured on the host clock: A's panic line to B's
+/// takeover-done line.
+pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(kind),
+        luns_per_node: 2,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 1024,
+        coredump_mib: 2048,
+    };
+    ctx.step(&format!("booting the {} array and nodes A and B (1 GiB each)", kind.name()));
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let (a_luns, a_luns_on_b) = (luns(&cluster, NodeName::A), luns(&cluster, NodeName::A));
+    let b_luns = luns(&cluster, NodeName::B);
+    let a_first = cluster.lun_of(NodeName::A, 0);
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+
+    ctx.step("A arms its coredump disk and reserves its LUNs; B reserves its own");
+    let a = cluster.node(NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("echo \"{b_luns}\" > {SYSFS}/service_disks"))?;
+
+    ctx.step("B registers on A's LUNs and watches A's coredump disk");
+    b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo \"{a_luns_on_b}\" > {SYSFS}/partner_disks"))?;
+    b.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+    b.ok(&format!(
+        "i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"
+    ))
+    .context("B never saw A's heartbeat move")?;
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "B's takeover state");
+    b.fails(&format!("dd if=/dev/zero of=$(lun_dev {a_first}) bs=4096 count=1 oflag=direct"))
+        .context("B could write A's LUN before any takeover")?;
+
+    ctx.step("A's coredump disk is throttled to 40 MB/s; A panics");
+    let a = cluster.node(NodeName::A)?;
+    a.throttle_writes("coredump-a", 40_000_000)?;
+    let a_mark = a.console.mark();
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    cluster.node(NodeName::A)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+    let panicked = cluster.node(NodeName::A)?.wait_console(a_mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+    let done = cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
+    let takeover_ms = (done.at.saturating_sub(panicked.at)).as_secs_f64() * 1e3;
+    ctx.step(&format!("B: {} ({takeover_ms:.0} ms after A's panic line, host clock)", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+
+    ctx.step("B holds A's LUNs while A's header still says dumping");
+    let b = cluster.node(NodeName::B)?;
+    let status = disk_status(b, NodeName::A)?;
+    let header = &status["header"];
+    ensure!(header["state"] == "dumping", "A's dump should still run: {header}");
+    let report = b.ok(&format!("cat {SYSFS}/takeover_report"))?;
+    let held = report.lines().filter(|l| l.contains("preempt")).count();
+    ensure!(held == 2, "takeover report:\n{report}");
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B's takeover state");
+    for k in 0..2 {
+        let lun = cluster.lun_of(NodeName::A, k);
+        let b = cluster.node(NodeName::B)?;
+        b.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    }
+    let percent: f64 = done.text.rsplit("partner dump at ").next().and_then(|p| p.trim_end_matches('%').trim().parse().ok()).unwrap_or(-1.0);
+    ctx.fact("takeover_ms", takeover_ms);
+    ctx.fact("luns_taken_over", held);
+    ctx.fact("dump_percent_at_takeover", percent);
+    ctx.fact("takeover_report", report.trim());
+
+    ctx.step("A's dump goes on to the end");
+    let a = cluster.node(NodeName::A)?;
+    let end = a.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(120), deadline)?;
+    ensure!(end.text.contains("dump complete"), "A's dump: {}", end.text);
+    ctx.step(&format!("A: {}", end.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    Ok(())
+}

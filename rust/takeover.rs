@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The surviving node: it writes its own heartbeat, watches the partner's
+//! coredump disk, and takes over the partner's service disks with
+//! persistent reservations - at once on the partner's panic beacon, after
+//! the stale timeout on a silent heartbeat, or on command.
+//!
+//! One kernel thread, `coretakeover`, ticks every `interval_ms`:
+//!
+//! 1. if this node's coredump disk is armed, it writes the heartbeat (the
+//!    sequence number moves; `Stopped` is written when disarming);
+//! 2. if a partner coredump disk is configured, it reads the partner's dump
+//!    header copies and heartbeat block with direct bios (no page cache),
+//!    judges them (`ct_core::partner`) and, if the policy says so, takes over.
+//!
+//! Takeover, for every partner service disk: never touch a disk that carries
+//! a coredump label; read the reservation; PREEMPT AND ABORT the partner's
+//! key with ours (PREEMPT where the target rejects ABORT, as tgt does); check
+//! that we hold the reservation. Each disk's outcome and latency is kept for
+//! `takeover_report`, and the end is logged at KERN_WARNING, so it reaches a
+//! console booted with `quiet`.
+
+use crate::bdev::{nul_terminated, BlockDevice, IoBuf, PAGE};
+use crate::crc::KernelCrc;
+use crate::ct_core::header::{newest, Header, HEADER_COPY_OFFSETS, HEADER_SIZE};
+use crate::ct_core::heartbeat::{Heartbeat, Liveness};
+use crate::ct_core::ids::NodeId;
+use crate::ct_core::keys::RegistrationKey;
+use crate::ct_core::label::Label;
+use crate::ct_core::partner::{decide, PartnerWatch, Reading, Reason, Verdict};
+use crate::ct_core::plan::HEARTBEAT_OFFSET;
+use crate::polled_bio::now_ns;
+use crate::pr::PrError;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::str::CStr;
+
+/// The most service disks per node.
+pub(crate) const MAX_DISKS: usize = 64;
+
+/// Policy knobs, read by the thread on every tick.
+pub(crate) static AUTO_TAKEOVER: AtomicBool = AtomicBool::new(true);
+pub(crate) static INTERVAL_MS: AtomicU32 = AtomicU32::new(100);
+pub(crate) static STALE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
+/// The heartbeat's sequence number.
+pub(crate) static HEARTBEAT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// A disk given by path.
+pub(crate) struct NamedDisk {
+    pub(crate) path: KVec<u8>,
+    pub(crate) dev: BlockDevice,
+}
+
+impl NamedDisk {
+    pub(crate) fn path_str(&self) -> &str {
+        core::str::from_utf8(&self.path).unwrap_or("?")
+    }
+}
+
+/// Opens `path` with `open`, keeping its name.
+pub(crate) fn open_named(path: &str, open: fn(&CStr) -> Result<BlockDevice>) -> Result<NamedDisk> {
+    let c = nul_terminated(path)?;
+    let dev = open(CStr::from_bytes_with_nul(&c).map_err(|_| EINVAL)?)?;
+    let mut name = KVec::new();
+    name.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
+    Ok(NamedDisk { path: name, dev })
+}
+
+/// Whether `dev` carries a coretakeover coredump label (of any node).
+pub(crate) fn is_coredump_disk(dev: &BlockDevice) -> bool {
+    let Ok(mut block) = IoBuf::new(PAGE) else { return false };
+    dev.read(0, &mut block).is_ok() && Label::decode(block.as_slice(), &KernelCrc).is_ok()
+}
+
+/// Where the takeover stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// No partner configured.
+    Idle,
+    /// Watching the partner's coredump disk.
+    Watching,
+    /// Preempting the partner's disks.
+    TakingOver,
+    /// Holding the partner's disks.
+    Holding,
+}
+
+impl Phase {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Watching => "watching",
+            Self::TakingOver => "taking-over",
+            Self::Holding => "holding",
+        }
+    }
+}
+
+/// The pairing: the partner, its disks, and the watch. Behind a mutex in
+/// `control.rs`; the thread and the sysfs callbacks take it.
+pub(crate) struct Pairing {
+    pub(crate) partner: Option<NodeId>,
+    pub(crate) partner_dump: Option<NamedDisk>,
+    pub(crate) partner_disks: KVec<NamedDisk>,
+    pub(crate) service_disks: KVec<NamedDisk>,
+    pub(crate) watch: Option<PartnerWatch>,
+    pub(crate) verdict: Verdict,
+    pub(crate) phase: Phase,
+    /// The last takeover, one line per disk, as `takeover_report` shows it.
+    pub(crate) report: KVec<u8>,
+}
+
+impl Pairing {
+    pub(crate) fn new() -> Self {
+        Self {
+            partner: None,
+            partner_dump: None,
+            partner_disks: KVec::new(),
+            service_disks: KVec::new(),
+            watch: None,
+            verdict: Verdict::Unknown,
+            phase: Phase::Idle,
+            report: KVec::new(),
+        }
+    }
+}
+
+/// Milliseconds on this node's monotonic clock.
+pub(crate) fn now_ms() -> u64 {
+    now_ns() / 1_000_000
+}
+
+/// Reads the partner's dump header (newest valid copy) and heartbeat.
+/// Returns the reading and the dump's progress in percent, if dumping.
+fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>) {
+    let mut reading = Reading::default();
+    let mut percent = None;
+    let (Ok(mut a), Ok(mut b), Ok(mut beat)) = (IoBuf::new(HEADER_SIZE), IoBuf::new(HEADER_SIZE), IoBuf::new(PAGE)) else {
+        return (reading, percent);
+    };
+    let ok_a = dev.read(HEADER_COPY_OFFSETS[0], &mut a).is_ok();
+    let ok_b = dev.read(HEADER_COPY_OFFSETS[1], &mut b).is_ok();
+    if ok_a || ok_b {
+        let copies = [Header::parse(a.as_slice(), &KernelCrc), Header::parse(b.as_slice(), &KernelCrc)];
+        if let Some(h) = newest([&copies[0], &copies[1]]).and_then(|i| copies[i].as_ref().ok()) {
+            reading.header_state = Some(h.state());
+            if h.dump_bytes() > 0 {
+                percent = Some(h.watermark().saturating_mul(100) / h.dump_bytes());
+            }
+        }
+    }
+    if dev.read(HEARTBEAT_OFFSET, &mut beat).is_ok() {
+        reading.heartbeat = Heartbeat::decode(beat.as_slice(), &KernelCrc).ok();
+    }
+    (reading, percent)
+}
+
+/// One watch of the partner; takes over if the policy says so.
+pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
+    let (Some(dump), Some(watch)) = (&p.partner_dump, &mut p.watch) else { return };
+    let (reading, percent) = read_partner(&dump.dev);
+    let verdict = watch.observe(&reading, now_ms(), u64::from(STALE_TIMEOUT_MS.load(Ordering::Relaxed)));
+    if verdict != p.verdict {
+        pr_warn!("partner is {}\n", verdict.as_str());
+        p.verdict = verdict;
+    }
+    let holding = p.phase == Phase::Holding;
+    if let Some(reason) = decide(verdict, AUTO_TAKEOVER.load(Ordering::Relaxed), holding) {
+        take_over(p, ours, reason, percent);
+    }
+}
+
+/// Takes over every partner service disk. Idempotent: a disk we already
+/// hold is only checked.
+pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: Reason, percent: Option<u64>) {
+    let (Some(ours), Some(partner)) = (ours, p.partner) else {
+        pr_warn!("takeover ({}) impossible: cluster_id, node_id or partner_id unset\n", reason.as_str());
+        return;
+    };
+    let Some(cluster) = ours.decode().map(|(c, _)| c) else { return };
+    let victim = RegistrationKey::derive(cluster, partner).get();
+    let key = ours.get();
+    p.phase = Phase::TakingOver;
+    let started = now_ns();
+    let mut report = KVec::new();
+    let (mut held, total) = (0usize, p.partner_disks.len());
+    for disk in p.partner_disks.iter() {
+        let t0 = now_ns();
+        let outcome = take_disk(&disk.dev, key, victim);
+        let us = (now_ns() - t0) / 1000;
+        if outcome.is_ok() {
+            held += 1;
+        }
+        let _ = match outcome {
+            Ok(how) => writeln!(Line(&mut report), "{} {} {} us", disk.path_str(), how, us),
+            Err(why) => writeln!(Line(&mut report), "{} failed: {} ({} us)", disk.path_str(), why, us),
+        };
+    }
+    let ms = (now_ns() - started) / 1_000_000;
+    p.report = report;
+    p.phase = Phase::Holding;
+    match percent {
+        Some(pct) => pr_warn!(
+            "takeover done: {} of {} disks held in {} ms ({}); partner dump at {}%\n",
+            held, total, ms, reason.as_str(), pct
+        ),
+        None => pr_warn!("takeover done: {} of {} disks held in {} ms ({})\n", held, total, ms, reason.as_str()),
+    }
+}
+
+/// Takes one disk: how, or why not.
+fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<&'static str, DiskError> {
+    if is_coredump_disk(dev) {
+        return Err(DiskError::CoredumpDisk);
+    }
+    if dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k) == Some(key) {
+        return Ok("already-held");
+    }
+    let how = match dev.pr_preempt(key, victim, true) {
+        Ok(()) => "preempt-abort",
+        Err(e) if e.is_unsupported() => {
+            dev.pr_preempt(key, victim, false).map_err(DiskError::Pr)?;
+            "preempt"
+        }
+        Err(e) => return Err(DiskError::Pr(e)),
+    };
+    match dev.pr_holder().map_err(DiskError::Pr)? {
+        Some((k, _)) if k == key => Ok(how),
+        _ => Err(DiskError::NotHeld),
+    }
+}
+
+enum DiskError {
+    CoredumpDisk,
+    Pr(PrError),
+    NotHeld,
+}
+
+impl core::fmt::Display for DiskError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::CoredumpDisk => f.write_str("carries a coredump label, left untouched"),
+            Self::Pr(e) => write!(f, "{}", e),
+            Self::NotHeld => f.write_str("reservation not held after preempting"),
+        }
+    }
+}
+
+/// Appends formatted text to a byte vector (allocation failures drop text).
+struct Line<'a>(&'a mut KVec<u8>);
+
+impl core::fmt::Write for Line<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes(), GFP_KERNEL).map_err(|_| core::fmt::Error)
+    }
+}
+
+/// The next heartbeat of this node.
+pub(crate) fn next_heartbeat(ours: RegistrationKey, liveness: Liveness) -> Heartbeat {
+    let (cluster, node) = ours.decode().map_or((0, 0), |(c, n)| (c.get(), n.get()));
+    Heartbeat {
+        cluster,
+        node,
+        liveness,
+        interval_ms: INTERVAL_MS.load(Ordering::Relaxed),
+        sequence: HEARTBEAT_SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1,
+        // SAFETY: NMI-safe clock read.
+        written_ns: unsafe { kernel::bindings::ktime_get_real_fast_ns() },
+    }
+}
