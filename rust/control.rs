@@ -263,7 +263,14 @@ fn open_service_disks(name: &str, input: &str, reserve: bool) -> Result<KVec<Nam
         let registered = disk.dev.pr_register(key.get());
         let reserved = if reserve { registered.and_then(|()| disk.dev.pr_reserve(key.get())) } else { registered };
         if let Err(e) = reserved {
-            pr_warn!("{}: refused {}: persistent reservation failed: {}\n", name, path, e);
+            let holder = disk.dev.pr_holder().ok().flatten().map(|(k, _)| k).filter(|k| *k != key.get());
+            match holder.and_then(|k| crate::ct_core::keys::RegistrationKey::from_raw(k).decode()) {
+                Some((_, node)) if reserve => pr_warn!(
+                    "{}: refused {}: node {} holds it (ask it to give back)\n",
+                    name, path, node
+                ),
+                _ => pr_warn!("{}: refused {}: persistent reservation failed: {}\n", name, path, e),
+            }
             return Err(if reserve { EBUSY } else { EIO });
         }
         disks.push(disk, GFP_KERNEL)?;
@@ -490,6 +497,19 @@ impl Store for TakeoverCommand {
     }
 }
 
+struct GivebackCommand;
+
+impl Store for GivebackCommand {
+    fn store(input: &str) -> Result {
+        if input.trim() != "1" {
+            pr_warn!("giveback: refused {:?}: write 1\n", input.trim_end());
+            return Err(EINVAL);
+        }
+        let ours = config().registration_key();
+        with_pairing(|p| takeover::give_back(p, ours))
+    }
+}
+
 struct TakeoverState;
 
 impl Show for TakeoverState {
@@ -533,11 +553,12 @@ static INTERVAL_ATTR: Attribute = Attribute::read_write::<Interval>(c_str!("inte
 static STALE_ATTR: Attribute = Attribute::read_write::<StaleTimeout>(c_str!("stale_timeout_ms"));
 static AUTO_ATTR: Attribute = Attribute::read_write::<AutoTakeover>(c_str!("auto_takeover"));
 static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
+static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 static TAKEOVER_REPORT_ATTR: Attribute = Attribute::read_only::<TakeoverReport>(c_str!("takeover_report"));
 
-static ATTRS: AttributeList<19> = AttributeList::new([
+static ATTRS: AttributeList<20> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -554,6 +575,7 @@ static ATTRS: AttributeList<19> = AttributeList::new([
     &STALE_ATTR,
     &AUTO_ATTR,
     &TAKEOVER_ATTR,
+    &GIVEBACK_ATTR,
     &TAKEOVER_STATE_ATTR,
     &PARTNER_STATE_ATTR,
     &TAKEOVER_REPORT_ATTR,

@@ -88,7 +88,6 @@ impl BlockDevice {
     }
 
     /// Releases the Write Exclusive reservation held with `key`.
-    #[allow(dead_code)] // Giveback.
     pub(crate) fn pr_release(&self, key: u64) -> Result<(), PrError> {
         // SAFETY: As in `pr_register`.
         retrying(|| unsafe { shims::ct_pr_release(self.raw(), key, WRITE_EXCLUSIVE) })

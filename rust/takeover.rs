@@ -145,7 +145,7 @@ fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>) {
         let copies = [Header::parse(a.as_slice(), &KernelCrc), Header::parse(b.as_slice(), &KernelCrc)];
         if let Some(h) = newest([&copies[0], &copies[1]]).and_then(|i| copies[i].as_ref().ok()) {
             reading.header_state = Some(h.state());
-            if h.dump_bytes() > 0 {
+            if h.state().holds_unsaved_dump() && h.dump_bytes() > 0 {
                 percent = Some(h.watermark().saturating_mul(100) / h.dump_bytes());
             }
         }
@@ -207,6 +207,50 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
         ),
         None => pr_warn!("takeover done: {} of {} disks held in {} ms ({})\n", held, total, ms, reason.as_str()),
     }
+}
+
+/// Gives the partner's disks back: releases our reservation on each, so the
+/// returning partner can reserve them again, and watches it anew. Refused
+/// unless the partner is alive (its heartbeat moves) and done dumping.
+pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Result {
+    let Some(ours) = ours else { return Err(EINVAL) };
+    if p.phase != Phase::Holding {
+        pr_warn!("giveback: refused: not holding the partner's disks\n");
+        return Err(EINVAL);
+    }
+    if let Some(dump) = &p.partner_dump {
+        let (reading, _) = read_partner(&dump.dev);
+        if let Some(state) = reading.header_state.filter(|s| *s == crate::ct_core::header::DumpState::Dumping) {
+            pr_warn!("giveback: refused: the partner is still dumping (header {})\n", state.as_str());
+            return Err(EBUSY);
+        }
+    }
+    if p.verdict != Verdict::Alive {
+        pr_warn!("giveback: refused: the partner is {}, not alive (its heartbeat must move)\n", p.verdict.as_str());
+        return Err(EAGAIN);
+    }
+    let mut released = 0;
+    for disk in p.partner_disks.iter() {
+        match disk.dev.pr_holder() {
+            Ok(Some((k, _))) if k == ours.get() => match disk.dev.pr_release(ours.get()) {
+                Ok(()) => released += 1,
+                Err(e) => {
+                    pr_warn!("giveback: {}: release failed: {}\n", disk.path_str(), e);
+                    return Err(EIO);
+                }
+            },
+            Ok(_) => {}
+            Err(e) => {
+                pr_warn!("giveback: {}: cannot read the reservation: {}\n", disk.path_str(), e);
+                return Err(EIO);
+            }
+        }
+    }
+    p.phase = Phase::Watching;
+    p.watch = Some(PartnerWatch::new(now_ms()));
+    p.verdict = Verdict::Unknown;
+    pr_warn!("giveback done: released {} of {} disks; the partner may reserve them\n", released, p.partner_disks.len());
+    Ok(())
 }
 
 /// Takes one disk: how, or why not.

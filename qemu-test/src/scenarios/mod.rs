@@ -73,6 +73,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| takeover::during_dump(ctx, ArrayKind::Lio)),
         },
         Scenario {
+            name: "takeover-hung",
+            about: "A hangs: B fences it after the heartbeat timeout, A's writes fail; giveback returns the disks",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::hung_partner),
+        },
+        Scenario {
             name: "dump-refusals",
             about: "arming refuses unlabeled, foreign and scheduled disks and bad input, and writes nothing",
             timeout: Duration::from_secs(300),

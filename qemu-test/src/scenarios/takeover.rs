@@ -94,3 +94,92 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     ctx.step(&format!("A: {}", end.text.split("coretakeover: ").nth(1).unwrap_or("")));
     Ok(())
 }
+
+/// Node A hangs (vCPUs stopped through the monitor) without panicking: B
+/// fences it after the heartbeat timeout. When A resumes, its next write to
+/// its LUN fails with a reservation conflict and none of its bytes reach the
+/// LUN's backing file. Then giveback returns the disks and B watches A's
+/// heartbeat again. Also: a coredump disk listed as a service disk by mistake
+/// is refused and left alone.
+pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 2,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        coredump_mib: 1024,
+    };
+    ctx.step("booting the LIO array and nodes A and B");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let a_luns = luns(&cluster, NodeName::A);
+    let lun = cluster.lun_of(NodeName::A, 1);
+    let image = cluster.lun_image(lun).to_path_buf();
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+
+    ctx.step("B refuses A's coredump disk as a service disk by mistake");
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("echo 1 > {SYSFS}/partner_id"))?;
+    let before = b.ok("dd if=$(coredump_dev a) bs=4096 count=1 iflag=direct 2>/dev/null | md5sum")?;
+    let out = b.fails(&format!("echo \"{a_luns} $(coredump_dev a)\" > {SYSFS}/partner_disks"))?;
+    ensure!(out.contains("Invalid argument"), "coredump disk as service disk: {out}");
+    ensure!(b.ok("dmesg | tail -n 2")?.contains("carries a coredump label"), "no log line for the coredump disk");
+    ensure!(b.ok(&format!("cat {SYSFS}/partner_disks"))?.trim().is_empty(), "a refused list changed partner_disks");
+    ensure!(b.ok("dd if=$(coredump_dev a) bs=4096 count=1 iflag=direct 2>/dev/null | md5sum")? == before, "the label block changed");
+
+    ctx.step("B registers on A's LUNs and watches A (stale timeout 2 s)");
+    b.ok(&format!("echo \"{a_luns}\" > {SYSFS}/partner_disks && echo 2000 > {SYSFS}/stale_timeout_ms"))?;
+    b.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat move")?;
+
+    ctx.step("A hangs: its vCPUs are stopped");
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    let a = cluster.node(NodeName::A)?;
+    a.pause()?;
+    let b = cluster.node(NodeName::B)?;
+    let stale = b.wait_console(b_mark, "coretakeover: partner is stale", Duration::from_secs(30), deadline)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(30), deadline)?;
+    ensure!(done.text.contains("2 of 2 disks held") && done.text.contains("stale-heartbeat"), "{}", done.text);
+    ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    ctx.fact("stale_to_fenced_ms", (done.at.saturating_sub(stale.at)).as_secs_f64() * 1e3);
+
+    ctx.step("A resumes: its write to its LUN fails, and nothing of it reaches the LUN");
+    let a = cluster.node(NodeName::A)?;
+    a.resume()?;
+    let a = cluster.node(NodeName::A)?;
+    a.fails(&format!(
+        "pattern 'fenced write from node a' /tmp/pat && dd if=/tmp/pat of=$(lun_dev {lun}) bs=4096 seek=300 count=1 oflag=direct"
+    ))?;
+    ensure!(a.ok("dmesg | grep -c 'reservation conflict'")?.trim() != "0", "A's write failed, but not with a reservation conflict");
+    let data = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
+    ensure!(!data.windows(24).any(|w| w == b"fenced write from node a"), "A's bytes reached the LUN");
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=300 count=1 oflag=direct"))?;
+
+    ctx.step("giveback: A cannot reserve while B holds; B gives back once A beats again; A reserves");
+    let a = cluster.node(NodeName::A)?;
+    let out = a.fails(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    ensure!(out.contains("busy"), "A reserving held disks: {out}");
+    ensure!(a.ok("dmesg | tail -n 1")?.contains("node 2 holds it"), "no log line naming the holder");
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat resume")?;
+    let b_mark = b.console.mark();
+    b.ok(&format!("echo 1 > {SYSFS}/giveback"))?;
+    b.wait_console(b_mark, "coretakeover: giveback done: released 2 of 2", Duration::from_secs(10), deadline)?;
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "B after giveback");
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    a.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=301 count=1 oflag=direct"))?;
+    let b = cluster.node(NodeName::B)?;
+    b.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=302 count=1 oflag=direct"))?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B does not watch A's heartbeat after giveback")?;
+    ctx.step("A holds its LUNs again and B watches its heartbeat");
+    Ok(())
+}
