@@ -162,12 +162,13 @@ fn main() -> Result<()> {
 }
 
 /// `make demo`: persistent-reservation fencing between the nodes on the LIO
-/// array, then node A's panic, its dump, savecore and drgn, told as a story.
+/// array; node A's panic with B taking over while A dumps; then a panic
+/// whose dump is saved and read by drgn - told as a story.
 fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Path) -> Result<()> {
     let started = Instant::now();
     let mut facts = serde_json::Map::new();
     let mut ok = true;
-    for name in ["pr-sanity-lio", "dump-sysrq"] {
+    for name in ["pr-sanity-lio", "takeover-during-dump", "dump-sysrq"] {
         let scenario = all.iter().find(|s| s.name == name).with_context(|| format!("{name} missing"))?;
         let (passed, found) = run_scenario(scenario, env, root.join(scenario.name));
         facts.extend(found);
@@ -185,6 +186,12 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     let fact = |k: &str| facts.get(k).map_or("-".to_string(), |v| v.to_string().trim_matches('"').to_string());
     println!("  kernel            {}", fact("kernel_release"));
     println!("  PR fencing        B preempted A with {} in {} ms; A's writes then failed", fact("preempt_command"), fact("preempt_ms_host").split('.').next().unwrap_or("-"));
+    println!(
+        "  takeover          B held {} of A's LUNs {} ms after A's panic (host clock), A's dump at {}%",
+        fact("luns_taken_over"),
+        fact("takeover_ms").split('.').next().unwrap_or("-"),
+        fact("dump_percent_at_takeover")
+    );
     println!("  panic             node {} (sysrq-c); beacon on disk {} ms later (host clock)", fact("panic_node"), fact("panic_to_beacon_ms_host").split('.').next().unwrap_or("-"));
     println!("  dump              {} bytes in {} s, state {}", fact("dump_bytes"), fact("dump_seconds"), fact("dump_state_final"));
     println!("  vmcore            {} (savecore ok: {})", fact("vmcore"), fact("savecore_ok"));

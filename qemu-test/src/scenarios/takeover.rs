@@ -73,8 +73,10 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let header = &status["header"];
     ensure!(header["state"] == "dumping", "A's dump should still run: {header}");
     let report = b.ok(&format!("cat {SYSFS}/takeover_report"))?;
-    let held = report.lines().filter(|l| l.contains("preempt")).count();
-    ensure!(held == 2, "takeover report:\n{report}");
+    // LIO implements PREEMPT AND ABORT; tgt rejects it and the module falls back.
+    let how = if kind.has_preempt_abort() { " preempt-abort " } else { " preempt " };
+    let held = report.lines().filter(|l| l.contains(how)).count();
+    ensure!(held == 2, "takeover report (expected{how}on both LUNs):\n{report}");
     ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B's takeover state");
     for k in 0..2 {
         let lun = cluster.lun_of(NodeName::A, k);
