@@ -68,6 +68,20 @@ fn with_pairing<T>(f: impl FnOnce(&mut Pairing) -> Result<T>) -> Result<T> {
     f(&mut guard)
 }
 
+/// The control directory's kobject, for `state_changed`. Set once the
+/// directory exists, cleared before it is removed (after the thread stopped).
+static KOBJECT: AtomicPtr<bindings::kobject> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Wakes pollers of attribute `name` and sends a change uevent.
+pub(crate) fn state_changed(name: &kernel::str::CStr) {
+    let kobj = KOBJECT.load(Ordering::Acquire);
+    if !kobj.is_null() {
+        // SAFETY: `KOBJECT` is cleared before the directory goes, and its
+        // callers (the thread, sysfs callbacks) are gone by then.
+        unsafe { crate::sysfs::changed(kobj, name) };
+    }
+}
+
 fn config() -> NodeConfig {
     NodeConfig::unpack(CONFIG.load(Ordering::Acquire))
 }
@@ -369,6 +383,7 @@ impl Store for PartnerDump {
                 p.watch = None;
                 if p.phase == Phase::Watching {
                     p.phase = Phase::Idle;
+                    state_changed(c_str!("takeover_state"));
                 }
                 Ok(())
             });
@@ -406,6 +421,7 @@ impl Store for PartnerDump {
             p.verdict = Verdict::Unknown;
             if p.phase == Phase::Idle {
                 p.phase = Phase::Watching;
+                state_changed(c_str!("takeover_state"));
             }
             Ok(())
         })
@@ -637,7 +653,9 @@ impl Control {
         // valid until `drop` has stopped the thread.
         let thread = unsafe { crate::shims::ct_kthread_run(Some(thread_main), core::ptr::null_mut(), c_str!("coretakeover").as_char_ptr()) };
         control.thread = kernel::error::from_err_ptr(thread)?;
-        control.directory = Some(Directory::create(c_str!("coretakeover"), &GROUP)?);
+        let directory = Directory::create(c_str!("coretakeover"), &GROUP)?;
+        KOBJECT.store(directory.kobject(), Ordering::Release);
+        control.directory = Some(directory);
         Ok(control)
     }
 }
@@ -649,6 +667,7 @@ impl Drop for Control {
             unsafe { bindings::kthread_stop(self.thread) };
         }
         // No callback runs once the directory is gone.
+        KOBJECT.store(core::ptr::null_mut(), Ordering::Release);
         self.directory = None;
         PAIRING.store(core::ptr::null_mut(), Ordering::Release);
         drop(self.pairing.lock());

@@ -208,12 +208,28 @@ impl Directory {
         Ok(Self { kobj, group })
     }
 
-    /// Wakes `poll(2)`ers of the attribute `name` and sends no event otherwise.
-    #[allow(dead_code)] // Used once state changes come from the takeover path.
-    pub(crate) fn notify(&self, name: &CStr) {
-        // SAFETY: By the type invariant `kobj` is live; `name` is NUL-terminated.
-        unsafe { bindings::sysfs_notify(self.kobj.as_ptr(), core::ptr::null(), name.as_char_ptr()) };
+    /// The kobject, for `changed` from code that outlives no directory.
+    pub(crate) fn kobject(&self) -> *mut bindings::kobject {
+        self.kobj.as_ptr()
     }
+}
+
+/// Tells userspace that attribute `name` of `kobj` changed: wakes its
+/// `poll(2)`ers and sends a change uevent.
+///
+/// # Safety
+///
+/// `kobj` must be the kobject of a live `Directory` for the whole call.
+pub(crate) unsafe fn changed(kobj: *mut bindings::kobject, name: &CStr) {
+    // SAFETY: By the function's safety requirements `kobj` is live; `name`
+    // is NUL-terminated.
+    unsafe {
+        bindings::sysfs_notify(kobj, core::ptr::null(), name.as_char_ptr());
+        bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_CHANGE);
+    }
+}
+
+impl Directory {
 }
 
 impl Drop for Directory {

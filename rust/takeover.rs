@@ -18,9 +18,11 @@
 //! key with ours (PREEMPT where the target rejects ABORT, as tgt does); check
 //! that we hold the reservation. Each disk's outcome and latency is kept for
 //! `takeover_report`, and the end is logged at KERN_WARNING, so it reaches a
-//! console booted with `quiet`.
+//! console booted with `quiet`. Every change of `takeover_state` and
+//! `partner_state` wakes their `poll(2)`ers and sends a change uevent.
 
 use crate::bdev::{nul_terminated, BlockDevice, IoBuf, PAGE};
+use crate::control::state_changed;
 use crate::crc::KernelCrc;
 use crate::ct_core::header::{newest, Header, HEADER_COPY_OFFSETS, HEADER_SIZE};
 use crate::ct_core::heartbeat::{Heartbeat, Liveness};
@@ -33,6 +35,7 @@ use crate::polled_bio::now_ns;
 use crate::pr::PrError;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::c_str;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -164,6 +167,7 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
     if verdict != p.verdict {
         pr_warn!("partner is {}\n", verdict.as_str());
         p.verdict = verdict;
+        state_changed(c_str!("partner_state"));
     }
     let holding = p.phase == Phase::Holding;
     if let Some(reason) = decide(verdict, AUTO_TAKEOVER.load(Ordering::Relaxed), holding) {
@@ -182,6 +186,7 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
     let victim = RegistrationKey::derive(cluster, partner).get();
     let key = ours.get();
     p.phase = Phase::TakingOver;
+    state_changed(c_str!("takeover_state"));
     let started = now_ns();
     let mut report = KVec::new();
     let (mut held, total) = (0usize, p.partner_disks.len());
@@ -200,6 +205,7 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
     let ms = (now_ns() - started) / 1_000_000;
     p.report = report;
     p.phase = Phase::Holding;
+    state_changed(c_str!("takeover_state"));
     match percent {
         Some(pct) => pr_warn!(
             "takeover done: {} of {} disks held in {} ms ({}); partner dump at {}%\n",
@@ -249,6 +255,7 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Resul
     p.phase = Phase::Watching;
     p.watch = Some(PartnerWatch::new(now_ms()));
     p.verdict = Verdict::Unknown;
+    state_changed(c_str!("takeover_state"));
     pr_warn!("giveback done: released {} of {} disks; the partner may reserve them\n", released, p.partner_disks.len());
     Ok(())
 }

@@ -14,6 +14,7 @@ const GUEST_FILES: &[(&str, &str)] = &[
     ("ct/lib.sh", include_str!("../guest/lib.sh")),
     ("ct/array-setup.sh", include_str!("../guest/array-setup.sh")),
     ("ct/pattern.py", include_str!("../guest/pattern.py")),
+    ("ct/poll_attr.py", include_str!("../guest/poll_attr.py")),
 ];
 
 /// A "newc" (SVR4 without CRC) cpio archive being written into memory.

@@ -139,6 +139,12 @@ pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B never saw A's heartbeat move")?;
 
+    ctx.step("a process on B waits in poll(2) for takeover_state to change");
+    b.ok(&format!(
+        "cp /ct/poll_attr.py /tmp/ && (host python3 /tmp/poll_attr.py {SYSFS}/takeover_state 60 /tmp/poll.ready > /tmp/poll.out 2>&1 &)"
+    ))?;
+    b.shell.ok("i=0; until [ -f /tmp/poll.ready ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done", Duration::from_secs(90))?;
+
     ctx.step("A hangs: its vCPUs are stopped");
     let b_mark = cluster.node(NodeName::B)?.console.mark();
     let a = cluster.node(NodeName::A)?;
@@ -149,6 +155,9 @@ pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(done.text.contains("2 of 2 disks held") && done.text.contains("stale-heartbeat"), "{}", done.text);
     ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
     ctx.fact("stale_to_fenced_ms", (done.at.saturating_sub(stale.at)).as_secs_f64() * 1e3);
+    let b = cluster.node(NodeName::B)?;
+    let woke = b.shell.ok("i=0; until grep -q changed /tmp/poll.out; do i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.1; done; cat /tmp/poll.out", Duration::from_secs(30))?;
+    ensure!(woke.contains("changed: taking-over") || woke.contains("changed: holding"), "the poller: {woke}");
 
     ctx.step("A resumes: its write to its LUN fails, and nothing of it reaches the LUN");
     let a = cluster.node(NodeName::A)?;
