@@ -598,6 +598,70 @@ static ATTRS: AttributeList<20> = AttributeList::new([
 ]);
 static GROUP: Group = Group::new(&ATTRS);
 
+/// The `get-status` reply (netlink).
+pub(crate) fn fill_status(m: &mut crate::netlink::Message) -> Result {
+    use crate::netlink::Attr;
+    let c = config();
+    m.str(Attr::Version, VERSION)?.str(Attr::State, c.state().as_str())?;
+    if let Some(id) = c.cluster {
+        m.u32(Attr::ClusterId, id.get())?;
+    }
+    if let Some(id) = c.node {
+        m.u32(Attr::NodeId, id.get().into())?;
+    }
+    if let Some(key) = c.registration_key() {
+        m.uint(Attr::RegistrationKey, key.get())?;
+    }
+    let armed = with_arming(|a| Ok(a.armed.is_some()))?;
+    m.str(Attr::DumpState, if armed { "armed" } else { "disarmed" })?;
+    with_pairing(|p| {
+        if let Some(id) = p.partner {
+            m.u32(Attr::PartnerId, id.get().into())?;
+        }
+        m.str(Attr::TakeoverState, p.phase.as_str())?.str(Attr::PartnerState, p.verdict.as_str())?;
+        m.str(Attr::TakeoverReport, core::str::from_utf8(&p.report).unwrap_or(""))?;
+        Ok(())
+    })
+}
+
+/// The reply of `takeover` and `giveback` (netlink).
+pub(crate) fn fill_takeover(m: &mut crate::netlink::Message) -> Result {
+    use crate::netlink::Attr;
+    with_pairing(|p| {
+        m.str(Attr::TakeoverState, p.phase.as_str())?;
+        m.str(Attr::TakeoverReport, core::str::from_utf8(&p.report).unwrap_or(""))?;
+        Ok(())
+    })
+}
+
+/// `set-config` (netlink): the same checks and effects as the sysfs knobs.
+pub(crate) fn set_config(cluster: Option<u32>, node: Option<u32>, partner: Option<u32>) -> Result {
+    let mut text = [0u8; 16];
+    let mut apply = |value: u32, store: fn(&str) -> Result| -> Result {
+        let mut w = crate::sysfs::Buf::new(&mut text);
+        core::fmt::Write::write_fmt(&mut w, format_args!("{}", value)).map_err(|_| EINVAL)?;
+        store(w.as_str())
+    };
+    if let Some(v) = cluster {
+        apply(v, <Cluster as Store>::store)?;
+    }
+    if let Some(v) = node {
+        apply(v, <Node as Store>::store)?;
+    }
+    if let Some(v) = partner {
+        apply(v, <PartnerId as Store>::store)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn command_takeover() -> Result {
+    <TakeoverCommand as Store>::store("1")
+}
+
+pub(crate) fn command_giveback() -> Result {
+    <GivebackCommand as Store>::store("1")
+}
+
 /// One tick of the `coretakeover` thread: heartbeat, then the partner.
 fn tick() {
     let ours = config().registration_key();

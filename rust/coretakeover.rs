@@ -15,6 +15,7 @@
 //! | `polled_bio.rs`  | preallocated bios completed by polling                |
 //! | `takeover.rs`    | the survivor: heartbeat, partner watch, takeover      |
 //! | `pr.rs`          | persistent reservations through `pr_ops`              |
+//! | `netlink.rs`     | the generic netlink family's handlers and events      |
 //! | `bdev.rs`        | block devices by path, synchronous I/O                |
 //! | `sysfs.rs`       | sysfs attributes as Rust statics                      |
 //! | `crc.rs`         | the kernel's CRC-32C for the functional core          |
@@ -27,6 +28,7 @@ mod bdev;
 mod control;
 mod crc;
 mod dump_disk;
+mod netlink;
 mod panic_dump;
 mod polled_bio;
 mod pr;
@@ -64,8 +66,10 @@ module! {
 }
 
 struct CoreTakeover {
-    // Fields drop in order: the control directory (and with it an armed
-    // disk) goes before the panic notifier is unregistered.
+    // Fields drop in order: the netlink family first (no handler runs after),
+    // then the control directory (and with it an armed disk), then the panic
+    // notifier.
+    _netlink: netlink::Family,
     _control: control::Control,
     _panic: panic_dump::Registration,
 }
@@ -75,8 +79,9 @@ impl kernel::Module for CoreTakeover {
         crc::self_test()?;
         let panic = panic_dump::Registration::new()?;
         let control = control::Control::new()?;
+        let netlink = netlink::Family::register()?;
         pr_info!("version {} loaded\n", ct_core::VERSION);
-        Ok(Self { _control: control, _panic: panic })
+        Ok(Self { _netlink: netlink, _control: control, _panic: panic })
     }
 }
 

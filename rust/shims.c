@@ -13,7 +13,9 @@
 #include <linux/pr.h>
 #include <linux/smp.h>
 #include <linux/utsname.h>
+#include <net/genetlink.h>
 
+#include "netlink_gen.h"
 #include "shims.h"
 
 /* BLK_OPEN_* are macros with sparse casts. */
@@ -101,4 +103,76 @@ int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type)
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name)
 {
 	return kthread_run(fn, data, "%s", name);
+}
+
+/*
+ * Generic netlink: the family and its tables are generated from the YAML
+ * spec (netlink_gen.c); these forward to the static inline message helpers
+ * of net/genetlink.h and net/netlink.h for the Rust handlers (netlink.rs).
+ */
+int ct_nl_register(void) { return genl_register_family(&coretakeover_nl_family); }
+void ct_nl_unregister(void) { genl_unregister_family(&coretakeover_nl_family); }
+
+struct sk_buff *ct_nl_reply_new(struct genl_info *info, void **hdr)
+{
+	struct sk_buff *skb = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
+
+	if (!skb)
+		return NULL;
+	*hdr = genlmsg_iput(skb, info);
+	if (!*hdr) {
+		nlmsg_free(skb);
+		return NULL;
+	}
+	return skb;
+}
+
+struct sk_buff *ct_nl_event_new(u8 cmd, void **hdr)
+{
+	struct sk_buff *skb = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
+
+	if (!skb)
+		return NULL;
+	*hdr = genlmsg_put(skb, 0, 0, &coretakeover_nl_family, 0, cmd);
+	if (!*hdr) {
+		nlmsg_free(skb);
+		return NULL;
+	}
+	return skb;
+}
+
+int ct_nl_put_u32(struct sk_buff *skb, int type, u32 value) { return nla_put_u32(skb, type, value); }
+int ct_nl_put_uint(struct sk_buff *skb, int type, u64 value) { return nla_put_uint(skb, type, value); }
+
+int ct_nl_put_str(struct sk_buff *skb, int type, const char *text, int len)
+{
+	struct nlattr *attr = nla_reserve(skb, type, len + 1);
+
+	if (!attr)
+		return -EMSGSIZE;
+	memcpy(nla_data(attr), text, len);
+	((char *)nla_data(attr))[len] = 0;
+	return 0;
+}
+
+int ct_nl_reply_send(struct sk_buff *skb, void *hdr, struct genl_info *info)
+{
+	genlmsg_end(skb, hdr);
+	return genlmsg_reply(skb, info);
+}
+
+int ct_nl_event_send(struct sk_buff *skb, void *hdr)
+{
+	genlmsg_end(skb, hdr);
+	return genlmsg_multicast(&coretakeover_nl_family, skb, 0, CORETAKEOVER_NLGRP_EVENTS, GFP_KERNEL);
+}
+
+void ct_nl_free(struct sk_buff *skb) { nlmsg_free(skb); }
+
+bool ct_nl_get_u32(struct genl_info *info, int type, u32 *value)
+{
+	if (!info->attrs || !info->attrs[type])
+		return false;
+	*value = nla_get_u32(info->attrs[type]);
+	return true;
 }

@@ -30,4 +30,17 @@ int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type,
 int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type);
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name);
 
+struct genl_info;
+int ct_nl_register(void);
+void ct_nl_unregister(void);
+struct sk_buff *ct_nl_reply_new(struct genl_info *info, void **hdr);
+struct sk_buff *ct_nl_event_new(u8 cmd, void **hdr);
+int ct_nl_put_u32(struct sk_buff *skb, int type, u32 value);
+int ct_nl_put_uint(struct sk_buff *skb, int type, u64 value);
+int ct_nl_put_str(struct sk_buff *skb, int type, const char *text, int len);
+int ct_nl_reply_send(struct sk_buff *skb, void *hdr, struct genl_info *info);
+int ct_nl_event_send(struct sk_buff *skb, void *hdr);
+void ct_nl_free(struct sk_buff *skb);
+bool ct_nl_get_u32(struct genl_info *info, int type, u32 *value);
+
 #endif

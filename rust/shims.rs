@@ -9,6 +9,13 @@
 use kernel::bindings;
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 
+/// `struct genl_info` (net/genetlink.h is not among the bindings' headers);
+/// only ever handled by pointer.
+#[repr(C)]
+pub(crate) struct GenlInfo {
+    _opaque: [u8; 0],
+}
+
 // Kernel structs reach here by pointer only; bindgen gives some of their
 // members zero-sized placeholders, which this lint cannot see through (the
 // `bindings` crate allows it for the same reason).
@@ -42,6 +49,18 @@ extern "C" {
         data: *mut c_void,
         name: *const kernel::ffi::c_char,
     ) -> *mut bindings::task_struct;
+
+    pub(crate) fn ct_nl_register() -> c_int;
+    pub(crate) fn ct_nl_unregister();
+    pub(crate) fn ct_nl_reply_new(info: *mut GenlInfo, hdr: *mut *mut c_void) -> *mut bindings::sk_buff;
+    pub(crate) fn ct_nl_event_new(cmd: u8, hdr: *mut *mut c_void) -> *mut bindings::sk_buff;
+    pub(crate) fn ct_nl_put_u32(skb: *mut bindings::sk_buff, typ: c_int, value: u32) -> c_int;
+    pub(crate) fn ct_nl_put_uint(skb: *mut bindings::sk_buff, typ: c_int, value: u64) -> c_int;
+    pub(crate) fn ct_nl_put_str(skb: *mut bindings::sk_buff, typ: c_int, text: *const u8, len: c_int) -> c_int;
+    pub(crate) fn ct_nl_reply_send(skb: *mut bindings::sk_buff, hdr: *mut c_void, info: *mut GenlInfo) -> c_int;
+    pub(crate) fn ct_nl_event_send(skb: *mut bindings::sk_buff, hdr: *mut c_void) -> c_int;
+    pub(crate) fn ct_nl_free(skb: *mut bindings::sk_buff);
+    pub(crate) fn ct_nl_get_u32(info: *mut GenlInfo, typ: c_int, value: *mut u32) -> bool;
 
     /// `lib/libcrc32c.c`: raw CRC-32C (no final inversion).
     pub(crate) fn crc32c(crc: u32, address: *const c_void, length: c_uint) -> u32;

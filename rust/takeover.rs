@@ -110,6 +110,8 @@ pub(crate) struct Pairing {
     pub(crate) watch: Option<PartnerWatch>,
     pub(crate) verdict: Verdict,
     pub(crate) phase: Phase,
+    /// The partner's dump progress last reported (events every 10 %).
+    pub(crate) last_percent: Option<u64>,
     /// The last takeover, one line per disk, as `takeover_report` shows it.
     pub(crate) report: KVec<u8>,
 }
@@ -124,6 +126,7 @@ impl Pairing {
             watch: None,
             verdict: Verdict::Unknown,
             phase: Phase::Idle,
+            last_percent: None,
             report: KVec::new(),
         }
     }
@@ -168,6 +171,17 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
         pr_warn!("partner is {}\n", verdict.as_str());
         p.verdict = verdict;
         state_changed(c_str!("partner_state"));
+        match verdict {
+            Verdict::Panicked => crate::netlink::partner_panic(percent),
+            Verdict::Stale { .. } => crate::netlink::partner_stale(),
+            _ => {}
+        }
+    }
+    if let Some(pct) = percent.filter(|_| verdict == Verdict::Panicked) {
+        if p.last_percent.map_or(true, |last| pct / 10 > last / 10) {
+            p.last_percent = Some(pct);
+            crate::netlink::dump_progress(pct);
+        }
     }
     let holding = p.phase == Phase::Holding;
     if let Some(reason) = decide(verdict, AUTO_TAKEOVER.load(Ordering::Relaxed), holding) {
@@ -187,6 +201,8 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
     let key = ours.get();
     p.phase = Phase::TakingOver;
     state_changed(c_str!("takeover_state"));
+    let reason_code = reason as u32;
+    crate::netlink::takeover_started(reason_code, p.partner_disks.len());
     let started = now_ns();
     let mut report = KVec::new();
     let (mut held, total) = (0usize, p.partner_disks.len());
@@ -202,7 +218,9 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
             Err(why) => writeln!(Line(&mut report), "{} failed: {} ({} us)", disk.path_str(), why, us),
         };
     }
-    let ms = (now_ns() - started) / 1_000_000;
+    let us = (now_ns() - started) / 1000;
+    let ms = us / 1000;
+    crate::netlink::takeover_done(reason_code, held, total, us, percent, core::str::from_utf8(&report).unwrap_or(""));
     p.report = report;
     p.phase = Phase::Holding;
     state_changed(c_str!("takeover_state"));
@@ -256,6 +274,7 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Resul
     p.watch = Some(PartnerWatch::new(now_ms()));
     p.verdict = Verdict::Unknown;
     state_changed(c_str!("takeover_state"));
+    crate::netlink::giveback_done(p.partner_disks.len());
     pr_warn!("giveback done: released {} of {} disks; the partner may reserve them\n", released, p.partner_disks.len());
     Ok(())
 }

@@ -15,6 +15,7 @@ const GUEST_FILES: &[(&str, &str)] = &[
     ("ct/array-setup.sh", include_str!("../guest/array-setup.sh")),
     ("ct/pattern.py", include_str!("../guest/pattern.py")),
     ("ct/poll_attr.py", include_str!("../guest/poll_attr.py")),
+    ("ct/ynl_events.py", include_str!("../guest/ynl_events.py")),
 ];
 
 /// A "newc" (SVR4 without CRC) cpio archive being written into memory.

@@ -56,6 +56,21 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     b.fails(&format!("dd if=/dev/zero of=$(lun_dev {a_first}) bs=4096 count=1 oflag=direct"))
         .context("B could write A's LUN before any takeover")?;
 
+    ctx.step("the kernel's own ynl cli reads B's status over netlink; a ynl subscriber waits for events");
+    let tree = ctx.env.kernel.ancestors().nth(4).context("kernel tree")?.display().to_string();
+    let spec_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../Documentation/netlink/specs/coretakeover.yaml");
+    let b = cluster.node(NodeName::B)?;
+    let status = b.shell.ok(
+        &format!("host python3 {tree}/tools/net/ynl/cli.py --no-schema --spec {spec_path} --do get-status --output-json"),
+        Duration::from_secs(120),
+    )?;
+    let status: serde_json::Value = serde_json::from_str(status.trim()).with_context(|| format!("ynl get-status: {status}"))?;
+    ensure!(status["takeover-state"] == "watching" && status["partner-id"] == 1, "ynl get-status: {status}");
+    b.ok(&format!(
+        "cp /ct/ynl_events.py /tmp/ && (host python3 /tmp/ynl_events.py {tree} {spec_path} 40 /tmp/ynl.ready > /tmp/ynl.out 2>&1 &)"
+    ))?;
+    b.shell.ok("i=0; until [ -f /tmp/ynl.ready ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done", Duration::from_secs(90))?;
+
     ctx.step("A's coredump disk is throttled to 40 MB/s; A panics");
     let a = cluster.node(NodeName::A)?;
     a.throttle_writes("coredump-a", 40_000_000)?;
@@ -88,6 +103,12 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     ctx.fact("luns_taken_over", held);
     ctx.fact("dump_percent_at_takeover", percent);
     ctx.fact("takeover_report", report.trim());
+    let b = cluster.node(NodeName::B)?;
+    let events = b.shell.ok("i=0; until grep -q takeover-done /tmp/ynl.out; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 0.1; done; cat /tmp/ynl.out", Duration::from_secs(60))?;
+    for name in ["partner-panic", "takeover-started", "takeover-done"] {
+        ensure!(events.contains(&format!("\"name\": \"{name}\"")), "no {name} event through ynl:\n{events}");
+    }
+    ctx.step("the ynl subscriber received partner-panic, takeover-started and takeover-done");
 
     ctx.step("A's dump goes on to the end");
     let a = cluster.node(NodeName::A)?;

@@ -108,12 +108,13 @@ impl PartnerWatch {
     }
 }
 
-/// Why a takeover starts.
+/// Why a takeover starts. The numbers are the netlink spec's `reason` enum
+/// (Documentation/netlink/specs/coretakeover.yaml).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
-    PanicBeacon,
-    StaleHeartbeat,
-    Command,
+    PanicBeacon = 0,
+    StaleHeartbeat = 1,
+    Command = 2,
 }
 
 impl Reason {
