@@ -70,6 +70,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         "cp /ct/ynl_events.py /tmp/ && (host python3 /tmp/ynl_events.py {tree} {spec_path} 40 /tmp/ynl.ready > /tmp/ynl.out 2>&1 &)"
     ))?;
     b.shell.ok("i=0; until [ -f /tmp/ynl.ready ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done", Duration::from_secs(90))?;
+    b.ok("(coretakeover watch --json > /tmp/watch.out 2>&1 &) ; sleep 0.5")?;
 
     ctx.step("A's coredump disk is throttled to 40 MB/s; A panics");
     let a = cluster.node(NodeName::A)?;
@@ -109,6 +110,11 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         ensure!(events.contains(&format!("\"name\": \"{name}\"")), "no {name} event through ynl:\n{events}");
     }
     ctx.step("the ynl subscriber received partner-panic, takeover-started and takeover-done");
+    let watched = b.ok("cat /tmp/watch.out")?;
+    ensure!(watched.contains("\"event\":\"takeover-done\"") && watched.contains("\"disks-held\":2"), "coretakeover watch:\n{watched}");
+    let status: serde_json::Value = serde_json::from_str(&b.ok("coretakeover status --json")?)?;
+    ensure!(status["takeover_state"] == "holding" && status["partner_state"] == "panicked", "coretakeover status: {status}");
+    ctx.step("coretakeover watch saw the same events; coretakeover status says holding");
 
     ctx.step("A's dump goes on to the end");
     let a = cluster.node(NodeName::A)?;
@@ -202,7 +208,8 @@ pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B never saw A's heartbeat resume")?;
     let b_mark = b.console.mark();
-    b.ok(&format!("echo 1 > {SYSFS}/giveback"))?;
+    let gave: serde_json::Value = serde_json::from_str(&b.ok("coretakeover giveback --json")?)?;
+    ensure!(gave["takeover_state"] == "watching", "coretakeover giveback: {gave}");
     b.wait_console(b_mark, "coretakeover: giveback done: released 2 of 2", Duration::from_secs(10), deadline)?;
     ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "B after giveback");
     let a = cluster.node(NodeName::A)?;

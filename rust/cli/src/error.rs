@@ -8,7 +8,7 @@ use std::process::ExitCode;
 /// Everything that can make a subcommand fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The module is not loaded (its sysfs directory is missing).
+    /// The module is not loaded (its sysfs directory or netlink family is missing).
     #[error("module not loaded: {0} does not exist (modprobe coretakeover)")]
     NotLoaded(PathBuf),
     /// Reading or writing a file failed.
@@ -33,6 +33,12 @@ pub enum Error {
     /// The dump is damaged; what was saved is said in `saved`.
     #[error("{path}: dump damaged: {reason}; {saved}")]
     Damaged { path: PathBuf, reason: String, saved: String },
+    /// Talking to the module over generic netlink failed.
+    #[error("netlink: {0}")]
+    Netlink(String),
+    /// The module refused a netlink command (its log says why).
+    #[error("the module refused: {} (see the kernel log)", std::io::Error::from_raw_os_error(*.0))]
+    NetlinkErrno(i32),
     /// An argument was well-formed for clap but wrong for us.
     #[error("invalid {what}: {reason}")]
     InvalidArgument { what: &'static str, reason: String },

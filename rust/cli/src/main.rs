@@ -9,12 +9,15 @@ mod coredump;
 mod crc;
 mod disk;
 mod error;
+mod genl;
 mod key;
 mod label;
 mod output;
 mod savecore;
 mod signatures;
 mod status;
+mod takeover;
+mod watch;
 
 use clap::{Parser, Subcommand};
 use error::Error;
@@ -33,6 +36,9 @@ enum Command {
     Key(key::Args),
     Label(label::Args),
     Savecore(savecore::Args),
+    Takeover(takeover::Args),
+    Giveback(takeover::Args),
+    Watch(watch::Args),
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -42,6 +48,9 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Key(args) => key::run(&args, &mut out),
         Command::Label(args) => label::run(&args, &mut out),
         Command::Savecore(args) => savecore::run(&args, &mut out),
+        Command::Takeover(args) => takeover::run_takeover(&args, &mut out),
+        Command::Giveback(args) => takeover::run_giveback(&args, &mut out),
+        Command::Watch(args) => watch::run(&args, &mut out),
     }
 }
 

@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 /// Where the module's sysfs directory is.
 pub const SYSFS_DIR: &str = "/sys/kernel/coretakeover";
 
-/// Show the module's version, state and identity.
+/// Show the module's state (over generic netlink), or a coredump disk's.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// Read this directory instead of the module's sysfs directory.
-    #[arg(long, hide = true, default_value = SYSFS_DIR)]
-    sysfs: PathBuf,
+    /// Read the module's sysfs directory (or this one) instead of netlink.
+    #[arg(long, num_args = 0..=1, default_missing_value = SYSFS_DIR)]
+    sysfs: Option<PathBuf>,
     /// Show the label and dump header of this coredump disk instead.
     #[arg(long)]
     disk: Option<PathBuf>,
@@ -163,13 +163,18 @@ fn read_disk(path: &Path) -> Result<DiskReport, Error> {
     })
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, Default)]
 struct StatusReport {
     version: String,
     state: String,
     cluster_id: Option<String>,
     node_id: Option<String>,
     registration_key: Option<String>,
+    partner_id: Option<String>,
+    dump_state: Option<String>,
+    takeover_state: Option<String>,
+    partner_state: Option<String>,
+    takeover_report: Option<String>,
 }
 
 impl Report for StatusReport {
@@ -179,8 +184,39 @@ impl Report for StatusReport {
         writeln!(out, "state:            {}", self.state)?;
         writeln!(out, "cluster id:       {}", unset(&self.cluster_id))?;
         writeln!(out, "node id:          {}", unset(&self.node_id))?;
-        writeln!(out, "registration key: {}", unset(&self.registration_key))
+        writeln!(out, "registration key: {}", unset(&self.registration_key))?;
+        writeln!(out, "partner id:       {}", unset(&self.partner_id))?;
+        writeln!(out, "dump disk:        {}", unset(&self.dump_state))?;
+        writeln!(out, "takeover:         {}", unset(&self.takeover_state))?;
+        writeln!(out, "partner:          {}", unset(&self.partner_state))?;
+        if let Some(report) = self.takeover_report.as_deref().filter(|r| !r.is_empty()) {
+            writeln!(out, "last takeover:")?;
+            for line in report.lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+        Ok(())
     }
+}
+
+/// The status over generic netlink (`get-status`).
+fn read_netlink() -> Result<StatusReport, Error> {
+    let mut client = crate::genl::Client::connect()?;
+    let m = client.request(crate::genl::cmd::GET_STATUS, vec![])?;
+    let text = |name: &str| m.str(name).map(str::to_string);
+    let number = |name: &str| m.num(name).map(|n| n.to_string());
+    Ok(StatusReport {
+        version: text("version").unwrap_or_default(),
+        state: text("state").unwrap_or_default(),
+        cluster_id: number("cluster-id"),
+        node_id: number("node-id"),
+        registration_key: m.num("registration-key").map(|k| format!("{k:#018x}")),
+        partner_id: number("partner-id"),
+        dump_state: text("dump-state"),
+        takeover_state: text("takeover-state"),
+        partner_state: text("partner-state"),
+        takeover_report: text("takeover-report"),
+    })
 }
 
 /// Reads one attribute; the module writes an empty line for an unset value.
@@ -196,19 +232,26 @@ fn read(dir: &Path) -> Result<StatusReport, Error> {
         return Err(Error::NotLoaded(dir.to_path_buf()));
     }
     let required = |name| attribute(dir, name).map(Option::unwrap_or_default);
+    let optional = |name| attribute(dir, name).or(Ok::<_, Error>(None));
     Ok(StatusReport {
         version: required("version")?,
         state: required("state")?,
         cluster_id: attribute(dir, "cluster_id")?,
         node_id: attribute(dir, "node_id")?,
         registration_key: attribute(dir, "registration_key")?,
+        partner_id: optional("partner_id")?,
+        dump_state: optional("dump_state")?,
+        takeover_state: optional("takeover_state")?,
+        partner_state: optional("partner_state")?,
+        takeover_report: optional("takeover_report")?,
     })
 }
 
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
-    match &args.disk {
-        Some(disk) => emit(&read_disk(disk)?, args.json, out),
-        None => emit(&read(&args.sysfs)?, args.json, out),
+    match (&args.disk, &args.sysfs) {
+        (Some(disk), _) => emit(&read_disk(disk)?, args.json, out),
+        (None, Some(dir)) => emit(&read(dir)?, args.json, out),
+        (None, None) => emit(&read_netlink()?, args.json, out),
     }
 }
 
