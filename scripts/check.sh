@@ -21,6 +21,9 @@ rm -f "$log"
 # A build failure runs no test but must still count as a failure.
 if [ "$host_rc" != 0 ] && [ "$host_failed" = 0 ]; then host_failed=1; fi
 
+step "generated netlink tables match Documentation/netlink/specs/coretakeover.yaml"
+if "$CT_ROOT/scripts/netlink-gen.sh" --check; then gen_passed=1 gen_failed=0; else gen_passed=0 gen_failed=1; fi
+
 step "fuzz smoke: every parser target, 20000 runs each (make fuzz runs more)"
 log=$(mktemp)
 "$CT_ROOT/scripts/fuzz.sh" 20000 2>&1 | tee "$log"
@@ -38,9 +41,10 @@ if [ "$qemu_rc" != 0 ] && [ "$qemu_failed" = 0 ]; then qemu_failed=1; fi
 
 echo
 echo "host tests:     $host_passed passed, $host_failed failed"
+echo "netlink tables: $gen_passed passed, $gen_failed failed"
 echo "fuzz smoke:     $fuzz_passed passed, $fuzz_failed failed"
 echo "QEMU scenarios: $qemu_passed passed, $qemu_failed failed"
-passed=$((host_passed + fuzz_passed + qemu_passed))
-failed=$((host_failed + fuzz_failed + qemu_failed))
+passed=$((host_passed + gen_passed + fuzz_passed + qemu_passed))
+failed=$((host_failed + gen_failed + fuzz_failed + qemu_failed))
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
