@@ -7,7 +7,9 @@
 
 #include <linux/blkdev.h>
 #include <linux/io.h>
+#include <linux/completion.h>
 #include <linux/kthread.h>
+#include <linux/workqueue.h>
 #include <linux/mm.h>
 #include <linux/panic_notifier.h>
 #include <linux/pr.h>
@@ -176,3 +178,8 @@ bool ct_nl_get_u32(struct genl_info *info, int type, u32 *value)
 	*value = nla_get_u32(info->attrs[type]);
 	return true;
 }
+
+/* INIT_WORK(), queue_work() and init_completion() are macros or inlines. */
+void ct_init_work(struct work_struct *work, work_func_t fn) { INIT_WORK(work, fn); }
+bool ct_queue_work_unbound(struct work_struct *work) { return queue_work(system_unbound_wq, work); }
+void ct_init_completion(struct completion *done) { init_completion(done); }

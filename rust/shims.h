@@ -43,4 +43,10 @@ int ct_nl_event_send(struct sk_buff *skb, void *hdr);
 void ct_nl_free(struct sk_buff *skb);
 bool ct_nl_get_u32(struct genl_info *info, int type, u32 *value);
 
+struct work_struct;
+struct completion;
+void ct_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
+bool ct_queue_work_unbound(struct work_struct *work);
+void ct_init_completion(struct completion *done);
+
 #endif

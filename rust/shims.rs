@@ -62,6 +62,10 @@ extern "C" {
     pub(crate) fn ct_nl_free(skb: *mut bindings::sk_buff);
     pub(crate) fn ct_nl_get_u32(info: *mut GenlInfo, typ: c_int, value: *mut u32) -> bool;
 
+    pub(crate) fn ct_init_work(work: *mut bindings::work_struct, f: bindings::work_func_t);
+    pub(crate) fn ct_queue_work_unbound(work: *mut bindings::work_struct) -> bool;
+    pub(crate) fn ct_init_completion(done: *mut bindings::completion);
+
     /// `lib/libcrc32c.c`: raw CRC-32C (no final inversion).
     pub(crate) fn crc32c(crc: u32, address: *const c_void, length: c_uint) -> u32;
     /// `kernel/vmcore_info.c`: physical address of the VMCOREINFO ELF note.

@@ -13,7 +13,8 @@
 //!    header copies and heartbeat block with direct bios (no page cache),
 //!    judges them (`ct_core::partner`) and, if the policy says so, takes over.
 //!
-//! Takeover, for every partner service disk: never touch a disk that carries
+//! Takeover, for every partner service disk in parallel (one work item per
+//! disk on the unbound workqueue): never touch a disk that carries
 //! a coredump label; read the reservation; PREEMPT AND ABORT the partner's
 //! key with ours (PREEMPT where the target rejects ABORT, as tgt does); check
 //! that we hold the reservation. Each disk's outcome and latency is kept for
@@ -33,6 +34,8 @@ use crate::ct_core::partner::{decide, PartnerWatch, Reading, Reason, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
 use crate::polled_bio::now_ns;
 use crate::pr::PrError;
+use crate::shims;
+use kernel::bindings;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
@@ -206,10 +209,7 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
     let started = now_ns();
     let mut report = KVec::new();
     let (mut held, total) = (0usize, p.partner_disks.len());
-    for disk in p.partner_disks.iter() {
-        let t0 = now_ns();
-        let outcome = take_disk(&disk.dev, key, victim);
-        let us = (now_ns() - t0) / 1000;
+    for (disk, (outcome, us)) in p.partner_disks.iter().zip(take_all(&p.partner_disks, key, victim).iter()) {
         if outcome.is_ok() {
             held += 1;
         }
@@ -277,6 +277,88 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Resul
     crate::netlink::giveback_done(p.partner_disks.len());
     pr_warn!("giveback done: released {} of {} disks; the partner may reserve them\n", released, p.partner_disks.len());
     Ok(())
+}
+
+/// One disk's takeover, run on the unbound workqueue.
+#[repr(C)]
+struct Job {
+    // First, so that the work pointer is the job pointer.
+    work: bindings::work_struct,
+    dev: *const BlockDevice,
+    key: u64,
+    victim: u64,
+    outcome: core::result::Result<&'static str, DiskError>,
+    us: u64,
+    remaining: *const core::sync::atomic::AtomicUsize,
+    done: *mut bindings::completion,
+}
+
+unsafe extern "C" fn job_run(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the first field of a `Job` queued by `take_all`,
+    // which waits for every job before the job or anything it points to goes.
+    let job = unsafe { &mut *work.cast::<Job>() };
+    let t0 = now_ns();
+    // SAFETY: As above: the device outlives the job.
+    job.outcome = take_disk(unsafe { &*job.dev }, job.key, job.victim);
+    job.us = (now_ns() - t0) / 1000;
+    // SAFETY: As above.
+    if unsafe { &*job.remaining }.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: As above; the last job wakes the waiter.
+        unsafe { bindings::complete(job.done) };
+    }
+}
+
+/// Takes every disk in parallel (one work item each on the unbound
+/// workqueue) and waits for all; each disk's outcome and latency, in order.
+/// Falls back to one disk after the other if the jobs cannot be allocated.
+fn take_all(disks: &[NamedDisk], key: u64, victim: u64) -> KVec<(core::result::Result<&'static str, DiskError>, u64)> {
+    let mut results = KVec::new();
+    let remaining = core::sync::atomic::AtomicUsize::new(disks.len());
+    // SAFETY: All-zero is a valid initial state; `ct_init_completion` sets it up.
+    let mut done: bindings::completion = unsafe { core::mem::zeroed() };
+    let mut jobs: KVec<Job> = KVec::new();
+    if jobs.reserve(disks.len(), GFP_KERNEL).is_err() || results.reserve(disks.len(), GFP_KERNEL).is_err() {
+        for disk in disks {
+            let t0 = now_ns();
+            let outcome = take_disk(&disk.dev, key, victim);
+            let _ = results.push((outcome, (now_ns() - t0) / 1000), GFP_KERNEL);
+        }
+        return results;
+    }
+    // SAFETY: `done` lives on this stack frame until every job completed.
+    unsafe { shims::ct_init_completion(&mut done) };
+    for disk in disks {
+        let job = Job {
+            // SAFETY: Set up by `ct_init_work` below, before queueing.
+            work: unsafe { core::mem::zeroed() },
+            dev: &disk.dev,
+            key,
+            victim,
+            outcome: Err(DiskError::NotHeld),
+            us: 0,
+            remaining: &remaining,
+            done: &mut done,
+        };
+        // Capacity was reserved: the vector never moves while jobs run.
+        let _ = jobs.push(job, GFP_KERNEL);
+    }
+    for job in jobs.iter_mut() {
+        // SAFETY: The job stays in place (reserved vector) until the wait
+        // below returns; `job_run` matches `work_func_t`.
+        unsafe {
+            shims::ct_init_work(&mut job.work, Some(job_run));
+            shims::ct_queue_work_unbound(&mut job.work);
+        }
+    }
+    if !disks.is_empty() {
+        // SAFETY: Every job completes `done` once the last one finishes.
+        unsafe { bindings::wait_for_completion(&mut done) };
+    }
+    for job in jobs.iter_mut() {
+        let outcome = core::mem::replace(&mut job.outcome, Err(DiskError::NotHeld));
+        let _ = results.push((outcome, job.us), GFP_KERNEL);
+    }
+    results
 }
 
 /// Takes one disk: how, or why not.

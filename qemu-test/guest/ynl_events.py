@@ -1,11 +1,11 @@
 # Subscribes to coretakeover's netlink events with the kernel tree's own YNL
 # library (tools/net/ynl), a client nobody here wrote, and prints what
 # arrives within SECONDS as JSON lines.
-#   ynl_events.py KERNEL-TREE SPEC SECONDS READY-FILE
+#   ynl_events.py YNL-DIR SPEC SECONDS READY-FILE   (YNL-DIR: tools/net/ynl)
 import json, sys, time
 
-tree, spec, seconds, ready = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-sys.path.insert(0, tree + "/tools/net/ynl")
+ynl_dir, spec, seconds, ready = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+sys.path.insert(0, ynl_dir)
 from lib import YnlFamily  # noqa: E402
 
 ynl = YnlFamily(spec, schema="")

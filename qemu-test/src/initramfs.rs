@@ -76,8 +76,10 @@ impl Cpio {
     }
 }
 
-/// Builds the initramfs shared by the array and both nodes.
-pub fn build(out: &Path, busybox: &Path, module: &Path, test_module: &Path, cli: &Path) -> Result<()> {
+/// Builds the initramfs shared by the array and both nodes. `ynl` is the
+/// kernel tree's `tools/net/ynl` (its cli.py and library go to `ct/ynl/`,
+/// with the family's spec), so guests need no host path to reach them.
+pub fn build(out: &Path, busybox: &Path, module: &Path, test_module: &Path, cli: &Path, ynl: &Path, spec: &Path) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let mut cpio = Cpio::new();
     for dir in ["bin", "sbin", "dev", "proc", "sys", "tmp", "host", "results", "ct"] {
@@ -91,6 +93,18 @@ pub fn build(out: &Path, busybox: &Path, module: &Path, test_module: &Path, cli:
     cpio.file("ct/coretakeover.ko", 0o644, &read(module)?);
     cpio.file("ct/ct_panic_trigger.ko", 0o644, &read(test_module)?);
     cpio.file("bin/coretakeover", 0o755, &read(cli)?);
+    cpio.dir("ct/ynl");
+    cpio.dir("ct/ynl/lib");
+    cpio.file("ct/ynl/cli.py", 0o755, &read(&ynl.join("cli.py"))?);
+    cpio.file("ct/ynl/coretakeover.yaml", 0o644, &read(spec)?);
+    let mut libs: Vec<_> = std::fs::read_dir(ynl.join("lib"))?.collect::<Result<_, _>>()?;
+    libs.sort_by_key(|e| e.file_name());
+    for entry in libs {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".py") {
+            cpio.file(&format!("ct/ynl/lib/{name}"), 0o644, &read(&entry.path())?);
+        }
+    }
     std::fs::write(out, cpio.finish()).with_context(|| format!("writing {}", out.display()))
 }
 

@@ -120,8 +120,18 @@ fn main() -> Result<()> {
         _ => "check",
     })?;
     let initramfs = root.join("initramfs.cpio");
-    initramfs::build(&initramfs, &cli.busybox, &cli.module, &cli.test_module, &cli.cli)?;
     let absolute = |p: &PathBuf| std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()));
+    let kernel_tree = absolute(&cli.kernel)?.ancestors().nth(4).context("the kernel tree above bzImage")?.to_path_buf();
+    let spec = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../Documentation/netlink/specs/coretakeover.yaml"));
+    initramfs::build(
+        &initramfs,
+        &cli.busybox,
+        &cli.module,
+        &cli.test_module,
+        &cli.cli,
+        &kernel_tree.join("tools/net/ynl"),
+        &spec,
+    )?;
     let env = Env {
         kernel: absolute(&cli.kernel)?,
         initramfs,

@@ -57,18 +57,16 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         .context("B could write A's LUN before any takeover")?;
 
     ctx.step("the kernel's own ynl cli reads B's status over netlink; a ynl subscriber waits for events");
-    let tree = ctx.env.kernel.ancestors().nth(4).context("kernel tree")?.display().to_string();
-    let spec_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../Documentation/netlink/specs/coretakeover.yaml");
+    // The tree's tools/net/ynl and our spec travel in the initramfs (ct/ynl);
+    // /tmp is where the host's python sees the guest's files.
     let b = cluster.node(NodeName::B)?;
     let status = b.shell.ok(
-        &format!("host python3 {tree}/tools/net/ynl/cli.py --no-schema --spec {spec_path} --do get-status --output-json"),
+        "cp -r /ct/ynl /tmp/ && host python3 /tmp/ynl/cli.py --no-schema --spec /tmp/ynl/coretakeover.yaml --do get-status --output-json",
         Duration::from_secs(120),
     )?;
     let status: serde_json::Value = serde_json::from_str(status.trim()).with_context(|| format!("ynl get-status: {status}"))?;
     ensure!(status["takeover-state"] == "watching" && status["partner-id"] == 1, "ynl get-status: {status}");
-    b.ok(&format!(
-        "cp /ct/ynl_events.py /tmp/ && (host python3 /tmp/ynl_events.py {tree} {spec_path} 40 /tmp/ynl.ready > /tmp/ynl.out 2>&1 &)"
-    ))?;
+    b.ok("cp /ct/ynl_events.py /tmp/ && (host python3 /tmp/ynl_events.py /tmp/ynl /tmp/ynl/coretakeover.yaml 40 /tmp/ynl.ready > /tmp/ynl.out 2>&1 &)")?;
     b.shell.ok("i=0; until [ -f /tmp/ynl.ready ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done", Duration::from_secs(90))?;
     b.ok("(coretakeover watch --json > /tmp/watch.out 2>&1 &) ; sleep 0.5")?;
 
