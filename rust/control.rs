@@ -634,8 +634,9 @@ pub(crate) fn fill_takeover(m: &mut crate::netlink::Message) -> Result {
     })
 }
 
-/// `set-config` (netlink): the same checks and effects as the sysfs knobs.
-pub(crate) fn set_config(cluster: Option<u32>, node: Option<u32>, partner: Option<u32>) -> Result {
+/// `set-config` (netlink): the same checks and effects as the sysfs knobs,
+/// in the order of the spec; stops at the first refusal.
+pub(crate) fn set_config(cluster: Option<u32>, node: Option<u32>, partner: Option<u32>, disks: [Option<&str>; 3]) -> Result {
     let mut text = [0u8; 16];
     let mut apply = |value: u32, store: fn(&str) -> Result| -> Result {
         let mut w = crate::sysfs::Buf::new(&mut text);
@@ -650,6 +651,16 @@ pub(crate) fn set_config(cluster: Option<u32>, node: Option<u32>, partner: Optio
     }
     if let Some(v) = partner {
         apply(v, <PartnerId as Store>::store)?;
+    }
+    let [service, partner_disks, partner_dump] = disks;
+    if let Some(list) = service {
+        <ServiceDisks as Store>::store(list)?;
+    }
+    if let Some(list) = partner_disks {
+        <PartnerDisks as Store>::store(list)?;
+    }
+    if let Some(path) = partner_dump {
+        <PartnerDump as Store>::store(path)?;
     }
     Ok(())
 }

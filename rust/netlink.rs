@@ -42,6 +42,9 @@ pub(crate) enum Attr {
     DisksTotal,
     DurationUs,
     DumpPercent,
+    ServiceDisks,
+    PartnerDisks,
+    PartnerDumpDisk,
 }
 
 /// A message being built: a reply or an event.
@@ -172,6 +175,19 @@ fn get_u32(info: *mut GenlInfo, attr: Attr) -> Option<u32> {
     unsafe { shims::ct_nl_get_u32(info, attr as c_int, &mut value) }.then_some(value)
 }
 
+/// Reads an optional string attribute of a request (`EINVAL` if not UTF-8).
+fn get_str<'a>(info: *mut GenlInfo, attr: Attr) -> Result<Option<&'a str>> {
+    let (mut text, mut len) = (core::ptr::null(), 0);
+    // SAFETY: `info` is the request being handled.
+    if !unsafe { shims::ct_nl_get_str(info, attr as c_int, &mut text, &mut len) } {
+        return Ok(None);
+    }
+    // SAFETY: The shim points into the request's attribute, `len` bytes long,
+    // which lives for the whole handler.
+    let bytes = unsafe { core::slice::from_raw_parts(text, len as usize) };
+    core::str::from_utf8(bytes).map(Some).map_err(|_| EINVAL)
+}
+
 /// `get-status`: readable by everyone.
 #[no_mangle]
 unsafe extern "C" fn coretakeover_nl_get_status_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
@@ -183,16 +199,21 @@ unsafe extern "C" fn coretakeover_nl_get_status_doit(_skb: *mut bindings::sk_buf
     })
 }
 
-/// `set-config` (CAP_NET_ADMIN): any of cluster id, node id, partner id.
+/// `set-config` (CAP_NET_ADMIN): any of the ids and disks.
 #[no_mangle]
 unsafe extern "C" fn coretakeover_nl_set_config_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
     from_result(|| {
         let (cluster, node, partner) = (get_u32(info, Attr::ClusterId), get_u32(info, Attr::NodeId), get_u32(info, Attr::PartnerId));
-        if cluster.is_none() && node.is_none() && partner.is_none() {
+        let disks = [
+            get_str(info, Attr::ServiceDisks)?,
+            get_str(info, Attr::PartnerDisks)?,
+            get_str(info, Attr::PartnerDumpDisk)?,
+        ];
+        if cluster.is_none() && node.is_none() && partner.is_none() && disks.iter().all(Option::is_none) {
             pr_warn!("netlink set-config: refused: no attribute given\n");
             return Err(EINVAL);
         }
-        control::set_config(cluster, node, partner)?;
+        control::set_config(cluster, node, partner, disks)?;
         Ok(0)
     })
 }

@@ -11,10 +11,13 @@
 #include "netlink_uapi.h"
 
 /* CORETAKEOVER_CMD_SET_CONFIG - do */
-static const struct nla_policy coretakeover_set_config_nl_policy[CORETAKEOVER_A_STATUS_PARTNER_ID + 1] = {
+static const struct nla_policy coretakeover_set_config_nl_policy[CORETAKEOVER_A_STATUS_PARTNER_DUMP_DISK + 1] = {
 	[CORETAKEOVER_A_STATUS_CLUSTER_ID] = { .type = NLA_U32, },
 	[CORETAKEOVER_A_STATUS_NODE_ID] = { .type = NLA_U32, },
 	[CORETAKEOVER_A_STATUS_PARTNER_ID] = { .type = NLA_U32, },
+	[CORETAKEOVER_A_STATUS_SERVICE_DISKS] = { .type = NLA_NUL_STRING, },
+	[CORETAKEOVER_A_STATUS_PARTNER_DISKS] = { .type = NLA_NUL_STRING, },
+	[CORETAKEOVER_A_STATUS_PARTNER_DUMP_DISK] = { .type = NLA_NUL_STRING, },
 };
 
 /* Ops table for coretakeover */
@@ -28,7 +31,7 @@ static const struct genl_split_ops coretakeover_nl_ops[] = {
 		.cmd		= CORETAKEOVER_CMD_SET_CONFIG,
 		.doit		= coretakeover_nl_set_config_doit,
 		.policy		= coretakeover_set_config_nl_policy,
-		.maxattr	= CORETAKEOVER_A_STATUS_PARTNER_ID,
+		.maxattr	= CORETAKEOVER_A_STATUS_PARTNER_DUMP_DISK,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{

@@ -179,6 +179,18 @@ bool ct_nl_get_u32(struct genl_info *info, int type, u32 *value)
 	return true;
 }
 
+bool ct_nl_get_str(struct genl_info *info, int type, const char **text, int *len)
+{
+	struct nlattr *attr = info->attrs ? info->attrs[type] : NULL;
+
+	if (!attr)
+		return false;
+	/* NLA_NUL_STRING (policy): the payload ends in a NUL within its length. */
+	*text = nla_data(attr);
+	*len = strnlen(*text, nla_len(attr));
+	return true;
+}
+
 /* INIT_WORK(), queue_work() and init_completion() are macros or inlines. */
 void ct_init_work(struct work_struct *work, work_func_t fn) { INIT_WORK(work, fn); }
 bool ct_queue_work_unbound(struct work_struct *work) { return queue_work(system_unbound_wq, work); }

@@ -42,6 +42,7 @@ int ct_nl_reply_send(struct sk_buff *skb, void *hdr, struct genl_info *info);
 int ct_nl_event_send(struct sk_buff *skb, void *hdr);
 void ct_nl_free(struct sk_buff *skb);
 bool ct_nl_get_u32(struct genl_info *info, int type, u32 *value);
+bool ct_nl_get_str(struct genl_info *info, int type, const char **text, int *len);
 
 struct work_struct;
 struct completion;

@@ -61,6 +61,7 @@ extern "C" {
     pub(crate) fn ct_nl_event_send(skb: *mut bindings::sk_buff, hdr: *mut c_void) -> c_int;
     pub(crate) fn ct_nl_free(skb: *mut bindings::sk_buff);
     pub(crate) fn ct_nl_get_u32(info: *mut GenlInfo, typ: c_int, value: *mut u32) -> bool;
+    pub(crate) fn ct_nl_get_str(info: *mut GenlInfo, typ: c_int, text: *mut *const u8, len: *mut c_int) -> bool;
 
     pub(crate) fn ct_init_work(work: *mut bindings::work_struct, f: bindings::work_func_t);
     pub(crate) fn ct_queue_work_unbound(work: *mut bindings::work_struct) -> bool;

@@ -45,9 +45,18 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let b = cluster.node(NodeName::B)?;
     b.ok(&format!("echo \"{b_luns}\" > {SYSFS}/service_disks"))?;
 
-    ctx.step("B registers on A's LUNs and watches A's coredump disk");
-    b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo \"{a_luns_on_b}\" > {SYSFS}/partner_disks"))?;
-    b.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+    ctx.step("B registers on A's LUNs and watches A's coredump disk: set-config through the kernel's ynl cli");
+    // The tree's tools/net/ynl and our spec travel in the initramfs (ct/ynl);
+    // /tmp is where the host's python sees the guest's files.
+    let ynl = "host python3 /tmp/ynl/cli.py --no-schema --spec /tmp/ynl/coretakeover.yaml";
+    let b = cluster.node(NodeName::B)?;
+    b.shell.ok(
+        &format!(
+            "cp -r /ct/ynl /tmp/ && {ynl} --do set-config --json \"{{\\\"partner-id\\\": 1, \\\"partner-disks\\\": \\\"{a_luns_on_b}\\\", \\\"partner-dump-disk\\\": \\\"$(coredump_dev a)\\\"}}\""
+        ),
+        Duration::from_secs(120),
+    )?;
+    ensure!(b.ok(&format!("cat {SYSFS}/partner_id"))?.trim() == "1", "set-config did not set the partner");
     b.ok(&format!(
         "i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"
     ))
@@ -57,13 +66,8 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         .context("B could write A's LUN before any takeover")?;
 
     ctx.step("the kernel's own ynl cli reads B's status over netlink; a ynl subscriber waits for events");
-    // The tree's tools/net/ynl and our spec travel in the initramfs (ct/ynl);
-    // /tmp is where the host's python sees the guest's files.
     let b = cluster.node(NodeName::B)?;
-    let status = b.shell.ok(
-        "cp -r /ct/ynl /tmp/ && host python3 /tmp/ynl/cli.py --no-schema --spec /tmp/ynl/coretakeover.yaml --do get-status --output-json",
-        Duration::from_secs(120),
-    )?;
+    let status = b.shell.ok(&format!("{ynl} --do get-status --output-json"), Duration::from_secs(120))?;
     let status: serde_json::Value = serde_json::from_str(status.trim()).with_context(|| format!("ynl get-status: {status}"))?;
     ensure!(status["takeover-state"] == "watching" && status["partner-id"] == 1, "ynl get-status: {status}");
     b.ok("cp /ct/ynl_events.py /tmp/ && (host python3 /tmp/ynl_events.py /tmp/ynl /tmp/ynl/coretakeover.yaml 40 /tmp/ynl.ready > /tmp/ynl.out 2>&1 &)")?;

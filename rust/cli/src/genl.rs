@@ -44,7 +44,7 @@ pub enum Kind {
     Uint,
 }
 
-pub const ATTRS: [(u16, &str, Kind); 15] = [
+pub const ATTRS: [(u16, &str, Kind); 18] = [
     (1, "version", Kind::Str),
     (2, "state", Kind::Str),
     (3, "cluster-id", Kind::U32),
@@ -60,6 +60,9 @@ pub const ATTRS: [(u16, &str, Kind); 15] = [
     (13, "disks-total", Kind::U32),
     (14, "duration-us", Kind::Uint),
     (15, "dump-percent", Kind::U32),
+    (16, "service-disks", Kind::Str),
+    (17, "partner-disks", Kind::Str),
+    (18, "partner-dump-disk", Kind::Str),
 ];
 
 /// One attribute's value.
