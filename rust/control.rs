@@ -134,11 +134,14 @@ impl Show for Cluster {
 
 impl Store for Cluster {
     fn store(input: &str) -> Result {
-        let id = ClusterId::parse(input).map_err(|e| refuse("cluster_id", input, e))?;
-        update("cluster_id", |c| NodeConfig { cluster: Some(id), ..c })?;
-        pr_info!("cluster id set to {}\n", id);
-        Ok(())
+        set_cluster(ClusterId::parse(input).map_err(|e| refuse("cluster_id", input, e))?)
     }
+}
+
+fn set_cluster(id: ClusterId) -> Result {
+    update("cluster_id", |c| NodeConfig { cluster: Some(id), ..c })?;
+    pr_info!("cluster id set to {}\n", id);
+    Ok(())
 }
 
 struct Node;
@@ -154,11 +157,14 @@ impl Show for Node {
 
 impl Store for Node {
     fn store(input: &str) -> Result {
-        let id = NodeId::parse(input).map_err(|e| refuse("node_id", input, e))?;
-        update("node_id", |c| NodeConfig { node: Some(id), ..c })?;
-        pr_info!("node id set to {}\n", id);
-        Ok(())
+        set_node(NodeId::parse(input).map_err(|e| refuse("node_id", input, e))?)
     }
+}
+
+fn set_node(id: NodeId) -> Result {
+    update("node_id", |c| NodeConfig { node: Some(id), ..c })?;
+    pr_info!("node id set to {}\n", id);
+    Ok(())
 }
 
 struct Key;
@@ -347,20 +353,23 @@ impl Show for PartnerId {
 
 impl Store for PartnerId {
     fn store(input: &str) -> Result {
-        let id = NodeId::parse(input).map_err(|e| refuse("partner_id", input, e))?;
-        if config().node == Some(id) {
-            pr_warn!("partner_id: refused {}: that is this node's id\n", id);
-            return Err(EINVAL);
-        }
-        with_pairing(|p| {
-            if p.partner_dump.is_some() {
-                pr_warn!("partner_id: refused: stop watching first (partner_dump_disk none)\n");
-                return Err(EBUSY);
-            }
-            p.partner = Some(id);
-            Ok(())
-        })
+        set_partner(NodeId::parse(input).map_err(|e| refuse("partner_id", input, e))?)
     }
+}
+
+fn set_partner(id: NodeId) -> Result {
+    if config().node == Some(id) {
+        pr_warn!("partner_id: refused {}: that is this node's id\n", id);
+        return Err(EINVAL);
+    }
+    with_pairing(|p| {
+        if p.partner_dump.is_some() {
+            pr_warn!("partner_id: refused: stop watching first (partner_dump_disk none)\n");
+            return Err(EBUSY);
+        }
+        p.partner = Some(id);
+        Ok(())
+    })
 }
 
 struct PartnerDump;
@@ -637,20 +646,23 @@ pub(crate) fn fill_takeover(m: &mut crate::netlink::Message) -> Result {
 /// `set-config` (netlink): the same checks and effects as the sysfs knobs,
 /// in the order of the spec; stops at the first refusal.
 pub(crate) fn set_config(cluster: Option<u32>, node: Option<u32>, partner: Option<u32>, disks: [Option<&str>; 3]) -> Result {
-    let mut text = [0u8; 16];
-    let mut apply = |value: u32, store: fn(&str) -> Result| -> Result {
-        let mut w = crate::sysfs::Buf::new(&mut text);
-        core::fmt::Write::write_fmt(&mut w, format_args!("{}", value)).map_err(|_| EINVAL)?;
-        store(w.as_str())
+    // Numbers from netlink get the range checks of the text written to sysfs.
+    let refused = |name: &str, v: u32, why: ParseIdError| {
+        pr_warn!("netlink set-config: {}: refused {}: {}\n", name, v, why);
+        EINVAL
+    };
+    let node_id = |name: &str, v: u32| {
+        let id = u16::try_from(v).ok().and_then(NodeId::new);
+        id.ok_or_else(|| refused(name, v, if v == 0 { ParseIdError::Zero } else { ParseIdError::OutOfRange { max: u16::MAX.into() } }))
     };
     if let Some(v) = cluster {
-        apply(v, <Cluster as Store>::store)?;
+        set_cluster(ClusterId::new(v).ok_or_else(|| refused("cluster_id", v, ParseIdError::Zero))?)?;
     }
     if let Some(v) = node {
-        apply(v, <Node as Store>::store)?;
+        set_node(node_id("node_id", v)?)?;
     }
     if let Some(v) = partner {
-        apply(v, <PartnerId as Store>::store)?;
+        set_partner(node_id("partner_id", v)?)?;
     }
     let [service, partner_disks, partner_dump] = disks;
     if let Some(list) = service {

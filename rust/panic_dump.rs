@@ -76,18 +76,6 @@ pub(crate) struct PanicState {
     pub(crate) pages_per_chunk: usize,
 }
 
-/// Why the dump stopped early.
-#[derive(Debug)]
-enum Stop {
-    Io(PollError),
-}
-
-impl From<PollError> for Stop {
-    fn from(e: PollError) -> Self {
-        Stop::Io(e)
-    }
-}
-
 impl PanicState {
     pub(crate) fn header_buf_mut(&mut self) -> &mut IoBuf {
         &mut self.header
@@ -171,9 +159,8 @@ impl PanicState {
         let result = self.dump_ram(bdev, capacity, chunk_size, data_offset, table_offset);
         let drained = self.drain();
         let (watermark, stop) = match (result, drained) {
-            (Ok((w, _)), Ok(())) => (w, None),
-            (Ok((w, _)), Err(e)) => (w, Some(Stop::Io(e))),
-            (Err((w, e)), _) => (w, Some(e)),
+            (Ok(w), Ok(())) => (w, None),
+            (Ok(w), Err(e)) | (Err((w, e)), _) => (w, Some(e)),
         };
         let elapsed_ms = now_ns().saturating_sub(started) / 1_000_000;
         {
@@ -198,8 +185,8 @@ impl PanicState {
             watermark >> 20,
             elapsed_ms,
             match stop {
-                Some(Stop::Io(PollError::Timeout)) => " (a write timed out)",
-                Some(Stop::Io(_)) => " (a write failed)",
+                Some(PollError::Timeout) => " (a write timed out)",
+                Some(_) => " (a write failed)",
                 None => "",
             }
         );
@@ -214,7 +201,7 @@ impl PanicState {
         chunk_size: u64,
         data_offset: u64,
         table_offset: u64,
-    ) -> core::result::Result<(u64, ()), (u64, Stop)> {
+    ) -> core::result::Result<u64, (u64, PollError)> {
         let chunks = capacity.div_ceil(chunk_size);
         let slots = self.slots.len() as u64;
         let mut watermark = 0u64;
@@ -224,11 +211,11 @@ impl PanicState {
         // The cursor borrows the ranges; the slots and buffers are other fields.
         let ranges = core::mem::take(&mut self.ranges);
         let mut cursor = PageCursor::new(&ranges, capacity);
-        let mut outcome = Ok((0, ()));
+        let mut outcome = Ok(0);
         for chunk in 0..chunks {
             let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
             if let Err(e) = slot.bio.wait(now_ns() + IO_TIMEOUT_NS) {
-                outcome = Err((watermark, Stop::Io(e)));
+                outcome = Err((watermark, e));
                 break;
             }
             let mut pages = 0;
@@ -254,7 +241,7 @@ impl PanicState {
             let index = chunk % CRCS_PER_PAGE;
             if index == 0 && chunk > 0 {
                 if let Err(e) = self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE - 1) {
-                    outcome = Err((watermark, Stop::Io(e)));
+                    outcome = Err((watermark, e));
                     break;
                 }
                 self.crc_page.as_mut_slice().fill(0);
@@ -270,18 +257,18 @@ impl PanicState {
             // this slot's bio is reaped (next use of the slot, or `drain`).
             let submitted = unsafe { slot.bio.submit_write(bdev, sector, (0..pages).map(|p| bounce.page(p * PAGE))) };
             if let Err(e) = submitted {
-                outcome = Err((watermark, Stop::Io(e)));
+                outcome = Err((watermark, e));
                 break;
             }
             let written = ((chunk + 1) * chunk_size).min(capacity);
             if written >= next_progress || written == capacity {
                 let progress = self.drain().and_then(|()| self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE));
                 if let Err(e) = progress {
-                    outcome = Err((watermark, Stop::Io(e)));
+                    outcome = Err((watermark, e));
                     break;
                 }
                 watermark = written;
-                outcome = Ok((watermark, ()));
+                outcome = Ok(watermark);
                 {
                     let mut h = self.header();
                     h.set_watermark(watermark);
@@ -289,7 +276,7 @@ impl PanicState {
                 }
                 if written < capacity {
                     if let Err(e) = self.write_header(bdev) {
-                        outcome = Err((watermark, Stop::Io(e)));
+                        outcome = Err((watermark, e));
                         break;
                     }
                 }

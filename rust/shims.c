@@ -115,13 +115,14 @@ struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *na
 int ct_nl_register(void) { return genl_register_family(&coretakeover_nl_family); }
 void ct_nl_unregister(void) { genl_unregister_family(&coretakeover_nl_family); }
 
-struct sk_buff *ct_nl_reply_new(struct genl_info *info, void **hdr)
+/* A reply to `info`, or (without `info`) an event `cmd`, with its header. */
+static struct sk_buff *ct_nl_start(struct genl_info *info, u8 cmd, void **hdr)
 {
 	struct sk_buff *skb = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
 
 	if (!skb)
 		return NULL;
-	*hdr = genlmsg_iput(skb, info);
+	*hdr = info ? genlmsg_iput(skb, info) : genlmsg_put(skb, 0, 0, &coretakeover_nl_family, 0, cmd);
 	if (!*hdr) {
 		nlmsg_free(skb);
 		return NULL;
@@ -129,19 +130,8 @@ struct sk_buff *ct_nl_reply_new(struct genl_info *info, void **hdr)
 	return skb;
 }
 
-struct sk_buff *ct_nl_event_new(u8 cmd, void **hdr)
-{
-	struct sk_buff *skb = genlmsg_new(GENLMSG_DEFAULT_SIZE, GFP_KERNEL);
-
-	if (!skb)
-		return NULL;
-	*hdr = genlmsg_put(skb, 0, 0, &coretakeover_nl_family, 0, cmd);
-	if (!*hdr) {
-		nlmsg_free(skb);
-		return NULL;
-	}
-	return skb;
-}
+struct sk_buff *ct_nl_reply_new(struct genl_info *info, void **hdr) { return ct_nl_start(info, 0, hdr); }
+struct sk_buff *ct_nl_event_new(u8 cmd, void **hdr) { return ct_nl_start(NULL, cmd, hdr); }
 
 int ct_nl_put_u32(struct sk_buff *skb, int type, u32 value) { return nla_put_u32(skb, type, value); }
 int ct_nl_put_uint(struct sk_buff *skb, int type, u64 value) { return nla_put_uint(skb, type, value); }

@@ -65,31 +65,6 @@ impl Write for Page<'_> {
     }
 }
 
-/// Formats into a fixed buffer (text of a number for a `Store`).
-pub(crate) struct Buf<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl<'a> Buf<'a> {
-    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, len: 0 }
-    }
-
-    pub(crate) fn as_str(&self) -> &str {
-        core::str::from_utf8(self.buf.get(..self.len).unwrap_or(&[])).unwrap_or("")
-    }
-}
-
-impl Write for Buf<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        self.buf.get_mut(self.len..end).ok_or(fmt::Error)?.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 /// What a readable attribute shows.
 pub(crate) trait Show {
     /// Writes the attribute's value, ending in a newline.
