@@ -245,11 +245,19 @@ impl Show for DumpReserved {
 fn parse_paths<'a>(name: &str, input: &'a str) -> Result<KVec<&'a str>> {
     let mut paths = KVec::new();
     for path in input.split_whitespace() {
-        if !path.starts_with('/') || path.len() > MAX_PATH || paths.len() == MAX_DISKS {
-            pr_warn!("{}: refused: give at most {} absolute device paths\n", name, MAX_DISKS);
-            return Err(EINVAL);
-        }
-        paths.push(path, GFP_KERNEL)?;
+        let why = if !path.starts_with('/') {
+            "is not an absolute path"
+        } else if path.len() > MAX_PATH {
+            "is longer than 256 bytes"
+        } else if paths.len() == MAX_DISKS {
+            "is one path too many (64 at most)"
+        } else {
+            paths.push(path, GFP_KERNEL)?;
+            continue;
+        };
+        let shown = path.get(..path.len().min(40)).unwrap_or("");
+        pr_warn!("{}: refused {:?}{}: it {}\n", name, shown, if shown.len() < path.len() { "..." } else { "" }, why);
+        return Err(EINVAL);
     }
     Ok(paths)
 }
@@ -312,6 +320,13 @@ impl Store for ServiceDisks {
         with_pairing(|p| {
             pr_info!("service_disks: {} disks registered and reserved Write Exclusive\n", disks.len());
             p.service_disks = disks;
+            if p.phase == Phase::Fenced {
+                // Our disks are ours again: watch the partner anew.
+                p.phase = if p.watch.is_some() { Phase::Watching } else { Phase::Idle };
+                p.watch = p.watch.as_ref().map(|_| PartnerWatch::new(takeover::now_ms()));
+                p.verdict = Verdict::Unknown;
+                state_changed(c_str!("takeover_state"));
+            }
             Ok(())
         })
     }
@@ -466,6 +481,20 @@ impl Store for Interval {
     }
 }
 
+struct WatchInterval;
+
+impl Show for WatchInterval {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", takeover::WATCH_INTERVAL_MS.load(Ordering::Relaxed)))
+    }
+}
+
+impl Store for WatchInterval {
+    fn store(input: &str) -> Result {
+        store_number("watch_interval_ms", input, 10, 10_000, &takeover::WATCH_INTERVAL_MS)
+    }
+}
+
 struct StaleTimeout;
 
 impl Show for StaleTimeout {
@@ -477,6 +506,21 @@ impl Show for StaleTimeout {
 impl Store for StaleTimeout {
     fn store(input: &str) -> Result {
         store_number("stale_timeout_ms", input, 100, 600_000, &takeover::STALE_TIMEOUT_MS)
+    }
+}
+
+struct BiosInFlight;
+
+impl Show for BiosInFlight {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", crate::dump_disk::BIOS_IN_FLIGHT.load(Ordering::Relaxed)))
+    }
+}
+
+impl Store for BiosInFlight {
+    fn store(input: &str) -> Result {
+        // Taken when a disk is armed: an armed disk keeps what it was armed with.
+        store_number("dump_bios_in_flight", input, 1, crate::dump_disk::MAX_BIOS_IN_FLIGHT, &crate::dump_disk::BIOS_IN_FLIGHT)
     }
 }
 
@@ -575,7 +619,9 @@ static PARTNER_ID_ATTR: Attribute = Attribute::read_write::<PartnerId>(c_str!("p
 static PARTNER_DISKS_ATTR: Attribute = Attribute::read_write::<PartnerDisks>(c_str!("partner_disks"));
 static PARTNER_DUMP_ATTR: Attribute = Attribute::read_write::<PartnerDump>(c_str!("partner_dump_disk"));
 static INTERVAL_ATTR: Attribute = Attribute::read_write::<Interval>(c_str!("interval_ms"));
+static WATCH_INTERVAL_ATTR: Attribute = Attribute::read_write::<WatchInterval>(c_str!("watch_interval_ms"));
 static STALE_ATTR: Attribute = Attribute::read_write::<StaleTimeout>(c_str!("stale_timeout_ms"));
+static IN_FLIGHT_ATTR: Attribute = Attribute::read_write::<BiosInFlight>(c_str!("dump_bios_in_flight"));
 static AUTO_ATTR: Attribute = Attribute::read_write::<AutoTakeover>(c_str!("auto_takeover"));
 static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
 static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
@@ -583,7 +629,7 @@ static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 static TAKEOVER_REPORT_ATTR: Attribute = Attribute::read_only::<TakeoverReport>(c_str!("takeover_report"));
 
-static ATTRS: AttributeList<20> = AttributeList::new([
+static ATTRS: AttributeList<22> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -592,11 +638,13 @@ static ATTRS: AttributeList<20> = AttributeList::new([
     &DUMP_DISK_ATTR,
     &DUMP_STATE_ATTR,
     &DUMP_RESERVED_ATTR,
+    &IN_FLIGHT_ATTR,
     &SERVICE_DISKS_ATTR,
     &PARTNER_ID_ATTR,
     &PARTNER_DISKS_ATTR,
     &PARTNER_DUMP_ATTR,
     &INTERVAL_ATTR,
+    &WATCH_INTERVAL_ATTR,
     &STALE_ATTR,
     &AUTO_ATTR,
     &TAKEOVER_ATTR,
@@ -655,14 +703,32 @@ pub(crate) fn set_config(cluster: Option<u32>, node: Option<u32>, partner: Optio
         let id = u16::try_from(v).ok().and_then(NodeId::new);
         id.ok_or_else(|| refused(name, v, if v == 0 { ParseIdError::Zero } else { ParseIdError::OutOfRange { max: u16::MAX.into() } }))
     };
-    if let Some(v) = cluster {
-        set_cluster(ClusterId::new(v).ok_or_else(|| refused("cluster_id", v, ParseIdError::Zero))?)?;
+    // Everything that can be checked without an effect is checked before
+    // anything is applied: the ids, and that every named disk opens.
+    let cluster = cluster.map(|v| ClusterId::new(v).ok_or_else(|| refused("cluster_id", v, ParseIdError::Zero))).transpose()?;
+    let node = node.map(|v| node_id("node_id", v)).transpose()?;
+    let partner = partner.map(|v| node_id("partner_id", v)).transpose()?;
+    for (name, list) in [("service_disks", disks[0]), ("partner_disks", disks[1]), ("partner_dump_disk", disks[2])] {
+        let Some(list) = list.filter(|l| !(name == "partner_dump_disk" && l.trim() == "none")) else { continue };
+        let paths = parse_paths(name, list)?;
+        if name == "partner_dump_disk" && paths.len() > 1 {
+            pr_warn!("netlink set-config: partner_dump_disk: refused: give one device path\n");
+            return Err(EINVAL);
+        }
+        for path in paths.iter() {
+            open_named(path, BlockDevice::open_read_only).map(drop).inspect_err(|e| {
+                pr_warn!("netlink set-config: {}: refused {}: cannot open it (error {})\n", name, path, e.to_errno());
+            })?;
+        }
     }
-    if let Some(v) = node {
-        set_node(node_id("node_id", v)?)?;
+    if let Some(id) = cluster {
+        set_cluster(id)?;
     }
-    if let Some(v) = partner {
-        set_partner(node_id("partner_id", v)?)?;
+    if let Some(id) = node {
+        set_node(id)?;
+    }
+    if let Some(id) = partner {
+        set_partner(id)?;
     }
     let [service, partner_disks, partner_dump] = disks;
     if let Some(list) = service {
@@ -685,10 +751,10 @@ pub(crate) fn command_giveback() -> Result {
     <GivebackCommand as Store>::store("1")
 }
 
-/// One tick of the `coretakeover` thread: heartbeat, then the partner.
-fn tick() {
+/// One tick of the `coretakeover` thread: heartbeat (when due), then the partner.
+fn tick(beat: bool) {
     let ours = config().registration_key();
-    if let Some(key) = ours {
+    if let Some(key) = ours.filter(|_| beat) {
         let _ = with_arming(|arming| {
             if let Some(ctx) = &arming.armed {
                 if let Err(e) = ctx.write_heartbeat(&takeover::next_heartbeat(key, Liveness::Alive)) {
@@ -706,10 +772,18 @@ fn tick() {
 
 unsafe extern "C" fn thread_main(_data: *mut c_void) -> c_int {
     // SAFETY: Called in the thread's own context.
+    let mut next_beat_ns = 0u64;
     while !unsafe { bindings::kthread_should_stop() } {
-        tick();
+        let interval = takeover::INTERVAL_MS.load(Ordering::Relaxed);
+        let now = crate::polled_bio::now_ns();
+        let beat = now >= next_beat_ns;
+        if beat {
+            next_beat_ns = now + u64::from(interval) * 1_000_000;
+        }
+        tick(beat);
+        let watch = takeover::WATCH_INTERVAL_MS.load(Ordering::Relaxed);
         // SAFETY: Process context; `kthread_stop` waits at most one interval.
-        unsafe { bindings::msleep_interruptible(takeover::INTERVAL_MS.load(Ordering::Relaxed)) };
+        unsafe { bindings::msleep_interruptible(watch.min(interval)) };
     }
     0
 }

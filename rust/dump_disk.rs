@@ -26,8 +26,10 @@ use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-/// Bios in flight at once in the panic path.
-pub(crate) const SLOTS: usize = 4;
+/// Bios in flight at once in the panic path, taken when a disk is armed
+/// (the `dump_bios_in_flight` knob, 1..=`MAX_BIOS_IN_FLIGHT`).
+pub(crate) static BIOS_IN_FLIGHT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(4);
+pub(crate) const MAX_BIOS_IN_FLIGHT: u32 = 8;
 /// The largest chunk (one bio) the panic path writes, in pages.
 pub(crate) const MAX_CHUNK_PAGES: u32 = 32;
 
@@ -243,14 +245,15 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
     let copy = header.next_generation(&KernelCrc);
     let (capacity, dump_bytes) = (plan.capacity(), plan.dump_bytes());
 
-    let mut slots = KVec::with_capacity(SLOTS, GFP_KERNEL)?;
-    for _ in 0..SLOTS {
+    let in_flight = BIOS_IN_FLIGHT.load(core::sync::atomic::Ordering::Relaxed).clamp(1, MAX_BIOS_IN_FLIGHT) as usize;
+    let mut slots = KVec::with_capacity(in_flight, GFP_KERNEL)?;
+    for _ in 0..in_flight {
         slots.push(crate::panic_dump::Slot::new(pages as u16, chunk_size as usize)?, GFP_KERNEL)?;
     }
     let mut kept_ranges = KVec::with_capacity(n, GFP_KERNEL)?;
     kept_ranges.extend_from_slice(&table[..n], GFP_KERNEL)?;
     let bio_bytes = core::mem::size_of::<bindings::bio>() + core::mem::size_of::<bindings::bio_vec>() * pages as usize;
-    let reserved_bytes = SLOTS * (chunk_size as usize + bio_bytes) + HEADER_SIZE + 2 * PAGE + 2 * bio_bytes
+    let reserved_bytes = in_flight * (chunk_size as usize + bio_bytes) + HEADER_SIZE + 2 * PAGE + 2 * bio_bytes
         + n * core::mem::size_of::<RamRange>();
     let panic = PanicState {
         header: header_buf,
@@ -277,7 +280,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
         n,
         capacity >> 20,
         chunk_size >> 10,
-        SLOTS,
+        in_flight,
         reserved_bytes >> 10,
         if header_flags & flags::VOLATILE_CACHE != 0 { "; warning: volatile write cache, not flushed after a panic" } else { "" },
     );

@@ -15,9 +15,9 @@ static const struct nla_policy coretakeover_set_config_nl_policy[CORETAKEOVER_A_
 	[CORETAKEOVER_A_STATUS_CLUSTER_ID] = { .type = NLA_U32, },
 	[CORETAKEOVER_A_STATUS_NODE_ID] = { .type = NLA_U32, },
 	[CORETAKEOVER_A_STATUS_PARTNER_ID] = { .type = NLA_U32, },
-	[CORETAKEOVER_A_STATUS_SERVICE_DISKS] = { .type = NLA_NUL_STRING, },
-	[CORETAKEOVER_A_STATUS_PARTNER_DISKS] = { .type = NLA_NUL_STRING, },
-	[CORETAKEOVER_A_STATUS_PARTNER_DUMP_DISK] = { .type = NLA_NUL_STRING, },
+	[CORETAKEOVER_A_STATUS_SERVICE_DISKS] = { .type = NLA_NUL_STRING, .len = 16448, },
+	[CORETAKEOVER_A_STATUS_PARTNER_DISKS] = { .type = NLA_NUL_STRING, .len = 16448, },
+	[CORETAKEOVER_A_STATUS_PARTNER_DUMP_DISK] = { .type = NLA_NUL_STRING, .len = 256, },
 };
 
 /* Ops table for coretakeover */

@@ -12,7 +12,7 @@
 //!
 //! 1. the header, state `dumping`, with the panic's time, CPU and message:
 //!    the *panic beacon* the partner watches for;
-//! 2. the RAM, chunk by chunk through bounce buffers (`SLOTS` bios in
+//! 2. the RAM, chunk by chunk through bounce buffers (`dump_bios_in_flight` bios in
 //!    flight), each chunk's CRC-32C into the checksum table;
 //! 3. every `PROGRESS_BYTES`: the checksum table page, then the header with
 //!    the new watermark (only bytes whose bios completed and whose checksums

@@ -30,7 +30,7 @@ use crate::ct_core::heartbeat::{Heartbeat, Liveness};
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::label::Label;
-use crate::ct_core::partner::{decide, PartnerWatch, Reading, Reason, Verdict};
+use crate::ct_core::partner::{decide, stale_fence_due, PartnerWatch, Reading, Reason, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
 use crate::polled_bio::now_ns;
 use crate::pr::PrError;
@@ -48,6 +48,9 @@ pub(crate) const MAX_DISKS: usize = 64;
 /// Policy knobs, read by the thread on every tick.
 pub(crate) static AUTO_TAKEOVER: AtomicBool = AtomicBool::new(true);
 pub(crate) static INTERVAL_MS: AtomicU32 = AtomicU32::new(100);
+/// How often the partner's coredump disk is read (milliseconds): the
+/// detection delay of a panic beacon. Reads only; heartbeats keep `INTERVAL_MS`.
+pub(crate) static WATCH_INTERVAL_MS: AtomicU32 = AtomicU32::new(20);
 pub(crate) static STALE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
 /// The heartbeat's sequence number.
 pub(crate) static HEARTBEAT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -90,6 +93,9 @@ pub(crate) enum Phase {
     TakingOver,
     /// Holding the partner's disks.
     Holding,
+    /// The partner fenced this node (it holds our own service disks): we
+    /// lost, and do not take over. Left when the service disks are set again.
+    Fenced,
 }
 
 impl Phase {
@@ -99,6 +105,7 @@ impl Phase {
             Self::Watching => "watching",
             Self::TakingOver => "taking-over",
             Self::Holding => "holding",
+            Self::Fenced => "fenced",
         }
     }
 }
@@ -141,12 +148,13 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Reads the partner's dump header (newest valid copy) and heartbeat.
-/// Returns the reading and the dump's progress in percent, if dumping.
-fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>) {
+/// Returns the reading, the dump's progress in percent if dumping, and
+/// whether nothing at all could be read (the path to the disk is lost).
+fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>, bool) {
     let mut reading = Reading::default();
     let mut percent = None;
     let (Ok(mut a), Ok(mut b), Ok(mut beat)) = (IoBuf::new(HEADER_SIZE), IoBuf::new(HEADER_SIZE), IoBuf::new(PAGE)) else {
-        return (reading, percent);
+        return (reading, percent, false);
     };
     let ok_a = dev.read(HEADER_COPY_OFFSETS[0], &mut a).is_ok();
     let ok_b = dev.read(HEADER_COPY_OFFSETS[1], &mut b).is_ok();
@@ -159,19 +167,28 @@ fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>) {
             }
         }
     }
-    if dev.read(HEARTBEAT_OFFSET, &mut beat).is_ok() {
+    let ok_beat = dev.read(HEARTBEAT_OFFSET, &mut beat).is_ok();
+    if ok_beat {
         reading.heartbeat = Heartbeat::decode(beat.as_slice(), &KernelCrc).ok();
     }
-    (reading, percent)
+    (reading, percent, !(ok_a || ok_b || ok_beat))
 }
 
 /// One watch of the partner; takes over if the policy says so.
 pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
     let (Some(dump), Some(watch)) = (&p.partner_dump, &mut p.watch) else { return };
-    let (reading, percent) = read_partner(&dump.dev);
-    let verdict = watch.observe(&reading, now_ms(), u64::from(STALE_TIMEOUT_MS.load(Ordering::Relaxed)));
+    let (reading, percent, unreadable) = read_partner(&dump.dev);
+    let verdict = if unreadable {
+        watch.unreadable(now_ms())
+    } else {
+        watch.observe(&reading, now_ms(), u64::from(STALE_TIMEOUT_MS.load(Ordering::Relaxed)))
+    };
     if verdict != p.verdict {
-        pr_warn!("partner is {}\n", verdict.as_str());
+        if verdict == Verdict::Unreachable {
+            pr_warn!("partner is unreachable: its coredump disk cannot be read; no automatic takeover until it can\n");
+        } else {
+            pr_warn!("partner is {}\n", verdict.as_str());
+        }
         p.verdict = verdict;
         state_changed(c_str!("partner_state"));
         match verdict {
@@ -186,10 +203,41 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
             crate::netlink::dump_progress(pct);
         }
     }
-    let holding = p.phase == Phase::Holding;
-    if let Some(reason) = decide(verdict, AUTO_TAKEOVER.load(Ordering::Relaxed), holding) {
-        take_over(p, ours, reason, percent);
+    if p.phase == Phase::Fenced {
+        return;
     }
+    let holding = p.phase == Phase::Holding;
+    let Some(reason) = decide(verdict, AUTO_TAKEOVER.load(Ordering::Relaxed), holding) else { return };
+    if let Verdict::Stale { silent_ms } = verdict {
+        // A silent partner may be alive and believe the same of us: the
+        // lower id waits longer, and nobody fences after being fenced.
+        let ids = ours.and_then(|k| k.decode()).map(|(_, n)| n.get()).zip(p.partner.map(|n| n.get()));
+        let stale = u64::from(STALE_TIMEOUT_MS.load(Ordering::Relaxed));
+        if let Some((our_id, partner_id)) = ids {
+            if !stale_fence_due(silent_ms, stale, our_id, partner_id) {
+                return;
+            }
+        }
+        if let Some((disk, holder)) = ours.and_then(|k| fenced_by(p, k.get())) {
+            pr_warn!(
+                "fenced: {} is held by key {:#018x}, not ours: the partner fenced this node first; this node lost and takes nothing over\n",
+                disk, holder
+            );
+            p.phase = Phase::Fenced;
+            state_changed(c_str!("takeover_state"));
+            return;
+        }
+    }
+    take_over(p, ours, reason, percent);
+}
+
+/// Whether someone else holds one of our own service disks: the first such
+/// disk's path and the holder's key.
+fn fenced_by(p: &Pairing, key: u64) -> Option<(&str, u64)> {
+    p.service_disks.iter().find_map(|d| match d.dev.pr_holder() {
+        Ok(Some((k, _))) if k != key => Some((d.path_str(), k)),
+        _ => None,
+    })
 }
 
 /// Takes over every partner service disk. Idempotent: a disk we already
@@ -214,7 +262,7 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
             held += 1;
         }
         let _ = match outcome {
-            Ok(how) => writeln!(Line(&mut report), "{} {} {} us", disk.path_str(), how, us),
+            Ok(t) => writeln!(Line(&mut report), "{} {} {} us (pr {} us)", disk.path_str(), t.how, us, t.pr_us),
             Err(why) => writeln!(Line(&mut report), "{} failed: {} ({} us)", disk.path_str(), why, us),
         };
     }
@@ -243,7 +291,7 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Resul
         return Err(EINVAL);
     }
     if let Some(dump) = &p.partner_dump {
-        let (reading, _) = read_partner(&dump.dev);
+        let (reading, _, _) = read_partner(&dump.dev);
         if let Some(state) = reading.header_state.filter(|s| *s == crate::ct_core::header::DumpState::Dumping) {
             pr_warn!("giveback: refused: the partner is still dumping (header {})\n", state.as_str());
             return Err(EBUSY);
@@ -287,7 +335,7 @@ struct Job {
     dev: *const BlockDevice,
     key: u64,
     victim: u64,
-    outcome: core::result::Result<&'static str, DiskError>,
+    outcome: core::result::Result<Taken, DiskError>,
     us: u64,
     remaining: *const core::sync::atomic::AtomicUsize,
     done: *mut bindings::completion,
@@ -311,7 +359,7 @@ unsafe extern "C" fn job_run(work: *mut bindings::work_struct) {
 /// Takes every disk in parallel (one work item each on the unbound
 /// workqueue) and waits for all; each disk's outcome and latency, in order.
 /// Falls back to one disk after the other if the jobs cannot be allocated.
-fn take_all(disks: &[NamedDisk], key: u64, victim: u64) -> KVec<(core::result::Result<&'static str, DiskError>, u64)> {
+fn take_all(disks: &[NamedDisk], key: u64, victim: u64) -> KVec<(core::result::Result<Taken, DiskError>, u64)> {
     let mut results = KVec::new();
     let remaining = core::sync::atomic::AtomicUsize::new(disks.len());
     // SAFETY: All-zero is a valid initial state; `ct_init_completion` sets it up.
@@ -361,25 +409,34 @@ fn take_all(disks: &[NamedDisk], key: u64, victim: u64) -> KVec<(core::result::R
     results
 }
 
-/// Takes one disk: how, or why not.
-fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<&'static str, DiskError> {
+/// How a disk was taken, and how long its one preempting PR command took
+/// (the round trip to the array; 0 when nothing was preempted).
+struct Taken {
+    how: &'static str,
+    pr_us: u64,
+}
+
+/// Takes one disk: how, or why not. The preempting command goes first (a
+/// takeover is measured by it); only when it fails do we look whether the
+/// disk is ours already. Either way the reservation is read back.
+fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     if is_coredump_disk(dev) {
         return Err(DiskError::CoredumpDisk);
     }
-    if dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k) == Some(key) {
-        return Ok("already-held");
-    }
-    let how = match dev.pr_preempt(key, victim, true) {
-        Ok(()) => "preempt-abort",
-        Err(e) if e.is_unsupported() => {
-            dev.pr_preempt(key, victim, false).map_err(DiskError::Pr)?;
-            "preempt"
-        }
-        Err(e) => return Err(DiskError::Pr(e)),
+    let t0 = now_ns();
+    let preempted = match dev.pr_preempt(key, victim, true) {
+        Ok(()) => Ok("preempt-abort"),
+        Err(e) if e.is_unsupported() => dev.pr_preempt(key, victim, false).map(|()| "preempt"),
+        Err(e) => Err(e),
     };
-    match dev.pr_holder().map_err(DiskError::Pr)? {
-        Some((k, _)) if k == key => Ok(how),
-        _ => Err(DiskError::NotHeld),
+    let pr_us = (now_ns() - t0) / 1000;
+    let holder = dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k);
+    match preempted {
+        Ok(how) if holder == Some(key) => Ok(Taken { how, pr_us }),
+        Ok(_) => Err(DiskError::NotHeld),
+        // Nothing of the victim's left to preempt: the disk is ours already.
+        Err(_) if holder == Some(key) => Ok(Taken { how: "already-held", pr_us: 0 }),
+        Err(e) => Err(DiskError::Pr(e)),
     }
 }
 

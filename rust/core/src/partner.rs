@@ -19,8 +19,14 @@
 //!    never seen beating (not armed yet, or a wrong disk) is
 //!    [`Verdict::Unknown`] and is never taken over automatically.
 //!
-//! An unreadable or damaged heartbeat counts as silence. [`decide`] turns a
-//! verdict into an action under the node's policy.
+//! A damaged heartbeat (a block that reads but does not verify) counts as
+//! silence. A disk that cannot be read at all is not silence: this node has
+//! lost its path to the partner's disk and can see neither heartbeat nor
+//! beacon, so the partner is [`Verdict::Unreachable`] and is never taken over
+//! automatically; an administrator may still take over by command. When the
+//! disk reads again, the watch starts anew from that moment (a partner whose
+//! heartbeat then stays still turns stale after the timeout, counted from
+//! then). [`decide`] turns a verdict into an action under the node's policy.
 
 use super::header::DumpState;
 use super::heartbeat::{Heartbeat, Liveness};
@@ -46,6 +52,8 @@ pub enum Verdict {
     Stale { silent_ms: u64 },
     /// The partner said it stopped on purpose.
     Stopped,
+    /// The partner's disk cannot be read from this node (path lost).
+    Unreachable,
 }
 
 impl Verdict {
@@ -56,6 +64,7 @@ impl Verdict {
             Self::Panicked => "panicked",
             Self::Stale { .. } => "stale",
             Self::Stopped => "stopped",
+            Self::Unreachable => "unreachable",
         }
     }
 }
@@ -66,17 +75,30 @@ pub struct PartnerWatch {
     last_sequence: Option<u64>,
     last_progress_ms: u64,
     seen_alive: bool,
+    unreachable: bool,
 }
 
 impl PartnerWatch {
     /// Starts watching at `now_ms` (this node's monotonic clock).
     pub const fn new(now_ms: u64) -> Self {
-        Self { last_sequence: None, last_progress_ms: now_ms, seen_alive: false }
+        Self { last_sequence: None, last_progress_ms: now_ms, seen_alive: false, unreachable: false }
+    }
+
+    /// Records that the partner's disk could not be read at all at `now_ms`.
+    pub fn unreadable(&mut self, _now_ms: u64) -> Verdict {
+        self.unreachable = true;
+        Verdict::Unreachable
     }
 
     /// Judges one reading taken at `now_ms`; `stale_after_ms` is the longest
     /// silence of a live partner.
     pub fn observe(&mut self, reading: &Reading, now_ms: u64, stale_after_ms: u64) -> Verdict {
+        if core::mem::take(&mut self.unreachable) {
+            // The path is back: what happened meanwhile is unknown, so the
+            // heartbeat's baseline and the silence are taken anew from now.
+            self.last_sequence = None;
+            self.last_progress_ms = now_ms;
+        }
         if matches!(reading.header_state, Some(DumpState::Dumping | DumpState::Complete | DumpState::Truncated)) {
             return Verdict::Panicked;
         }
@@ -136,8 +158,18 @@ pub fn decide(verdict: Verdict, auto_takeover: bool, holding: bool) -> Option<Re
     match verdict {
         Verdict::Panicked => Some(Reason::PanicBeacon),
         Verdict::Stale { .. } => Some(Reason::StaleHeartbeat),
-        Verdict::Unknown | Verdict::Alive | Verdict::Stopped => None,
+        Verdict::Unknown | Verdict::Alive | Verdict::Stopped | Verdict::Unreachable => None,
     }
+}
+
+/// Whether a stale partner is due to be fenced, `silent_ms` into its
+/// silence. The node with the lower id waits one more stale timeout: when
+/// each node believes the other dead (heartbeats lost both ways, both alive),
+/// the higher id fences first, and the lower id, checking its own disks
+/// before it fences, finds that it lost.
+pub fn stale_fence_due(silent_ms: u64, stale_after_ms: u64, ours: u16, partner: u16) -> bool {
+    let delay = if ours < partner { stale_after_ms } else { 0 };
+    silent_ms > stale_after_ms.saturating_add(delay)
 }
 
 #[cfg(test)]
@@ -173,6 +205,35 @@ mod tests {
         assert_eq!(decide(Verdict::Panicked, false, false), None);
         assert_eq!(decide(Verdict::Panicked, true, true), None);
         assert_eq!(decide(Verdict::Unknown, true, false), None);
+    }
+
+    #[test]
+    fn an_unreadable_disk_is_never_a_reason_and_the_watch_starts_anew() {
+        let mut w = PartnerWatch::new(0);
+        w.observe(&beat(1, Liveness::Alive), 0, 1000);
+        assert_eq!(w.observe(&beat(2, Liveness::Alive), 100, 1000), Verdict::Alive);
+        // Lost for far longer than the stale timeout: still no takeover.
+        for t in (200..60_000).step_by(100) {
+            assert_eq!(w.unreadable(t), Verdict::Unreachable);
+        }
+        assert_eq!(decide(Verdict::Unreachable, true, false), None);
+        // Back, with the same sequence: a baseline, not silence since 100 ms.
+        assert_eq!(w.observe(&beat(2, Liveness::Alive), 60_000, 1000), Verdict::Alive);
+        assert_eq!(w.observe(&beat(2, Liveness::Alive), 60_900, 1000), Verdict::Alive);
+        assert_eq!(w.observe(&beat(2, Liveness::Alive), 61_001, 1000), Verdict::Stale { silent_ms: 1001 });
+        // Back and moving: alive.
+        w.unreadable(62_000);
+        w.observe(&beat(2, Liveness::Alive), 62_100, 1000);
+        assert_eq!(w.observe(&beat(3, Liveness::Alive), 62_200, 1000), Verdict::Alive);
+    }
+
+    #[test]
+    fn the_lower_id_waits_one_more_timeout_before_fencing() {
+        assert!(stale_fence_due(1001, 1000, 2, 1));
+        assert!(!stale_fence_due(1001, 1000, 1, 2));
+        assert!(!stale_fence_due(2000, 1000, 1, 2));
+        assert!(stale_fence_due(2001, 1000, 1, 2));
+        assert!(stale_fence_due(u64::MAX, u64::MAX, 1, 2) == false);
     }
 
     #[test]
