@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the functional core's parsers (label, dump header, heartbeat, RAM
-# ranges) with
+# ranges, the dump's checksum table) with
 # cargo-fuzz (libFuzzer), on the same code the module runs.
 #   scripts/fuzz.sh [RUNS-PER-TARGET]     default 1000000
 # Prints each target's executions and ends "N passed, N failed".
@@ -17,7 +17,7 @@ cd "$CT_ROOT/rust/core/fuzz"
 # toolchain accepts them with RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
 passed=0 failed=0 total=0
-for target in label header heartbeat ranges; do
+for target in label header heartbeat ranges table; do
     step "fuzz: $target, $runs runs"
     mkdir -p "corpus/$target"
     log=$(mktemp)

@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::output::{emit, Report};
 use coretakeover_core::crc::Crc32c;
 use coretakeover_core::header::{flags, DumpState, Header, RamRange};
-use coretakeover_core::plan::saved_bytes;
+use coretakeover_core::plan::{phys_of, saved_bytes, ChecksumTable};
 use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, Writer};
 use object::write::StreamingBuffer;
@@ -87,14 +87,6 @@ struct BadChunk {
 }
 
 /// The physical address of byte `offset` of the stream.
-fn phys_of(ranges: &[RamRange], data_offset: u64, offset: u64) -> u64 {
-    let disk = data_offset + offset;
-    ranges
-        .iter()
-        .find(|r| disk >= r.disk_offset && disk < r.disk_offset + r.len)
-        .map_or(0, |r| r.phys + (disk - r.disk_offset))
-}
-
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let disk = Disk::open(&args.disk, !args.keep)?;
     let inspection = Inspection::read(&disk)?;
@@ -128,7 +120,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let data_offset = header.data_offset();
     let chunk = u64::from(header.chunk_size());
     let chunks = header.chunks_written();
-    let table = disk.read(header.crc_table_offset(), (chunks * 4) as usize)?;
+    let entries = disk.read(header.crc_table_offset(), (chunks * 4) as usize)?;
+    let table = ChecksumTable::new(&entries, header.chunk_size(), watermark).map_err(|e| Error::Damaged {
+        path: disk.path.clone(),
+        reason: format!("{e}"),
+        saved: "nothing saved".into(),
+    })?;
     let segments: Vec<(RamRange, u64)> = ranges
         .iter()
         .map(|r| (*r, saved_bytes(r, data_offset, watermark)))
@@ -196,17 +193,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         );
         let mut buf = AlignedBuf::new(chunk as usize);
         for index in 0..chunks {
-            let start = index * chunk;
-            let len = chunk.min(watermark - start) as usize;
-            disk.read_into(data_offset + start, &mut buf)?;
-            let data = &buf[..len];
-            let at = index as usize * 4;
-            let stored = u32::from_le_bytes(table[at..at + 4].try_into().expect("4 bytes"));
-            if HostCrc.checksum(data) != stored {
-                bad.push(BadChunk { index, phys: phys_of(&ranges, data_offset, start) });
+            let Some(c) = table.chunk(index) else { break };
+            disk.read_into(data_offset + c.start, &mut buf)?;
+            let data = &buf[..c.len as usize];
+            if HostCrc.checksum(data) != c.crc {
+                bad.push(BadChunk { index, phys: phys_of(&ranges, data_offset, c.start) });
             }
             writer.write(data);
-            progress.inc(len as u64);
+            progress.inc(c.len);
         }
         progress.finish_and_clear();
     }

@@ -230,3 +230,84 @@ pub fn saved_bytes(r: &RamRange, data_offset: u64, watermark: u64) -> u64 {
     let start = r.disk_offset.saturating_sub(data_offset);
     watermark.saturating_sub(start).min(r.len)
 }
+
+/// The RAM address of byte `offset` of the dump stream (0 if no range holds it).
+pub fn phys_of(ranges: &[RamRange], data_offset: u64, offset: u64) -> u64 {
+    let Some(disk) = data_offset.checked_add(offset) else { return 0 };
+    ranges
+        .iter()
+        .find(|r| disk >= r.disk_offset && disk - r.disk_offset < r.len)
+        .map_or(0, |r| r.phys.saturating_add(disk - r.disk_offset))
+}
+
+/// The checksum table of a dump, as read from the disk: one little-endian
+/// CRC-32C per chunk below the watermark.
+#[derive(Clone, Copy, Debug)]
+pub struct ChecksumTable<'a> {
+    entries: &'a [u8],
+    chunk_size: u32,
+    watermark: u64,
+}
+
+/// Why a checksum table cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableError {
+    /// The header's chunk size is zero although data was recorded.
+    NoChunkSize,
+    /// Fewer bytes than the chunks below the watermark need.
+    Short { needed: u64, got: u64 },
+}
+
+impl core::fmt::Display for TableError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoChunkSize => f.write_str("the header records data but no chunk size"),
+            Self::Short { needed, got } => write!(f, "the checksum table needs {needed} bytes, {got} were read"),
+        }
+    }
+}
+
+/// One chunk of the dump stream and its recorded checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Offset in the stream (from the data area's start).
+    pub start: u64,
+    /// Bytes of the chunk below the watermark.
+    pub len: u64,
+    pub crc: u32,
+}
+
+impl<'a> ChecksumTable<'a> {
+    /// The table for `watermark` bytes written in chunks of `chunk_size`.
+    pub fn new(entries: &'a [u8], chunk_size: u32, watermark: u64) -> Result<Self, TableError> {
+        if chunk_size == 0 && watermark > 0 {
+            return Err(TableError::NoChunkSize);
+        }
+        let needed = chunk_count(watermark, chunk_size).saturating_mul(4);
+        if (entries.len() as u64) < needed {
+            return Err(TableError::Short { needed, got: entries.len() as u64 });
+        }
+        Ok(Self { entries, chunk_size, watermark })
+    }
+
+    /// Chunks below the watermark.
+    pub fn len(&self) -> u64 {
+        chunk_count(self.watermark, self.chunk_size)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Chunk `index`, if below the watermark.
+    pub fn chunk(&self, index: u64) -> Option<Chunk> {
+        if index >= self.len() {
+            return None;
+        }
+        let start = index * u64::from(self.chunk_size);
+        let len = u64::from(self.chunk_size).min(self.watermark - start);
+        let at = usize::try_from(index).ok()?.checked_mul(4)?;
+        let crc = u32::from_le_bytes(self.entries.get(at..at + 4)?.try_into().ok()?);
+        Some(Chunk { start, len, crc })
+    }
+}

@@ -215,3 +215,26 @@ fn a_torn_write_leaves_the_previous_generation() {
     let best = copies[best].as_ref().unwrap();
     assert_eq!((best.generation(), best.state()), (2, DumpState::Dumping));
 }
+
+#[test]
+fn checksum_table_tiles_the_stream_and_refuses_short_tables() {
+    use coretakeover_core::plan::{phys_of, Chunk, ChecksumTable, TableError};
+    use coretakeover_core::header::RamRange;
+    // 2.5 chunks of 128 KiB: three entries.
+    let entries: Vec<u8> = [0x11u32, 0x22, 0x33].iter().flat_map(|c| c.to_le_bytes()).collect();
+    let t = ChecksumTable::new(&entries, 128 << 10, 320 << 10).unwrap();
+    assert_eq!(t.len(), 3);
+    assert_eq!(t.chunk(0), Some(Chunk { start: 0, len: 128 << 10, crc: 0x11 }));
+    assert_eq!(t.chunk(2), Some(Chunk { start: 256 << 10, len: 64 << 10, crc: 0x33 }));
+    assert_eq!(t.chunk(3), None);
+    assert_eq!(
+        ChecksumTable::new(&entries[..8], 128 << 10, 320 << 10).unwrap_err(),
+        TableError::Short { needed: 12, got: 8 }
+    );
+    assert_eq!(ChecksumTable::new(&entries, 0, 1).unwrap_err(), TableError::NoChunkSize);
+    assert!(ChecksumTable::new(&[], 0, 0).unwrap().is_empty());
+    let ranges = [RamRange { phys: 0x100000, len: 0x2000, disk_offset: 0x10000 }];
+    assert_eq!(phys_of(&ranges, 0x10000, 0x1800), 0x101800);
+    assert_eq!(phys_of(&ranges, 0x10000, 0x2000), 0);
+    assert_eq!(phys_of(&ranges, u64::MAX, 1), 0);
+}

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The dump's checksum table as savecore reads it, from a header that
+//! parses: never panics; the chunks tile the stream below the watermark
+//! exactly; every byte maps into a RAM range or to nothing.
+#![no_main]
+
+mod common;
+use common::HostCrc;
+use coretakeover_core::header::{Header, HEADER_SIZE};
+use coretakeover_core::plan::{phys_of, ChecksumTable};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: (Vec<u8>, Vec<u8>)| {
+    let (head, table) = input;
+    let mut buf = vec![0u8; HEADER_SIZE];
+    let n = head.len().min(HEADER_SIZE - 4);
+    buf[..n].copy_from_slice(&head[..n]);
+    buf[..8].copy_from_slice(b"CTDUMPHD");
+    buf[8..12].copy_from_slice(&1u32.to_le_bytes());
+    buf[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
+    let mut h = Header::from_unchecked(buf);
+    h.seal(&HostCrc);
+    let Ok(h) = Header::parse(h.as_bytes(), &HostCrc) else { return };
+    let Ok(t) = ChecksumTable::new(&table, h.chunk_size(), h.watermark()) else {
+        return;
+    };
+    assert_eq!(t.len(), h.chunks_written());
+    let ranges: Vec<_> = h.ranges().collect();
+    // Walk at most 4096 chunks: the table itself bounds a real one.
+    let mut next = 0u64;
+    for index in 0..t.len().min(4096) {
+        let c = t.chunk(index).expect("a chunk below the watermark");
+        assert_eq!(c.start, next);
+        assert!(c.len > 0 && c.len <= u64::from(h.chunk_size()));
+        next = c.start + c.len;
+        let phys = phys_of(&ranges, h.data_offset(), c.start);
+        assert!(phys == 0 || ranges.iter().any(|r| phys >= r.phys && phys - r.phys < r.len));
+    }
+    if t.len() <= 4096 {
+        assert_eq!(next, h.watermark());
+        assert!(t.chunk(t.len()).is_none());
+    }
+});
