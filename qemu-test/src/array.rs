@@ -50,8 +50,15 @@ pub struct Array {
     pub kind: ArrayKind,
     pub port: u16,
     /// The array guest (LIO); held so that it lives as long as the array.
-    _guest: Option<Guest>,
+    guest: Option<Guest>,
     _tgtd: Option<Spawned>,
+}
+
+impl Array {
+    /// The LIO array's guest (none for tgt, which runs on the host).
+    pub fn guest(&mut self) -> Option<&mut Guest> {
+        self.guest.as_mut()
+    }
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
@@ -98,11 +105,11 @@ impl Array {
                     devices,
                 };
                 let guest = spec.start(dir, epoch)?.ready(within(Duration::from_secs(120), deadline))?;
-                Ok(Self { kind, port, _guest: Some(guest), _tgtd: None })
+                Ok(Self { kind, port, guest: Some(guest), _tgtd: None })
             }
             ArrayKind::Tgt => {
                 let tgtd = start_tgtd(port, luns, dir, deadline)?;
-                Ok(Self { kind, port, _guest: None, _tgtd: Some(tgtd) })
+                Ok(Self { kind, port, guest: None, _tgtd: Some(tgtd) })
             }
         }
     }

@@ -61,7 +61,55 @@ pub struct ClusterSpec {
     pub luns_per_node: usize,
     pub nodes: Vec<NodeName>,
     pub node_memory_mib: u32,
+    /// Nodes whose RAM differs from `node_memory_mib`, in MiB.
+    pub memory_of: Vec<(NodeName, u32)>,
     pub coredump_mib: u64,
+}
+
+/// What every node's QEMU is started with.
+struct NodeEnv {
+    kernel: PathBuf,
+    initramfs: PathBuf,
+    lun_urls: Vec<String>,
+    coredumps: Vec<(NodeName, PathBuf)>,
+    dir: PathBuf,
+    epoch: Instant,
+}
+
+impl NodeEnv {
+    /// Every node sees every service LUN and both coredump disks.
+    fn spec(&self, node: NodeName, memory_mib: u32, name: String) -> GuestSpec {
+        let mut devices = vec!["-iscsi".to_string(), format!("initiator-name={}", node.initiator())];
+        if !self.lun_urls.is_empty() {
+            devices.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
+            for (i, url) in self.lun_urls.iter().enumerate() {
+                devices.push("-drive".into());
+                devices.push(format!("file={url},if=none,id=lun{i},format=raw,cache=none"));
+                devices.push("-device".into());
+                devices.push(format!("scsi-block,drive=lun{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0"));
+            }
+        }
+        for (owner, image) in &self.coredumps {
+            let l = owner.letter();
+            devices.push("-drive".into());
+            devices.push(format!("file={},if=none,id=coredump-{l},format=raw,cache=none,file.locking=off", image.display()));
+            devices.push("-device".into());
+            devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l}"));
+        }
+        devices.push("-virtfs".into());
+        devices.push("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into());
+        devices.push("-virtfs".into());
+        devices.push(format!("local,path={},mount_tag=results,security_model=none,multidevs=remap", self.dir.display()));
+        GuestSpec {
+            name,
+            memory_mib,
+            cpus: 2,
+            kernel: self.kernel.clone(),
+            initramfs: self.initramfs.clone(),
+            append: format!("ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7", node.letter()),
+            devices,
+        }
+    }
 }
 
 pub struct Cluster {
@@ -69,10 +117,13 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub luns_per_node: usize,
     lun_images: Vec<PathBuf>,
+    /// What a node is started with, to start one again.
+    node_env: NodeEnv,
+    restarts: u32,
     // Dropped after the nodes (fields drop in order): nodes go first, so they
     // never see their array vanish.
     nodes: Vec<(NodeName, Guest)>,
-    _array: Option<Array>,
+    array: Option<Array>,
     /// When each guest became ready, from the epoch.
     pub boot_times: Vec<(String, Duration)>,
 }
@@ -113,45 +164,22 @@ impl Cluster {
             coredumps.push((*node, path));
         }
 
+        let lun_urls: Vec<String> = match &array {
+            Some(array) => (0..lun_count).map(|i| array.lun_url(i)).collect(),
+            None => Vec::new(),
+        };
+        let node_env = NodeEnv {
+            kernel: env.kernel.clone(),
+            initramfs: env.initramfs.clone(),
+            lun_urls,
+            coredumps,
+            dir: dir.to_path_buf(),
+            epoch,
+        };
         let mut starting = Vec::new();
         for &node in &spec.nodes {
-            let mut devices = vec!["-iscsi".to_string(), format!("initiator-name={}", node.initiator())];
-            if let Some(array) = &array {
-                devices.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
-                for i in 0..lun_count {
-                    devices.push("-drive".into());
-                    devices.push(format!("file={},if=none,id=lun{i},format=raw,cache=none", array.lun_url(i)));
-                    devices.push("-device".into());
-                    devices.push(format!("scsi-block,drive=lun{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0"));
-                }
-            }
-            for (owner, image) in &coredumps {
-                let l = owner.letter();
-                devices.push("-drive".into());
-                devices.push(format!(
-                    "file={},if=none,id=coredump-{l},format=raw,cache=none,file.locking=off",
-                    image.display()
-                ));
-                devices.push("-device".into());
-                devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l}"));
-            }
-            devices.push("-virtfs".into());
-            devices.push("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into());
-            devices.push("-virtfs".into());
-            devices.push(format!("local,path={},mount_tag=results,security_model=none,multidevs=remap", dir.display()));
-            let spec = GuestSpec {
-                name: format!("node-{}", node.letter()),
-                memory_mib: spec.node_memory_mib,
-                cpus: 2,
-                kernel: env.kernel.clone(),
-                initramfs: env.initramfs.clone(),
-                append: format!(
-                    "ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7",
-                    node.letter()
-                ),
-                devices,
-            };
-            starting.push((node, spec.start(dir, epoch)?));
+            let memory = spec.memory_of.iter().find(|(n, _)| *n == node).map_or(spec.node_memory_mib, |(_, m)| *m);
+            starting.push((node, node_env.spec(node, memory, format!("node-{}", node.letter())).start(dir, epoch)?));
         }
         let mut nodes = Vec::new();
         for (node, guest) in starting {
@@ -160,12 +188,14 @@ impl Cluster {
             nodes.push((node, guest));
         }
         let mut cluster = Self {
+            node_env,
+            restarts: 0,
             deadline,
             dir: dir.to_path_buf(),
             luns_per_node: spec.luns_per_node,
             lun_images,
             nodes,
-            _array: array,
+            array,
             boot_times,
         };
         if lun_count > 0 {
@@ -174,6 +204,29 @@ impl Cluster {
             }
         }
         Ok(cluster)
+    }
+
+    /// Ends `name`'s QEMU at once (as a power loss would) and boots the node
+    /// again with `memory_mib` of RAM, on the same disks and the same clock.
+    /// Its logs go to `node-<letter>-r<N>.*`.
+    pub fn restart(&mut self, name: NodeName, memory_mib: u32) -> Result<()> {
+        let index = self.nodes.iter().position(|(n, _)| *n == name).context("no such node")?;
+        // Dropping the guest kills its QEMU by PID and reaps it.
+        drop(self.nodes.remove(index));
+        self.restarts += 1;
+        let guest_name = format!("node-{}-r{}", name.letter(), self.restarts);
+        let guest = self.node_env.spec(name, memory_mib, guest_name).start(&self.dir, self.node_env.epoch)?.ready(self.deadline)?;
+        self.nodes.push((name, guest));
+        let luns = self.node_env.lun_urls.len();
+        if luns > 0 {
+            self.node(name)?.ok(&format!("wait_luns {luns}"))?;
+        }
+        Ok(())
+    }
+
+    /// The LIO array's guest.
+    pub fn array_guest(&mut self) -> Result<&mut Guest> {
+        self.array.as_mut().and_then(Array::guest).context("this cluster has no LIO array guest")
     }
 
     pub fn node(&mut self, name: NodeName) -> Result<&mut Guest> {

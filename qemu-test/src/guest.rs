@@ -122,6 +122,18 @@ impl Guest {
             .map(drop)
     }
 
+    /// Sends the guest's later writes to drive `drive` into a new private
+    /// qcow2 overlay at `overlay`: the guest sees its writes, nobody else
+    /// sharing the image does (a write path broken one way).
+    pub fn divert_writes(&mut self, drive: &str, overlay: &Path) -> Result<()> {
+        self.qmp
+            .execute(
+                "blockdev-snapshot-sync",
+                json!({ "device": drive, "snapshot-file": overlay.display().to_string(), "format": "qcow2" }),
+            )
+            .map(drop)
+    }
+
     /// Stops the guest's vCPUs (the guest hangs, as far as anyone can tell).
     pub fn pause(&mut self) -> Result<()> {
         self.qmp.execute("stop", json!({})).map(drop)

@@ -16,6 +16,8 @@ const GUEST_FILES: &[(&str, &str)] = &[
     ("ct/pattern.py", include_str!("../guest/pattern.py")),
     ("ct/poll_attr.py", include_str!("../guest/poll_attr.py")),
     ("ct/ynl_events.py", include_str!("../guest/ynl_events.py")),
+    ("ct/badinput.py", include_str!("../guest/badinput.py")),
+    ("ct/bad-input.rst", include_str!("../../Documentation/coretakeover/bad-input.rst")),
 ];
 
 /// A "newc" (SVR4 without CRC) cpio archive being written into memory.

@@ -2,7 +2,8 @@
 
 //! The scenarios: each boots its own cluster, so none can spoil another.
 
-mod dump;
+pub(crate) mod dump;
+mod bad_input;
 mod module_load;
 mod pr_sanity;
 mod takeover;
@@ -79,10 +80,34 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(takeover::hung_partner),
         },
         Scenario {
+            name: "partner-disk-lost",
+            about: "B loses its path to A's coredump disk: A is unreachable, never taken over on its own",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::partner_disk_lost),
+        },
+        Scenario {
+            name: "rmmod-in-flight",
+            about: "rmmod while a takeover waits on a silent array: rmmod waits, both complete, no oops",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::rmmod_in_flight),
+        },
+        Scenario {
+            name: "split-brain",
+            about: "both alive, each believes the other dead: B fences first, A finds itself fenced; one owner per LUN",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::split_brain),
+        },
+        Scenario {
             name: "dump-refusals",
             about: "arming refuses unlabeled, foreign and scheduled disks and bad input, and writes nothing",
             timeout: Duration::from_secs(300),
             run: Box::new(dump::refusals),
+        },
+        Scenario {
+            name: "bad-input",
+            about: "every row of Documentation/coretakeover/bad-input.rst: an errno, a reason, no change",
+            timeout: Duration::from_secs(300),
+            run: Box::new(bad_input::run),
         },
         Scenario {
             name: "dump-sysrq",
@@ -95,6 +120,12 @@ pub fn all() -> Vec<Scenario> {
             about: "a coredump disk smaller than RAM: the dump is truncated and saved as far as it goes",
             timeout: Duration::from_secs(600),
             run: Box::new(dump::truncated),
+        },
+        Scenario {
+            name: "dump-power-loss",
+            about: "A loses power half-way through its dump: savecore saves exactly what the header vouches for",
+            timeout: Duration::from_secs(600),
+            run: Box::new(dump::power_loss),
         },
         Scenario {
             name: "dump-softirq",

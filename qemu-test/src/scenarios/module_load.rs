@@ -19,6 +19,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         luns_per_node: 0,
         nodes: vec![NodeName::A],
         node_memory_mib: 512,
+        memory_of: vec![],
         coredump_mib: 64,
     };
     ctx.step("booting node A");

@@ -64,6 +64,7 @@ pub fn run(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         luns_per_node: 1,
         nodes: vec![NodeName::A, NodeName::B],
         node_memory_mib: 512,
+        memory_of: vec![],
         coredump_mib: 64,
     };
     ctx.step(&format!("booting the {} array, then nodes A and B", kind.name()));

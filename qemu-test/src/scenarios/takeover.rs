@@ -27,6 +27,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         luns_per_node: 2,
         nodes: vec![NodeName::A, NodeName::B],
         node_memory_mib: 1024,
+        memory_of: vec![],
         coredump_mib: 2048,
     };
     ctx.step(&format!("booting the {} array and nodes A and B (1 GiB each)", kind.name()));
@@ -101,6 +102,14 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         let b = cluster.node(NodeName::B)?;
         b.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
     }
+    ctx.step("giveback while A still dumps: refused (EBUSY), and B keeps A's LUNs");
+    let b = cluster.node(NodeName::B)?;
+    let out = b.fails(&format!("echo 1 > {SYSFS}/giveback"))?;
+    ensure!(out.contains("busy"), "giveback during the dump: {out}");
+    ensure!(b.ok("dmesg | tail -n 3")?.contains("still dumping"), "no log line for the refused giveback");
+    let out = b.fails("coretakeover giveback")?;
+    ensure!(out.to_lowercase().contains("busy"), "coretakeover giveback during the dump: {out}");
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B let go of A's LUNs");
     let percent: f64 = done.text.rsplit("partner dump at ").next().and_then(|p| p.trim_end_matches('%').trim().parse().ok()).unwrap_or(-1.0);
     ctx.fact("takeover_ms", takeover_ms);
     ctx.fact("luns_taken_over", held);
@@ -138,6 +147,7 @@ pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
         luns_per_node: 2,
         nodes: vec![NodeName::A, NodeName::B],
         node_memory_mib: 512,
+        memory_of: vec![],
         coredump_mib: 1024,
     };
     ctx.step("booting the LIO array and nodes A and B");
@@ -222,5 +232,180 @@ pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B does not watch A's heartbeat after giveback")?;
     ctx.step("A holds its LUNs again and B watches its heartbeat");
+    Ok(())
+}
+
+/// B loses its path to A's coredump disk (the device is removed under it)
+/// while A is healthy: B judges A unreachable, never takes over on its own
+/// however long that lasts, and A keeps writing; an administrator's takeover
+/// by command still works and fences A.
+pub fn partner_disk_lost(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 1,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+    };
+    ctx.step("booting the LIO array and nodes A and B");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let lun = cluster.lun_of(NodeName::A, 0);
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok(&format!("echo $(lun_dev {lun}) > {SYSFS}/service_disks"))?;
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo $(lun_dev {lun}) > {SYSFS}/partner_disks && echo 1000 > {SYSFS}/stale_timeout_ms"))?;
+    b.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat move")?;
+
+    ctx.step("B's path to A's coredump disk is lost: its PCI device is removed in B");
+    let b_mark = b.console.mark();
+    b.ok("d=$(coredump_dev a) && echo 1 > /sys/block/${d#/dev/}/device/../remove")?;
+    let b = cluster.node(NodeName::B)?;
+    b.wait_console(b_mark, "coretakeover: partner is unreachable", Duration::from_secs(10), deadline)?;
+    ensure!(b.ok(&format!("cat {SYSFS}/partner_state"))?.trim() == "unreachable", "B's partner_state");
+
+    ctx.step("5 s later (5 stale timeouts): no takeover, and A still writes its LUN");
+    std::thread::sleep(Duration::from_secs(5));
+    let b = cluster.node(NodeName::B)?;
+    ensure!(!b.console.tail(400).iter().any(|l| l.contains("takeover done") || l.contains("partner is stale")), "B took over A on a lost path");
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "B's takeover state");
+    ensure!(b.ok(&format!("cat {SYSFS}/partner_state"))?.trim() == "unreachable", "B's partner_state");
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+
+    ctx.step("the administrator takes over by command: B holds the LUN, A's writes fail");
+    let b = cluster.node(NodeName::B)?;
+    let took: serde_json::Value = serde_json::from_str(&b.ok("coretakeover takeover --json")?)?;
+    ensure!(took["takeover_state"] == "holding", "coretakeover takeover: {took}");
+    b.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    let a = cluster.node(NodeName::A)?;
+    a.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    Ok(())
+}
+
+/// rmmod while a takeover is in flight: the array stops answering (its
+/// vCPUs are stopped), B starts a takeover by command, then B's module is
+/// removed. rmmod waits for the takeover; when the array answers again both
+/// finish: the takeover holds the LUNs, the module is gone, nothing oopsed.
+pub fn rmmod_in_flight(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 2,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+    };
+    ctx.step("booting the LIO array and nodes A and B; A reserves its 2 LUNs, B registers on them");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let a_luns = luns(&cluster, NodeName::A);
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    cluster.node(NodeName::A)?.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    cluster.node(NodeName::B)?.ok(&format!("echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks"))?;
+
+    ctx.step("the array stops answering; B starts a takeover, then rmmod");
+    cluster.array_guest()?.pause()?;
+    let b = cluster.node(NodeName::B)?;
+    let b_mark = b.console.mark();
+    b.ok(&format!("(echo 1 > {SYSFS}/takeover; echo \"takeover $?\" > /tmp/takeover.rc) </dev/null >/dev/null 2>&1 &"))?;
+    b.ok("sleep 1; (rmmod coretakeover; echo \"rmmod $?\" > /tmp/rmmod.rc) </dev/null >/dev/null 2>&1 &")?;
+    std::thread::sleep(Duration::from_secs(2));
+    let b = cluster.node(NodeName::B)?;
+    ensure!(b.ok("ls /tmp/rmmod.rc /tmp/takeover.rc 2>/dev/null | wc -l")?.trim() == "0", "rmmod or the takeover returned while the array was silent");
+    ensure!(b.ok("[ -d /sys/module/coretakeover ] && echo loaded")?.trim() == "loaded", "the module went away under a takeover");
+
+    ctx.step("the array answers again: the takeover completes, then rmmod");
+    cluster.array_guest()?.resume()?;
+    let b = cluster.node(NodeName::B)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(120), deadline)?;
+    ensure!(done.text.contains("2 of 2 disks held"), "{}", done.text);
+    let rc = b.shell.ok("i=0; until [ -f /tmp/rmmod.rc ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done; cat /tmp/takeover.rc /tmp/rmmod.rc", Duration::from_secs(90))?;
+    ensure!(rc.contains("takeover 0") && rc.contains("rmmod 0"), "exit statuses: {rc}");
+    ensure!(b.ok("[ -d /sys/module/coretakeover ] || echo gone")?.trim() == "gone", "the module is still loaded");
+    let log = b.ok("dmesg")?;
+    for bad in ["BUG", "Oops", "WARNING", "general protection"] {
+        ensure!(!log.contains(bad), "B's kernel log has {bad}:\n{log}");
+    }
+    ctx.step(&format!("B: {}; rmmod returned after it", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    Ok(())
+}
+
+/// Both nodes alive, each believing the other dead: every heartbeat write
+/// goes to a private overlay of the writer's coredump disk, so each partner
+/// sees a heartbeat that stopped. B (the higher id) fences A at once; A waits
+/// one more stale timeout, checks its own LUN before fencing, finds B holding
+/// it, and says it lost. At the end every LUN has exactly one owner, B.
+pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 1,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+    };
+    ctx.step("booting the LIO array and nodes A and B; each arms, reserves its LUN and watches the other");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let (lun_a, lun_b) = (cluster.lun_of(NodeName::A, 0), cluster.lun_of(NodeName::B, 0));
+    for (me, other, mine, theirs) in [(NodeName::A, NodeName::B, lun_a, lun_b), (NodeName::B, NodeName::A, lun_b, lun_a)] {
+        let node = cluster.node(me)?;
+        configure(node, me)?;
+        label_and_arm(node, me)?;
+        node.ok(&format!(
+            "echo $(lun_dev {mine}) > {SYSFS}/service_disks && echo {} > {SYSFS}/partner_id && echo $(lun_dev {theirs}) > {SYSFS}/partner_disks && echo 1000 > {SYSFS}/stale_timeout_ms",
+            other.id()
+        ))?;
+    }
+    for (me, other) in [(NodeName::A, NodeName::B), (NodeName::B, NodeName::A)] {
+        let node = cluster.node(me)?;
+        node.ok(&format!("echo $(coredump_dev {}) > {SYSFS}/partner_dump_disk", other.letter()))?;
+    }
+    for me in [NodeName::A, NodeName::B] {
+        cluster
+            .node(me)?
+            .ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+            .with_context(|| format!("node {} never saw its partner's heartbeat", me.letter()))?;
+    }
+
+    ctx.step("both heartbeat paths break: each node's writes to its coredump disk stay private");
+    let a_mark = cluster.node(NodeName::A)?.console.mark();
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    for me in [NodeName::A, NodeName::B] {
+        let overlay = ctx.dir.join(format!("overlay-{}.qcow2", me.letter()));
+        cluster.node(me)?.divert_writes(&format!("coredump-{}", me.letter()), &overlay)?;
+    }
+    let b = cluster.node(NodeName::B)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(30), deadline)?;
+    ensure!(done.text.contains("1 of 1 disks held") && done.text.contains("stale-heartbeat"), "{}", done.text);
+    ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    let a = cluster.node(NodeName::A)?;
+    let lost = a.wait_console(a_mark, "coretakeover: fenced:", Duration::from_secs(30), deadline)?;
+    ctx.step(&format!("A: {}", lost.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    std::thread::sleep(Duration::from_secs(2));
+
+    ctx.step("the end: B holds both LUNs, A holds none and knows it lost");
+    let a = cluster.node(NodeName::A)?;
+    ensure!(a.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "fenced", "A's takeover state");
+    ensure!(!a.console.tail(400).iter().any(|l| l.contains("takeover done")), "A took over too");
+    for lun in [lun_a, lun_b] {
+        a.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    }
+    let b = cluster.node(NodeName::B)?;
+    let b_key = b.ok(&format!("cat {SYSFS}/registration_key"))?.trim().trim_start_matches("0x").trim_start_matches('0').to_string();
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B's takeover state");
+    for lun in [lun_a, lun_b] {
+        b.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        let holder = b.ok(&format!("host sg_persist --no-inquiry --read-reservation $(lun_dev {lun})"))?;
+        ensure!(holder.to_lowercase().contains(&format!("key=0x{b_key}")), "LUN {lun}'s reservation:\n{holder}");
+    }
     Ok(())
 }

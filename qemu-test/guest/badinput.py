@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Runs the bad-input table of Documentation/coretakeover/bad-input.rst
+against the loaded module, in a test guest, as root.
+
+    badinput.py TABLE.rst SUBST.json
+
+Every row is one write to a sysfs knob, or one generic netlink request
+(built byte by byte, so that wrong types and sizes can be sent), made as
+root or as an unprivileged user (uid 65534). Each must fail with the row's
+errno, leave every readable knob under /sys/kernel/coretakeover as it was,
+and (where the row says "log") add a kernel log line naming the module, or
+(where it says "extack") carry an extended ack message from the netlink
+layer, which rejects the request before the module sees it.
+
+SUBST maps placeholders in the inputs ({lun}, {coredump_own}, ...) to
+device paths. Prints one JSON object per row, then a summary line
+"badinput: N rows, N failed".
+"""
+
+import csv
+import errno
+import json
+import os
+import socket
+import struct
+import sys
+
+SYSFS = "/sys/kernel/coretakeover"
+NETLINK_GENERIC = 16
+NLMSG_ERROR = 2
+NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
+NETLINK_EXT_ACK = 11
+NLMSGERR_ATTR_MSG = 1
+NLM_F_ACK_TLVS = 0x200
+NLM_F_CAPPED = 0x100
+OPS = {"get-status": 1, "set-config": 2, "takeover": 3, "giveback": 4}
+ATTRS = {
+    "cluster-id": 3, "node-id": 4, "partner-id": 5, "service-disks": 16,
+    "partner-disks": 17, "partner-dump-disk": 18, "attr-99": 99,
+}
+NOBODY = 65534
+
+
+def rows(path):
+    """The rows of the csv-table in the document."""
+    lines, inside = [], False
+    with open(path) as f:
+        for line in f:
+            if line.startswith(".. csv-table::"):
+                inside = True
+                continue
+            if inside and line.startswith("   ") and line.strip().startswith('"'):
+                lines.append(line.strip())
+            elif inside and line.strip() and not line.startswith("   "):
+                inside = False
+    return list(csv.reader(lines, skipinitialspace=True))
+
+
+def expand(text, subst):
+    for key, value in subst.items():
+        text = text.replace("{" + key + "}", value)
+    if text.startswith("{long:") and text.endswith("}"):
+        return "/" + "x" * (int(text[6:-1]) - 1)
+    if text.startswith("{paths:") and text.endswith("}"):
+        return " ".join(["/dev/null"] * int(text[7:-1]))
+    return text
+
+
+def snapshot():
+    state = {}
+    for name in sorted(os.listdir(SYSFS)):
+        path = os.path.join(SYSFS, name)
+        if os.stat(path).st_mode & 0o444:
+            with open(path) as f:
+                state[name] = f.read()
+    return state
+
+
+class Kmsg:
+    def __init__(self):
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+
+    def new_lines(self):
+        out = []
+        while True:
+            try:
+                out.append(os.read(self.fd, 8192).decode(errors="replace").split(";", 1)[-1].strip())
+            except BlockingIOError:
+                return out
+            except OSError as e:
+                if e.errno == errno.EPIPE:  # overwritten records: skip on
+                    continue
+                raise
+
+
+def nla(kind, data):
+    length = 4 + len(data)
+    return struct.pack("=HH", length, kind) + data + b"\0" * ((4 - length % 4) % 4)
+
+
+def attributes(spec, subst):
+    """name=type:value;... as netlink attributes, types deliberately loose."""
+    out = b""
+    for item in filter(None, spec.split(";")):
+        name, typed = item.split("=", 1)
+        kind, value = typed.split(":", 1)
+        value = expand(value, subst)
+        data = {
+            "u32": lambda v: struct.pack("=I", int(v, 0)),
+            "u16": lambda v: struct.pack("=H", int(v, 0)),
+            "u64": lambda v: struct.pack("=Q", int(v, 0)),
+            "str": lambda v: v.encode() + b"\0",
+            "bytes": lambda v: v.encode(),
+        }[kind](value)
+        out += nla(ATTRS[name], data)
+    return out
+
+
+def genl_request(sock, family, cmd, payload, seq):
+    body = struct.pack("=BBH", cmd, 1, 0) + payload
+    sock.send(struct.pack("=IHHII", 16 + len(body), family, NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body)
+    while True:
+        data = sock.recv(65536)
+        offset = 0
+        while offset < len(data):
+            length, kind, flags, _, _ = struct.unpack_from("=IHHII", data, offset)
+            if kind == NLMSG_ERROR:
+                code = struct.unpack_from("=i", data, offset + 16)[0]
+                msg = ""
+                if flags & NLM_F_ACK_TLVS:
+                    # After the error code: the request's header (all of it
+                    # unless capped), then TLVs.
+                    inner = struct.unpack_from("=I", data, offset + 20)[0]
+                    at = offset + 20 + (16 if flags & NLM_F_CAPPED else (inner + 3) & ~3)
+                    while at + 4 <= offset + length:
+                        alen, akind = struct.unpack_from("=HH", data, at)
+                        if alen < 4:
+                            break
+                        if akind == NLMSGERR_ATTR_MSG:
+                            msg = data[at + 4 : at + alen].split(b"\0")[0].decode()
+                        at += (alen + 3) & ~3
+                return -code, msg
+            offset += (length + 3) & ~3
+
+
+def family_id(sock):
+    body = struct.pack("=BBH", 3, 1, 0) + nla(2, b"coretakeover\0")
+    sock.send(struct.pack("=IHHII", 16 + len(body), 0x10, NLM_F_REQUEST, 1, 0) + body)
+    data = sock.recv(65536)
+    at = 20
+    while at + 4 <= len(data):
+        alen, akind = struct.unpack_from("=HH", data, at)
+        if akind == 1:
+            return struct.unpack_from("=H", data, at + 4)[0]
+        at += (alen + 3) & ~3
+    raise SystemExit("badinput: the coretakeover family is not registered")
+
+
+def attempt(interface, target, given, subst):
+    """Makes the request; returns (errno or 0, extack message)."""
+    if interface == "sysfs":
+        data = expand(given, subst).encode()
+        try:
+            fd = os.open(os.path.join(SYSFS, target), os.O_WRONLY)
+        except OSError as e:
+            return e.errno, ""
+        try:
+            os.write(fd, data)
+            return 0, ""
+        except OSError as e:
+            return e.errno, ""
+        finally:
+            os.close(fd)
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+    sock.setsockopt(270, NETLINK_EXT_ACK, 1)  # SOL_NETLINK
+    try:
+        return genl_request(sock, family_id(sock), OPS[target], attributes(given, subst), 2)
+    finally:
+        sock.close()
+
+
+def run_row(row, subst):
+    who, interface, target, given, want, evidence = row[:6]
+    want_errno = getattr(errno, want)
+    before = snapshot()
+    kmsg = Kmsg()
+    if who == "nobody":
+        # A child drops to uid/gid 65534 with no capabilities and tries.
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            got = attempt(interface, target, given, subst)
+            os.write(w, json.dumps(got).encode())
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r) as f:
+            got, message = json.loads(f.read())
+        os.waitpid(pid, 0)
+    else:
+        got, message = attempt(interface, target, given, subst)
+    logged = [line for line in kmsg.new_lines() if "coretakeover" in line]
+    after = snapshot()
+    changed = sorted(k for k in before if before[k] != after.get(k))
+    problems = []
+    if got != want_errno:
+        problems.append(f"errno {errno.errorcode.get(got, got) if got else 'none (accepted)'}, expected {want}")
+    if changed:
+        problems.append("changed " + ", ".join(changed))
+    if evidence == "log" and not logged:
+        problems.append("no kernel log line")
+    if evidence == "extack" and not message:
+        problems.append("no extack message")
+    return {
+        "who": who, "interface": interface, "target": target, "input": given[:60],
+        "errno": errno.errorcode.get(got, str(got)) if got else None, "expected": want,
+        "log": logged[:1], "extack": message, "ok": not problems, "problems": problems,
+    }
+
+
+def main():
+    table, subst = sys.argv[1], json.loads(sys.argv[2])
+    failed = 0
+    all_rows = rows(table)
+    for row in all_rows:
+        result = run_row(row, subst)
+        failed += not result["ok"]
+        print(json.dumps(result), flush=True)
+    print(f"badinput: {len(all_rows)} rows, {failed} failed")
+
+
+if __name__ == "__main__":
+    main()
