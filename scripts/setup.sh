@@ -15,8 +15,9 @@ APT_PACKAGES=(
     # Guest userland and test tools.
     busybox-static sg3-utils libiscsi-bin python3 python3-venv python3-yaml
 )
-# Python packages for the test venv (pinned); drgn reads vmcores.
-VENV_PACKAGES=(drgn==0.3.0 PyYAML==6.0.3 jsonschema==4.26.0)
+# Python packages for the test venv (pinned); drgn reads vmcores, matplotlib
+# draws the benchmark plots.
+VENV_PACKAGES=(drgn==0.3.0 PyYAML==6.0.3 jsonschema==4.26.0 matplotlib==3.10.7)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -6,10 +6,12 @@
 //! ```text
 //! ct-cluster check [SCENARIO...]   run scenarios (all by default); ends "N passed, N failed"
 //! ct-cluster demo                  boot the pair, load the module, show PR fencing
+//! ct-cluster bench                 takeover and dump figures (raw samples)
 //! ct-cluster list                  name the scenarios
 //! ```
 
 mod array;
+mod bench;
 mod cluster;
 mod console;
 mod guest;
@@ -70,6 +72,20 @@ enum Command {
         #[arg(long, default_value = "demo-out")]
         out: PathBuf,
     },
+    /// Measure takeover and dump side by side; writes OUT/samples.json.
+    Bench {
+        #[arg(long, default_value = "bench")]
+        out: PathBuf,
+        /// Samples of our takeover per configuration.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Samples of the sequential baseline per RAM size.
+        #[arg(long, default_value_t = 5)]
+        baseline_runs: usize,
+        /// Dumps timed against dd per bios-in-flight setting.
+        #[arg(long, default_value_t = 2)]
+        throughput_runs: usize,
+    },
     /// List the scenarios.
     List,
 }
@@ -117,6 +133,7 @@ fn main() -> Result<()> {
     }
     let root = run_dir(&cli.results, match cli.command {
         Command::Demo { .. } => "demo",
+        Command::Bench { .. } => "bench",
         _ => "check",
     })?;
     let initramfs = root.join("initramfs.cpio");
@@ -168,6 +185,9 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { out } => demo(&all, &env, &root, &out),
+        Command::Bench { out, runs, baseline_runs, throughput_runs } => {
+            bench::run(&env, &root, &out, &bench::Options { runs, baseline_runs, throughput_runs })
+        }
     }
 }
 

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns `ct-cluster bench` samples into bench/results.json, bench/report.md
+and the PNG plots.
+
+    bench_report.py OUT_DIR
+
+Percentiles are nearest-rank: p50 of 10 samples is the 5th smallest, p99 of
+fewer than 100 samples is the largest. Every figure is computed from samples
+of the same run; nothing is carried over from an earlier one.
+"""
+
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+GOALS = {
+    "takeover_ms_p50_8luns": ("<=", 100),
+    "takeover_ratio_ram_2g_over_256m": ("<=", 1.1),
+    "takeover_ratio_32_over_1_luns": ("<=", 2),
+    "dump_throughput_ratio_vs_dd": (">=", 0.95),
+    "panic_to_first_write_ms": ("<=", 5),
+    "reserved_bytes": ("<=", 1 << 20),
+}
+
+
+def pct(values, q):
+    values = sorted(values)
+    if not values:
+        raise ValueError("no samples")
+    return values[max(0, math.ceil(q * len(values)) - 1)]
+
+
+def select(samples, **want):
+    return [s for s in samples if all(s[k] == v for k, v in want.items())]
+
+
+def takeover(samples, **want):
+    found = [s["takeover_ms"] for s in select(samples, **want)]
+    if not found:
+        raise SystemExit(f"bench_report: no samples for {want}")
+    return found
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        qemu = "QEMU (version unknown)"
+    return f"{os.cpu_count()} x {model}, {platform.system()} {platform.release()}, {qemu} (TCG)"
+
+
+def main():
+    out = sys.argv[1]
+    with open(os.path.join(out, "samples.json")) as f:
+        doc = json.load(f)
+    s = doc["samples"]
+    ours = dict(mode="ours", bios_in_flight=4)
+
+    rams = sorted({x["ram_mib"] for x in select(s, mode="ours", luns=8)})
+    lun_counts = sorted({x["luns"] for x in select(s, mode="ours", ram_mib=1024)})
+    by_ram = {r: takeover(s, luns=8, ram_mib=r, **ours) for r in rams}
+    by_ram_seq = {r: takeover(s, mode="sequential", luns=8, ram_mib=r) for r in rams}
+    by_luns = {n: takeover(s, luns=n, ram_mib=1024, **ours) for n in lun_counts}
+
+    def dump_ratio(in_flight):
+        timed = [x for x in s if x["bios_in_flight"] == in_flight and x["dd_mib_s"] and x["dump_ms"]]
+        ratios = [x["dump_mib"] / (x["dump_ms"] / 1000) / x["dd_mib_s"] for x in timed]
+        rates = [x["dump_mib"] / (x["dump_ms"] / 1000) for x in timed]
+        dd = [x["dd_mib_s"] for x in timed]
+        return statistics.median(ratios), statistics.median(rates), statistics.median(dd), len(timed)
+
+    ratio4, rate4, dd4, n4 = dump_ratio(4)
+    ratio1, rate1, dd1, n1 = dump_ratio(1)
+    pr_single = [u for x in select(s, mode="ours", luns=1) for u in x["pr_us"]]
+    pr_8 = [u for x in select(s, mode="ours", luns=8) for u in x["pr_us"]]
+    reserved = {x["bios_in_flight"]: x["reserved_bytes"] for x in select(s, ram_mib=1024)}
+    beacon = [x["beacon_latency_us"] / 1000 for x in s]
+    beacon_host = [x["panic_to_beacon_ms_host"] for x in s]
+    complete = [x for x in select(s, mode="sequential") if x["dump_ms"]]
+
+    results = {
+        "takeover_ms_p50_8luns": pct(by_ram[1024], 0.5),
+        "takeover_ms_p99_8luns": pct(by_ram[1024], 0.99),
+        "takeover_ratio_ram_2g_over_256m": pct(by_ram[2048], 0.5) / pct(by_ram[256], 0.5),
+        "takeover_ratio_32_over_1_luns": pct(by_luns[32], 0.5) / pct(by_luns[1], 0.5),
+        "sequential_baseline_ms_p50_8luns": pct(by_ram_seq[1024], 0.5),
+        "dump_throughput_ratio_vs_dd": ratio4,
+        "dump_throughput_ratio_vs_dd_1_in_flight": ratio1,
+        "dump_mib_s_4_in_flight": rate4,
+        "dump_mib_s_1_in_flight": rate1,
+        "dd_mib_s": statistics.median([dd4, dd1]),
+        "panic_to_first_write_ms": statistics.median(beacon),
+        "panic_line_to_beacon_line_ms_host": statistics.median(beacon_host),
+        "reserved_bytes": reserved.get(4),
+        "reserved_bytes_1_in_flight": reserved.get(1),
+        "pr_roundtrip_ms": statistics.median(pr_single) / 1000,
+        "pr_roundtrip_ms_8_parallel": statistics.median(pr_8) / 1000,
+        "samples": len(s),
+        "bench_seconds": doc["seconds"],
+        "date": datetime.datetime.fromtimestamp(doc["started_unix"], datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "machine": machine(),
+    }
+    for r in rams:
+        results[f"takeover_ms_p50_8luns_{r}m"] = pct(by_ram[r], 0.5)
+        results[f"takeover_ms_p99_8luns_{r}m"] = pct(by_ram[r], 0.99)
+        results[f"sequential_baseline_ms_p50_8luns_{r}m"] = pct(by_ram_seq[r], 0.5)
+        results[f"sequential_over_ours_p50_8luns_{r}m"] = pct(by_ram_seq[r], 0.5) / pct(by_ram[r], 0.5)
+    for n in lun_counts:
+        results[f"takeover_ms_p50_{n}luns"] = pct(by_luns[n], 0.5)
+        results[f"takeover_ms_p99_{n}luns"] = pct(by_luns[n], 0.99)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+
+    # Plots.
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    gib = [r / 1024 for r in rams]
+    ax.plot(gib, [pct(by_ram[r], 0.5) for r in rams], "o-", label="coretakeover (p50)")
+    ax.plot(gib, [pct(by_ram_seq[r], 0.5) for r in rams], "s-", label="sequential: after the dump (p50)")
+    for r in rams:
+        ax.scatter([r / 1024] * len(by_ram[r]), by_ram[r], s=8, color="C0", alpha=0.4)
+        ax.scatter([r / 1024] * len(by_ram_seq[r]), by_ram_seq[r], s=8, color="C1", alpha=0.4)
+    ax.set_yscale("log")
+    ax.set_xlabel("RAM of the panicking node (GiB)")
+    ax.set_ylabel("panic to takeover done (ms, host clock)")
+    ax.set_title("Takeover of 8 LUNs against guest RAM")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "takeover_vs_ram.png"), dpi=110)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(lun_counts, [pct(by_luns[n], 0.5) for n in lun_counts], "o-", label="p50")
+    ax.plot(lun_counts, [pct(by_luns[n], 0.99) for n in lun_counts], "^--", label="p99")
+    for n in lun_counts:
+        ax.scatter([n] * len(by_luns[n]), by_luns[n], s=8, color="C0", alpha=0.4)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(lun_counts, [str(n) for n in lun_counts])
+    ax.set_xlabel("service LUNs taken over")
+    ax.set_ylabel("panic to takeover done (ms, host clock)")
+    ax.set_title("Takeover against LUN count (1 GiB guest)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "takeover_vs_luns.png"), dpi=110)
+
+    # The report.
+    def goal(key):
+        if key not in GOALS:
+            return ""
+        op, target = GOALS[key]
+        met = results[key] <= target if op == "<=" else results[key] >= target
+        return f"{op} {target:g}: {'met' if met else 'missed'}"
+
+    def row(key, what, fmt="{:.1f}"):
+        return f"| {what} | `{key}` | {fmt.format(results[key])} | {goal(key)} |"
+
+    n_seq = len(select(s, mode="sequential", ram_mib=1024))
+    lines = [
+        "# coretakeover benchmark",
+        "",
+        f"Run of {results['date']} on {results['machine']}; {len(s)} panics in "
+        f"{doc['seconds'] / 60:.1f} min (`make bench`). Raw samples: `samples.json`.",
+        "",
+        "| Figure | Key | Value | Goal |",
+        "|---|---|---|---|",
+        row("takeover_ms_p50_8luns", f"Takeover, 8 LUNs, 1 GiB, p50 (ms; {len(by_ram[1024])} runs)", "{:.0f}"),
+        row("takeover_ms_p99_8luns", "Takeover, 8 LUNs, 1 GiB, p99 (ms)", "{:.0f}"),
+        row("sequential_baseline_ms_p50_8luns", f"Sequential baseline, 8 LUNs, 1 GiB, p50 (ms; {n_seq} runs)", "{:.0f}"),
+        row("takeover_ratio_ram_2g_over_256m", "Takeover p50, 2 GiB over 256 MiB", "{:.2f}"),
+        row("takeover_ratio_32_over_1_luns", "Takeover p50, 32 LUNs over 1 LUN", "{:.2f}"),
+        row("dump_throughput_ratio_vs_dd", f"Dump rate over dd's, 4 bios in flight ({n4} dumps)", "{:.2f}"),
+        row("dump_throughput_ratio_vs_dd_1_in_flight", f"Dump rate over dd's, 1 bio in flight ({n1} dumps)", "{:.2f}"),
+        row("panic_to_first_write_ms", "Panic notifier to the beacon on disk (ms)", "{:.2f}"),
+        row("reserved_bytes", "Memory reserved while armed (bytes, 4 in flight)", "{:.0f}"),
+        row("pr_roundtrip_ms", "One PREEMPT AND ABORT round trip (ms, 1 LUN)", "{:.1f}"),
+        "",
+        "## Takeover against RAM (8 LUNs) and LUN count (1 GiB)",
+        "",
+        "| Configuration | runs | p50 (ms) | p99 (ms) | sequential p50 (ms) | sequential / ours |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rams:
+        lines.append(
+            f"| 8 LUNs, {r} MiB | {len(by_ram[r])} | {pct(by_ram[r], 0.5):.0f} | {pct(by_ram[r], 0.99):.0f} | "
+            f"{pct(by_ram_seq[r], 0.5):.0f} ({len(by_ram_seq[r])} runs) | {pct(by_ram_seq[r], 0.5) / pct(by_ram[r], 0.5):.0f}x |"
+        )
+    for n in lun_counts:
+        lines.append(f"| {n} LUN{'s' if n > 1 else ''}, 1024 MiB | {len(by_luns[n])} | {pct(by_luns[n], 0.5):.0f} | {pct(by_luns[n], 0.99):.0f} | | |")
+    lines += [
+        "",
+        "![takeover against RAM](takeover_vs_ram.png) ![takeover against LUNs](takeover_vs_luns.png)",
+        "",
+        "## Dump",
+        "",
+        f"- Dump rate {rate4:.0f} MiB/s with 4 bios in flight and {rate1:.0f} MiB/s with 1, against dd "
+        f"{statistics.median([dd4, dd1]):.0f} MiB/s (`dd if=/dev/zero bs=1M count=256 oflag=direct` on the same "
+        "coredump disk, in the same boot, just before arming).",
+        "- Dumps of the sequential runs: "
+        + ", ".join(f"{x['dump_mib']} MiB in {x['dump_ms'] / 1000:.1f} s" for x in complete)
+        + " (one per run, in order).",
+        f"- Panic notifier entry to the beacon on disk: median {results['panic_to_first_write_ms']:.2f} ms (A's log line, "
+        f"`beacon_latency_us`); console panic line to beacon line on the host clock {results['panic_line_to_beacon_line_ms_host']:.1f} ms "
+        "(includes the serial console).",
+        f"- Reserved while armed: {results['reserved_bytes']} bytes with 4 bios in flight, "
+        f"{results['reserved_bytes_1_in_flight']} with 1 (`dump_reserved_bytes`).",
+        f"- PR round trip: {results['pr_roundtrip_ms']:.1f} ms for one PREEMPT AND ABORT alone (1 LUN), "
+        f"{results['pr_roundtrip_ms_8_parallel']:.1f} ms each when 8 run in parallel (B's `takeover_report`).",
+        "",
+    ]
+    method = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_method.md")
+    with open(method) as f:
+        lines.append(f.read().rstrip() + "\n")
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(lines))
+    for key in GOALS:
+        print(f"{key:36} {results[key]:12.3f}  {goal(key)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `ct-cluster bench`: takeover and dump figures, measured side by side in
+//! one run on one cluster per LUN count, and written as raw samples
+//! (`samples.json`) for `qemu-test/bench_report.py`.
+//!
+//! One sample is one panic of node A:
+//! - *ours*: B takes over on A's panic beacon (the product);
+//! - *sequential*: B's automatic takeover is off; the harness tells B to take
+//!   over the moment A's console says the dump ended, which is what a
+//!   kdump-based cluster does at best.
+//!
+//! Between samples node A is powered off and booted again (with the RAM the
+//! next sample needs), B gives A's disks back, and A reserves them again, so
+//! every sample starts from the same state. All times are on the host
+//! clock: the console line of A's panic to the console line of B's
+//! takeover-done, both stamped by the harness as they arrive.
+
+use crate::array::ArrayKind;
+use crate::cluster::{Cluster, ClusterSpec, Env, NodeName};
+use crate::scenarios::dump::{configure, parse_dump_line, parse_elapsed, CLUSTER_ID};
+use anyhow::{ensure, Context, Result};
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const SYSFS: &str = "/sys/kernel/coretakeover";
+/// What dd writes for the throughput baseline, in MiB.
+const DD_MIB: u64 = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Ours,
+    Sequential,
+}
+
+/// One panic of node A and what it showed.
+#[derive(Debug, Serialize)]
+pub struct Sample {
+    pub mode: Mode,
+    pub luns: usize,
+    pub ram_mib: u32,
+    pub bios_in_flight: u32,
+    /// A's panic line to B's takeover-done line, host clock.
+    pub takeover_ms: f64,
+    /// The takeover's own time, as B's module logged it.
+    pub takeover_ms_module: Option<u64>,
+    pub disks_held: usize,
+    /// Each disk's preempting PR command, as B's module timed it.
+    pub pr_us: Vec<u64>,
+    /// A's dump progress when B was done (from B's log line).
+    pub dump_percent_at_takeover: Option<f64>,
+    /// Panic notifier entry to the beacon on the disk (A's log line).
+    pub beacon_latency_us: u64,
+    /// A's panic line to A's beacon-written line, host clock.
+    pub panic_to_beacon_ms_host: f64,
+    pub reserved_bytes: u64,
+    /// When the run waited for the dump: its size and time (A's log line),
+    /// and dd's rate on the same disk in the same boot.
+    pub dump_mib: Option<u64>,
+    pub dump_ms: Option<u64>,
+    pub dd_mib_s: Option<f64>,
+}
+
+pub struct Options {
+    /// Samples of our takeover per configuration.
+    pub runs: usize,
+    /// Samples of the sequential baseline per RAM size (8 LUNs).
+    pub baseline_runs: usize,
+    /// Dumps timed against dd per bios-in-flight setting (1 GiB, 8 LUNs).
+    pub throughput_runs: usize,
+}
+
+/// The pair under measurement: the LIO array, B, and A booted anew per sample.
+struct Bench {
+    cluster: Cluster,
+    luns: usize,
+    a_luns: String,
+    a_ram: u32,
+    /// Whether A is fresh (booted, never panicked) right now.
+    a_fresh: bool,
+    b_holding: bool,
+    /// Whether B watches A's coredump disk (it must carry A's label first).
+    b_watching: bool,
+}
+
+fn luns_of(cluster: &Cluster, owner: NodeName) -> String {
+    (0..cluster.luns_per_node).map(|k| format!("$(lun_dev {})", cluster.lun_of(owner, k))).collect::<Vec<_>>().join(" ")
+}
+
+/// Waits on `node` until its partner_state reads alive.
+fn wait_alive(cluster: &mut Cluster, node: NodeName) -> Result<()> {
+    cluster
+        .node(node)?
+        .shell
+        .ok(
+            &format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done"),
+            Duration::from_secs(60),
+        )
+        .map(drop)
+        .with_context(|| format!("node {} never saw its partner's heartbeat move", node.letter()))
+}
+
+impl Bench {
+    fn start(env: &Env, dir: &Path, luns: usize, a_ram: u32, deadline: Instant) -> Result<Self> {
+        println!("    - booting the LIO array ({} LUNs) and nodes A ({a_ram} MiB) and B (1024 MiB)", 2 * luns);
+        let spec = ClusterSpec {
+            array: Some(ArrayKind::Lio),
+            luns_per_node: luns,
+            nodes: vec![NodeName::A, NodeName::B],
+            node_memory_mib: 1024,
+            memory_of: vec![(NodeName::A, a_ram)],
+            coredump_mib: 3072,
+        };
+        let mut cluster = Cluster::start(&spec, env, dir, deadline)?;
+        let a_luns = luns_of(&cluster, NodeName::A);
+        let b_luns = luns_of(&cluster, NodeName::B);
+        let b = cluster.node(NodeName::B)?;
+        configure(b, NodeName::B)?;
+        b.ok(&format!("echo \"{b_luns}\" > {SYSFS}/service_disks && echo 1 > {SYSFS}/partner_id"))?;
+        b.ok(&format!("echo \"{a_luns}\" > {SYSFS}/partner_disks"))?;
+        Ok(Self { cluster, luns, a_luns, a_ram, a_fresh: true, b_holding: false, b_watching: false })
+    }
+
+    /// One sample: A (with `ram` MiB) armed and holding its LUNs, then its panic.
+    fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool) -> Result<Sample> {
+        if !self.a_fresh || self.a_ram != ram {
+            self.cluster.restart(NodeName::A, ram)?;
+            self.a_ram = ram;
+        }
+        self.a_fresh = false;
+        let deadline = self.cluster.deadline;
+        let a = self.cluster.node(NodeName::A)?;
+        configure(a, NodeName::A)?;
+        a.ok(&format!("echo {in_flight} > {SYSFS}/dump_bios_in_flight && dump_ready $(coredump_dev a)"))?;
+        let dd_mib_s = if time_dump {
+            let dd = a.ok(&format!(
+                "t0=$(host date +%s%N) && dd if=/dev/zero of=$(coredump_dev a) bs=1M count={DD_MIB} oflag=direct 2>/dev/null && t1=$(host date +%s%N) && echo $t0 $t1"
+            ))?;
+            Some(DD_MIB as f64 / parse_elapsed(&dd).with_context(|| format!("dd timing: {dd}"))?)
+        } else {
+            None
+        };
+        // The last panic left an unsaved dump (or half of one): relabel.
+        a.ok(&format!(
+            "dev=$(coredump_dev a) && coretakeover label --force --disk $dev --cluster {CLUSTER_ID} --node 1 >/dev/null && echo $dev > {SYSFS}/dump_disk"
+        ))?;
+        let reserved: u64 = a.ok(&format!("cat {SYSFS}/dump_reserved_bytes"))?.trim().parse()?;
+
+        if !self.b_watching {
+            self.cluster.node(NodeName::B)?.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+            self.b_watching = true;
+        }
+        if self.b_holding {
+            wait_alive(&mut self.cluster, NodeName::B)?;
+            let b = self.cluster.node(NodeName::B)?;
+            b.ok(&format!("echo 1 > {SYSFS}/giveback"))?;
+            self.b_holding = false;
+        }
+        let a_luns = self.a_luns.clone();
+        self.cluster.node(NodeName::A)?.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+        wait_alive(&mut self.cluster, NodeName::B)?;
+        let b = self.cluster.node(NodeName::B)?;
+        let auto = u8::from(mode == Mode::Ours);
+        b.ok(&format!("echo {auto} > {SYSFS}/auto_takeover"))?;
+        let a_mark = self.cluster.node(NodeName::A)?.console.mark();
+        let b_mark = self.cluster.node(NodeName::B)?.console.mark();
+        self.cluster.node(NodeName::A)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) </dev/null >/dev/null 2>&1 &")?;
+        let a = self.cluster.node(NodeName::A)?;
+        let panicked = a.wait_console(a_mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+        let beacon = a.wait_console(a_mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+        let beacon_latency_us: u64 = beacon
+            .text
+            .split("panic beacon written in ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("beacon line: {}", beacon.text))?;
+        let mut dump_end = None;
+        if mode == Mode::Sequential {
+            // The takeover command goes to B the moment A's console says the
+            // dump ended: the best a cluster that waits for the dump can do.
+            let end = a.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(300), deadline)?;
+            self.cluster.node(NodeName::B)?.ok(&format!("echo 1 > {SYSFS}/takeover"))?;
+            dump_end = Some(end);
+        }
+        let b = self.cluster.node(NodeName::B)?;
+        let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(300), deadline)?;
+        self.b_holding = true;
+        let takeover_ms = done.at.saturating_sub(panicked.at).as_secs_f64() * 1e3;
+        let report = b.ok(&format!("cat {SYSFS}/takeover_report"))?;
+        let pr_us: Vec<u64> = report
+            .lines()
+            .filter_map(|l| l.split("(pr ").nth(1)?.split_whitespace().next()?.parse().ok())
+            .collect();
+        let disks_held = report.lines().filter(|l| l.contains(" preempt-abort ") || l.contains(" preempt ")).count();
+        ensure!(disks_held == self.luns, "B took {disks_held} of {} LUNs:\n{report}", self.luns);
+        let (mut dump_mib, mut dump_ms) = (None, None);
+        if time_dump || mode == Mode::Sequential {
+            let end = match dump_end {
+                Some(end) => end,
+                None => self.cluster.node(NodeName::A)?.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(300), deadline)?,
+            };
+            ensure!(end.text.contains("dump complete"), "A's dump: {}", end.text);
+            let (mib, ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
+            (dump_mib, dump_ms) = (Some(mib), Some(ms));
+        }
+        let sample = Sample {
+            mode,
+            luns: self.luns,
+            ram_mib: ram,
+            bios_in_flight: in_flight,
+            takeover_ms,
+            takeover_ms_module: done.text.split(" disks held in ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()),
+            disks_held,
+            pr_us,
+            dump_percent_at_takeover: done
+                .text
+                .rsplit("partner dump at ")
+                .next()
+                .filter(|_| done.text.contains("partner dump at "))
+                .and_then(|p| p.trim_end_matches('%').trim().parse().ok()),
+            beacon_latency_us,
+            panic_to_beacon_ms_host: beacon.at.saturating_sub(panicked.at).as_secs_f64() * 1e3,
+            reserved_bytes: reserved,
+            dump_mib,
+            dump_ms,
+            dd_mib_s,
+        };
+        println!(
+            "    - {:?} {} LUNs {} MiB: takeover {:.0} ms{}",
+            mode,
+            self.luns,
+            ram,
+            sample.takeover_ms,
+            match (sample.dump_mib, sample.dump_ms, sample.dd_mib_s) {
+                (Some(mib), Some(ms), Some(dd)) =>
+                    format!("; dump {mib} MiB in {ms} ms with {in_flight} in flight, dd {dd:.0} MiB/s"),
+                (Some(mib), Some(ms), None) => format!("; dump {mib} MiB in {ms} ms"),
+                _ => String::new(),
+            }
+        );
+        Ok(sample)
+    }
+}
+
+/// Runs every measurement; writes `out/samples.json` as it goes.
+pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60 * 60);
+    std::fs::create_dir_all(out)?;
+    let mut samples: Vec<Sample> = Vec::new();
+    let save = |samples: &[Sample]| -> Result<()> {
+        let doc = serde_json::json!({
+            "started_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs()
+                - started.elapsed().as_secs(),
+            "seconds": started.elapsed().as_secs_f64(),
+            "runs": opts.runs,
+            "baseline_runs": opts.baseline_runs,
+            "throughput_runs": opts.throughput_runs,
+            "samples": samples,
+        });
+        std::fs::write(out.join("samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
+        Ok(())
+    };
+
+    println!("--- bench: 8 LUNs per node; A with 256 MiB, 1 GiB, 2 GiB; ours and the sequential baseline interleaved");
+    let mut bench = Bench::start(env, &dir.join("luns-8"), 8, 256, deadline)?;
+    for ram in [256, 1024, 2048] {
+        for i in 0..opts.runs.max(opts.baseline_runs) {
+            if i < opts.runs {
+                samples.push(bench.sample(Mode::Ours, ram, 4, false)?);
+            }
+            if i < opts.baseline_runs {
+                samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024)?);
+            }
+            save(&samples)?;
+        }
+    }
+    println!("--- bench: dump throughput against dd, 1 and 4 bios in flight (A 1 GiB)");
+    for _ in 0..opts.throughput_runs {
+        for in_flight in [1, 4] {
+            samples.push(bench.sample(Mode::Ours, 1024, in_flight, true)?);
+        }
+        save(&samples)?;
+    }
+    drop(bench);
+
+    for luns in [1, 32] {
+        println!("--- bench: {luns} LUNs per node, A 1 GiB");
+        let mut bench = Bench::start(env, &dir.join(format!("luns-{luns}")), luns, 1024, deadline)?;
+        for _ in 0..opts.runs {
+            samples.push(bench.sample(Mode::Ours, 1024, 4, false)?);
+            save(&samples)?;
+        }
+    }
+    save(&samples)?;
+    println!("bench: {} samples in {:.0} s -> {}", samples.len(), started.elapsed().as_secs_f64(), out.join("samples.json").display());
+    Ok(())
+}
