@@ -6,13 +6,18 @@
 #   make KDIR=<tree>     build it against your own Rust-enabled 6.12 tree
 #   make demo            boot the two-node cluster and show what it does
 #   make check           host tests and every QEMU scenario
+#   make bench           takeover and dump figures (bench/report.md)
+#   make check-debug     the QEMU scenarios on a lockdep/KASAN/UBSAN kernel
 #
 # `demo` and `check` install what is missing first (scripts/setup.sh).
 # Everything outside the repository lives under $(CT_CACHE).
 
 SHELL := /bin/bash
 CT_KDIR := $(shell scripts/build-kernel.sh --print-kdir)
+CT_DEBUG_KDIR := $(shell CT_KERNEL_FLAVOR=debug scripts/build-kernel.sh --print-kdir)
 KDIR ?= $(CT_KDIR)
+# The compiler flags the tree was built with (CC=clang for the debug kernel).
+KMAKE_ARGS = $(shell cat $(KDIR)/.coretakeover-make-args 2>/dev/null)
 # The kernel needs a rustc with rust-src: Debian's.
 RUSTC ?= /usr/bin/rustc
 CARGO ?= cargo
@@ -21,11 +26,12 @@ CLI_BIN := target/$(TRIPLE)/release/coretakeover
 HARNESS := target/release/ct-cluster
 TEST_MODULE := qemu-test/panic-trigger/ct_panic_trigger.ko
 CT_CACHE := $(shell . scripts/common.sh && echo $$CT_CACHE)
-HARNESS_ARGS = --kernel $(CT_KDIR)/arch/x86/boot/bzImage --vmlinux $(CT_KDIR)/vmlinux \
+harness_args = --kernel $(1)/arch/x86/boot/bzImage --vmlinux $(1)/vmlinux \
 	--module coretakeover.ko --test-module $(TEST_MODULE) --cli $(CLI_BIN) \
 	--python $(CT_CACHE)/venv/bin/python
+HARNESS_ARGS = $(call harness_args,$(CT_KDIR))
 
-.PHONY: all module test-module setup kernel cli harness host-test fuzz check demo clean
+.PHONY: all module test-module setup kernel debug-kernel cli harness host-test fuzz check check-debug bench demo clean
 
 all: module
 
@@ -35,16 +41,19 @@ setup:
 kernel: setup
 	@scripts/build-kernel.sh >/dev/null
 
+debug-kernel: setup
+	@CT_KERNEL_FLAVOR=debug scripts/build-kernel.sh >/dev/null
+
 # With the default KDIR the test kernel is built first; a KDIR of your own is
 # used as it is.
 module: $(if $(filter $(CT_KDIR),$(KDIR)),kernel)
 	@echo "==> module: building coretakeover.ko against $(KDIR)"
-	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) W=1 modules
+	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) $(KMAKE_ARGS) W=1 modules
 
 # Test only: panics from a timer callback (qemu-test/panic-trigger/).
 test-module: $(if $(filter $(CT_KDIR),$(KDIR)),kernel)
 	@echo "==> test module: building ct_panic_trigger.ko"
-	@$(MAKE) -s -C $(KDIR) M=$(CURDIR)/qemu-test/panic-trigger RUSTC=$(RUSTC) modules
+	@$(MAKE) -s -C $(KDIR) M=$(CURDIR)/qemu-test/panic-trigger RUSTC=$(RUSTC) $(KMAKE_ARGS) modules
 
 # The CLI runs in the guests' initramfs: link it statically.
 cli:
@@ -67,6 +76,20 @@ fuzz:
 check: setup
 	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
 	@scripts/check.sh $(HARNESS) $(HARNESS_ARGS)
+
+# The QEMU scenarios on the debug kernel (lockdep, KASAN, UBSAN, atomic-sleep
+# and list checks); fails on any WARNING, BUG or checker report in a console
+# log. The module is rebuilt against that kernel, and again for the default
+# kernel by the next `make check`.
+check-debug: setup debug-kernel
+	@$(MAKE) -s KDIR=$(CT_DEBUG_KDIR) module test-module
+	@$(MAKE) -s cli harness
+	@scripts/check-debug.sh $(HARNESS) $(call harness_args,$(CT_DEBUG_KDIR))
+
+# Takeover and dump figures side by side (not part of `make check`).
+bench: setup
+	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
+	@scripts/bench.sh bench $(HARNESS) $(HARNESS_ARGS)
 
 demo: setup
 	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness

@@ -25,7 +25,8 @@ flock 9
 [ -f "$stamp" ] && { echo "$kdir"; exit 0; }
 
 kmake() {
-    make -C "$kdir" -s -j"$(nproc)" RUSTC="$CT_RUSTC" HOSTRUSTC="$CT_RUSTC" BINDGEN="$CT_BINDGEN" "$@"
+    make -C "$kdir" -s -j"$(nproc)" RUSTC="$CT_RUSTC" HOSTRUSTC="$CT_RUSTC" BINDGEN="$CT_BINDGEN" \
+        ${CT_KERNEL_MAKE_ARGS[@]+"${CT_KERNEL_MAKE_ARGS[@]}"} "$@"
 }
 
 start=$(date +%s)
@@ -37,21 +38,23 @@ if [ ! -f "$kdir/Makefile" ]; then
     mv "$tmp" "$kdir"
 fi
 
-step "test kernel: configuring (tinyconfig + scripts/kernel.config)"
+step "test kernel ($CT_KERNEL_FLAVOR): configuring (tinyconfig + ${CT_KERNEL_FRAGMENTS[*]##*/})"
 kmake tinyconfig >/dev/null
-cp "$CT_ROOT/scripts/kernel.config" "$kdir/kernel/configs/coretakeover.config"
+cat "${CT_KERNEL_FRAGMENTS[@]}" > "$kdir/kernel/configs/coretakeover.config"
 kmake coretakeover.config >/dev/null
-# Every option of the fragment must have survived dependency resolution.
+# Every option of the fragments must have survived dependency resolution.
 lost=0
 while IFS= read -r line; do
     case $line in CONFIG_*=*) ;; *) continue ;; esac
     grep -qx "$line" "$kdir/.config" || { echo "  not applied: $line" >&2; lost=1; }
-done < "$CT_ROOT/scripts/kernel.config"
-[ $lost = 0 ] || die "the config fragment did not apply; fix scripts/kernel.config"
+done < "$kdir/kernel/configs/coretakeover.config"
+[ $lost = 0 ] || die "the config fragment did not apply; fix ${CT_KERNEL_FRAGMENTS[*]##*/}"
+# Out-of-tree modules must be built with the same compiler flags.
+echo "${CT_KERNEL_MAKE_ARGS[*]}" > "$kdir/.coretakeover-make-args"
 kmake rustavailable >/dev/null || die "Rust is not available for this kernel (rustc $CT_RUSTC, bindgen $CT_BINDGEN)"
 
-step "test kernel: building bzImage, vmlinux, Rust crates (takes minutes the first time)"
+step "test kernel ($CT_KERNEL_FLAVOR): building bzImage, vmlinux, Rust crates (takes minutes the first time)"
 kmake all
 touch "$stamp"
-step "test kernel: built in $(( $(date +%s) - start )) s ($kdir)"
+step "test kernel ($CT_KERNEL_FLAVOR): built in $(( $(date +%s) - start )) s ($kdir)"
 echo "$kdir"

@@ -14,12 +14,33 @@ CT_KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 step() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# The directory of the cached test kernel for the current fragment and tools.
-# Key: Debian package version + hash of (fragment, rustc version, bindgen version).
+# Kernel flavours: "default" (scripts/kernel.config) and "debug" (the same plus
+# scripts/kernel-debug.config: lockdep, KASAN, UBSAN, ...). Rust with KASAN
+# needs a clang-built kernel, so the debug flavour is compiled with CC=clang;
+# the flags are recorded in <kdir>/.coretakeover-make-args for module builds.
+CT_KERNEL_FLAVOR=${CT_KERNEL_FLAVOR:-default}
+case $CT_KERNEL_FLAVOR in
+    default) CT_KERNEL_FRAGMENTS=("$CT_ROOT/scripts/kernel.config"); CT_KERNEL_MAKE_ARGS=() ;;
+    debug) CT_KERNEL_FRAGMENTS=("$CT_ROOT/scripts/kernel.config" "$CT_ROOT/scripts/kernel-debug.config")
+           CT_KERNEL_MAKE_ARGS=(CC=clang) ;;
+    *) die "unknown CT_KERNEL_FLAVOR $CT_KERNEL_FLAVOR (default or debug)" ;;
+esac
+
+# The directory of the cached test kernel for the current fragments and tools.
+# Key: Debian package version + hash of (fragments, rustc version, bindgen
+# version, and for the debug flavour the C compiler's version).
 ct_kernel_dir() {
-    local pkgver hash
+    local pkgver hash name
     pkgver=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) || pkgver=unknown
-    hash=$( { cat "$CT_ROOT/scripts/kernel.config"; "$CT_RUSTC" --version 2>/dev/null; \
-              echo "bindgen $CT_BINDGEN_VERSION"; } | sha256sum | cut -c1-12)
-    printf '%s/kernel/linux-%s-%s\n' "$CT_CACHE" "$pkgver" "$hash"
+    if [ "$CT_KERNEL_FLAVOR" = default ]; then
+        hash=$( { cat "$CT_ROOT/scripts/kernel.config"; "$CT_RUSTC" --version 2>/dev/null; \
+                  echo "bindgen $CT_BINDGEN_VERSION"; } | sha256sum | cut -c1-12)
+        name=linux-$pkgver-$hash
+    else
+        hash=$( { cat "${CT_KERNEL_FRAGMENTS[@]}"; "$CT_RUSTC" --version 2>/dev/null; \
+                  echo "bindgen $CT_BINDGEN_VERSION"; echo "${CT_KERNEL_MAKE_ARGS[*]}"; \
+                  clang --version 2>/dev/null | head -1; } | sha256sum | cut -c1-12)
+        name=linux-$pkgver-$CT_KERNEL_FLAVOR-$hash
+    fi
+    printf '%s/kernel/%s\n' "$CT_CACHE" "$name"
 }

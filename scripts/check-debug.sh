@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make check-debug`: every QEMU scenario on the debug kernel (lockdep, KASAN,
+# UBSAN, DEBUG_ATOMIC_SLEEP, DEBUG_LIST), then every console log is searched
+# for a report of those checkers, a WARNING or a BUG. The one BUG a scenario
+# causes on purpose (sysrq-c's NULL dereference) is allowed; nothing else is.
+# Ends with one line "N passed, N failed": the scenarios, plus one count for
+# the log scan.
+#   scripts/check-debug.sh HARNESS HARNESS-ARGS...
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+
+step "QEMU scenarios on the debug kernel: $* check"
+log=$(mktemp)
+"$@" check 2>&1 | tee "$log"
+qemu_rc=${PIPESTATUS[0]}
+read -r passed failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$log")
+results=$(sed -n 's/^results: //p' "$log" | tail -n 1)
+rm -f "$log"
+if [ "$qemu_rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
+
+step "console logs: no WARNING, BUG, KASAN, UBSAN, lockdep or list report"
+reports='WARNING:|BUG:|KASAN|UBSAN|possible circular locking|inconsistent lock state|possible recursive locking|suspicious RCU usage|lock held when returning|list_add corruption|list_del corruption|sleeping function called from invalid context|scheduling while atomic|DEBUG_LOCKS_WARN_ON'
+allowed='BUG: kernel NULL pointer dereference, address: 0000000000000000'
+found=0
+if [ -z "$results" ] || [ ! -d "$results" ]; then
+    echo "no results directory from the scenarios" >&2
+    found=1
+else
+    while IFS= read -r console; do
+        hits=$(grep -E "$reports" "$console" | grep -vF "$allowed")
+        # sysrq-c's NULL dereference is allowed only where sysrq-c was used.
+        if grep -qF "$allowed" "$console" && ! grep -q 'sysrq: Trigger a crash' "$console"; then
+            hits+=$'\n'"$(grep -F "$allowed" "$console")"
+        fi
+        hits=$(printf '%s\n' "$hits" | sed '/^$/d')
+        if [ -n "$hits" ]; then
+            echo "${console#"$results"/}:"
+            printf '%s\n' "$hits" | head -n 20 | sed 's/^/    /'
+            found=1
+        fi
+    done < <(find "$results" -name '*.console.log' | sort)
+    echo "scanned $(find "$results" -name '*.console.log' | wc -l) console logs under $results"
+fi
+if [ "$found" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
