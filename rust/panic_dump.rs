@@ -32,7 +32,7 @@ use crate::ct_core::plan::PageCursor;
 use crate::dump_disk::DumpContext;
 use crate::polled_bio::{now_ns, PollError, PolledBio};
 use crate::shims;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
@@ -50,6 +50,10 @@ const CRCS_PER_PAGE: u64 = (PAGE / 4) as u64;
 pub(crate) static ARMED: AtomicPtr<DumpContext> = AtomicPtr::new(core::ptr::null_mut());
 /// Whether the panic path has started; it never runs twice.
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// Test hook (debugfs `coretakeover/test_panic_after_mib`, 0 = off): the
+/// dump panics once this many MiB are on the disk, as a fault inside the
+/// dump path would.
+static TEST_PANIC_AFTER_MIB: AtomicU32 = AtomicU32::new(0);
 
 /// One bio in flight and the bounce buffer it writes from.
 pub(crate) struct Slot {
@@ -280,6 +284,11 @@ impl PanicState {
                         break;
                     }
                 }
+                let test_panic = u64::from(TEST_PANIC_AFTER_MIB.load(Ordering::Relaxed)) << 20;
+                if test_panic != 0 && written >= test_panic {
+                    // SAFETY: A test hook: a panic inside the dump, on purpose.
+                    unsafe { bindings::panic(kernel::c_str!("coretakeover test: panic inside the dump").as_char_ptr()) }
+                }
                 next_progress = written + PROGRESS_BYTES;
             }
         }
@@ -312,12 +321,16 @@ impl Registration {
         // SAFETY: `NOTIFIER` is static and registered once (the module root
         // creates one `Registration`).
         kernel::error::to_result(unsafe { shims::ct_panic_notifier_register(NOTIFIER.0.get()) })?;
+        // SAFETY: The hook's value is a static; the file goes in `drop`.
+        unsafe { shims::ct_debugfs_init(TEST_PANIC_AFTER_MIB.as_ptr()) };
         Ok(Self(()))
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        // SAFETY: Created in `new`.
+        unsafe { shims::ct_debugfs_exit() };
         // SAFETY: Registered in `new`; unregistering waits for running callbacks.
         unsafe { shims::ct_panic_notifier_unregister(NOTIFIER.0.get()) };
     }
@@ -355,6 +368,12 @@ unsafe fn panic_message<'a>(data: *mut c_void) -> &'a str {
 unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulong, data: *mut c_void) -> c_int {
     let entered = now_ns();
     if STARTED.swap(true, Ordering::AcqRel) {
+        // A panic inside the dump (the dump path faulted, or a test hook):
+        // the header keeps the last watermark, which is all it can vouch for.
+        // SAFETY: The notifier's contract: `data` is the panic message.
+        pr_emerg!("panic inside the dump ({}): not dumping again; the header keeps the last watermark\n", unsafe {
+            panic_message(data)
+        });
         return bindings::NOTIFY_DONE as c_int;
     }
     let ctx = ARMED.load(Ordering::Acquire);

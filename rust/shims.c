@@ -185,3 +185,17 @@ bool ct_nl_get_str(struct genl_info *info, int type, const char **text, int *len
 void ct_init_work(struct work_struct *work, work_func_t fn) { INIT_WORK(work, fn); }
 bool ct_queue_work_unbound(struct work_struct *work) { return queue_work(system_unbound_wq, work); }
 void ct_init_completion(struct completion *done) { init_completion(done); }
+
+/* Test hooks under debugfs (coretakeover/), not an interface. */
+static struct dentry *ct_debugfs;
+
+void ct_debugfs_init(u32 *panic_after_mib)
+{
+	ct_debugfs = debugfs_create_dir("coretakeover", NULL);
+	debugfs_create_u32("test_panic_after_mib", 0600, ct_debugfs, panic_after_mib);
+}
+
+void ct_debugfs_exit(void)
+{
+	debugfs_remove(ct_debugfs);
+}

@@ -5,6 +5,7 @@
 
 #include <linux/blkdev.h>
 #include <linux/notifier.h>
+#include <linux/debugfs.h>
 
 blk_mode_t ct_blk_open_read_write(void);
 blk_mode_t ct_blk_open_read(void);
@@ -23,6 +24,8 @@ const char *ct_kernel_release(void);
 unsigned int ct_processor_id(void);
 int ct_panic_notifier_register(struct notifier_block *nb);
 int ct_panic_notifier_unregister(struct notifier_block *nb);
+void ct_debugfs_init(u32 *panic_after_mib);
+void ct_debugfs_exit(void);
 int ct_pr_register(struct block_device *bdev, u64 old_key, u64 new_key, u32 flags);
 int ct_pr_reserve(struct block_device *bdev, u64 key, u32 type, u32 flags);
 int ct_pr_release(struct block_device *bdev, u64 key, u32 type);

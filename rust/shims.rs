@@ -38,6 +38,8 @@ extern "C" {
     pub(crate) fn ct_processor_id() -> c_uint;
     pub(crate) fn ct_panic_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_panic_notifier_unregister(nb: *mut bindings::notifier_block) -> c_int;
+    pub(crate) fn ct_debugfs_init(panic_after_mib: *mut u32);
+    pub(crate) fn ct_debugfs_exit();
 
     pub(crate) fn ct_pr_register(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, flags: u32) -> c_int;
     pub(crate) fn ct_pr_reserve(bdev: *mut bindings::block_device, key: u64, typ: u32, flags: u32) -> c_int;

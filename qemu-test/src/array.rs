@@ -72,8 +72,7 @@ impl Array {
     pub fn start(
         kind: ArrayKind,
         luns: &[PathBuf],
-        kernel: &Path,
-        initramfs: &Path,
+        env: &crate::cluster::Env,
         dir: &Path,
         epoch: Instant,
         deadline: Instant,
@@ -99,9 +98,9 @@ impl Array {
                     name: "array".into(),
                     memory_mib: 384,
                     cpus: 1,
-                    kernel: kernel.to_path_buf(),
-                    initramfs: initramfs.to_path_buf(),
-                    append: format!("ct.role=array ct.luns={} quiet panic=-1", luns.len()),
+                    kernel: env.kernel.clone(),
+                    initramfs: env.initramfs.clone(),
+                    append: format!("ct.role=array ct.luns={} quiet panic=-1 {}", luns.len(), env.kernel_args),
                     devices,
                 };
                 let guest = spec.start(dir, epoch)?.ready(within(Duration::from_secs(120), deadline))?;

@@ -25,6 +25,8 @@ pub struct Env {
     pub python: PathBuf,
     /// The coretakeover CLI, which also runs on the host.
     pub cli: PathBuf,
+    /// Extra kernel command-line arguments for every guest.
+    pub kernel_args: String,
 }
 
 /// A node of the pair.
@@ -68,6 +70,7 @@ pub struct ClusterSpec {
 
 /// What every node's QEMU is started with.
 struct NodeEnv {
+    kernel_args: String,
     kernel: PathBuf,
     initramfs: PathBuf,
     lun_urls: Vec<String>,
@@ -106,7 +109,7 @@ impl NodeEnv {
             cpus: 2,
             kernel: self.kernel.clone(),
             initramfs: self.initramfs.clone(),
-            append: format!("ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7", node.letter()),
+            append: format!("ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7 {}", node.letter(), self.kernel_args),
             devices,
         }
     }
@@ -150,7 +153,7 @@ impl Cluster {
         }
         let array = match spec.array {
             Some(kind) => {
-                let array = Array::start(kind, &lun_images, &env.kernel, &env.initramfs, dir, epoch, deadline)?;
+                let array = Array::start(kind, &lun_images, env, dir, epoch, deadline)?;
                 boot_times.push((format!("array ({})", kind.name()), epoch.elapsed()));
                 Some(array)
             }
@@ -169,6 +172,7 @@ impl Cluster {
             None => Vec::new(),
         };
         let node_env = NodeEnv {
+            kernel_args: env.kernel_args.clone(),
             kernel: env.kernel.clone(),
             initramfs: env.initramfs.clone(),
             lun_urls,

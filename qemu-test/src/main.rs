@@ -52,6 +52,9 @@ struct Cli {
     /// A static busybox for the guests.
     #[arg(long, default_value = "/bin/busybox")]
     busybox: PathBuf,
+    /// Extra kernel command-line arguments for every guest.
+    #[arg(long, default_value = "")]
+    kernel_args: String,
     /// Where logs, images and results go (one subdirectory per run).
     #[arg(long, default_value = "results")]
     results: PathBuf,
@@ -155,6 +158,7 @@ fn main() -> Result<()> {
         vmlinux: absolute(&cli.vmlinux)?,
         python: cli.python.clone(),
         cli: absolute(&cli.cli)?,
+        kernel_args: cli.kernel_args.clone(),
     };
 
     match cli.command {

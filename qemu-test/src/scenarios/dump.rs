@@ -425,3 +425,50 @@ pub fn power_loss(ctx: &mut Ctx<'_>) -> Result<()> {
     std::fs::remove_file(&vmcore)?;
     Ok(())
 }
+
+/// A panic inside the dump (the test hook in debugfs panics the dumping
+/// CPU once 64 MiB are on the disk): no second dump, no hang (the node
+/// reboots as panic= says), and the header keeps the last watermark, which
+/// savecore saves as an interrupted dump.
+pub fn nested_panic(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting node A (512 MiB)");
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok("mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug; echo 64 > /sys/kernel/debug/coretakeover/test_panic_after_mib")?;
+    ctx.step("A panics; at 64 MiB the dump panics again");
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let a = cluster.node(NodeName::A)?;
+    a.wait_console(mark, "coretakeover test: panic inside the dump", Duration::from_secs(120), deadline)?;
+    let nested = a.wait_console(mark, "coretakeover: panic inside the dump", Duration::from_secs(30), deadline)?;
+    ctx.step(nested.text.split("coretakeover: ").nth(1).unwrap_or(""));
+    let started = std::time::Instant::now();
+    while !cluster.node(NodeName::A)?.has_exited() {
+        ensure!(started.elapsed() < Duration::from_secs(60), "A hangs after the panic inside the dump");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let a = cluster.node(NodeName::A)?;
+    let beacons = a.console.tail(5000).iter().filter(|l| l.contains("coretakeover: panic beacon written")).count();
+    ensure!(beacons == 1, "{beacons} dumps started");
+    ensure!(!a.console.tail(5000).iter().any(|l| l.contains("coretakeover: dump complete")), "a dump completed");
+    ctx.step(&format!("A rebooted {:.1} s after the nested panic; one dump started", started.elapsed().as_secs_f64()));
+
+    ctx.step("the header keeps the last watermark; savecore saves it as an interrupted dump");
+    let out = Command::new(&ctx.env.cli).args(["status", "--json", "--disk"]).arg(&image).output()?;
+    let status: Value = serde_json::from_slice(&out.stdout)?;
+    let header = &status["header"];
+    let watermark = header["watermark"].as_u64().unwrap_or(0);
+    ensure!(header["state"] == "dumping" && watermark >= 64 << 20 && watermark < header["dump_bytes"].as_u64().unwrap_or(0), "A's header: {header}");
+    let vmcore = ctx.dir.join("vmcore");
+    let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "--disk"]).arg(&image).arg("-o").arg(&vmcore).output()?;
+    ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let saved: Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(saved["complete"] == false && saved["saved_bytes"].as_u64() == Some(watermark), "savecore: {saved}");
+    std::fs::remove_file(&vmcore)?;
+    ctx.step(&format!("{} MiB saved, every chunk verified", watermark >> 20));
+    Ok(())
+}

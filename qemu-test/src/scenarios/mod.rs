@@ -128,6 +128,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(dump::power_loss),
         },
         Scenario {
+            name: "dump-nested-panic",
+            about: "a panic inside the dump (test hook): no second dump, no hang; the header keeps the watermark",
+            timeout: Duration::from_secs(300),
+            run: Box::new(dump::nested_panic),
+        },
+        Scenario {
             name: "dump-softirq",
             about: "a panic from a timer softirq is dumped completely",
             timeout: Duration::from_secs(600),
