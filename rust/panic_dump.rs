@@ -380,6 +380,14 @@ unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulo
     if ctx.is_null() {
         return bindings::NOTIFY_DONE as c_int;
     }
+    // From here this CPU drives the disk alone, by polling, with every other
+    // CPU stopped wherever it was: lockdep's rules no longer describe the
+    // machine, and submit_bio's might_sleep() (our bios never sleep: they
+    // are REQ_NOWAIT) would be reported against the notifier chain's RCU
+    // read lock. panic() turns lock debugging off right after the notifiers
+    // for the same reason; we do it before our first bio.
+    // SAFETY: Always callable; it only clears the debug flag.
+    unsafe { bindings::debug_locks_off() };
     // SAFETY: `ARMED` points to a live, fully armed context: it is cleared
     // before a context is disarmed, and every other CPU is stopped now.
     let ctx = unsafe { &*ctx };

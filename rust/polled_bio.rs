@@ -93,9 +93,13 @@ impl PolledBio {
         if self.in_flight {
             return Err(PollError::TooManyPages);
         }
+        // REQ_NOWAIT: where the block layer would sleep for a tag, it fails
+        // the bio instead (an I/O error the dump reports), since nothing may
+        // sleep after a panic.
         let opf = bindings::req_op_REQ_OP_WRITE
             | (1 << bindings::req_flag_bits___REQ_SYNC)
-            | (1 << bindings::req_flag_bits___REQ_POLLED);
+            | (1 << bindings::req_flag_bits___REQ_POLLED)
+            | (1 << bindings::req_flag_bits___REQ_NOWAIT);
         let bio = self.bio.as_ptr();
         // SAFETY: By the type invariant `bio` is initialised and not in flight,
         // so it may be reset; `bdev` is valid by the caller's guarantee.
