@@ -263,6 +263,11 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
             held += 1;
         }
         let _ = match outcome {
+            Ok(t) if t.attempts > 1 => writeln!(
+                Line(&mut report),
+                "{} {} {} us (pr {} us, {} attempts)",
+                disk.path_str(), t.how, us, t.pr_us, t.attempts
+            ),
             Ok(t) => writeln!(Line(&mut report), "{} {} {} us (pr {} us)", disk.path_str(), t.how, us, t.pr_us),
             Err(why) => writeln!(Line(&mut report), "{} failed: {} ({} us)", disk.path_str(), why, us),
         };
@@ -410,20 +415,50 @@ fn take_all(disks: &[NamedDisk], key: u64, victim: u64) -> KVec<(core::result::R
     results
 }
 
-/// How a disk was taken, and how long its one preempting PR command took
-/// (the round trip to the array; 0 when nothing was preempted).
+/// How a disk was taken, how long its last preempting PR command took (the
+/// round trip to the array; 0 when nothing was preempted), and in how many
+/// attempts.
 struct Taken {
     how: &'static str,
     pr_us: u64,
+    attempts: u32,
 }
 
-/// Takes one disk: how, or why not. The preempting command goes first (a
-/// takeover is measured by it); only when it fails do we look whether the
-/// disk is ours already. Either way the reservation is read back.
+/// How long a disk's takeover keeps trying after a PR command failed (the
+/// array restarting, a path failing over), 200 ms apart. Each attempt is
+/// bounded by the SCSI command timeout.
+const RETRY_NS: u64 = 10_000_000_000;
+const RETRY_PAUSE_MS: u32 = 200;
+
+/// Takes one disk: how, or why not. Retries for `RETRY_NS` when a PR
+/// command fails; a disk that someone other than the victim holds, or a
+/// coredump disk, is refused at once.
 fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     if is_coredump_disk(dev) {
         return Err(DiskError::CoredumpDisk);
     }
+    let deadline = now_ns() + RETRY_NS;
+    let mut attempts = 1;
+    loop {
+        match take_disk_once(dev, key, victim) {
+            Ok(how) => return Ok(Taken { attempts, ..how }),
+            Err(DiskError::Pr(_)) if now_ns() < deadline => {
+                attempts += 1;
+                // SAFETY: A work item's process context may sleep.
+                unsafe { bindings::msleep(RETRY_PAUSE_MS) };
+                // An array that lost its PR state lost our registration too.
+                let _ = dev.pr_register(key);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One attempt. The preempting command goes first (a takeover is measured
+/// by it); only when it fails do we look at the reservation: ours already,
+/// or nobody's (the victim released it, or the array lost its PR state),
+/// which we then reserve. Either way the reservation is read back.
+fn take_disk_once(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     let t0 = now_ns();
     let preempted = match dev.pr_preempt(key, victim, true) {
         Ok(()) => Ok("preempt-abort"),
@@ -431,13 +466,21 @@ fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<T
         Err(e) => Err(e),
     };
     let pr_us = (now_ns() - t0) / 1000;
-    let holder = dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k);
-    match preempted {
-        Ok(how) if holder == Some(key) => Ok(Taken { how, pr_us }),
-        Ok(_) => Err(DiskError::NotHeld),
-        // Nothing of the victim's left to preempt: the disk is ours already.
-        Err(_) if holder == Some(key) => Ok(Taken { how: "already-held", pr_us: 0 }),
-        Err(e) => Err(DiskError::Pr(e)),
+    let mut holder = dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k);
+    let how = match preempted {
+        Ok(how) => how,
+        Err(_) if holder == Some(key) => return Ok(Taken { how: "already-held", pr_us: 0, attempts: 1 }),
+        Err(_) if holder.is_none() => {
+            dev.pr_reserve(key).map_err(DiskError::Pr)?;
+            holder = dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k);
+            "reserve"
+        }
+        Err(e) if holder == Some(victim) => return Err(DiskError::Pr(e)),
+        Err(_) => return Err(DiskError::NotHeld),
+    };
+    match holder {
+        Some(k) if k == key => Ok(Taken { how, pr_us, attempts: 1 }),
+        _ => Err(DiskError::NotHeld),
     }
 }
 
@@ -452,7 +495,7 @@ impl core::fmt::Display for DiskError {
         match self {
             Self::CoredumpDisk => f.write_str("carries a coredump label, left untouched"),
             Self::Pr(e) => write!(f, "{}", e),
-            Self::NotHeld => f.write_str("reservation not held after preempting"),
+            Self::NotHeld => f.write_str("held by a third node (neither ours nor the partner's), or not held after preempting"),
         }
     }
 }

@@ -52,6 +52,7 @@ pub struct Array {
     /// The array guest (LIO); held so that it lives as long as the array.
     guest: Option<Guest>,
     _tgtd: Option<Spawned>,
+    restarts: u32,
 }
 
 impl Array {
@@ -77,7 +78,35 @@ impl Array {
         epoch: Instant,
         deadline: Instant,
     ) -> Result<Self> {
-        let port = free_port()?;
+        Self::start_on(kind, free_port()?, "array", luns, env, dir, epoch, deadline)
+    }
+
+    /// Powers the LIO array off and boots it again on the same port and
+    /// images: its persistent-reservation state is gone (it lives in the
+    /// guest's memory), the data is not.
+    pub fn restart(&mut self, luns: &[PathBuf], env: &crate::cluster::Env, dir: &Path, epoch: Instant, deadline: Instant) -> Result<()> {
+        if let Some(mut guest) = self.guest.take() {
+            guest.kill();
+        }
+        self.restarts += 1;
+        let name = format!("array-r{}", self.restarts);
+        let restarts = self.restarts;
+        *self = Self::start_on(self.kind, self.port, &name, luns, env, dir, epoch, deadline)?;
+        self.restarts = restarts;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_on(
+        kind: ArrayKind,
+        port: u16,
+        name: &str,
+        luns: &[PathBuf],
+        env: &crate::cluster::Env,
+        dir: &Path,
+        epoch: Instant,
+        deadline: Instant,
+    ) -> Result<Self> {
         match kind {
             ArrayKind::Lio => {
                 let mut devices = vec!["-device".into(), "virtio-scsi-pci,id=scsi0".into()];
@@ -95,7 +124,7 @@ impl Array {
                 devices.push("-device".into());
                 devices.push("virtio-net-pci,netdev=n0".into());
                 let spec = GuestSpec {
-                    name: "array".into(),
+                    name: name.into(),
                     memory_mib: 384,
                     cpus: 1,
                     kernel: env.kernel.clone(),
@@ -104,11 +133,11 @@ impl Array {
                     devices,
                 };
                 let guest = spec.start(dir, epoch)?.ready(within(Duration::from_secs(120), deadline))?;
-                Ok(Self { kind, port, guest: Some(guest), _tgtd: None })
+                Ok(Self { kind, port, guest: Some(guest), _tgtd: None, restarts: 0 })
             }
             ArrayKind::Tgt => {
                 let tgtd = start_tgtd(port, luns, dir, deadline)?;
-                Ok(Self { kind, port, guest: None, _tgtd: Some(tgtd) })
+                Ok(Self { kind, port, guest: None, _tgtd: Some(tgtd), restarts: 0 })
             }
         }
     }

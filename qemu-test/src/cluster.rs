@@ -228,6 +228,12 @@ impl Cluster {
         Ok(())
     }
 
+    /// Powers the LIO array off and boots it again (same port, same images).
+    pub fn restart_array(&mut self, env: &Env) -> Result<()> {
+        let array = self.array.as_mut().context("this cluster has no array")?;
+        array.restart(&self.lun_images, env, &self.dir, self.node_env.epoch, self.deadline)
+    }
+
     /// The LIO array's guest.
     pub fn array_guest(&mut self) -> Result<&mut Guest> {
         self.array.as_mut().and_then(Array::guest).context("this cluster has no LIO array guest")

@@ -98,6 +98,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(takeover::split_brain),
         },
         Scenario {
+            name: "array-restart",
+            about: "the array loses power during a takeover and forgets its PRs: B retries, then holds every LUN",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::array_restart),
+        },
+        Scenario {
             name: "dump-refusals",
             about: "arming refuses unlabeled, foreign and scheduled disks and bad input, and writes nothing",
             timeout: Duration::from_secs(300),

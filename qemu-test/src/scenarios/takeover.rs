@@ -409,3 +409,54 @@ pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+/// The array loses power just as B takes over, and comes back without its
+/// persistent-reservation state: B's takeover keeps trying (10 s at most),
+/// then holds every LUN - reserving where nobody holds one any more - and
+/// says so per disk. A, whose registration the array forgot, cannot write.
+pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 2,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+    };
+    ctx.step("booting the LIO array and nodes A and B; A reserves its 2 LUNs, B registers on them");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let a_luns = luns(&cluster, NodeName::A);
+    let first = cluster.lun_of(NodeName::A, 0);
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    cluster.node(NodeName::A)?.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    cluster.node(NodeName::B)?.ok(&format!("echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks"))?;
+
+    ctx.step("the array loses power; B starts a takeover; the array boots again (its PR state is gone)");
+    cluster.array_guest()?.kill();
+    let b = cluster.node(NodeName::B)?;
+    let b_mark = b.console.mark();
+    b.ok(&format!("(echo 1 > {SYSFS}/takeover) </dev/null >/dev/null 2>&1 &"))?;
+    cluster.restart_array(ctx.env)?;
+    let b = cluster.node(NodeName::B)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(120), deadline)?;
+    let report = b.ok(&format!("cat {SYSFS}/takeover_report"))?;
+    ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    for line in report.lines() {
+        ctx.step(&format!("  {line}"));
+    }
+    ensure!(done.text.contains("2 of 2 disks held"), "B's takeover after the array restart:\n{report}");
+
+    ctx.step("one owner per LUN: B writes A's LUNs, A cannot");
+    for k in 0..2 {
+        let lun = cluster.lun_of(NodeName::A, k);
+        cluster.node(NodeName::B)?.ok(&format!("retry 3 dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        cluster.node(NodeName::A)?.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    }
+    let b = cluster.node(NodeName::B)?;
+    let key = b.ok(&format!("cat {SYSFS}/registration_key"))?.trim().to_lowercase();
+    let holder = b.ok(&format!("host sg_persist --no-inquiry --read-reservation $(lun_dev {first})"))?;
+    ensure!(holder.to_lowercase().contains(&format!("key={key}")), "LUN {first}'s reservation:\n{holder}");
+    Ok(())
+}
