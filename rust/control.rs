@@ -288,7 +288,16 @@ fn open_service_disks(name: &str, input: &str, reserve: bool) -> Result<KVec<Nam
             pr_warn!("{}: refused {}: it carries a coredump label\n", name, path);
             return Err(EINVAL);
         }
-        let registered = disk.dev.pr_register(key.get());
+        // The kernel's SCSI registration always asks for APTPL, which some
+        // arrays refuse: a key registered beforehand (e.g. with sg_persist)
+        // is then used as it is.
+        let registered = disk.dev.pr_register(key.get()).or_else(|e| match disk.dev.pr_key_registered(key.get()) {
+            Ok(true) => {
+                pr_info!("{}: {}: registering failed ({}), but our key is registered already: using it\n", name, path, e);
+                Ok(())
+            }
+            _ => Err(e),
+        });
         let reserved = if reserve { registered.and_then(|()| disk.dev.pr_reserve(key.get())) } else { registered };
         if let Err(e) = reserved {
             let holder = disk.dev.pr_holder().ok().flatten().map(|(k, _)| k).filter(|k| *k != key.get());

@@ -81,6 +81,15 @@ impl BlockDevice {
         retrying(|| unsafe { shims::ct_pr_register(self.raw(), 0, key, IGNORE_KEY) })
     }
 
+    /// Whether `key` is registered on the disk (READ KEYS).
+    pub(crate) fn pr_key_registered(&self, key: u64) -> Result<bool, PrError> {
+        // SAFETY: As in `pr_register`.
+        match unsafe { shims::ct_pr_key_registered(self.raw(), key) } {
+            ret if ret < 0 => check(ret).map(|()| false),
+            ret => Ok(ret == 1),
+        }
+    }
+
     /// Takes a Write Exclusive reservation with `key` (registered).
     pub(crate) fn pr_reserve(&self, key: u64) -> Result<(), PrError> {
         // SAFETY: As in `pr_register`.

@@ -101,6 +101,32 @@ int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type)
 	return ret;
 }
 
+/* Whether @key is among the keys registered on @bdev: 1, 0, or -errno. */
+int ct_pr_key_registered(struct block_device *bdev, u64 key)
+{
+	const struct pr_ops *ops = ct_pr_ops(bdev);
+	struct pr_keys *keys;
+	u32 i, n = 64;
+	int ret;
+
+	if (!ops || !ops->pr_read_keys)
+		return -EOPNOTSUPP;
+	keys = kzalloc(struct_size(keys, keys, n), GFP_KERNEL);
+	if (!keys)
+		return -ENOMEM;
+	keys->num_keys = n;
+	ret = ops->pr_read_keys(bdev, keys);
+	if (ret > 0)	/* a SCSI/NVMe status */
+		ret = -EIO;
+	if (!ret) {
+		for (i = 0; i < min(keys->num_keys, n); i++)
+			if (keys->keys[i] == key)
+				ret = 1;
+	}
+	kfree(keys);
+	return ret;
+}
+
 /* kthread_run() is a macro. */
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name)
 {

@@ -31,6 +31,7 @@ int ct_pr_reserve(struct block_device *bdev, u64 key, u32 type, u32 flags);
 int ct_pr_release(struct block_device *bdev, u64 key, u32 type);
 int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type, bool abort);
 int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type);
+int ct_pr_key_registered(struct block_device *bdev, u64 key);
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name);
 
 struct genl_info;

@@ -77,7 +77,19 @@ pub fn all() -> Vec<Scenario> {
             name: "takeover-hung",
             about: "A hangs: B fences it after the heartbeat timeout, A's writes fail; giveback returns the disks",
             timeout: Duration::from_secs(300),
-            run: Box::new(takeover::hung_partner),
+            run: Box::new(|ctx| takeover::hung_partner(ctx, ArrayKind::Lio)),
+        },
+        Scenario {
+            name: "takeover-during-dump-tgt",
+            about: "the same on the tgt array (no PREEMPT AND ABORT): the PREEMPT fallback is used and reported",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| takeover::during_dump(ctx, ArrayKind::Tgt)),
+        },
+        Scenario {
+            name: "takeover-hung-tgt",
+            about: "a hung A fenced on the tgt array, with the PREEMPT fallback",
+            timeout: Duration::from_secs(300),
+            run: Box::new(|ctx| takeover::hung_partner(ctx, ArrayKind::Tgt)),
         },
         Scenario {
             name: "partner-disk-lost",

@@ -17,6 +17,20 @@ fn luns(cluster: &Cluster, owner: NodeName) -> String {
     (0..cluster.luns_per_node).map(|k| format!("$(lun_dev {})", cluster.lun_of(owner, k))).collect::<Vec<_>>().join(" ")
 }
 
+/// On tgt, which refuses the APTPL bit the kernel's SCSI registration always
+/// sets, registers `node`'s key on `devs` from userspace (sg_persist, no
+/// APTPL); the module then finds its key registered and uses it.
+fn register_for_tgt(cluster: &mut Cluster, kind: ArrayKind, node: NodeName, devs: &str) -> Result<()> {
+    if kind.has_preempt_abort() {
+        return Ok(());
+    }
+    let n = cluster.node(node)?;
+    n.ok(&format!(
+        "k=$(cat {SYSFS}/registration_key) && for d in {devs}; do retry 3 host sg_persist --no-inquiry --out --register-ignore --param-sark=$k $d >/dev/null || exit 1; done"
+    ))
+    .map(drop)
+}
+
 /// Node A (1 GiB) panics with its coredump disk throttled so that the dump
 /// takes well over 15 s; node B holds all of A's LUNs while A's header still
 /// says `dumping`. Measured on the host clock: A's panic line to B's
@@ -40,6 +54,8 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     configure(cluster.node(NodeName::B)?, NodeName::B)?;
 
     ctx.step("A arms its coredump disk and reserves its LUNs; B reserves its own");
+    register_for_tgt(&mut cluster, kind, NodeName::A, &a_luns)?;
+    register_for_tgt(&mut cluster, kind, NodeName::B, &format!("{b_luns} {a_luns_on_b}"))?;
     let a = cluster.node(NodeName::A)?;
     label_and_arm(a, NodeName::A)?;
     a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
@@ -141,16 +157,16 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
 /// LUN's backing file. Then giveback returns the disks and B watches A's
 /// heartbeat again. Also: a coredump disk listed as a service disk by mistake
 /// is refused and left alone.
-pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
+pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let spec = ClusterSpec {
-        array: Some(ArrayKind::Lio),
+        array: Some(kind),
         luns_per_node: 2,
         nodes: vec![NodeName::A, NodeName::B],
         node_memory_mib: 512,
         memory_of: vec![],
         coredump_mib: 1024,
     };
-    ctx.step("booting the LIO array and nodes A and B");
+    ctx.step(&format!("booting the {} array and nodes A and B", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
     let a_luns = luns(&cluster, NodeName::A);
@@ -158,6 +174,8 @@ pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
     let image = cluster.lun_image(lun).to_path_buf();
     configure(cluster.node(NodeName::A)?, NodeName::A)?;
     configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    register_for_tgt(&mut cluster, kind, NodeName::A, &a_luns)?;
+    register_for_tgt(&mut cluster, kind, NodeName::B, &a_luns)?;
     let a = cluster.node(NodeName::A)?;
     label_and_arm(a, NodeName::A)?;
     a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
@@ -224,6 +242,8 @@ pub fn hung_partner(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(gave["takeover_state"] == "watching", "coretakeover giveback: {gave}");
     b.wait_console(b_mark, "coretakeover: giveback done: released 2 of 2", Duration::from_secs(10), deadline)?;
     ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "B after giveback");
+    // B's preempt removed A's registration; on tgt A registers again by hand.
+    register_for_tgt(&mut cluster, kind, NodeName::A, &a_luns)?;
     let a = cluster.node(NodeName::A)?;
     a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
     a.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=301 count=1 oflag=direct"))?;
