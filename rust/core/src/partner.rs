@@ -233,7 +233,7 @@ mod tests {
         assert!(!stale_fence_due(1001, 1000, 1, 2));
         assert!(!stale_fence_due(2000, 1000, 1, 2));
         assert!(stale_fence_due(2001, 1000, 1, 2));
-        assert!(stale_fence_due(u64::MAX, u64::MAX, 1, 2) == false);
+        assert!(!stale_fence_due(u64::MAX, u64::MAX, 1, 2));
     }
 
     #[test]
