@@ -278,7 +278,7 @@ pub fn partner_disk_lost(ctx: &mut Ctx<'_>) -> Result<()> {
     label_and_arm(a, NodeName::A)?;
     a.ok(&format!("echo $(lun_dev {lun}) > {SYSFS}/service_disks"))?;
     let b = cluster.node(NodeName::B)?;
-    b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo $(lun_dev {lun}) > {SYSFS}/partner_disks && echo 1000 > {SYSFS}/stale_timeout_ms"))?;
+    b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo $(lun_dev {lun}) > {SYSFS}/partner_disks && echo 2000 > {SYSFS}/stale_timeout_ms"))?;
     b.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B never saw A's heartbeat move")?;
@@ -290,8 +290,8 @@ pub fn partner_disk_lost(ctx: &mut Ctx<'_>) -> Result<()> {
     b.wait_console(b_mark, "coretakeover: partner is unreachable", Duration::from_secs(10), deadline)?;
     ensure!(b.ok(&format!("cat {SYSFS}/partner_state"))?.trim() == "unreachable", "B's partner_state");
 
-    ctx.step("5 s later (5 stale timeouts): no takeover, and A still writes its LUN");
-    std::thread::sleep(Duration::from_secs(5));
+    ctx.step("6 s later (3 stale timeouts): no takeover, and A still writes its LUN");
+    std::thread::sleep(Duration::from_secs(6));
     let b = cluster.node(NodeName::B)?;
     ensure!(!b.console.tail(400).iter().any(|l| l.contains("takeover done") || l.contains("partner is stale")), "B took over A on a lost path");
     ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "B's takeover state");
@@ -381,7 +381,7 @@ pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
         configure(node, me)?;
         label_and_arm(node, me)?;
         node.ok(&format!(
-            "echo $(lun_dev {mine}) > {SYSFS}/service_disks && echo {} > {SYSFS}/partner_id && echo $(lun_dev {theirs}) > {SYSFS}/partner_disks && echo 1000 > {SYSFS}/stale_timeout_ms",
+            "echo $(lun_dev {mine}) > {SYSFS}/service_disks && echo {} > {SYSFS}/partner_id && echo $(lun_dev {theirs}) > {SYSFS}/partner_disks && echo 2000 > {SYSFS}/stale_timeout_ms",
             other.id()
         ))?;
     }
@@ -410,7 +410,7 @@ pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
     let a = cluster.node(NodeName::A)?;
     let lost = a.wait_console(a_mark, "coretakeover: fenced:", Duration::from_secs(30), deadline)?;
     ctx.step(&format!("A: {}", lost.text.split("coretakeover: ").nth(1).unwrap_or("")));
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(4));
 
     ctx.step("the end: B holds both LUNs, A holds none and knows it lost");
     let a = cluster.node(NodeName::A)?;
