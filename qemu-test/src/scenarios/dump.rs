@@ -134,13 +134,7 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
 
     ctx.step("a process on A fills 4 MiB with a pattern and reports its physical pages");
     let a = cluster.node(NodeName::A)?;
-    a.ok("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/pattern.json > /tmp/pattern.log 2>&1 &)")?;
-    let pattern = a.shell.ok(
-        "i=0; while [ ! -f /tmp/pattern.json ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i+1)); done; cat /tmp/pattern.json || cat /tmp/pattern.log",
-        Duration::from_secs(150),
-    )?;
-    let pattern_path = ctx.dir.join("pattern.json");
-    std::fs::write(&pattern_path, pattern.trim())?;
+    let pattern_path = place_pattern(ctx, a)?;
 
     ctx.step("A panics (sysrq-c)");
     let mark = a.console.mark();
@@ -283,12 +277,10 @@ pub fn refusals(ctx: &mut Ctx<'_>) -> Result<()> {
 /// rebooted node would.
 pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
     ctx.step("booting node A");
-    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let mut cluster = armed_a(ctx, &spec(vec![NodeName::A]))?;
     let deadline = cluster.deadline;
     let image = cluster.coredump_image(NodeName::A);
     let a = cluster.node(NodeName::A)?;
-    configure(a, NodeName::A)?;
-    label_and_arm(a, NodeName::A)?;
     a.ok("insmod /ct/ct_panic_trigger.ko")?;
     ctx.step(&format!("A panics from a {context} timer callback"));
     let mark = a.console.mark();
@@ -324,12 +316,10 @@ pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
 pub fn truncated(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("booting node A with a 256 MiB coredump disk for 512 MiB of RAM");
     let spec = ClusterSpec { coredump_mib: 256, ..spec(vec![NodeName::A]) };
-    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let mut cluster = armed_a(ctx, &spec)?;
     let deadline = cluster.deadline;
     let image = cluster.coredump_image(NodeName::A);
     let a = cluster.node(NodeName::A)?;
-    configure(a, NodeName::A)?;
-    label_and_arm(a, NodeName::A)?;
     let mark = a.console.mark();
     panic_sysrq(a)?;
     let a = cluster.node(NodeName::A)?;
@@ -339,9 +329,7 @@ pub fn truncated(ctx: &mut Ctx<'_>) -> Result<()> {
 
     ctx.step("savecore on the host saves what fits and says it is truncated");
     let vmcore = ctx.dir.join("vmcore");
-    let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "--disk"]).arg(&image).arg("-o").arg(&vmcore).output()?;
-    ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let saved: Value = serde_json::from_slice(&out.stdout)?;
+    let saved = host_savecore(ctx, &image, &vmcore)?;
     ensure!(saved["complete"] == false && saved["dump_state"] == "truncated", "savecore: {saved}");
     let (bytes, total) = (saved["saved_bytes"].as_u64().unwrap_or(0), saved["dump_bytes"].as_u64().unwrap_or(0));
     ensure!(bytes > 200 << 20 && bytes < 256 << 20 && total > 500 << 20, "saved {bytes} of {total}");
@@ -354,43 +342,66 @@ pub fn truncated(ctx: &mut Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Starts qemu-test/guest/pattern.py on `node` (4 MiB of known pages, locked)
+/// and saves where its pages lie; returns that file.
+fn place_pattern(ctx: &Ctx<'_>, node: &mut Guest) -> Result<std::path::PathBuf> {
+    node.ok("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/pattern.json > /tmp/pattern.log 2>&1 </dev/null &)")?;
+    let pattern = node.shell.ok(
+        "i=0; while [ ! -f /tmp/pattern.json ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i+1)); done; cat /tmp/pattern.json || cat /tmp/pattern.log",
+        Duration::from_secs(150),
+    )?;
+    let path = ctx.dir.join("pattern.json");
+    std::fs::write(&path, pattern.trim())?;
+    Ok(path)
+}
+
+/// Node A alone (`spec`), the module configured and its coredump disk armed.
+fn armed_a(ctx: &Ctx<'_>, spec: &ClusterSpec) -> Result<Cluster> {
+    let mut cluster = Cluster::start(spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    Ok(cluster)
+}
+
+/// `coretakeover status --disk` of a coredump disk image, on the host.
+fn host_status(ctx: &Ctx<'_>, image: &std::path::Path) -> Result<Value> {
+    let out = Command::new(&ctx.env.cli).args(["status", "--json", "--disk"]).arg(image).output()?;
+    serde_json::from_slice(&out.stdout).with_context(|| format!("status: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `coretakeover savecore` of a coredump disk image into `vmcore`, on the host.
+fn host_savecore(ctx: &Ctx<'_>, image: &std::path::Path, vmcore: &std::path::Path) -> Result<Value> {
+    let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "--disk"]).arg(image).arg("-o").arg(vmcore).output()?;
+    ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
 /// Power loss in the middle of a dump: A's QEMU is killed once its header
 /// says about half is saved. savecore reports the dump as cut short at the
 /// exact extent the header recorded, every saved chunk passes its checksum,
 /// and every pattern page inside the saved part is intact.
 pub fn power_loss(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("booting node A (512 MiB); its coredump disk is throttled to 20 MB/s");
-    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let mut cluster = armed_a(ctx, &spec(vec![NodeName::A]))?;
     let deadline = cluster.deadline;
     let image = cluster.coredump_image(NodeName::A);
     let a = cluster.node(NodeName::A)?;
-    configure(a, NodeName::A)?;
-    label_and_arm(a, NodeName::A)?;
-    a.ok("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/pattern.json > /tmp/pattern.log 2>&1 </dev/null &)")?;
-    let pattern = a.shell.ok(
-        "i=0; while [ ! -f /tmp/pattern.json ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i+1)); done; cat /tmp/pattern.json || cat /tmp/pattern.log",
-        Duration::from_secs(150),
-    )?;
-    let pattern_path = ctx.dir.join("pattern.json");
-    std::fs::write(&pattern_path, pattern.trim())?;
+    let pattern_path = place_pattern(ctx, a)?;
     a.throttle_writes("coredump-a", 20_000_000)?;
     let mark = a.console.mark();
     panic_sysrq(a)?;
     cluster.node(NodeName::A)?.wait_console(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
 
     ctx.step("the power fails once the header says 45 % are saved");
-    let host_status = |image: &std::path::Path| -> Result<Value> {
-        let out = Command::new(&ctx.env.cli).args(["status", "--json", "--disk"]).arg(image).output()?;
-        Ok(serde_json::from_slice(&out.stdout)?)
-    };
     let mut percent = 0.0;
     while percent < 45.0 {
         ensure!(std::time::Instant::now() < deadline, "the dump never got to 45 %");
         std::thread::sleep(Duration::from_millis(100));
-        percent = host_status(&image)?["header"]["percent"].as_f64().unwrap_or(0.0);
+        percent = host_status(ctx, &image)?["header"]["percent"].as_f64().unwrap_or(0.0);
     }
     cluster.node(NodeName::A)?.kill();
-    let status = host_status(&image)?;
+    let status = host_status(ctx, &image)?;
     let header = &status["header"];
     ensure!(header["state"] == "dumping", "A's header after the power loss: {header}");
     let watermark = header["watermark"].as_u64().context("watermark")?;
@@ -400,14 +411,12 @@ pub fn power_loss(ctx: &mut Ctx<'_>) -> Result<()> {
 
     ctx.step("savecore: the dump is cut short at that extent; every saved chunk checks out");
     let vmcore = ctx.dir.join("vmcore");
-    let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "--disk"]).arg(&image).arg("-o").arg(&vmcore).output()?;
-    ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let saved: Value = serde_json::from_slice(&out.stdout)?;
+    let saved = host_savecore(ctx, &image, &vmcore)?;
     ensure!(saved["complete"] == false && saved["dump_state"] == "dumping", "savecore: {saved}");
     ensure!(saved["saved_bytes"].as_u64() == Some(watermark), "savecore saved {} bytes, the header says {watermark}", saved["saved_bytes"]);
     let chunk = header["chunk_size"].as_u64().context("chunk size")?;
     ensure!(saved["chunks_verified"].as_u64() == Some(watermark.div_ceil(chunk)), "chunks verified: {saved}");
-    let after = host_status(&image)?;
+    let after = host_status(ctx, &image)?;
     let flags = &after["header"]["flags"];
     ensure!(after["header"]["state"] == "saved" && flags.as_array().is_some_and(|f| f.iter().any(|x| x == "saved-truncated")), "header after savecore: {}", after["header"]);
 
@@ -432,12 +441,10 @@ pub fn power_loss(ctx: &mut Ctx<'_>) -> Result<()> {
 /// savecore saves as an interrupted dump.
 pub fn nested_panic(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("booting node A (512 MiB)");
-    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let mut cluster = armed_a(ctx, &spec(vec![NodeName::A]))?;
     let deadline = cluster.deadline;
     let image = cluster.coredump_image(NodeName::A);
     let a = cluster.node(NodeName::A)?;
-    configure(a, NodeName::A)?;
-    label_and_arm(a, NodeName::A)?;
     a.ok("mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug; echo 64 > /sys/kernel/debug/coretakeover/test_panic_after_mib")?;
     ctx.step("A panics; at 64 MiB the dump panics again");
     let mark = a.console.mark();
@@ -458,15 +465,12 @@ pub fn nested_panic(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step(&format!("A rebooted {:.1} s after the nested panic; one dump started", started.elapsed().as_secs_f64()));
 
     ctx.step("the header keeps the last watermark; savecore saves it as an interrupted dump");
-    let out = Command::new(&ctx.env.cli).args(["status", "--json", "--disk"]).arg(&image).output()?;
-    let status: Value = serde_json::from_slice(&out.stdout)?;
+    let status = host_status(ctx, &image)?;
     let header = &status["header"];
     let watermark = header["watermark"].as_u64().unwrap_or(0);
     ensure!(header["state"] == "dumping" && watermark >= 64 << 20 && watermark < header["dump_bytes"].as_u64().unwrap_or(0), "A's header: {header}");
     let vmcore = ctx.dir.join("vmcore");
-    let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "--disk"]).arg(&image).arg("-o").arg(&vmcore).output()?;
-    ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let saved: Value = serde_json::from_slice(&out.stdout)?;
+    let saved = host_savecore(ctx, &image, &vmcore)?;
     ensure!(saved["complete"] == false && saved["saved_bytes"].as_u64() == Some(watermark), "savecore: {saved}");
     std::fs::remove_file(&vmcore)?;
     ctx.step(&format!("{} MiB saved, every chunk verified", watermark >> 20));

@@ -17,6 +17,18 @@ fn luns(cluster: &Cluster, owner: NodeName) -> String {
     (0..cluster.luns_per_node).map(|k| format!("$(lun_dev {})", cluster.lun_of(owner, k))).collect::<Vec<_>>().join(" ")
 }
 
+/// Nodes A and B (512 MiB each) with `luns_per_node` LUNs each on a `kind` array.
+fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
+    ClusterSpec {
+        array: Some(kind),
+        luns_per_node,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+    }
+}
+
 /// On tgt, which refuses the APTPL bit the kernel's SCSI registration always
 /// sets, registers `node`'s key on `devs` from userspace (sg_persist, no
 /// APTPL); the module then finds its key registered and uses it.
@@ -158,14 +170,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
 /// heartbeat again. Also: a coredump disk listed as a service disk by mistake
 /// is refused and left alone.
 pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
-    let spec = ClusterSpec {
-        array: Some(kind),
-        luns_per_node: 2,
-        nodes: vec![NodeName::A, NodeName::B],
-        node_memory_mib: 512,
-        memory_of: vec![],
-        coredump_mib: 1024,
-    };
+    let spec = pair(kind, 2);
     ctx.step(&format!("booting the {} array and nodes A and B", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
@@ -260,14 +265,7 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
 /// however long that lasts, and A keeps writing; an administrator's takeover
 /// by command still works and fences A.
 pub fn partner_disk_lost(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = ClusterSpec {
-        array: Some(ArrayKind::Lio),
-        luns_per_node: 1,
-        nodes: vec![NodeName::A, NodeName::B],
-        node_memory_mib: 512,
-        memory_of: vec![],
-        coredump_mib: 1024,
-    };
+    let spec = pair(ArrayKind::Lio, 1);
     ctx.step("booting the LIO array and nodes A and B");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
@@ -314,14 +312,7 @@ pub fn partner_disk_lost(ctx: &mut Ctx<'_>) -> Result<()> {
 /// removed. rmmod waits for the takeover; when the array answers again both
 /// finish: the takeover holds the LUNs, the module is gone, nothing oopsed.
 pub fn rmmod_in_flight(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = ClusterSpec {
-        array: Some(ArrayKind::Lio),
-        luns_per_node: 2,
-        nodes: vec![NodeName::A, NodeName::B],
-        node_memory_mib: 512,
-        memory_of: vec![],
-        coredump_mib: 1024,
-    };
+    let spec = pair(ArrayKind::Lio, 2);
     ctx.step("booting the LIO array and nodes A and B; A reserves its 2 LUNs, B registers on them");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
@@ -364,14 +355,7 @@ pub fn rmmod_in_flight(ctx: &mut Ctx<'_>) -> Result<()> {
 /// one more stale timeout, checks its own LUN before fencing, finds B holding
 /// it, and says it lost. At the end every LUN has exactly one owner, B.
 pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = ClusterSpec {
-        array: Some(ArrayKind::Lio),
-        luns_per_node: 1,
-        nodes: vec![NodeName::A, NodeName::B],
-        node_memory_mib: 512,
-        memory_of: vec![],
-        coredump_mib: 1024,
-    };
+    let spec = pair(ArrayKind::Lio, 1);
     ctx.step("booting the LIO array and nodes A and B; each arms, reserves its LUN and watches the other");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
@@ -435,14 +419,7 @@ pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
 /// then holds every LUN - reserving where nobody holds one any more - and
 /// says so per disk. A, whose registration the array forgot, cannot write.
 pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = ClusterSpec {
-        array: Some(ArrayKind::Lio),
-        luns_per_node: 2,
-        nodes: vec![NodeName::A, NodeName::B],
-        node_memory_mib: 512,
-        memory_of: vec![],
-        coredump_mib: 1024,
-    };
+    let spec = pair(ArrayKind::Lio, 2);
     ctx.step("booting the LIO array and nodes A and B; A reserves its 2 LUNs, B registers on them");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
