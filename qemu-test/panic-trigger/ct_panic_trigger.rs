@@ -96,6 +96,14 @@ static PANIC_ATTR: Attribute = Attribute::read_write::<Trigger>(c_str!("panic"))
 static ATTRS: AttributeList<1> = AttributeList::new([&PANIC_ATTR]);
 static GROUP: Group = Group::new(&ATTRS);
 
+/// The softirq timer's lock class: lockdep wants a static key for every timer.
+struct TimerKey(kernel::types::Opaque<bindings::lock_class_key>);
+
+// SAFETY: lockdep synchronises its own use of the key.
+unsafe impl Sync for TimerKey {}
+
+static TIMER_KEY: TimerKey = TimerKey(kernel::types::Opaque::uninit());
+
 struct PanicTrigger {
     _dir: Directory,
 }
@@ -110,7 +118,7 @@ impl kernel::Module for PanicTrigger {
                 Some(softirq_fired),
                 0,
                 c_str!("ct_panic_trigger").as_char_ptr(),
-                core::ptr::null_mut(),
+                TIMER_KEY.0.get(),
             );
             bindings::hrtimer_init(
                 TIMERS.hardirq.get(),
