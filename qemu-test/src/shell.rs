@@ -15,6 +15,9 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 const DONE: &str = "@@CT-DONE ";
+/// The guest's answer to a line that arrived garbled (its length prefix
+/// does not match): nothing was run, the harness sends it again.
+const GARBLED: &str = "@@CT-GARBLED";
 
 /// What a command printed (stdout and stderr together) and its exit status.
 #[derive(Debug)]
@@ -74,9 +77,13 @@ impl Shell {
         }
         self.skip_pending(Instant::now() + timeout)?;
         let _ = writeln!(self.log, "[{:>11.6}] $ {command}", self.epoch.elapsed().as_secs_f64());
-        writeln!(self.writer, "{command}").with_context(|| format!("{}: sending command", self.name))?;
+        // Each line carries its length: a serial line can lose bytes under
+        // load, and a shortened command must not run.
+        let send = |w: &mut UnixStream| writeln!(w, "{} {command}", command.len());
+        send(&mut self.writer).with_context(|| format!("{}: sending command", self.name))?;
         let deadline = Instant::now() + timeout;
         let mut text = String::new();
+        let mut resent = 0;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match self.lines.recv_timeout(left) {
@@ -90,6 +97,11 @@ impl Shell {
                 }
             };
             let _ = writeln!(self.log, "[{:>11.6}] {line}", self.epoch.elapsed().as_secs_f64());
+            if line.trim() == GARBLED && resent < 5 {
+                resent += 1;
+                send(&mut self.writer).with_context(|| format!("{}: sending command", self.name))?;
+                continue;
+            }
             // Output without a final newline runs into the marker: split it off.
             if let Some(pos) = line.find(DONE) {
                 text.push_str(&line[..pos]);
