@@ -11,3 +11,19 @@ impl Crc32c for HostCrc {
         !crc32c::crc32c_append(!crc, data)
     }
 }
+
+/// `data` as the first bytes of a dump header with a valid magic, version,
+/// size and checksum, so that parsing reaches the consistency checks.
+#[allow(dead_code)] // not every target seals headers
+pub fn sealed_header(data: &[u8]) -> Vec<u8> {
+    use coretakeover_core::header::{Header, HEADER_SIZE};
+    let mut buf = vec![0u8; HEADER_SIZE];
+    let n = data.len().min(HEADER_SIZE - 4);
+    buf[..n].copy_from_slice(&data[..n]);
+    buf[..8].copy_from_slice(b"CTDUMPHD");
+    buf[8..12].copy_from_slice(&1u32.to_le_bytes());
+    buf[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
+    let mut h = Header::from_unchecked(buf);
+    h.seal(&HostCrc);
+    h.into_inner()
+}

@@ -7,21 +7,14 @@
 
 mod common;
 use common::HostCrc;
-use coretakeover_core::header::{Header, HEADER_SIZE};
+use coretakeover_core::header::Header;
 use coretakeover_core::plan::{phys_of, ChecksumTable};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (Vec<u8>, Vec<u8>)| {
     let (head, table) = input;
-    let mut buf = vec![0u8; HEADER_SIZE];
-    let n = head.len().min(HEADER_SIZE - 4);
-    buf[..n].copy_from_slice(&head[..n]);
-    buf[..8].copy_from_slice(b"CTDUMPHD");
-    buf[8..12].copy_from_slice(&1u32.to_le_bytes());
-    buf[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
-    let mut h = Header::from_unchecked(buf);
-    h.seal(&HostCrc);
-    let Ok(h) = Header::parse(h.as_bytes(), &HostCrc) else { return };
+    let sealed = common::sealed_header(&head);
+    let Ok(h) = Header::parse(sealed.as_slice(), &HostCrc) else { return };
     let Ok(t) = ChecksumTable::new(&table, h.chunk_size(), h.watermark()) else {
         return;
     };
