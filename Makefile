@@ -9,7 +9,11 @@
 #   make bench           takeover and dump figures (bench/report.md)
 #   make check-debug     the QEMU scenarios on a lockdep/KASAN/UBSAN kernel
 #
-# `demo` and `check` install what is missing first (scripts/setup.sh).
+# `demo`, `check`, `bench` and `check-debug` install what is missing first
+# (scripts/setup.sh), then run the rest in a sub-make: the test kernel's
+# directory is named after the installed linux-source-6.12 package, so it can
+# only be computed once set-up has run (on a fresh machine it is not there
+# when this file is first read).
 # Everything outside the repository lives under $(CT_CACHE).
 
 SHELL := /bin/bash
@@ -31,17 +35,18 @@ harness_args = --kernel $(1)/arch/x86/boot/bzImage --vmlinux $(1)/vmlinux \
 	--python $(CT_CACHE)/venv/bin/python
 HARNESS_ARGS = $(call harness_args,$(CT_KDIR))
 
-.PHONY: all module test-module setup kernel debug-kernel cli harness host-test fuzz check check-debug bench demo clean
+.PHONY: all module test-module setup kernel debug-kernel cli harness host-test fuzz check check-debug bench demo clean clean-cache \
+	run-check run-check-debug run-bench run-demo
 
 all: module
 
 setup:
 	@scripts/setup.sh
 
-kernel: setup
+kernel:
 	@scripts/build-kernel.sh >/dev/null
 
-debug-kernel: setup
+debug-kernel:
 	@CT_KERNEL_FLAVOR=debug scripts/build-kernel.sh >/dev/null
 
 # With the default KDIR the test kernel is built first; a KDIR of your own is
@@ -74,6 +79,9 @@ fuzz:
 	@scripts/fuzz.sh $(FUZZ_RUNS)
 
 check: setup
+	@$(MAKE) -s run-check
+
+run-check:
 	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
 	@scripts/check.sh $(HARNESS) $(HARNESS_ARGS)
 
@@ -83,19 +91,33 @@ check: setup
 # kernel by the next `make check`. pci=noacpi: under TCG the checkers slow
 # ACPI's AML interpreter so much that evaluating the PCI routing table hits
 # its 30 s loop timeout, three times per boot.
-check-debug: setup debug-kernel
+check-debug: setup
+	@$(MAKE) -s run-check-debug
+
+run-check-debug: debug-kernel
 	@$(MAKE) -s KDIR=$(CT_DEBUG_KDIR) module test-module
 	@$(MAKE) -s cli harness
 	@scripts/check-debug.sh $(HARNESS) $(call harness_args,$(CT_DEBUG_KDIR)) --kernel-args pci=noacpi
 
 # Takeover and dump figures side by side (not part of `make check`).
 bench: setup
+	@$(MAKE) -s run-bench
+
+run-bench:
 	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
-	@scripts/bench.sh bench $(HARNESS) $(HARNESS_ARGS)
+	@scripts/bench.sh bench $(HARNESS) $(HARNESS_ARGS); rc=$$?; scripts/disk-use.sh; exit $$rc
 
 demo: setup
+	@$(MAKE) -s run-demo
+
+run-demo:
 	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
-	@$(HARNESS) $(HARNESS_ARGS) demo --out demo-out
+	@$(HARNESS) $(HARNESS_ARGS) demo --out demo-out; rc=$$?; scripts/disk-use.sh; exit $$rc
+
+# Everything outside the repository: the cached kernels and the test venv.
+clean-cache:
+	@echo "==> removing $(CT_CACHE) ($$(du -sh $(CT_CACHE) 2>/dev/null | cut -f1))"
+	@rm -rf $(CT_CACHE)
 
 clean:
 	@$(MAKE) -s -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
