@@ -117,6 +117,7 @@ def main():
         "pr_roundtrip_ms_8_parallel": statistics.median(pr_8) / 1000,
         "samples": len(s),
         "bench_seconds": doc["seconds"],
+        "peak_results_bytes": doc.get("peak_results_bytes"),
         "date": datetime.datetime.fromtimestamp(doc["started_unix"], datetime.timezone.utc).strftime("%Y-%m-%d"),
         "machine": machine(),
     }
@@ -227,6 +228,16 @@ def main():
         f"{results['reserved_bytes_1_in_flight']} with 1 (`dump_reserved_bytes`).",
         f"- PR round trip: {results['pr_roundtrip_ms']:.1f} ms for one PREEMPT AND ABORT alone (1 LUN), "
         f"{results['pr_roundtrip_ms_8_parallel']:.1f} ms each when 8 run in parallel (B's `takeover_report`).",
+        "",
+        "## Disk",
+        "",
+        (
+            f"- Peak disk use under the run's `results/` directory: {results['peak_results_bytes'] / 2**30:.2f} GiB "
+            "(allocated bytes, sampled every second: the LUN and coredump images of the cluster being measured; "
+            "each cluster's images are removed when its measurements are done)."
+            if results["peak_results_bytes"] is not None
+            else "- Peak disk use: not recorded by this run."
+        ),
         "",
     ]
     method = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_method.md")

@@ -249,6 +249,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(60 * 60);
     std::fs::create_dir_all(out)?;
+    let disk = crate::results::DiskWatch::start(dir);
     let mut samples: Vec<Sample> = Vec::new();
     let save = |samples: &[Sample]| -> Result<()> {
         let doc = serde_json::json!({
@@ -258,6 +259,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
             "runs": opts.runs,
             "baseline_runs": opts.baseline_runs,
             "throughput_runs": opts.throughput_runs,
+            "peak_results_bytes": disk.peak(),
             "samples": samples,
         });
         std::fs::write(out.join("samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
@@ -285,6 +287,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         save(&samples)?;
     }
     drop(bench);
+    crate::results::tidy_passed(&dir.join("luns-8"));
 
     for luns in [1, 32] {
         println!("--- bench: {luns} LUNs per node, A 1 GiB");
@@ -293,8 +296,11 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
             samples.push(bench.sample(Mode::Ours, 1024, 4, false)?);
             save(&samples)?;
         }
+        drop(bench);
+        crate::results::tidy_passed(&dir.join(format!("luns-{luns}")));
     }
     save(&samples)?;
+    println!("bench: peak disk use under {}: {}", dir.display(), crate::results::human(disk.peak()));
     println!("bench: {} samples in {:.0} s -> {}", samples.len(), started.elapsed().as_secs_f64(), out.join("samples.json").display());
     Ok(())
 }

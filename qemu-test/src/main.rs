@@ -18,15 +18,16 @@ mod guest;
 mod initramfs;
 mod procs;
 mod qmp;
+mod results;
 mod scenarios;
 mod shell;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
 use cluster::Env;
 use scenarios::{Ctx, Scenario};
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 #[derive(Debug, Parser)]
 #[command(name = "ct-cluster")]
@@ -55,9 +56,14 @@ struct Cli {
     /// Extra kernel command-line arguments for every guest.
     #[arg(long, default_value = "")]
     kernel_args: String,
-    /// Where logs, images and results go (one subdirectory per run).
+    /// Where logs, images and results go (one subdirectory per run; the
+    /// newest 3 runs of each kind stay, or CT_KEEP_RUNS).
     #[arg(long, default_value = "results")]
     results: PathBuf,
+    /// The kind of run, which names its directory and groups it for pruning
+    /// (by default the command: check, demo or bench).
+    #[arg(long)]
+    run_kind: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,15 +99,8 @@ enum Command {
     List,
 }
 
-fn run_dir(results: &std::path::Path, what: &str) -> Result<PathBuf> {
-    let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let dir = results.join(format!("{what}-{stamp}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // QEMU gets paths under it (9p shares): make it absolute.
-    Ok(std::fs::canonicalize(&dir)?)
-}
-
-/// Runs one scenario; returns whether it passed.
+/// Runs one scenario; returns whether it passed. Its directory is left as
+/// it is: the caller tidies it (`results::tidy_passed`) or reports it.
 fn run_scenario(scenario: &Scenario, env: &Env, dir: PathBuf) -> (bool, serde_json::Map<String, serde_json::Value>) {
     println!("--- {}: {}", scenario.name, scenario.about);
     let started = Instant::now();
@@ -119,7 +118,7 @@ fn run_scenario(scenario: &Scenario, env: &Env, dir: PathBuf) -> (bool, serde_js
         None => println!("PASS {} ({secs:.1} s)", scenario.name),
         Some(e) => {
             println!("FAIL {} ({secs:.1} s): {e}", scenario.name);
-            println!("     logs: {}", dir.display());
+            println!("     logs and images kept: {}", dir.display());
         }
     }
     (error.is_none(), ctx.facts)
@@ -134,11 +133,20 @@ fn main() -> Result<()> {
         }
         return Ok(());
     }
-    let root = run_dir(&cli.results, match cli.command {
-        Command::Demo { .. } => "demo",
-        Command::Bench { .. } => "bench",
-        _ => "check",
-    })?;
+    let kind = cli.run_kind.clone().unwrap_or_else(|| {
+        match cli.command {
+            Command::Demo { .. } => "demo",
+            Command::Bench { .. } => "bench",
+            _ => "check",
+        }
+        .to_string()
+    });
+    ensure!(
+        !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "--run-kind {kind:?}: letters, digits and '-' only"
+    );
+    std::fs::create_dir_all(&cli.results).with_context(|| format!("creating {}", cli.results.display()))?;
+    let root = results::new_run(&cli.results, &kind)?;
     let initramfs = root.join("initramfs.cpio");
     let absolute = |p: &PathBuf| std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()));
     let kernel_tree = absolute(&cli.kernel)?.ancestors().nth(4).context("the kernel tree above bzImage")?.to_path_buf();
@@ -176,12 +184,31 @@ fn main() -> Result<()> {
                 }
                 picked
             };
-            let (mut passed, mut failed) = (0, 0);
+            let (mut passed, mut failed) = (0, Vec::new());
             for scenario in selected {
-                let (ok, _) = run_scenario(scenario, &env, root.join(scenario.name));
-                if ok { passed += 1 } else { failed += 1 }
+                let dir = root.join(scenario.name);
+                let (ok, _) = run_scenario(scenario, &env, dir.clone());
+                if ok {
+                    passed += 1;
+                    results::tidy_passed(&dir);
+                } else {
+                    failed.push(dir);
+                }
             }
-            println!("results: {}", root.display());
+            if failed.is_empty() && !results::keep_everything() {
+                // The guests' initramfs is rebuilt by every run.
+                let _ = std::fs::remove_file(root.join("initramfs.cpio"));
+            }
+            for dir in &failed {
+                let big = results::big_files(dir);
+                let total: u64 = big.iter().map(|(_, b)| b).sum();
+                println!("kept for the failed scenario {}: {} of images and vmcores in {}", dir.file_name().unwrap_or_default().to_string_lossy(), results::human(total), dir.display());
+                for (name, bytes) in big {
+                    println!("    {name} ({})", results::human(bytes));
+                }
+            }
+            println!("results: {} ({})", root.display(), results::human(results::disk_bytes(&root)));
+            let failed = failed.len();
             println!("{passed} passed, {failed} failed");
             if failed > 0 {
                 std::process::exit(1);
@@ -204,11 +231,26 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     let mut ok = true;
     for name in ["pr-sanity-lio", "takeover-during-dump", "dump-sysrq"] {
         let scenario = all.iter().find(|s| s.name == name).with_context(|| format!("{name} missing"))?;
-        let (passed, found) = run_scenario(scenario, env, root.join(scenario.name));
+        let dir = root.join(scenario.name);
+        let (passed, mut found) = run_scenario(scenario, env, dir.clone());
+        if passed {
+            // The vmcore is what the demo hands over: it moves (a rename, no
+            // copy) to OUT before the scenario's images are removed.
+            if let Some(vmcore) = found.get("vmcore").and_then(|v| v.as_str()).map(PathBuf::from) {
+                std::fs::create_dir_all(out)?;
+                let kept = std::fs::canonicalize(out)?.join("vmcore");
+                std::fs::rename(&vmcore, &kept).with_context(|| format!("moving {} to {}", vmcore.display(), kept.display()))?;
+                found.insert("vmcore".into(), kept.display().to_string().into());
+            }
+            results::tidy_passed(&dir);
+        }
         facts.extend(found);
         facts.insert(format!("{name}_ok"), passed.into());
         ok &= passed;
         println!();
+    }
+    if ok && !results::keep_everything() {
+        let _ = std::fs::remove_file(root.join("initramfs.cpio"));
     }
     facts.insert("ok".into(), ok.into());
     facts.insert("seconds".into(), started.elapsed().as_secs_f64().into());
@@ -230,6 +272,7 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     println!("  dump              {} bytes in {} s, state {}", fact("dump_bytes"), fact("dump_seconds"), fact("dump_state_final"));
     println!("  vmcore            {} (savecore ok: {})", fact("vmcore"), fact("savecore_ok"));
     println!("  drgn              {}", fact("drgn_panic_line"));
+    println!("  KASLR             kernel text at offset {}, direct map at {} (read from the dump)", fact("kaslr_offset"), fact("direct_map_base"));
     println!("  memory reserved   {} bytes while armed", fact("reserved_bytes"));
     if !ok {
         bail!("the demo failed; logs in {}", root.display());
