@@ -14,6 +14,7 @@ if [ "${1:-}" = --print-kdir ]; then echo "$kdir"; exit 0; fi
 stamp=$kdir/.coretakeover-complete
 if [ -f "$stamp" ]; then
     step "test kernel: cached ($kdir)"
+    ct_evict_stale_kernels "$kdir"
     echo "$kdir"
     exit 0
 fi
@@ -27,6 +28,23 @@ flock 9
 kmake() {
     make -C "$kdir" -s -j"$(nproc)" RUSTC="$CT_RUSTC" HOSTRUSTC="$CT_RUSTC" BINDGEN="$CT_BINDGEN" \
         ${CT_KERNEL_MAKE_ARGS[@]+"${CT_KERNEL_MAKE_ARGS[@]}"} "$@"
+}
+
+# Once vmlinux and bzImage exist, the kernel's own objects are dead weight:
+# an out-of-tree module build reads the headers, .config, Module.symvers,
+# scripts/ (modpost, fixdep) and the Rust crates' metadata under rust/, and
+# the tests read vmlinux, bzImage and tools/net/ynl. Measured on the default
+# flavour: 3.1 GiB before, 2.1 GiB after, and coretakeover.ko and the test
+# module still build. The tree is never rebuilt in place (the stamp below
+# says it is finished), so nothing needs the objects again.
+trim_build_tree() {
+    local before after
+    before=$(ct_disk_bytes "$kdir")
+    find "$kdir" \( -path "$kdir/rust" -o -path "$kdir/scripts" -o -path "$kdir/tools" \) -prune -o \
+        \( -name '*.o' -o -name '*.ko' \) -type f -print0 | xargs -0r rm -f
+    rm -f "$kdir"/.tmp_vmlinux*
+    after=$(ct_disk_bytes "$kdir")
+    step "test kernel ($CT_KERNEL_FLAVOR): removed the kernel's own objects ($(ct_human "$before") -> $(ct_human "$after"))"
 }
 
 start=$(date +%s)
@@ -55,6 +73,8 @@ kmake rustavailable >/dev/null || die "Rust is not available for this kernel (ru
 
 step "test kernel ($CT_KERNEL_FLAVOR): building bzImage, vmlinux, Rust crates (takes minutes the first time)"
 kmake all
+trim_build_tree
 touch "$stamp"
-step "test kernel ($CT_KERNEL_FLAVOR): built in $(( $(date +%s) - start )) s ($kdir)"
+step "test kernel ($CT_KERNEL_FLAVOR): built in $(( $(date +%s) - start )) s ($kdir, $(ct_human "$(ct_disk_bytes "$kdir")"))"
+ct_evict_stale_kernels "$kdir"
 echo "$kdir"

@@ -14,7 +14,7 @@ set -uo pipefail
 
 step "QEMU scenarios on the debug kernel: $* check"
 log=$(mktemp)
-"$@" check 2>&1 | tee "$log"
+"$@" --run-kind check-debug check 2>&1 | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 read -r passed failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$log")
 results=$(sed -n 's/^results: //p' "$log" | tail -n 1)
@@ -56,5 +56,6 @@ else
     echo "scanned $(find "$results" -name '*.console.log' | wc -l) console logs under $results"
 fi
 if [ "$found" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+"$CT_ROOT/scripts/disk-use.sh"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -44,6 +44,8 @@ echo "host tests:     $host_passed passed, $host_failed failed"
 echo "netlink tables: $gen_passed passed, $gen_failed failed"
 echo "fuzz smoke:     $fuzz_passed passed, $fuzz_failed failed"
 echo "QEMU scenarios: $qemu_passed passed, $qemu_failed failed"
+# The disk line comes just before the count, which stays the last line.
+"$CT_ROOT/scripts/disk-use.sh"
 passed=$((host_passed + gen_passed + fuzz_passed + qemu_passed))
 failed=$((host_failed + gen_failed + fuzz_failed + qemu_failed))
 echo "$passed passed, $failed failed"

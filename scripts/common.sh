@@ -44,3 +44,36 @@ ct_kernel_dir() {
     fi
     printf '%s/kernel/%s\n' "$CT_CACHE" "$name"
 }
+
+# The flavour a cached kernel directory's name belongs to (debug or default),
+# or nothing when the name is not one of ours.
+ct_kernel_dir_flavor() {
+    case ${1##*/} in
+        linux-*-debug-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) echo debug ;;
+        linux-*-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) echo default ;;
+    esac
+}
+
+# Bytes allocated under a path (0 when it is missing), and the same for people.
+ct_disk_bytes() { du -sB1 "$1" 2>/dev/null | cut -f1 || echo 0; }
+ct_human() { numfmt --to=iec-i --suffix=B --format=%.1f "${1:-0}"; }
+
+# Removes the cached builds of this flavour that the current fragments and
+# tools can no longer use (their hash differs), saying what went and how much
+# it freed. A build another process holds locked (building it now) is left.
+ct_evict_stale_kernels() {
+    local keep=$1 dir freed
+    for dir in "$CT_CACHE"/kernel/linux-*; do
+        [ -d "$dir" ] && [ "$dir" != "$keep" ] || continue
+        case $dir in *.unpack) ;; *) [ "$(ct_kernel_dir_flavor "$dir")" = "$CT_KERNEL_FLAVOR" ] || continue ;; esac
+        # An unpack left by an interrupted build of the same flavour goes too.
+        case $dir in *.unpack) [ "$(ct_kernel_dir_flavor "${dir%.unpack}")" = "$CT_KERNEL_FLAVOR" ] || continue ;; esac
+        if ! flock -n "${dir%.unpack}.lock" true 2>/dev/null; then
+            step "kernel cache: ${dir##*/} is being built by another process; left"
+            continue
+        fi
+        freed=$(ct_disk_bytes "$dir")
+        rm -rf "$dir" "${dir%.unpack}.lock"
+        step "kernel cache: removed the stale $CT_KERNEL_FLAVOR build ${dir##*/} ($(ct_human "$freed") freed)"
+    done
+}
