@@ -1,6 +1,7 @@
 # Opens a vmcore with drgn and the kernel's vmlinux, and prints what the
 # tests check, as JSON: the kernel release, whether the panic line is in the
-# printk ring, and whether the pattern pages (if given) hold the pattern.
+# printk ring, where KASLR put the kernel text and the direct map, the NUMA
+# nodes, and whether the pattern pages (if given) hold the pattern.
 #   python drgn_check.py VMCORE VMLINUX PANIC-TEXT [PATTERN-JSON]
 import json, struct, sys
 
@@ -18,6 +19,21 @@ dmesg = get_dmesg(prog).decode(errors="replace")
 lines = [l for l in dmesg.splitlines() if panic_text in l]
 result["panic_line"] = lines[-1] if lines else None
 result["dmesg_lines"] = len(dmesg.splitlines())
+
+# KASLR, seen two ways that must agree: the KERNELOFFSET line the kernel put
+# in its VMCOREINFO (read from the kernel's own buffer in the dump), and the
+# address of _text against its link-time address (__START_KERNEL_map plus
+# CONFIG_PHYSICAL_START, 0xffffffff81000000 on x86_64).
+info = prog["vmcoreinfo_data"].string_().decode()
+fields = dict(l.split("=", 1) for l in info.splitlines() if "=" in l)
+result["vmcoreinfo_kerneloffset"] = int(fields.get("KERNELOFFSET", "0"), 16)
+result["text_offset"] = prog.symbol("_text").address - 0xFFFFFFFF81000000
+result["page_offset_base"] = prog["page_offset_base"].value_()
+try:
+    from drgn.helpers.linux.nodemask import for_each_online_node
+    result["numa_nodes"] = len(list(for_each_online_node(prog)))
+except ImportError:
+    result["numa_nodes"] = None
 if len(sys.argv) > 4:
     with open(sys.argv[4]) as f:
         pattern = json.load(f)

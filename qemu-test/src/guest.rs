@@ -40,6 +40,7 @@ impl GuestSpec {
         cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-nodefaults", "-no-user-config"]);
         cmd.args(["-display", "none", "-no-reboot"]);
         cmd.args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()]);
+        cmd.args(numa_args(self.memory_mib, self.cpus));
         cmd.arg("-kernel").arg(&self.kernel);
         cmd.arg("-initrd").arg(&self.initramfs);
         cmd.args(["-append", &format!("console=ttyS0 {}", self.append)]);
@@ -67,6 +68,30 @@ impl GuestSpec {
         let console = Console::capture(&self.name, stdout, epoch, log);
         Ok(Starting { name: self.name, dir: dir.to_path_buf(), epoch, console, process })
     }
+}
+
+/// The smallest guest split into two NUMA nodes (each gets half).
+const NUMA_MIN_MIB: u32 = 512;
+
+/// Two NUMA nodes, one CPU and half the RAM each, for a guest with at least
+/// two CPUs and `NUMA_MIN_MIB` of RAM, as a storage node's kernel sees its
+/// sockets: several RAM ranges and a struct page array per node. Smaller
+/// guests (the array) get none.
+fn numa_args(memory_mib: u32, cpus: u32) -> Vec<String> {
+    if cpus < 2 || memory_mib < NUMA_MIN_MIB {
+        return Vec::new();
+    }
+    let first = memory_mib / 2;
+    let mut args = Vec::new();
+    for (node, mib) in [(0, first), (1, memory_mib - first)] {
+        let last_cpu = if node == 0 { 0 } else { cpus - 1 };
+        let cpus = if node == 0 { "0".to_string() } else { format!("1-{last_cpu}") };
+        args.push("-object".to_string());
+        args.push(format!("memory-backend-ram,id=ram{node},size={mib}M"));
+        args.push("-numa".to_string());
+        args.push(format!("node,nodeid={node},cpus={cpus},memdev=ram{node}"));
+    }
+    args
 }
 
 /// A guest whose QEMU runs but whose init may not be ready yet.
@@ -157,5 +182,23 @@ impl Guest {
     /// Waits until the guest's console shows `needle` (searching from `from`).
     pub fn wait_console(&self, from: usize, needle: &str, timeout: Duration, deadline: Instant) -> Result<crate::console::Line> {
         self.console.wait_for(from, needle, within(timeout, deadline))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numa_args;
+
+    #[test]
+    fn numa_split_covers_all_ram_and_cpus() {
+        assert!(numa_args(384, 1).is_empty());
+        assert!(numa_args(256, 2).is_empty());
+        assert_eq!(
+            numa_args(1025, 2),
+            [
+                "-object", "memory-backend-ram,id=ram0,size=512M", "-numa", "node,nodeid=0,cpus=0,memdev=ram0",
+                "-object", "memory-backend-ram,id=ram1,size=513M", "-numa", "node,nodeid=1,cpus=1-1,memdev=ram1",
+            ]
+        );
     }
 }

@@ -134,6 +134,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(dump::sysrq),
         },
         Scenario {
+            name: "dump-kaslr",
+            about: "two boots of A put the kernel and the direct map elsewhere; both dumps are read correctly",
+            timeout: Duration::from_secs(600),
+            run: Box::new(dump::kaslr),
+        },
+        Scenario {
             name: "dump-truncated",
             about: "a coredump disk smaller than RAM: the dump is truncated and saved as far as it goes",
             timeout: Duration::from_secs(600),

@@ -47,6 +47,8 @@ struct HeaderReport {
     ranges: usize,
     chunk_size: u32,
     beacon_latency_us: u64,
+    /// The dumped kernel's direct-map base (KASLR moves it at every boot).
+    page_offset: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,6 +97,7 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
         ranges: h.range_count(),
         chunk_size: h.chunk_size(),
         beacon_latency_us: h.beacon_latency_ns() / 1000,
+        page_offset: h.page_offset(),
     }
 }
 
