@@ -39,8 +39,8 @@ impl GuestSpec {
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max", "-nodefaults", "-no-user-config"]);
         cmd.args(["-display", "none", "-no-reboot"]);
-        cmd.args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()]);
-        cmd.args(numa_args(self.memory_mib, self.cpus));
+        cmd.args(["-m", &self.memory_mib.to_string()]);
+        cmd.args(topology_args(self.memory_mib, self.cpus));
         cmd.arg("-kernel").arg(&self.kernel);
         cmd.arg("-initrd").arg(&self.initramfs);
         cmd.args(["-append", &format!("console=ttyS0 {}", self.append)]);
@@ -73,23 +73,26 @@ impl GuestSpec {
 /// The smallest guest split into two NUMA nodes (each gets half).
 const NUMA_MIN_MIB: u32 = 512;
 
-/// Two NUMA nodes, one CPU and half the RAM each, for a guest with at least
-/// two CPUs and `NUMA_MIN_MIB` of RAM, as a storage node's kernel sees its
-/// sockets: several RAM ranges and a struct page array per node. Smaller
-/// guests (the array) get none.
-fn numa_args(memory_mib: u32, cpus: u32) -> Vec<String> {
-    if cpus < 2 || memory_mib < NUMA_MIN_MIB {
-        return Vec::new();
+/// The CPU topology and NUMA arguments of a guest. One with an even number
+/// of CPUs (two or more) and at least `NUMA_MIN_MIB` of RAM is a two-socket
+/// machine with one NUMA node per socket, half the CPUs and half the RAM
+/// each, as a storage node's kernel sees its sockets: several RAM ranges and
+/// a struct page array per node. (With both CPUs in one socket, QEMU's
+/// default, the kernel warns that last-level-cache siblings sit on different
+/// nodes.) Other guests (the array) are one socket, one node.
+fn topology_args(memory_mib: u32, cpus: u32) -> Vec<String> {
+    if cpus < 2 || cpus % 2 != 0 || memory_mib < NUMA_MIN_MIB {
+        return vec!["-smp".to_string(), cpus.to_string()];
     }
+    let per_socket = cpus / 2;
+    let mut args = vec!["-smp".to_string(), format!("{cpus},sockets=2,cores={per_socket},threads=1")];
     let first = memory_mib / 2;
-    let mut args = Vec::new();
     for (node, mib) in [(0, first), (1, memory_mib - first)] {
-        let last_cpu = if node == 0 { 0 } else { cpus - 1 };
-        let cpus = if node == 0 { "0".to_string() } else { format!("1-{last_cpu}") };
+        let (lo, hi) = (node * per_socket, node * per_socket + per_socket - 1);
         args.push("-object".to_string());
         args.push(format!("memory-backend-ram,id=ram{node},size={mib}M"));
         args.push("-numa".to_string());
-        args.push(format!("node,nodeid={node},cpus={cpus},memdev=ram{node}"));
+        args.push(format!("node,nodeid={node},cpus={lo}-{hi},memdev=ram{node}"));
     }
     args
 }
@@ -187,18 +190,22 @@ impl Guest {
 
 #[cfg(test)]
 mod tests {
-    use super::numa_args;
+    use super::topology_args;
 
     #[test]
-    fn numa_split_covers_all_ram_and_cpus() {
-        assert!(numa_args(384, 1).is_empty());
-        assert!(numa_args(256, 2).is_empty());
+    fn two_sockets_two_nodes_cover_all_ram_and_cpus() {
+        assert_eq!(topology_args(384, 1), ["-smp", "1"]);
+        assert_eq!(topology_args(256, 2), ["-smp", "2"]);
+        assert_eq!(topology_args(1024, 3), ["-smp", "3"]);
         assert_eq!(
-            numa_args(1025, 2),
+            topology_args(1025, 2),
             [
-                "-object", "memory-backend-ram,id=ram0,size=512M", "-numa", "node,nodeid=0,cpus=0,memdev=ram0",
+                "-smp", "2,sockets=2,cores=1,threads=1",
+                "-object", "memory-backend-ram,id=ram0,size=512M", "-numa", "node,nodeid=0,cpus=0-0,memdev=ram0",
                 "-object", "memory-backend-ram,id=ram1,size=513M", "-numa", "node,nodeid=1,cpus=1-1,memdev=ram1",
             ]
         );
+        assert_eq!(topology_args(2048, 4)[5], "node,nodeid=0,cpus=0-1,memdev=ram0");
+        assert_eq!(topology_args(2048, 4)[9], "node,nodeid=1,cpus=2-3,memdev=ram1");
     }
 }
