@@ -73,11 +73,26 @@ mkdir -p "$root/dev/shm"
 mount -t tmpfs tmpfs "$root/dev/shm"; mounts+=("$root/dev/shm")
 
 # What every machine of this kind has before anyone runs anything: make, CA
-# certificates, and the rustup toolchain (cargo, rustc), which cannot be
-# fetched. Its proxies are copied; the toolchains are shared read-only.
+# certificates (with the local authorities this machine trusts, through
+# which the package registries are reached), and the rustup toolchain
+# (cargo, rustc), which cannot be fetched. Its proxies are copied; the
+# toolchains are shared read-only.
 step "the machine kind's own tools: make, ca-certificates, rustup's cargo"
 chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
     sh -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends make ca-certificates >/dev/null'
+if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1
+fi
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
+# The machine's network settings travel in its environment (CA bundles,
+# proxies); the commands get those and nothing else of this shell's.
+net_env=()
+while IFS='=' read -r name value; do
+    case $name in
+        *_proxy|*_PROXY|SSL_CERT_*|*CA_BUNDLE*|*_CA_CERTS*|PIP_CERT|GIT_SSL_CAINFO) net_env+=("$name=$value") ;;
+    esac
+done < <(env)
 rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
 mkdir -p "$root/root/.cargo/bin"
 for tool in cargo rustc rustup rustdoc rustfmt cargo-clippy clippy-driver; do
@@ -94,7 +109,7 @@ passed=0 failed=0 times=()
 for target in demo check; do
     step "chroot: make $target (logs: $work/make-$target.log)"
     start=$(date +%s)
-    if chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb \
+    if chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb ${net_env[@]+"${net_env[@]}"} \
         PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         bash -c "cd /root/coretakeover && make $target" >"$work/make-$target.log" 2>&1; then
         passed=$((passed + 1)) result=passed
