@@ -81,7 +81,7 @@ const NUMA_MIN_MIB: u32 = 512;
 /// default, the kernel warns that last-level-cache siblings sit on different
 /// nodes.) Other guests (the array) are one socket, one node.
 fn topology_args(memory_mib: u32, cpus: u32) -> Vec<String> {
-    if cpus < 2 || cpus % 2 != 0 || memory_mib < NUMA_MIN_MIB {
+    if cpus < 2 || !cpus.is_multiple_of(2) || memory_mib < NUMA_MIN_MIB {
         return vec!["-smp".to_string(), cpus.to_string()];
     }
     let per_socket = cpus / 2;

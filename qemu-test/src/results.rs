@@ -117,30 +117,37 @@ pub struct Tidied {
     pub kept_bytes: u64,
 }
 
+/// Calls `visit` with every regular file under `dir`, its path relative to
+/// `dir` and its allocated bytes.
+fn each_file(dir: &Path, visit: &mut dyn FnMut(&Path, String, u64)) {
+    fn walk(top: &Path, dir: &Path, visit: &mut dyn FnMut(&Path, String, u64)) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if meta.is_dir() {
+                walk(top, &path, visit);
+            } else if meta.is_file() {
+                let name = path.strip_prefix(top).unwrap_or(&path).display().to_string();
+                visit(&path, name, meta.blocks() * 512);
+            }
+        }
+    }
+    walk(dir, dir, visit);
+}
+
 /// Removes, under `dir`, every file not worth keeping; returns what went.
 pub fn tidy(dir: &Path) -> Tidied {
     let mut out = Tidied::default();
-    tidy_into(dir, dir, &mut out);
-    out
-}
-
-fn tidy_into(top: &Path, dir: &Path, out: &mut Tidied) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            tidy_into(top, &path, out);
-            continue;
-        }
-        let allocated = meta.blocks() * 512;
-        if !meta.is_file() || worth_keeping(&path, allocated) {
+    each_file(dir, &mut |path, name, allocated| {
+        if worth_keeping(path, allocated) {
             out.kept_bytes += allocated;
-        } else if std::fs::remove_file(&path).is_ok() {
+        } else if std::fs::remove_file(path).is_ok() {
             out.freed += allocated;
-            out.removed.push(path.strip_prefix(top).unwrap_or(&path).display().to_string());
+            out.removed.push(name);
         }
-    }
+    });
+    out
 }
 
 /// Tidies the directory of a scenario that passed (unless `CT_KEEP` is set)
@@ -159,22 +166,13 @@ pub fn tidy_passed(dir: &Path) {
 /// The big files a failed scenario kept, for the run's last lines.
 pub fn big_files(dir: &Path) -> Vec<(String, u64)> {
     let mut found = Vec::new();
-    big_files_into(dir, dir, &mut found);
+    each_file(dir, &mut |path, name, allocated| {
+        if !worth_keeping(path, allocated) {
+            found.push((name, allocated));
+        }
+    });
     found.sort();
     found
-}
-
-fn big_files_into(top: &Path, dir: &Path, found: &mut Vec<(String, u64)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
-        if meta.is_dir() {
-            big_files_into(top, &path, found);
-        } else if meta.is_file() && !worth_keeping(&path, meta.blocks() * 512) {
-            found.push((path.strip_prefix(top).unwrap_or(&path).display().to_string(), meta.blocks() * 512));
-        }
-    }
 }
 
 /// The peak of the bytes allocated under a directory while a run goes on,
