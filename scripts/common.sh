@@ -65,9 +65,8 @@ ct_evict_stale_kernels() {
     local keep=$1 dir freed
     for dir in "$CT_CACHE"/kernel/linux-*; do
         [ -d "$dir" ] && [ "$dir" != "$keep" ] || continue
-        case $dir in *.unpack) ;; *) [ "$(ct_kernel_dir_flavor "$dir")" = "$CT_KERNEL_FLAVOR" ] || continue ;; esac
         # An unpack left by an interrupted build of the same flavour goes too.
-        case $dir in *.unpack) [ "$(ct_kernel_dir_flavor "${dir%.unpack}")" = "$CT_KERNEL_FLAVOR" ] || continue ;; esac
+        [ "$(ct_kernel_dir_flavor "${dir%.unpack}")" = "$CT_KERNEL_FLAVOR" ] || continue
         if ! flock -n "${dir%.unpack}.lock" true 2>/dev/null; then
             step "kernel cache: ${dir##*/} is being built by another process; left"
             continue
