@@ -227,3 +227,26 @@ impl Drop for BlockDevice {
         unsafe { bindings::bdev_fput(self.file.as_ptr()) };
     }
 }
+
+/// A block device and the path it was opened by, as the administrator gave
+/// it (sysfs and netlink show the path).
+pub(crate) struct NamedDisk {
+    path: KVec<u8>,
+    pub(crate) dev: BlockDevice,
+}
+
+impl NamedDisk {
+    /// Opens `path` with `open`, keeping its name.
+    pub(crate) fn open(path: &str, open: fn(&CStr) -> Result<BlockDevice>) -> Result<Self> {
+        let c = nul_terminated(path)?;
+        let dev = open(CStr::from_bytes_with_nul(&c).map_err(|_| EINVAL)?)?;
+        let mut name = KVec::new();
+        name.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
+        Ok(Self { path: name, dev })
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        // The path came in as a `&str`.
+        core::str::from_utf8(&self.path).unwrap_or("?")
+    }
+}

@@ -7,28 +7,46 @@
 //! object, whose only job is to own the registrations so that unloading is
 //! `Drop`. See `Documentation/coretakeover/design.rst`.
 //!
-//! | file             | what                                                  |
-//! |------------------|-------------------------------------------------------|
-//! | `control.rs`     | `/sys/kernel/coretakeover/`: identity, dump disk      |
-//! | `dump_disk.rs`   | arming the coredump disk (process context)            |
-//! | `panic_dump.rs`  | the panic notifier and the polled dump                |
-//! | `polled_bio.rs`  | preallocated bios completed by polling                |
-//! | `takeover.rs`    | the survivor: heartbeat, partner watch, takeover      |
-//! | `pr.rs`          | persistent reservations through `pr_ops`              |
-//! | `netlink.rs`     | the generic netlink family's handlers and events      |
-//! | `bdev.rs`        | block devices by path, synchronous I/O                |
-//! | `sysfs.rs`       | sysfs attributes as Rust statics                      |
-//! | `crc.rs`         | the kernel's CRC-32C for the functional core          |
-//! | `shims.rs`/`.c`  | forwarders to kernel macros and static inlines        |
-//! | `core/src/`      | the functional core (on-disk format, plan, keys)      |
+//! The files form layers; each file uses only files of the layers below it
+//! (`scripts/module-layers.sh` checks this in `make check`):
+//!
+//! | layer      | file             | what                                            |
+//! |------------|------------------|-------------------------------------------------|
+//! | root       | `coretakeover.rs`| owns the registrations below                    |
+//! | interfaces | `knobs.rs`       | `/sys/kernel/coretakeover/`: parses text        |
+//! |            | `netlink.rs`     | the generic netlink family: parses attributes   |
+//! | owner      | `node.rs`        | the node's state and every operation on it      |
+//! | engines    | `takeover.rs`    | the survivor: partner watch, takeover, giveback |
+//! |            | `dump_disk.rs`   | arming the coredump disk, heartbeats            |
+//! |            | `panic_dump.rs`  | the panic notifier and the polled dump          |
+//! | events     | `events.rs`      | typed events, one notifier, listeners           |
+//! | wrappers   | `bdev.rs`        | block devices by path, synchronous I/O          |
+//! |            | `pr.rs`          | persistent reservations through `pr_ops`        |
+//! |            | `polled_bio.rs`  | preallocated bios completed by polling          |
+//! |            | `sysfs.rs`       | sysfs attributes as Rust statics                |
+//! |            | `genl.rs`        | generic netlink messages and the family         |
+//! |            | `kthread.rs`     | a kernel thread running a loop                  |
+//! |            | `crc.rs`         | the kernel's CRC-32C for the functional core    |
+//! |            | `shims.rs`/`.c`  | forwarders to kernel macros and static inlines  |
+//! | core       | `core/src/`      | the functional core (on-disk format, plan, keys, the partner watch) |
+//!
+//! Interfaces call the owner with typed values and listen to events; the
+//! owner calls the engines; the engines report through events and never
+//! name an interface. Within the engines, `takeover.rs` uses `dump_disk.rs`
+//! (is a disk a coredump disk?), and `dump_disk.rs` prepares what
+//! `panic_dump.rs` runs with.
 
 use kernel::prelude::*;
 
 mod bdev;
-mod control;
 mod crc;
 mod dump_disk;
+mod events;
+mod genl;
+mod knobs;
+mod kthread;
 mod netlink;
+mod node;
 mod panic_dump;
 mod polled_bio;
 mod pr;
@@ -66,11 +84,12 @@ module! {
 }
 
 struct CoreTakeover {
-    // Fields drop in order: the netlink family first (no handler runs after),
-    // then the control directory (and with it an armed disk), then the panic
-    // notifier.
-    _netlink: netlink::Family,
-    _control: control::Control,
+    // Fields drop in order: the interfaces first (no handler or listener runs
+    // after), then the node (its thread stops, an armed disk is disarmed),
+    // then the panic notifier.
+    _netlink: netlink::Netlink,
+    _knobs: knobs::Knobs,
+    _node: node::Registration,
     _panic: panic_dump::Registration,
 }
 
@@ -78,10 +97,11 @@ impl kernel::Module for CoreTakeover {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         crc::self_test()?;
         let panic = panic_dump::Registration::new()?;
-        let control = control::Control::new()?;
-        let netlink = netlink::Family::register()?;
+        let node = node::Registration::new()?;
+        let knobs = knobs::Knobs::new()?;
+        let netlink = netlink::Netlink::register()?;
         pr_info!("version {} loaded\n", ct_core::VERSION);
-        Ok(Self { _netlink: netlink, _control: control, _panic: panic })
+        Ok(Self { _netlink: netlink, _knobs: knobs, _node: node, _panic: panic })
     }
 }
 

@@ -10,25 +10,25 @@
 //! note and the plan in the header, and writes it with state `armed`. Any
 //! failure leaves the disk as it was.
 
-use crate::bdev::{BlockDevice, IoBuf, PAGE};
+use crate::bdev::{BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_RANGES, MAX_VMCOREINFO};
+use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
+use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
-use crate::ct_core::heartbeat::{Heartbeat, HEARTBEAT_SIZE};
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
-use crate::panic_dump::PanicState;
+use crate::panic_dump::{self, DumpTarget, PanicState, Slot};
 use crate::polled_bio::PolledBio;
 use crate::shims;
-use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-/// Bios in flight at once in the panic path, taken when a disk is armed
-/// (the `dump_bios_in_flight` knob, 1..=`MAX_BIOS_IN_FLIGHT`).
-pub(crate) static BIOS_IN_FLIGHT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(4);
+/// The most bios in flight at once in the panic path (the
+/// `dump_bios_in_flight` knob is 1..=this).
 pub(crate) const MAX_BIOS_IN_FLIGHT: u32 = 8;
 /// The largest chunk (one bio) the panic path writes, in pages.
 pub(crate) const MAX_CHUNK_PAGES: u32 = 32;
@@ -36,27 +36,22 @@ pub(crate) const MAX_CHUNK_PAGES: u32 = 32;
 /// The holder of our exclusive opens: any unique address will do.
 static HOLDER: u8 = 0;
 
-/// An armed coredump disk and everything the panic path needs for it.
+/// The heartbeat's sequence number: it only grows, across armings too.
+static HEARTBEAT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// An armed coredump disk and everything the panic path needs for it. While
+/// it lives, its target is the panic path's: dropping it withdraws the
+/// target first.
 pub(crate) struct DumpContext {
-    /// The path the administrator gave, for sysfs.
-    path: KVec<u8>,
-    pub(crate) disk: BlockDevice,
+    disk: NamedDisk,
     reserved_bytes: usize,
-    /// Touched only while arming (before the context is published to the
-    /// panic path) and by the panic path itself, which runs once, with every
-    /// other CPU stopped.
-    pub(crate) panic: UnsafeCell<PanicState>,
+    target: DumpTarget,
 }
 
-// SAFETY: `panic` is only accessed as described on the field; everything else
-// is immutable after arming or internally synchronised (`BlockDevice`).
-unsafe impl Sync for DumpContext {}
-// SAFETY: All fields may move between threads.
-unsafe impl Send for DumpContext {}
-
 impl DumpContext {
-    pub(crate) fn path(&self) -> &[u8] {
-        &self.path
+    /// The path the administrator gave.
+    pub(crate) fn path(&self) -> &str {
+        self.disk.path()
     }
 
     /// Memory held while armed: bounce buffers, header and table buffers, bios.
@@ -64,14 +59,45 @@ impl DumpContext {
         self.reserved_bytes
     }
 
-    /// Writes a heartbeat to the disk's heartbeat block (process context).
-    pub(crate) fn write_heartbeat(&self, beat: &Heartbeat) -> Result {
+    /// Writes this node's next heartbeat, saying `liveness` and the interval
+    /// at which the next ones come (process context).
+    pub(crate) fn write_heartbeat(&self, key: RegistrationKey, liveness: Liveness, interval_ms: u32) -> Result {
+        let (cluster, node) = key.decode().map_or((0, 0), |(c, n)| (c.get(), n.get()));
+        let beat = Heartbeat {
+            cluster,
+            node,
+            liveness,
+            interval_ms,
+            sequence: HEARTBEAT_SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1,
+            // SAFETY: NMI-safe clock read.
+            written_ns: unsafe { bindings::ktime_get_real_fast_ns() },
+        };
         let mut block = IoBuf::new(PAGE)?;
         if let Some(dst) = block.as_mut_slice().get_mut(..HEARTBEAT_SIZE) {
             dst.copy_from_slice(&beat.encode(&KernelCrc));
         }
-        self.disk.write(HEARTBEAT_OFFSET, &mut block)
+        self.disk.dev.write(HEARTBEAT_OFFSET, &mut block)
     }
+}
+
+impl Drop for DumpContext {
+    fn drop(&mut self) {
+        // Before the disk closes and the buffers go.
+        panic_dump::withdraw(&self.target);
+    }
+}
+
+/// Reads the coredump label of `dev`: an I/O error, or what the label
+/// block holds.
+pub(crate) fn read_label(dev: &BlockDevice) -> Result<core::result::Result<Label, LabelError>> {
+    let mut block = IoBuf::new(PAGE)?;
+    dev.read(LABEL_OFFSET, &mut block)?;
+    Ok(Label::decode(block.as_slice(), &KernelCrc))
+}
+
+/// Whether `dev` carries a coretakeover coredump label (of any node).
+pub(crate) fn carries_label(dev: &BlockDevice) -> bool {
+    matches!(read_label(dev), Ok(Ok(_)))
 }
 
 /// An errno that `kernel::error::code` does not name.
@@ -155,20 +181,23 @@ fn kernel_release() -> &'static str {
     release.to_str().unwrap_or("?")
 }
 
-/// Arms the disk at `path` for this node.
-pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
+/// Opens a coredump disk exclusively, for this module.
+fn open_exclusive(path: &CStr) -> Result<BlockDevice> {
+    BlockDevice::open_exclusive(path, (&HOLDER as *const u8).cast_mut().cast())
+}
+
+/// Arms the disk at `path` for this node, with `in_flight` bios in flight in
+/// the panic path (1..=`MAX_BIOS_IN_FLIGHT`), and publishes it to the panic
+/// path.
+pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Result<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
     };
-    let cpath = crate::bdev::nul_terminated(path)?;
-    let cstr = CStr::from_bytes_with_nul(&cpath).map_err(|_| EINVAL)?;
-    let holder = (&HOLDER as *const u8).cast_mut().cast();
-    let disk = BlockDevice::open_exclusive(cstr, holder)
+    let named = NamedDisk::open(path, open_exclusive)
         .map_err(|e| refuse(e, path, format_args!("cannot open it exclusively (error {})", e.to_errno())))?;
+    let disk = &named.dev;
 
-    let mut block = IoBuf::new(PAGE)?;
-    disk.read(LABEL_OFFSET, &mut block)?;
-    let label = Label::decode(block.as_slice(), &KernelCrc).map_err(|e| match e {
+    let label = read_label(disk)?.map_err(|e| match e {
         LabelError::NotLabeled => refuse(errno(bindings::EMEDIUMTYPE), path, format_args!("not a coredump disk (no label; see `coretakeover label`)")),
         other => refuse(errno(bindings::EMEDIUMTYPE), path, format_args!("{}", other)),
     })?;
@@ -245,10 +274,10 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
     let copy = header.next_generation(&KernelCrc);
     let (capacity, dump_bytes) = (plan.capacity(), plan.dump_bytes());
 
-    let in_flight = BIOS_IN_FLIGHT.load(core::sync::atomic::Ordering::Relaxed).clamp(1, MAX_BIOS_IN_FLIGHT) as usize;
+    let in_flight = in_flight.clamp(1, MAX_BIOS_IN_FLIGHT) as usize;
     let mut slots = KVec::with_capacity(in_flight, GFP_KERNEL)?;
     for _ in 0..in_flight {
-        slots.push(crate::panic_dump::Slot::new(pages as u16, chunk_size as usize)?, GFP_KERNEL)?;
+        slots.push(Slot::new(pages as u16, chunk_size as usize)?, GFP_KERNEL)?;
     }
     let mut kept_ranges = KVec::with_capacity(n, GFP_KERNEL)?;
     kept_ranges.extend_from_slice(&table[..n], GFP_KERNEL)?;
@@ -264,15 +293,17 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
         ranges: kept_ranges,
         pages_per_chunk: pages as usize,
     };
-    let ctx = KBox::new(DumpContext { path: KVec::new(), disk, reserved_bytes, panic: UnsafeCell::new(panic) }, GFP_KERNEL)?;
-    let mut ctx = ctx;
-    ctx.path.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
+    let target = DumpTarget::new(disk, panic);
+    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes, target }, GFP_KERNEL)?;
 
     // The last step: the header says "armed".
     {
-        let DumpContext { disk, panic, .. } = &mut *ctx;
-        disk.write(HEADER_COPY_OFFSETS[copy], panic.get_mut().header_buf_mut())?;
+        let DumpContext { disk, target, .. } = &mut *ctx;
+        disk.dev.write(HEADER_COPY_OFFSETS[copy], target.state_mut().header_buf_mut())?;
     }
+    // SAFETY: The context is boxed (it never moves) and unchanged from here;
+    // its `Drop` withdraws the target before anything in it goes.
+    unsafe { ctx.target.publish() };
     pr_info!(
         "dump disk {} armed: {} MiB of RAM in {} ranges, {} MiB fit, {} KiB chunks, {} in flight, {} KiB reserved{}\n",
         path,
@@ -287,20 +318,21 @@ pub(crate) fn arm(path: &str, config: NodeConfig) -> Result<KBox<DumpContext>> {
     Ok(ctx)
 }
 
-/// Disarms: the heartbeat says `stopped` (silence that follows is no
-/// failure), the header says `empty` again, then everything is released.
-pub(crate) fn disarm(mut ctx: KBox<DumpContext>, key: Option<crate::ct_core::keys::RegistrationKey>) {
+/// Disarms: the panic path forgets the disk, the heartbeat says `stopped`
+/// (silence that follows is no failure), the header says `empty` again,
+/// then everything is released.
+pub(crate) fn disarm(mut ctx: KBox<DumpContext>, key: Option<RegistrationKey>, interval_ms: u32) {
+    panic_dump::withdraw(&ctx.target);
     if let Some(key) = key {
-        let beat = crate::takeover::next_heartbeat(key, crate::ct_core::heartbeat::Liveness::Stopped);
-        if let Err(e) = ctx.write_heartbeat(&beat) {
+        if let Err(e) = ctx.write_heartbeat(key, Liveness::Stopped, interval_ms) {
             pr_warn!("disarming: the heartbeat could not say stopped (error {})\n", e.to_errno());
         }
     }
-    let DumpContext { disk, panic, path, .. } = &mut *ctx;
-    let state = panic.get_mut();
+    let DumpContext { disk, target, .. } = &mut *ctx;
+    let state = target.state_mut();
     let copy = state.mark_disarmed();
-    if let Err(e) = disk.write(HEADER_COPY_OFFSETS[copy], state.header_buf_mut()) {
+    if let Err(e) = disk.dev.write(HEADER_COPY_OFFSETS[copy], state.header_buf_mut()) {
         pr_warn!("dump disk disarmed, but its header could not be updated (error {})\n", e.to_errno());
     }
-    pr_info!("dump disk {} disarmed\n", core::str::from_utf8(path).unwrap_or("?"));
+    pr_info!("dump disk {} disarmed\n", disk.path());
 }

@@ -1,21 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The generic netlink family `coretakeover`: commands and events.
+//! The generic netlink family `coretakeover`: an adapter.
 //!
 //! Specified in `Documentation/netlink/specs/coretakeover.yaml`; the family,
 //! its policies, operations and multicast group are generated from it by
 //! the kernel's `ynl-gen-c.py` (`netlink_gen.c`, `scripts/netlink-gen.sh`).
-//! This file holds the operations' handlers and the events. Changing
-//! commands carry `GENL_ADMIN_PERM` in the generated table: CAP_NET_ADMIN.
+//! This file holds the operations' handlers, which turn attributes into
+//! typed values and call the node (`node.rs`), and the listener that turns
+//! the node's events (`events.rs`) into notifications for the `events`
+//! group. Messages are built with `genl.rs`. Changing commands carry
+//! `GENL_ADMIN_PERM` in the generated table: CAP_NET_ADMIN.
 
-use crate::control;
-use crate::shims::{self, GenlInfo};
+use crate::ct_core::ids::{ClusterId, NodeId, ParseIdError};
+use crate::ct_core::partner::Verdict;
+use crate::ct_core::VERSION;
+use crate::events::{Event, Listener, ListenerBlock, Subscription};
+use crate::genl::{Family, Message, Request};
+use crate::node::{self, ConfigChange};
+use crate::shims::GenlInfo;
 use kernel::bindings;
-use kernel::error::{from_result, to_result};
-use kernel::ffi::{c_int, c_void};
+use kernel::error::from_result;
+use kernel::ffi::c_int;
 use kernel::prelude::*;
 
-// From `netlink_uapi.h` (generated from the spec).
+// Notification commands, from `netlink_uapi.h` (generated from the spec).
 const CMD_PARTNER_PANIC: u8 = 5;
 const CMD_PARTNER_STALE: u8 = 6;
 const CMD_TAKEOVER_STARTED: u8 = 7;
@@ -26,7 +34,7 @@ const CMD_GIVEBACK_DONE: u8 = 10;
 /// Attributes of the `status` set (`CORETAKEOVER_A_STATUS_*`).
 #[derive(Clone, Copy)]
 #[repr(i32)]
-pub(crate) enum Attr {
+enum Attr {
     Version = 1,
     State,
     ClusterId,
@@ -47,81 +55,137 @@ pub(crate) enum Attr {
     PartnerDumpDisk,
 }
 
-/// A message being built: a reply or an event.
-///
-/// # Invariants
-///
-/// `skb` is a message we own with an open genetlink header `hdr`.
-pub(crate) struct Message {
-    skb: *mut bindings::sk_buff,
-    hdr: *mut c_void,
+impl From<Attr> for c_int {
+    fn from(attr: Attr) -> c_int {
+        attr as c_int
+    }
 }
 
-impl Message {
-    fn reply(info: *mut GenlInfo) -> Result<Self> {
-        let mut hdr = core::ptr::null_mut();
-        // SAFETY: `info` is the request being handled.
-        let skb = unsafe { shims::ct_nl_reply_new(info, &mut hdr) };
-        if skb.is_null() {
-            return Err(ENOMEM);
+/// The `get-status` reply.
+fn fill_status(m: &mut Message) -> Result {
+    let identity = node::identity();
+    m.str(Attr::Version, VERSION)?.str(Attr::State, identity.state().as_str())?;
+    if let Some(id) = identity.cluster {
+        m.u32(Attr::ClusterId, id.get())?;
+    }
+    if let Some(id) = identity.node {
+        m.u32(Attr::NodeId, id.get().into())?;
+    }
+    if let Some(key) = identity.registration_key() {
+        m.uint(Attr::RegistrationKey, key.get())?;
+    }
+    let armed = node::read_arming(|armed| Ok(armed.is_some()))?;
+    m.str(Attr::DumpState, if armed { "armed" } else { "disarmed" })?;
+    node::read_pairing(|p| {
+        if let Some(id) = p.partner {
+            m.u32(Attr::PartnerId, id.get().into())?;
         }
-        Ok(Self { skb, hdr })
-    }
+        m.str(Attr::TakeoverState, p.phase.as_str())?.str(Attr::PartnerState, p.verdict.as_str())?;
+        m.str(Attr::TakeoverReport, p.report())?;
+        Ok(())
+    })
+}
 
-    fn event(cmd: u8) -> Result<Self> {
-        let mut hdr = core::ptr::null_mut();
-        // SAFETY: Allocates a message for our family.
-        let skb = unsafe { shims::ct_nl_event_new(cmd, &mut hdr) };
-        if skb.is_null() {
-            return Err(ENOMEM);
+/// The reply of `takeover` and `giveback`.
+fn fill_takeover(m: &mut Message) -> Result {
+    node::read_pairing(|p| {
+        m.str(Attr::TakeoverState, p.phase.as_str())?.str(Attr::TakeoverReport, p.report())?;
+        Ok(())
+    })
+}
+
+/// Logs a refused number and returns the errno for it.
+fn refuse(name: &str, value: u32, why: ParseIdError) -> Error {
+    pr_warn!("netlink set-config: {}: refused {}: {}\n", name, value, why);
+    EINVAL
+}
+
+/// A node id from a u32 attribute, with the checks of the sysfs knob.
+fn node_id(name: &str, value: u32) -> Result<NodeId> {
+    let why = if value == 0 { ParseIdError::Zero } else { ParseIdError::OutOfRange { max: u16::MAX.into() } };
+    u16::try_from(value).ok().and_then(NodeId::new).ok_or_else(|| refuse(name, value, why))
+}
+
+/// Splits a list of device paths (separated by spaces).
+fn split_paths(list: Option<&str>) -> Result<Option<KVec<&str>>> {
+    let Some(list) = list else { return Ok(None) };
+    let mut paths = KVec::new();
+    for path in list.split_whitespace() {
+        paths.push(path, GFP_KERNEL)?;
+    }
+    Ok(Some(paths))
+}
+
+/// Runs a handler's body with its request, mapping the result to an errno.
+fn handle(info: *mut GenlInfo, body: impl FnOnce(&Request<'_>) -> Result) -> c_int {
+    // SAFETY: `info` is the request of the handler calling us, live for the call.
+    let request = unsafe { Request::from_raw(info) };
+    from_result(|| body(&request).map(|()| 0))
+}
+
+/// `get-status`: readable by everyone.
+#[no_mangle]
+unsafe extern "C" fn coretakeover_nl_get_status_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle(info, |request| {
+        let mut m = Message::reply(request)?;
+        fill_status(&mut m)?;
+        m.send_reply(request)
+    })
+}
+
+/// `set-config` (CAP_NET_ADMIN): any of the ids and disks.
+#[no_mangle]
+unsafe extern "C" fn coretakeover_nl_set_config_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle(info, |request| {
+        let (cluster, node, partner) = (request.u32(Attr::ClusterId), request.u32(Attr::NodeId), request.u32(Attr::PartnerId));
+        let service = split_paths(request.str(Attr::ServiceDisks)?)?;
+        let partner_disks = split_paths(request.str(Attr::PartnerDisks)?)?;
+        let partner_dump = request.str(Attr::PartnerDumpDisk)?.map(str::trim);
+        if cluster.is_none() && node.is_none() && partner.is_none()
+            && service.is_none() && partner_disks.is_none() && partner_dump.is_none()
+        {
+            pr_warn!("netlink set-config: refused: no attribute given\n");
+            return Err(EINVAL);
         }
-        Ok(Self { skb, hdr })
-    }
-
-    pub(crate) fn u32(&mut self, attr: Attr, value: u32) -> Result<&mut Self> {
-        // SAFETY: By the type invariant `skb` is ours.
-        to_result(unsafe { shims::ct_nl_put_u32(self.skb, attr as c_int, value) })?;
-        Ok(self)
-    }
-
-    pub(crate) fn uint(&mut self, attr: Attr, value: u64) -> Result<&mut Self> {
-        // SAFETY: By the type invariant `skb` is ours.
-        to_result(unsafe { shims::ct_nl_put_uint(self.skb, attr as c_int, value) })?;
-        Ok(self)
-    }
-
-    pub(crate) fn str(&mut self, attr: Attr, text: &str) -> Result<&mut Self> {
-        let len = c_int::try_from(text.len()).map_err(|_| E2BIG)?;
-        // SAFETY: By the type invariant `skb` is ours; `text` is valid for `len` bytes.
-        to_result(unsafe { shims::ct_nl_put_str(self.skb, attr as c_int, text.as_ptr(), len) })?;
-        Ok(self)
-    }
-
-    fn send_reply(self, info: *mut GenlInfo) -> Result {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: The message is complete; sending consumes it.
-        to_result(unsafe { shims::ct_nl_reply_send(this.skb, this.hdr, info) })
-    }
-
-    fn multicast(self) {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: The message is complete; sending consumes it. No listener
-        // (-ESRCH) is no error for an event.
-        unsafe { shims::ct_nl_event_send(this.skb, this.hdr) };
-    }
+        let change = ConfigChange {
+            cluster: cluster.map(|v| ClusterId::new(v).ok_or_else(|| refuse("cluster_id", v, ParseIdError::Zero))).transpose()?,
+            node: node.map(|v| node_id("node_id", v)).transpose()?,
+            partner: partner.map(|v| node_id("partner_id", v)).transpose()?,
+            service_disks: service.as_deref(),
+            partner_disks: partner_disks.as_deref(),
+            partner_dump_disk: partner_dump.map(|p| (!p.is_empty() && p != "none").then_some(p)),
+        };
+        node::set_config(&change)
+    })
 }
 
-impl Drop for Message {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant the message is ours and unsent.
-        unsafe { shims::ct_nl_free(self.skb) };
-    }
+/// `takeover` (CAP_NET_ADMIN).
+#[no_mangle]
+unsafe extern "C" fn coretakeover_nl_takeover_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle(info, |request| {
+        node::takeover()?;
+        let mut m = Message::reply(request)?;
+        fill_takeover(&mut m)?;
+        m.send_reply(request)
+    })
 }
 
-/// Sends event `cmd` to the `events` group, with attributes filled by `fill`.
-/// Events are best effort: a failure to build one is logged, never fatal.
-pub(crate) fn emit(cmd: u8, fill: impl FnOnce(&mut Message) -> Result<()>) {
-    let sent = Message::event(cmd).and_then(|mut m| {
+/// `giveback` (CAP_NET_ADMIN).
+#[no_mangle]
+unsafe extern "C" fn coretakeover_nl_giveback_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle(info, |request| {
+        node::giveback()?;
+        let mut m = Message::reply(request)?;
+        fill_takeover(&mut m)?;
+        m.send_reply(request)
+    })
+}
+
+/// Builds notification `cmd` with `fill` and sends it to the `events`
+/// group. Notifications are best effort: one that cannot be built is
+/// logged, never fatal.
+fn notify(cmd: u8, fill: impl FnOnce(&mut Message) -> Result) {
+    let sent = Message::notification(cmd).and_then(|mut m| {
         fill(&mut m)?;
         m.multicast();
         Ok(())
@@ -131,131 +195,65 @@ pub(crate) fn emit(cmd: u8, fill: impl FnOnce(&mut Message) -> Result<()>) {
     }
 }
 
-pub(crate) fn partner_panic(percent: Option<u64>) {
-    emit(CMD_PARTNER_PANIC, |m| {
-        m.str(Attr::PartnerState, "panicked")?;
-        if let Some(p) = percent {
-            m.u32(Attr::DumpPercent, p as u32)?;
+/// A count as a u32 attribute (counts are at most a few dozen disks).
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Turns the node's events into the family's notifications.
+struct Notifications;
+
+impl Listener for Notifications {
+    fn hear(event: &Event<'_>) {
+        match *event {
+            Event::PartnerState { verdict: Verdict::Panicked, dump_percent } => notify(CMD_PARTNER_PANIC, |m| {
+                m.str(Attr::PartnerState, Verdict::Panicked.as_str())?;
+                if let Some(p) = dump_percent {
+                    m.u32(Attr::DumpPercent, p as u32)?;
+                }
+                Ok(())
+            }),
+            Event::PartnerState { verdict: verdict @ Verdict::Stale { .. }, .. } => {
+                notify(CMD_PARTNER_STALE, |m| m.str(Attr::PartnerState, verdict.as_str()).map(drop))
+            }
+            Event::PartnerState { .. } | Event::TakeoverState(_) => {}
+            Event::TakeoverStarted { reason, disks } => notify(CMD_TAKEOVER_STARTED, |m| {
+                m.u32(Attr::Reason, reason as u32)?.u32(Attr::DisksTotal, count(disks)).map(drop)
+            }),
+            Event::TakeoverDone { reason, held, total, duration_us, dump_percent, report } => notify(CMD_TAKEOVER_DONE, |m| {
+                m.u32(Attr::Reason, reason as u32)?.u32(Attr::DisksHeld, count(held))?.u32(Attr::DisksTotal, count(total))?;
+                m.uint(Attr::DurationUs, duration_us)?.str(Attr::TakeoverReport, report)?;
+                if let Some(p) = dump_percent {
+                    m.u32(Attr::DumpPercent, p as u32)?;
+                }
+                Ok(())
+            }),
+            Event::DumpProgress { percent } => notify(CMD_DUMP_PROGRESS, |m| m.u32(Attr::DumpPercent, percent as u32).map(drop)),
+            Event::GivebackDone { disks } => notify(CMD_GIVEBACK_DONE, |m| m.u32(Attr::DisksTotal, count(disks)).map(drop)),
         }
-        Ok(())
-    });
-}
-
-pub(crate) fn partner_stale() {
-    emit(CMD_PARTNER_STALE, |m| m.str(Attr::PartnerState, "stale").map(drop));
-}
-
-pub(crate) fn takeover_started(reason: u32, total: usize) {
-    emit(CMD_TAKEOVER_STARTED, |m| m.u32(Attr::Reason, reason)?.u32(Attr::DisksTotal, total as u32).map(drop));
-}
-
-pub(crate) fn takeover_done(reason: u32, held: usize, total: usize, us: u64, percent: Option<u64>, report: &str) {
-    emit(CMD_TAKEOVER_DONE, |m| {
-        m.u32(Attr::Reason, reason)?.u32(Attr::DisksHeld, held as u32)?.u32(Attr::DisksTotal, total as u32)?;
-        m.uint(Attr::DurationUs, us)?.str(Attr::TakeoverReport, report)?;
-        if let Some(p) = percent {
-            m.u32(Attr::DumpPercent, p as u32)?;
-        }
-        Ok(())
-    });
-}
-
-pub(crate) fn dump_progress(percent: u64) {
-    emit(CMD_DUMP_PROGRESS, |m| m.u32(Attr::DumpPercent, percent as u32).map(drop));
-}
-
-pub(crate) fn giveback_done(total: usize) {
-    emit(CMD_GIVEBACK_DONE, |m| m.u32(Attr::DisksTotal, total as u32).map(drop));
-}
-
-/// Reads an optional u32 attribute of a request.
-fn get_u32(info: *mut GenlInfo, attr: Attr) -> Option<u32> {
-    let mut value = 0;
-    // SAFETY: `info` is the request being handled.
-    unsafe { shims::ct_nl_get_u32(info, attr as c_int, &mut value) }.then_some(value)
-}
-
-/// Reads an optional string attribute of a request (`EINVAL` if not UTF-8).
-fn get_str<'a>(info: *mut GenlInfo, attr: Attr) -> Result<Option<&'a str>> {
-    let (mut text, mut len) = (core::ptr::null(), 0);
-    // SAFETY: `info` is the request being handled.
-    if !unsafe { shims::ct_nl_get_str(info, attr as c_int, &mut text, &mut len) } {
-        return Ok(None);
     }
-    // SAFETY: The shim points into the request's attribute, `len` bytes long,
-    // which lives for the whole handler.
-    let bytes = unsafe { core::slice::from_raw_parts(text, len as usize) };
-    core::str::from_utf8(bytes).map(Some).map_err(|_| EINVAL)
 }
 
-/// `get-status`: readable by everyone.
-#[no_mangle]
-unsafe extern "C" fn coretakeover_nl_get_status_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    from_result(|| {
-        let mut m = Message::reply(info)?;
-        control::fill_status(&mut m)?;
-        m.send_reply(info)?;
-        Ok(0)
-    })
+static NOTIFICATIONS: ListenerBlock = ListenerBlock::new::<Notifications>();
+
+/// The registered family and its listener. Dropping it unsubscribes, then
+/// unregisters the family (waiting for running handlers).
+pub(crate) struct Netlink {
+    subscription: Option<Subscription>,
+    family: Option<Family>,
 }
 
-/// `set-config` (CAP_NET_ADMIN): any of the ids and disks.
-#[no_mangle]
-unsafe extern "C" fn coretakeover_nl_set_config_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    from_result(|| {
-        let (cluster, node, partner) = (get_u32(info, Attr::ClusterId), get_u32(info, Attr::NodeId), get_u32(info, Attr::PartnerId));
-        let disks = [
-            get_str(info, Attr::ServiceDisks)?,
-            get_str(info, Attr::PartnerDisks)?,
-            get_str(info, Attr::PartnerDumpDisk)?,
-        ];
-        if cluster.is_none() && node.is_none() && partner.is_none() && disks.iter().all(Option::is_none) {
-            pr_warn!("netlink set-config: refused: no attribute given\n");
-            return Err(EINVAL);
-        }
-        control::set_config(cluster, node, partner, disks)?;
-        Ok(0)
-    })
-}
-
-/// `takeover` (CAP_NET_ADMIN).
-#[no_mangle]
-unsafe extern "C" fn coretakeover_nl_takeover_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    from_result(|| {
-        control::command_takeover()?;
-        let mut m = Message::reply(info)?;
-        control::fill_takeover(&mut m)?;
-        m.send_reply(info)?;
-        Ok(0)
-    })
-}
-
-/// `giveback` (CAP_NET_ADMIN).
-#[no_mangle]
-unsafe extern "C" fn coretakeover_nl_giveback_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    from_result(|| {
-        control::command_giveback()?;
-        let mut m = Message::reply(info)?;
-        control::fill_takeover(&mut m)?;
-        m.send_reply(info)?;
-        Ok(0)
-    })
-}
-
-/// The family's registration; unregistered on drop.
-pub(crate) struct Family(());
-
-impl Family {
+impl Netlink {
     pub(crate) fn register() -> Result<Self> {
-        // SAFETY: Registers the generated, static family once.
-        to_result(unsafe { shims::ct_nl_register() })?;
-        Ok(Self(()))
+        let mut netlink = Self { subscription: None, family: Some(Family::register()?) };
+        netlink.subscription = Some(Subscription::new(&NOTIFICATIONS)?);
+        Ok(netlink)
     }
 }
 
-impl Drop for Family {
+impl Drop for Netlink {
     fn drop(&mut self) {
-        // SAFETY: Registered in `register`.
-        unsafe { shims::ct_nl_unregister() };
+        self.subscription = None;
+        self.family = None;
     }
 }

@@ -24,14 +24,14 @@
 //! mapped (secret memory, debug page allocation) is written as zeros and
 //! counted, instead of faulting inside the panic.
 
-use crate::bdev::{IoBuf, PAGE, SECTOR_SHIFT};
+use crate::bdev::{BlockDevice, IoBuf, PAGE, SECTOR_SHIFT};
 use crate::crc::KernelCrc;
 use crate::ct_core::crc::Crc32c;
 use crate::ct_core::header::{flags, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, NO_CPU};
 use crate::ct_core::plan::PageCursor;
-use crate::dump_disk::DumpContext;
 use crate::polled_bio::{now_ns, PollError, PolledBio};
 use crate::shims;
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
@@ -45,15 +45,72 @@ const PROGRESS_BYTES: u64 = 16 << 20;
 /// Checksums per table page.
 const CRCS_PER_PAGE: u64 = (PAGE / 4) as u64;
 
-/// The armed context, for the panic path. Set after arming completed,
-/// cleared before disarming starts.
-pub(crate) static ARMED: AtomicPtr<DumpContext> = AtomicPtr::new(core::ptr::null_mut());
+/// The published target, for the panic path: set after arming completed,
+/// cleared before disarming starts (see `DumpTarget::publish`).
+static ARMED: AtomicPtr<DumpTarget> = AtomicPtr::new(core::ptr::null_mut());
 /// Whether the panic path has started; it never runs twice.
 static STARTED: AtomicBool = AtomicBool::new(false);
 /// Test hook (debugfs `coretakeover/test_panic_after_mib`, 0 = off): the
 /// dump panics once this many MiB are on the disk, as a fault inside the
 /// dump path would.
 static TEST_PANIC_AFTER_MIB: AtomicU32 = AtomicU32::new(0);
+
+/// What the panic path dumps with: the armed disk and everything prepared
+/// for it. Arming (`dump_disk.rs`) builds it and publishes it; this file
+/// never looks at how it was armed.
+///
+/// # Invariants
+///
+/// `bdev` is the block device of an open file that outlives the target.
+pub(crate) struct DumpTarget {
+    bdev: *mut bindings::block_device,
+    /// Touched only while the target is not published (through `&mut`) and
+    /// by the panic path, which runs once, with every other CPU stopped.
+    state: UnsafeCell<PanicState>,
+}
+
+// SAFETY: `state` is only accessed as described on the field; `bdev` is used
+// only by the panic path.
+unsafe impl Sync for DumpTarget {}
+// SAFETY: Nothing in it is tied to a thread.
+unsafe impl Send for DumpTarget {}
+
+impl DumpTarget {
+    /// The target for `disk`, which must stay open while the target lives.
+    pub(crate) fn new(disk: &BlockDevice, state: PanicState) -> Self {
+        // INVARIANT: The caller keeps `disk` open (the arming context owns
+        // both and drops the target first).
+        Self { bdev: disk.raw(), state: UnsafeCell::new(state) }
+    }
+
+    /// The panic state, while the target is not published.
+    pub(crate) fn state_mut(&mut self) -> &mut PanicState {
+        self.state.get_mut()
+    }
+
+    /// Makes this the panic path's target.
+    ///
+    /// # Safety
+    ///
+    /// The target must stay where it is, unchanged, until [`withdraw`] with
+    /// it has returned.
+    pub(crate) unsafe fn publish(&self) {
+        ARMED.store((self as *const Self).cast_mut(), Ordering::Release);
+    }
+
+    /// Whether this is the panic path's target.
+    fn published(&self) -> bool {
+        core::ptr::eq(ARMED.load(Ordering::Acquire), self)
+    }
+}
+
+/// Withdraws `target` from the panic path, if it is published; a panic from
+/// now on dumps nothing.
+pub(crate) fn withdraw(target: &DumpTarget) {
+    if target.published() {
+        ARMED.store(core::ptr::null_mut(), Ordering::Release);
+    }
+}
 
 /// One bio in flight and the bounce buffer it writes from.
 pub(crate) struct Slot {
@@ -376,8 +433,8 @@ unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulo
         });
         return bindings::NOTIFY_DONE as c_int;
     }
-    let ctx = ARMED.load(Ordering::Acquire);
-    if ctx.is_null() {
+    let target = ARMED.load(Ordering::Acquire);
+    if target.is_null() {
         return bindings::NOTIFY_DONE as c_int;
     }
     // From here this CPU drives the disk alone, by polling, with every other
@@ -388,12 +445,12 @@ unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulo
     // for the same reason; we do it before our first bio.
     // SAFETY: Always callable; it only clears the debug flag.
     unsafe { bindings::debug_locks_off() };
-    // SAFETY: `ARMED` points to a live, fully armed context: it is cleared
+    // SAFETY: `ARMED` points to a live, fully armed target: it is cleared
     // before a context is disarmed, and every other CPU is stopped now.
-    let ctx = unsafe { &*ctx };
+    let target = unsafe { &*target };
     // SAFETY: `STARTED` makes this the only access to the panic state from
     // here on; arming finished before the context was published.
-    let state = unsafe { &mut *ctx.panic.get() };
+    let state = unsafe { &mut *target.state.get() };
     // SAFETY: The notifier's contract: `data` is the panic message.
     let message = unsafe { panic_message(data) };
     // A panic that interrupted a task with a block plug must not capture our
@@ -402,7 +459,7 @@ unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulo
     let task = unsafe { bindings::get_current() };
     // SAFETY: As above.
     let plug = unsafe { core::ptr::replace(&raw mut (*task).plug, core::ptr::null_mut()) };
-    state.dump(ctx.disk.raw(), message, entered);
+    state.dump(target.bdev, message, entered);
     // SAFETY: As above.
     unsafe { (*task).plug = plug };
     bindings::NOTIFY_DONE as c_int

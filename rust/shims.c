@@ -127,6 +127,16 @@ int ct_pr_key_registered(struct block_device *bdev, u64 key)
 	return ret;
 }
 
+/*
+ * The node's events (events.rs): a blocking notifier chain, whose static
+ * initialiser (its rw_semaphore) is a macro.
+ */
+static BLOCKING_NOTIFIER_HEAD(ct_events);
+
+int ct_events_register(struct notifier_block *nb) { return blocking_notifier_chain_register(&ct_events, nb); }
+int ct_events_unregister(struct notifier_block *nb) { return blocking_notifier_chain_unregister(&ct_events, nb); }
+void ct_events_call(void *event) { blocking_notifier_call_chain(&ct_events, 0, event); }
+
 /* kthread_run() is a macro. */
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name)
 {

@@ -32,6 +32,9 @@ int ct_pr_release(struct block_device *bdev, u64 key, u32 type);
 int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type, bool abort);
 int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type);
 int ct_pr_key_registered(struct block_device *bdev, u64 key);
+int ct_events_register(struct notifier_block *nb);
+int ct_events_unregister(struct notifier_block *nb);
+void ct_events_call(void *event);
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name);
 
 struct genl_info;

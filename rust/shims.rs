@@ -47,6 +47,9 @@ extern "C" {
     pub(crate) fn ct_pr_preempt(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, typ: u32, abort: bool) -> c_int;
     pub(crate) fn ct_pr_read_reservation(bdev: *mut bindings::block_device, key: *mut u64, typ: *mut u32) -> c_int;
     pub(crate) fn ct_pr_key_registered(bdev: *mut bindings::block_device, key: u64) -> c_int;
+    pub(crate) fn ct_events_register(nb: *mut bindings::notifier_block) -> c_int;
+    pub(crate) fn ct_events_unregister(nb: *mut bindings::notifier_block) -> c_int;
+    pub(crate) fn ct_events_call(event: *mut c_void);
     pub(crate) fn ct_kthread_run(
         f: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
         data: *mut c_void,

@@ -1,17 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The surviving node: it writes its own heartbeat, watches the partner's
-//! coredump disk, and takes over the partner's service disks with
-//! persistent reservations - at once on the partner's panic beacon, after
-//! the stale timeout on a silent heartbeat, or on command.
+//! The takeover engine, the surviving node's side: it watches the partner's
+//! coredump disk and takes over the partner's service disks with persistent
+//! reservations - at once on the partner's panic beacon, after the stale
+//! timeout on a silent heartbeat, or on command - and gives them back.
 //!
-//! One kernel thread, `coretakeover`, ticks every `interval_ms`:
-//!
-//! 1. if this node's coredump disk is armed, it writes the heartbeat (the
-//!    sequence number moves; `Stopped` is written when disarming);
-//! 2. if a partner coredump disk is configured, it reads the partner's dump
-//!    header copies and heartbeat block with direct bios (no page cache),
-//!    judges them (`ct_core::partner`) and, if the policy says so, takes over.
+//! The node's thread (`node.rs`) calls [`watch_partner`] every
+//! `watch_interval_ms`: it reads the partner's dump header copies and
+//! heartbeat block with direct bios (no page cache), judges them
+//! (`ct_core::partner`) and, if the policy says so, takes over.
 //!
 //! Takeover, for every partner service disk in parallel (one work item per
 //! disk on the unbound workqueue): never touch a disk that carries
@@ -19,99 +16,39 @@
 //! key with ours (PREEMPT where the target rejects ABORT, as tgt does); check
 //! that we hold the reservation. Each disk's outcome and latency is kept for
 //! `takeover_report`, and the end is logged at KERN_WARNING, so it reaches a
-//! console booted with `quiet`. Every change of `takeover_state` and
-//! `partner_state` wakes their `poll(2)`ers and sends a change uevent.
+//! console booted with `quiet`. What happens is told as events
+//! (`events.rs`); this file knows nothing of the interfaces that listen.
 
-use crate::bdev::{nul_terminated, BlockDevice, IoBuf, PAGE};
-use crate::control::state_changed;
+use crate::bdev::{BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
-use crate::ct_core::header::{newest, Header, HEADER_COPY_OFFSETS, HEADER_SIZE};
-use crate::ct_core::heartbeat::{Heartbeat, Liveness};
+use crate::ct_core::header::{newest, DumpState, Header, HEADER_COPY_OFFSETS, HEADER_SIZE};
+use crate::ct_core::heartbeat::Heartbeat;
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
-use crate::ct_core::label::Label;
-use crate::ct_core::partner::{decide, stale_fence_due, PartnerWatch, Reading, Reason, Verdict};
+use crate::ct_core::partner::{decide, stale_fence_due, PartnerWatch, Phase, Reading, Reason, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
+use crate::dump_disk::carries_label;
+use crate::events::{emit, Event};
 use crate::polled_bio::now_ns;
 use crate::pr::PrError;
 use crate::shims;
-use kernel::bindings;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use kernel::c_str;
+use core::sync::atomic::Ordering;
+use kernel::bindings;
 use kernel::prelude::*;
-use kernel::str::CStr;
 
-/// The most service disks per node.
-pub(crate) const MAX_DISKS: usize = 64;
-
-/// Policy knobs, read by the thread on every tick.
-pub(crate) static AUTO_TAKEOVER: AtomicBool = AtomicBool::new(true);
-pub(crate) static INTERVAL_MS: AtomicU32 = AtomicU32::new(100);
-/// How often the partner's coredump disk is read (milliseconds): the
-/// detection delay of a panic beacon. Reads only; heartbeats keep `INTERVAL_MS`.
-pub(crate) static WATCH_INTERVAL_MS: AtomicU32 = AtomicU32::new(20);
-pub(crate) static STALE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
-/// The heartbeat's sequence number.
-pub(crate) static HEARTBEAT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-/// A disk given by path.
-pub(crate) struct NamedDisk {
-    pub(crate) path: KVec<u8>,
-    pub(crate) dev: BlockDevice,
+/// What the watch needs to know of the node's policy, read at every watch.
+#[derive(Clone, Copy)]
+pub(crate) struct WatchPolicy {
+    /// Whether a panic beacon or a stale heartbeat starts a takeover.
+    pub(crate) auto_takeover: bool,
+    /// The longest silence of a live partner (milliseconds).
+    pub(crate) stale_timeout_ms: u32,
 }
 
-impl NamedDisk {
-    pub(crate) fn path_str(&self) -> &str {
-        core::str::from_utf8(&self.path).unwrap_or("?")
-    }
-}
-
-/// Opens `path` with `open`, keeping its name.
-pub(crate) fn open_named(path: &str, open: fn(&CStr) -> Result<BlockDevice>) -> Result<NamedDisk> {
-    let c = nul_terminated(path)?;
-    let dev = open(CStr::from_bytes_with_nul(&c).map_err(|_| EINVAL)?)?;
-    let mut name = KVec::new();
-    name.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
-    Ok(NamedDisk { path: name, dev })
-}
-
-/// Whether `dev` carries a coretakeover coredump label (of any node).
-pub(crate) fn is_coredump_disk(dev: &BlockDevice) -> bool {
-    let Ok(mut block) = IoBuf::new(PAGE) else { return false };
-    dev.read(0, &mut block).is_ok() && Label::decode(block.as_slice(), &KernelCrc).is_ok()
-}
-
-/// Where the takeover stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// No partner configured.
-    Idle,
-    /// Watching the partner's coredump disk.
-    Watching,
-    /// Preempting the partner's disks.
-    TakingOver,
-    /// Holding the partner's disks.
-    Holding,
-    /// The partner fenced this node (it holds our own service disks): we
-    /// lost, and do not take over. Left when the service disks are set again.
-    Fenced,
-}
-
-impl Phase {
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            Self::Idle => "idle",
-            Self::Watching => "watching",
-            Self::TakingOver => "taking-over",
-            Self::Holding => "holding",
-            Self::Fenced => "fenced",
-        }
-    }
-}
-
-/// The pairing: the partner, its disks, and the watch. Behind a mutex in
-/// `control.rs`; the thread and the sysfs callbacks take it.
+/// The pairing: the partner, its disks, and the watch. The node (`node.rs`)
+/// owns it behind a mutex and changes it only through this file's functions
+/// or its own checked operations.
 pub(crate) struct Pairing {
     pub(crate) partner: Option<NodeId>,
     pub(crate) partner_dump: Option<NamedDisk>,
@@ -140,10 +77,62 @@ impl Pairing {
             report: KVec::new(),
         }
     }
+
+    /// Moves to `phase`, telling the listeners.
+    pub(crate) fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        emit(&Event::TakeoverState(phase));
+    }
+
+    /// Starts watching the partner through `disk` from now on.
+    pub(crate) fn watch_through(&mut self, disk: NamedDisk) {
+        self.partner_dump = Some(disk);
+        self.watch_anew();
+        if self.phase == Phase::Idle {
+            self.enter(Phase::Watching);
+        }
+    }
+
+    /// Stops watching the partner.
+    pub(crate) fn stop_watching(&mut self) {
+        self.partner_dump = None;
+        self.watch = None;
+        if self.phase == Phase::Watching {
+            self.enter(Phase::Idle);
+        }
+    }
+
+    /// Judges the partner afresh from now on (what was seen so far proves
+    /// nothing about what comes).
+    fn watch_anew(&mut self) {
+        self.watch = self.partner_dump.as_ref().map(|_| PartnerWatch::new(now_ms()));
+        self.verdict = Verdict::Unknown;
+    }
+
+    /// This node's own service disks are set anew: if the partner had
+    /// fenced this node, they are ours again and the partner is watched
+    /// anew.
+    pub(crate) fn set_service_disks(&mut self, disks: KVec<NamedDisk>) {
+        self.service_disks = disks;
+        if self.phase == Phase::Fenced {
+            self.watch_anew();
+            self.enter(if self.watch.is_some() { Phase::Watching } else { Phase::Idle });
+        }
+    }
+
+    /// Whether this node holds, or is taking, the partner's disks.
+    pub(crate) fn holds_partner_disks(&self) -> bool {
+        matches!(self.phase, Phase::Holding | Phase::TakingOver)
+    }
+
+    /// The last takeover's report.
+    pub(crate) fn report(&self) -> &str {
+        core::str::from_utf8(&self.report).unwrap_or("")
+    }
 }
 
 /// Milliseconds on this node's monotonic clock.
-pub(crate) fn now_ms() -> u64 {
+fn now_ms() -> u64 {
     now_ns() / 1_000_000
 }
 
@@ -176,14 +165,11 @@ fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>, bool) {
 }
 
 /// One watch of the partner; takes over if the policy says so.
-pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
+pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, policy: WatchPolicy) {
     let (Some(dump), Some(watch)) = (&p.partner_dump, &mut p.watch) else { return };
+    let stale = u64::from(policy.stale_timeout_ms);
     let (reading, percent, unreadable) = read_partner(&dump.dev);
-    let verdict = if unreadable {
-        watch.unreadable(now_ms())
-    } else {
-        watch.observe(&reading, now_ms(), u64::from(STALE_TIMEOUT_MS.load(Ordering::Relaxed)))
-    };
+    let verdict = if unreadable { watch.unreadable(now_ms()) } else { watch.observe(&reading, now_ms(), stale) };
     if verdict != p.verdict {
         if verdict == Verdict::Unreachable {
             pr_warn!("partner is unreachable: its coredump disk cannot be read; no automatic takeover until it can\n");
@@ -191,29 +177,23 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
             pr_warn!("partner is {}\n", verdict.as_str());
         }
         p.verdict = verdict;
-        state_changed(c_str!("partner_state"));
-        match verdict {
-            Verdict::Panicked => crate::netlink::partner_panic(percent),
-            Verdict::Stale { .. } => crate::netlink::partner_stale(),
-            _ => {}
-        }
+        emit(&Event::PartnerState { verdict, dump_percent: percent });
     }
     if let Some(pct) = percent.filter(|_| verdict == Verdict::Panicked) {
         if p.last_percent.map_or(true, |last| pct / 10 > last / 10) {
             p.last_percent = Some(pct);
-            crate::netlink::dump_progress(pct);
+            emit(&Event::DumpProgress { percent: pct });
         }
     }
     if p.phase == Phase::Fenced {
         return;
     }
     let holding = p.phase == Phase::Holding;
-    let Some(reason) = decide(verdict, AUTO_TAKEOVER.load(Ordering::Relaxed), holding) else { return };
+    let Some(reason) = decide(verdict, policy.auto_takeover, holding) else { return };
     if let Verdict::Stale { silent_ms } = verdict {
         // A silent partner may be alive and believe the same of us: the
         // lower id waits longer, and nobody fences after being fenced.
         let ids = ours.and_then(|k| k.decode()).map(|(_, n)| n.get()).zip(p.partner.map(|n| n.get()));
-        let stale = u64::from(STALE_TIMEOUT_MS.load(Ordering::Relaxed));
         if let Some((our_id, partner_id)) = ids {
             if !stale_fence_due(silent_ms, stale, our_id, partner_id) {
                 return;
@@ -224,8 +204,7 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
                 "fenced: {} is held by key {:#018x}, not ours: the partner fenced this node first; this node lost and takes nothing over\n",
                 disk, holder
             );
-            p.phase = Phase::Fenced;
-            state_changed(c_str!("takeover_state"));
+            p.enter(Phase::Fenced);
             return;
         }
     }
@@ -236,7 +215,7 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>) {
 /// disk's path and the holder's key.
 fn fenced_by(p: &Pairing, key: u64) -> Option<(&str, u64)> {
     p.service_disks.iter().find_map(|d| match d.dev.pr_holder() {
-        Ok(Some((k, _))) if k != key => Some((d.path_str(), k)),
+        Ok(Some((k, _))) if k != key => Some((d.path(), k)),
         _ => None,
     })
 }
@@ -251,10 +230,8 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
     let Some(cluster) = ours.decode().map(|(c, _)| c) else { return };
     let victim = RegistrationKey::derive(cluster, partner).get();
     let key = ours.get();
-    p.phase = Phase::TakingOver;
-    state_changed(c_str!("takeover_state"));
-    let reason_code = reason as u32;
-    crate::netlink::takeover_started(reason_code, p.partner_disks.len());
+    p.enter(Phase::TakingOver);
+    emit(&Event::TakeoverStarted { reason, disks: p.partner_disks.len() });
     let started = now_ns();
     let mut report = KVec::new();
     let (mut held, total) = (0usize, p.partner_disks.len());
@@ -266,18 +243,17 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
             Ok(t) if t.attempts > 1 => writeln!(
                 Line(&mut report),
                 "{} {} {} us (pr {} us, {} attempts)",
-                disk.path_str(), t.how, us, t.pr_us, t.attempts
+                disk.path(), t.how, us, t.pr_us, t.attempts
             ),
-            Ok(t) => writeln!(Line(&mut report), "{} {} {} us (pr {} us)", disk.path_str(), t.how, us, t.pr_us),
-            Err(why) => writeln!(Line(&mut report), "{} failed: {} ({} us)", disk.path_str(), why, us),
+            Ok(t) => writeln!(Line(&mut report), "{} {} {} us (pr {} us)", disk.path(), t.how, us, t.pr_us),
+            Err(why) => writeln!(Line(&mut report), "{} failed: {} ({} us)", disk.path(), why, us),
         };
     }
     let us = (now_ns() - started) / 1000;
     let ms = us / 1000;
-    crate::netlink::takeover_done(reason_code, held, total, us, percent, core::str::from_utf8(&report).unwrap_or(""));
     p.report = report;
-    p.phase = Phase::Holding;
-    state_changed(c_str!("takeover_state"));
+    emit(&Event::TakeoverDone { reason, held, total, duration_us: us, dump_percent: percent, report: p.report() });
+    p.enter(Phase::Holding);
     match percent {
         Some(pct) => pr_warn!(
             "takeover done: {} of {} disks held in {} ms ({}); partner dump at {}%\n",
@@ -298,7 +274,7 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Resul
     }
     if let Some(dump) = &p.partner_dump {
         let (reading, _, _) = read_partner(&dump.dev);
-        if let Some(state) = reading.header_state.filter(|s| *s == crate::ct_core::header::DumpState::Dumping) {
+        if let Some(state) = reading.header_state.filter(|s| *s == DumpState::Dumping) {
             pr_warn!("giveback: refused: the partner is still dumping (header {})\n", state.as_str());
             return Err(EBUSY);
         }
@@ -313,22 +289,20 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Resul
             Ok(Some((k, _))) if k == ours.get() => match disk.dev.pr_release(ours.get()) {
                 Ok(()) => released += 1,
                 Err(e) => {
-                    pr_warn!("giveback: {}: release failed: {}\n", disk.path_str(), e);
+                    pr_warn!("giveback: {}: release failed: {}\n", disk.path(), e);
                     return Err(EIO);
                 }
             },
             Ok(_) => {}
             Err(e) => {
-                pr_warn!("giveback: {}: cannot read the reservation: {}\n", disk.path_str(), e);
+                pr_warn!("giveback: {}: cannot read the reservation: {}\n", disk.path(), e);
                 return Err(EIO);
             }
         }
     }
-    p.phase = Phase::Watching;
-    p.watch = Some(PartnerWatch::new(now_ms()));
-    p.verdict = Verdict::Unknown;
-    state_changed(c_str!("takeover_state"));
-    crate::netlink::giveback_done(p.partner_disks.len());
+    p.watch_anew();
+    p.enter(Phase::Watching);
+    emit(&Event::GivebackDone { disks: p.partner_disks.len() });
     pr_warn!("giveback done: released {} of {} disks; the partner may reserve them\n", released, p.partner_disks.len());
     Ok(())
 }
@@ -434,7 +408,7 @@ const RETRY_PAUSE_MS: u32 = 200;
 /// command fails; a disk that someone other than the victim holds, or a
 /// coredump disk, is refused at once.
 fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
-    if is_coredump_disk(dev) {
+    if carries_label(dev) {
         return Err(DiskError::CoredumpDisk);
     }
     let deadline = now_ns() + RETRY_NS;
@@ -506,19 +480,5 @@ struct Line<'a>(&'a mut KVec<u8>);
 impl core::fmt::Write for Line<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         self.0.extend_from_slice(s.as_bytes(), GFP_KERNEL).map_err(|_| core::fmt::Error)
-    }
-}
-
-/// The next heartbeat of this node.
-pub(crate) fn next_heartbeat(ours: RegistrationKey, liveness: Liveness) -> Heartbeat {
-    let (cluster, node) = ours.decode().map_or((0, 0), |(c, n)| (c.get(), n.get()));
-    Heartbeat {
-        cluster,
-        node,
-        liveness,
-        interval_ms: INTERVAL_MS.load(Ordering::Relaxed),
-        sequence: HEARTBEAT_SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1,
-        // SAFETY: NMI-safe clock read.
-        written_ns: unsafe { kernel::bindings::ktime_get_real_fast_ns() },
     }
 }

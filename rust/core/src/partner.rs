@@ -149,6 +149,37 @@ impl Reason {
     }
 }
 
+/// Where this node's takeover of its partner stands, as `takeover_state`
+/// reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// No partner coredump disk is watched.
+    Idle,
+    /// Watching the partner's coredump disk.
+    Watching,
+    /// Preempting the partner's disks.
+    TakingOver,
+    /// Holding the partner's disks.
+    Holding,
+    /// The partner fenced this node (it holds our own service disks): this
+    /// node lost, and takes nothing over. Left when the service disks are
+    /// set again.
+    Fenced,
+}
+
+impl Phase {
+    /// The name reported to userspace; part of the sysfs ABI.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Watching => "watching",
+            Self::TakingOver => "taking-over",
+            Self::Holding => "holding",
+            Self::Fenced => "fenced",
+        }
+    }
+}
+
 /// Whether a verdict starts a takeover: only with automatic takeover on, and
 /// only if the partner's disks are not already held.
 pub fn decide(verdict: Verdict, auto_takeover: bool, holding: bool) -> Option<Reason> {
@@ -234,6 +265,12 @@ mod tests {
         assert!(!stale_fence_due(2000, 1000, 1, 2));
         assert!(stale_fence_due(2001, 1000, 1, 2));
         assert!(!stale_fence_due(u64::MAX, u64::MAX, 1, 2));
+    }
+
+    #[test]
+    fn phase_names_are_the_abi() {
+        let names = [Phase::Idle, Phase::Watching, Phase::TakingOver, Phase::Holding, Phase::Fenced].map(Phase::as_str);
+        assert_eq!(names, ["idle", "watching", "taking-over", "holding", "fenced"]);
     }
 
     #[test]

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The sysfs interface, `/sys/kernel/coretakeover/`: an adapter.
+//!
+//! Each knob parses what is written into a typed value and calls the node
+//! (`node.rs`), which checks it and owns the state; a knob that is read
+//! shows what the node says. Nothing here holds state of its own, so adding
+//! a knob is a line in the table below, its parser, and the node's
+//! operation. The [`Knobs`] directory also listens to the node's events
+//! (`events.rs`): a change of `takeover_state` or `partner_state` wakes
+//! their `poll(2)`ers and sends a change uevent.
+//!
+//! Every attribute is documented in
+//! `Documentation/ABI/testing/sysfs-kernel-coretakeover`. Writable ones are
+//! root-only (mode 0644, or 0200 for commands); a bad write returns an errno,
+//! logs why, and changes nothing.
+
+use crate::ct_core::ids::{parse_number, ClusterId, NodeId, ParseIdError};
+use crate::ct_core::VERSION;
+use crate::events::{Event, Listener, ListenerBlock, Subscription};
+use crate::node::{self, Setting};
+use crate::sysfs::{Attribute, AttributeList, Directory, Group, Page, Show, Store};
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::bindings;
+use kernel::c_str;
+use kernel::prelude::*;
+
+/// Logs a refused write and returns the errno for it.
+fn refuse(attribute: &str, input: &str, why: ParseIdError) -> Error {
+    pr_warn!("{}: refused {:?}: {}\n", attribute, input.trim_end(), why);
+    EINVAL
+}
+
+/// Shows an optional value, or an empty line.
+fn show_optional(out: &mut Page<'_>, value: Option<impl core::fmt::Display>) -> Result {
+    match value {
+        Some(v) => out.line(format_args!("{}", v)),
+        None => out.line(format_args!("")),
+    }
+}
+
+/// Splits a written list of device paths (whitespace-separated).
+fn split_paths(input: &str) -> Result<KVec<&str>> {
+    let mut paths = KVec::new();
+    for path in input.split_whitespace() {
+        paths.push(path, GFP_KERNEL)?;
+    }
+    Ok(paths)
+}
+
+/// Shows a list of disks, separated by spaces.
+fn show_paths<'a>(out: &mut Page<'_>, paths: impl Iterator<Item = &'a str>) -> Result {
+    for (i, path) in paths.enumerate() {
+        out.put(format_args!("{}{}", if i == 0 { "" } else { " " }, path))?;
+    }
+    out.line(format_args!(""))
+}
+
+/// A disk path, or `none` (or nothing) for no disk.
+fn path_or_none(input: &str) -> Option<&str> {
+    let path = input.trim();
+    (!path.is_empty() && path != "none").then_some(path)
+}
+
+/// Commands take `1`.
+fn check_command(name: &str, input: &str) -> Result {
+    if input.trim() != "1" {
+        pr_warn!("{}: refused {:?}: write 1\n", name, input.trim_end());
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+struct Version;
+
+impl Show for Version {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", VERSION))
+    }
+}
+
+struct State;
+
+impl Show for State {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::identity().state().as_str()))
+    }
+}
+
+struct Cluster;
+
+impl Show for Cluster {
+    fn show(out: &mut Page<'_>) -> Result {
+        show_optional(out, node::identity().cluster)
+    }
+}
+
+impl Store for Cluster {
+    fn store(input: &str) -> Result {
+        node::set_cluster(ClusterId::parse(input).map_err(|e| refuse("cluster_id", input, e))?)
+    }
+}
+
+struct Node;
+
+impl Show for Node {
+    fn show(out: &mut Page<'_>) -> Result {
+        show_optional(out, node::identity().node)
+    }
+}
+
+impl Store for Node {
+    fn store(input: &str) -> Result {
+        node::set_node(NodeId::parse(input).map_err(|e| refuse("node_id", input, e))?)
+    }
+}
+
+struct Key;
+
+impl Show for Key {
+    fn show(out: &mut Page<'_>) -> Result {
+        show_optional(out, node::identity().registration_key())
+    }
+}
+
+struct DumpDisk;
+
+impl Show for DumpDisk {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_arming(|armed| show_optional(out, armed.map(|ctx| ctx.path())))
+    }
+}
+
+impl Store for DumpDisk {
+    fn store(input: &str) -> Result {
+        match path_or_none(input.trim_end_matches('\n')) {
+            Some(path) => node::arm(path),
+            None => node::disarm(),
+        }
+    }
+}
+
+struct DumpState;
+
+impl Show for DumpState {
+    fn show(out: &mut Page<'_>) -> Result {
+        let armed = node::read_arming(|armed| Ok(armed.is_some()))?;
+        out.line(format_args!("{}", if armed { "armed" } else { "disarmed" }))
+    }
+}
+
+struct DumpReserved;
+
+impl Show for DumpReserved {
+    fn show(out: &mut Page<'_>) -> Result {
+        let bytes = node::read_arming(|armed| Ok(armed.map_or(0, |ctx| ctx.reserved_bytes())))?;
+        out.line(format_args!("{}", bytes))
+    }
+}
+
+struct ServiceDisks;
+
+impl Show for ServiceDisks {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_pairing(|p| show_paths(out, p.service_disks.iter().map(|d| d.path())))
+    }
+}
+
+impl Store for ServiceDisks {
+    fn store(input: &str) -> Result {
+        node::set_service_disks(&split_paths(input)?)
+    }
+}
+
+struct PartnerDisks;
+
+impl Show for PartnerDisks {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_pairing(|p| show_paths(out, p.partner_disks.iter().map(|d| d.path())))
+    }
+}
+
+impl Store for PartnerDisks {
+    fn store(input: &str) -> Result {
+        node::set_partner_disks(&split_paths(input)?)
+    }
+}
+
+struct PartnerId;
+
+impl Show for PartnerId {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_pairing(|p| show_optional(out, p.partner))
+    }
+}
+
+impl Store for PartnerId {
+    fn store(input: &str) -> Result {
+        node::set_partner(NodeId::parse(input).map_err(|e| refuse("partner_id", input, e))?)
+    }
+}
+
+struct PartnerDump;
+
+impl Show for PartnerDump {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_pairing(|p| show_optional(out, p.partner_dump.as_ref().map(|d| d.path())))
+    }
+}
+
+impl Store for PartnerDump {
+    fn store(input: &str) -> Result {
+        node::watch_partner_disk(path_or_none(input))
+    }
+}
+
+/// A numeric policy setting of the node.
+trait NumberSetting {
+    const SETTING: Setting;
+}
+
+/// The knob of the numeric setting `S`.
+struct Number<S>(PhantomData<S>);
+
+impl<S: NumberSetting> Show for Number<S> {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::setting(S::SETTING)))
+    }
+}
+
+impl<S: NumberSetting> Store for Number<S> {
+    fn store(input: &str) -> Result {
+        match parse_number(input).ok().and_then(|v| u32::try_from(v).ok()) {
+            Some(v) => node::set_setting(S::SETTING, v),
+            None => {
+                let range = S::SETTING.range();
+                pr_warn!(
+                    "{}: refused {:?}: give a number in {}..={}\n",
+                    S::SETTING.name(), input.trim_end(), range.start(), range.end()
+                );
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
+struct Interval;
+struct WatchInterval;
+struct StaleTimeout;
+struct BiosInFlight;
+
+impl NumberSetting for Interval {
+    const SETTING: Setting = Setting::IntervalMs;
+}
+
+impl NumberSetting for WatchInterval {
+    const SETTING: Setting = Setting::WatchIntervalMs;
+}
+
+impl NumberSetting for StaleTimeout {
+    const SETTING: Setting = Setting::StaleTimeoutMs;
+}
+
+impl NumberSetting for BiosInFlight {
+    const SETTING: Setting = Setting::DumpBiosInFlight;
+}
+
+struct AutoTakeover;
+
+impl Show for AutoTakeover {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", u8::from(node::auto_takeover())))
+    }
+}
+
+impl Store for AutoTakeover {
+    fn store(input: &str) -> Result {
+        match input.trim() {
+            "0" => node::set_auto_takeover(false),
+            "1" => node::set_auto_takeover(true),
+            other => {
+                pr_warn!("auto_takeover: refused {:?}: give 0 or 1\n", other);
+                return Err(EINVAL);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct TakeoverCommand;
+
+impl Store for TakeoverCommand {
+    fn store(input: &str) -> Result {
+        check_command("takeover", input)?;
+        node::takeover()
+    }
+}
+
+struct GivebackCommand;
+
+impl Store for GivebackCommand {
+    fn store(input: &str) -> Result {
+        check_command("giveback", input)?;
+        node::giveback()
+    }
+}
+
+struct TakeoverState;
+
+impl Show for TakeoverState {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::phase()?.as_str()))
+    }
+}
+
+struct PartnerState;
+
+impl Show for PartnerState {
+    fn show(out: &mut Page<'_>) -> Result {
+        let verdict = node::read_pairing(|p| Ok(p.verdict))?;
+        out.line(format_args!("{}", verdict.as_str()))
+    }
+}
+
+struct TakeoverReport;
+
+impl Show for TakeoverReport {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_pairing(|p| out.put(format_args!("{}", p.report())))
+    }
+}
+
+static VERSION_ATTR: Attribute = Attribute::read_only::<Version>(c_str!("version"));
+static STATE_ATTR: Attribute = Attribute::read_only::<State>(c_str!("state"));
+static CLUSTER_ATTR: Attribute = Attribute::read_write::<Cluster>(c_str!("cluster_id"));
+static NODE_ATTR: Attribute = Attribute::read_write::<Node>(c_str!("node_id"));
+static KEY_ATTR: Attribute = Attribute::read_only::<Key>(c_str!("registration_key"));
+static DUMP_DISK_ATTR: Attribute = Attribute::read_write::<DumpDisk>(c_str!("dump_disk"));
+static DUMP_STATE_ATTR: Attribute = Attribute::read_only::<DumpState>(c_str!("dump_state"));
+static DUMP_RESERVED_ATTR: Attribute = Attribute::read_only::<DumpReserved>(c_str!("dump_reserved_bytes"));
+static SERVICE_DISKS_ATTR: Attribute = Attribute::read_write::<ServiceDisks>(c_str!("service_disks"));
+static PARTNER_ID_ATTR: Attribute = Attribute::read_write::<PartnerId>(c_str!("partner_id"));
+static PARTNER_DISKS_ATTR: Attribute = Attribute::read_write::<PartnerDisks>(c_str!("partner_disks"));
+static PARTNER_DUMP_ATTR: Attribute = Attribute::read_write::<PartnerDump>(c_str!("partner_dump_disk"));
+static INTERVAL_ATTR: Attribute = Attribute::read_write::<Number<Interval>>(c_str!("interval_ms"));
+static WATCH_INTERVAL_ATTR: Attribute = Attribute::read_write::<Number<WatchInterval>>(c_str!("watch_interval_ms"));
+static STALE_ATTR: Attribute = Attribute::read_write::<Number<StaleTimeout>>(c_str!("stale_timeout_ms"));
+static IN_FLIGHT_ATTR: Attribute = Attribute::read_write::<Number<BiosInFlight>>(c_str!("dump_bios_in_flight"));
+static AUTO_ATTR: Attribute = Attribute::read_write::<AutoTakeover>(c_str!("auto_takeover"));
+static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
+static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
+static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
+static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
+static TAKEOVER_REPORT_ATTR: Attribute = Attribute::read_only::<TakeoverReport>(c_str!("takeover_report"));
+
+static ATTRS: AttributeList<22> = AttributeList::new([
+    &VERSION_ATTR,
+    &STATE_ATTR,
+    &CLUSTER_ATTR,
+    &NODE_ATTR,
+    &KEY_ATTR,
+    &DUMP_DISK_ATTR,
+    &DUMP_STATE_ATTR,
+    &DUMP_RESERVED_ATTR,
+    &IN_FLIGHT_ATTR,
+    &SERVICE_DISKS_ATTR,
+    &PARTNER_ID_ATTR,
+    &PARTNER_DISKS_ATTR,
+    &PARTNER_DUMP_ATTR,
+    &INTERVAL_ATTR,
+    &WATCH_INTERVAL_ATTR,
+    &STALE_ATTR,
+    &AUTO_ATTR,
+    &TAKEOVER_ATTR,
+    &GIVEBACK_ATTR,
+    &TAKEOVER_STATE_ATTR,
+    &PARTNER_STATE_ATTR,
+    &TAKEOVER_REPORT_ATTR,
+]);
+static GROUP: Group = Group::new(&ATTRS);
+
+/// The directory's kobject, for the listener: set while the directory
+/// exists and the listener is subscribed.
+static KOBJECT: AtomicPtr<bindings::kobject> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Turns the node's events into sysfs notifications.
+struct Notifications;
+
+impl Listener for Notifications {
+    fn hear(event: &Event<'_>) {
+        let name = match event {
+            Event::TakeoverState(_) => c_str!("takeover_state"),
+            Event::PartnerState { .. } => c_str!("partner_state"),
+            _ => return,
+        };
+        let kobj = KOBJECT.load(Ordering::Acquire);
+        if !kobj.is_null() {
+            // SAFETY: `KOBJECT` points to the live directory while we are
+            // subscribed: `Knobs` unsubscribes before removing it.
+            unsafe { crate::sysfs::changed(kobj, name) };
+        }
+    }
+}
+
+static NOTIFICATIONS: ListenerBlock = ListenerBlock::new::<Notifications>();
+
+/// `/sys/kernel/coretakeover/` and its listener. Dropping it unsubscribes,
+/// then removes the directory (waiting for running callbacks).
+pub(crate) struct Knobs {
+    subscription: Option<Subscription>,
+    directory: Option<Directory>,
+}
+
+impl Knobs {
+    pub(crate) fn new() -> Result<Self> {
+        let directory = Directory::create(c_str!("coretakeover"), &GROUP)?;
+        KOBJECT.store(directory.kobject(), Ordering::Release);
+        let mut knobs = Self { subscription: None, directory: Some(directory) };
+        knobs.subscription = Some(Subscription::new(&NOTIFICATIONS)?);
+        Ok(knobs)
+    }
+}
+
+impl Drop for Knobs {
+    fn drop(&mut self) {
+        self.subscription = None;
+        KOBJECT.store(core::ptr::null_mut(), Ordering::Release);
+        self.directory = None;
+    }
+}

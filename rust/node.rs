@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The node: the one owner of its state and of the operations on it.
+//!
+//! | state    | what                                                       | kept in         |
+//! |----------|------------------------------------------------------------|-----------------|
+//! | identity | cluster id and node id, hence the registration key         | one atomic word |
+//! | arming   | this node's coredump disk, armed or not                    | a mutex         |
+//! | pairing  | partner id, service disks, the partner's disks and coredump disk, the takeover | a mutex |
+//! | policy   | intervals, stale timeout, automatic takeover, bios in flight | atomics       |
+//!
+//! The functions of this file are the only way to change any of it. They
+//! take typed values - the interfaces (`knobs.rs` for sysfs, `netlink.rs`)
+//! parse text and attributes into them - check everything they can before
+//! they change anything, log why they refuse, and return the errno. The
+//! engines below do the work: `dump_disk.rs` arms the coredump disk,
+//! `takeover.rs` watches the partner and takes over. What changes is told
+//! through `events.rs`; this file never calls an interface.
+//!
+//! One kernel thread, `coretakeover`, turns every `watch_interval_ms`: while
+//! the coredump disk is armed it writes the heartbeat every `interval_ms`,
+//! and while a partner coredump disk is set it watches the partner.
+//!
+//! The two mutexes are never held together.
+
+use crate::bdev::{BlockDevice, NamedDisk};
+use crate::ct_core::config::NodeConfig;
+use crate::ct_core::ids::{ClusterId, NodeId};
+use crate::ct_core::keys::RegistrationKey;
+use crate::ct_core::heartbeat::Liveness;
+use crate::ct_core::partner::{Phase, Reason};
+use crate::dump_disk::{self, DumpContext, MAX_BIOS_IN_FLIGHT};
+use crate::kthread::{Loop, Thread};
+use crate::polled_bio::now_ns;
+use crate::takeover::{self, Pairing, WatchPolicy};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::bindings;
+use kernel::c_str;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+
+/// The longest device path accepted.
+pub(crate) const MAX_PATH: usize = 256;
+/// The most service disks per node.
+pub(crate) const MAX_DISKS: usize = 64;
+
+/// The node's identity, packed as `NodeConfig::pack` describes, so readers
+/// never see half of an update and need no lock.
+static IDENTITY: AtomicU64 = AtomicU64::new(0);
+
+/// This node's coredump disk.
+struct Arming {
+    armed: Option<KBox<DumpContext>>,
+    /// When the next heartbeat is due (monotonic nanoseconds).
+    next_beat_ns: u64,
+}
+
+/// The state behind the mutexes, reached through `STATE` while the
+/// `Registration` that owns it lives.
+#[pin_data]
+struct State {
+    #[pin]
+    arming: Mutex<Arming>,
+    #[pin]
+    pairing: Mutex<Pairing>,
+}
+
+/// Set once the state exists, cleared before it goes (see `Registration`).
+static STATE: AtomicPtr<State> = AtomicPtr::new(core::ptr::null_mut());
+
+fn state() -> Result<&'static State> {
+    let state = STATE.load(Ordering::Acquire);
+    // SAFETY: `STATE` is non-null only while `Registration` owns the state;
+    // it is cleared, and every caller (interfaces, the thread) gone, before
+    // the state is freed.
+    unsafe { state.as_ref() }.ok_or(ENODEV)
+}
+
+fn with_arming<T>(f: impl FnOnce(&mut Arming) -> Result<T>) -> Result<T> {
+    f(&mut state()?.arming.lock())
+}
+
+fn with_pairing<T>(f: impl FnOnce(&mut Pairing) -> Result<T>) -> Result<T> {
+    f(&mut state()?.pairing.lock())
+}
+
+/// Reads the armed coredump disk, if any.
+pub(crate) fn read_arming<T>(f: impl FnOnce(Option<&DumpContext>) -> Result<T>) -> Result<T> {
+    with_arming(|a| f(a.armed.as_deref()))
+}
+
+/// Reads the pairing (partner, disks, takeover). Waits while a takeover runs.
+pub(crate) fn read_pairing<T>(f: impl FnOnce(&Pairing) -> Result<T>) -> Result<T> {
+    with_pairing(|p| f(p))
+}
+
+// Identity.
+
+/// Who this node is.
+pub(crate) fn identity() -> NodeConfig {
+    NodeConfig::unpack(IDENTITY.load(Ordering::Acquire))
+}
+
+/// Applies `change` to the identity, unless a disk is armed for the current one.
+fn update_identity(name: &str, change: impl Fn(NodeConfig) -> NodeConfig) -> Result {
+    with_arming(|arming| {
+        if arming.armed.is_some() {
+            pr_warn!("{}: refused: disarm the dump disk first (it was checked against the current ids)\n", name);
+            return Err(EBUSY);
+        }
+        IDENTITY.store(change(identity()).pack(), Ordering::Release);
+        Ok(())
+    })
+}
+
+pub(crate) fn set_cluster(id: ClusterId) -> Result {
+    update_identity("cluster_id", |c| NodeConfig { cluster: Some(id), ..c })?;
+    pr_info!("cluster id set to {}\n", id);
+    Ok(())
+}
+
+pub(crate) fn set_node(id: NodeId) -> Result {
+    update_identity("node_id", |c| NodeConfig { node: Some(id), ..c })?;
+    pr_info!("node id set to {}\n", id);
+    Ok(())
+}
+
+/// Sets the partner's id; refused while the partner is watched.
+pub(crate) fn set_partner(id: NodeId) -> Result {
+    if identity().node == Some(id) {
+        pr_warn!("partner_id: refused {}: that is this node's id\n", id);
+        return Err(EINVAL);
+    }
+    with_pairing(|p| {
+        if p.partner_dump.is_some() {
+            pr_warn!("partner_id: refused: stop watching first (partner_dump_disk none)\n");
+            return Err(EBUSY);
+        }
+        p.partner = Some(id);
+        Ok(())
+    })
+}
+
+// Paths.
+
+/// Checks the shape of one device path given for `name`.
+fn check_path(name: &str, path: &str) -> Result {
+    let why = if !path.starts_with('/') {
+        "is not an absolute path"
+    } else if path.len() > MAX_PATH {
+        "is longer than 256 bytes"
+    } else if path.contains(|c: char| c.is_whitespace() || c == '\0') {
+        "is not one device path"
+    } else {
+        return Ok(());
+    };
+    let shown = path.get(..path.len().min(40)).unwrap_or("");
+    pr_warn!("{}: refused {:?}{}: it {}\n", name, shown, if shown.len() < path.len() { "..." } else { "" }, why);
+    Err(EINVAL)
+}
+
+/// Checks a list of device paths given for `name`.
+fn check_paths(name: &str, paths: &[&str]) -> Result {
+    if paths.len() > MAX_DISKS {
+        pr_warn!("{}: refused: {} paths, {} at most\n", name, paths.len(), MAX_DISKS);
+        return Err(EINVAL);
+    }
+    paths.iter().try_for_each(|path| check_path(name, path))
+}
+
+// Arming.
+
+/// Arms the coredump disk at `path` for this node.
+pub(crate) fn arm(path: &str) -> Result {
+    if path.len() > MAX_PATH || path.contains(|c: char| c.is_whitespace() || c == '\0') {
+        pr_warn!("dump_disk: refused: not a device path\n");
+        return Err(EINVAL);
+    }
+    if !path.starts_with('/') {
+        pr_warn!("dump_disk: refused {:?}: give an absolute device path, or none\n", path);
+        return Err(EINVAL);
+    }
+    with_arming(|arming| {
+        if arming.armed.is_some() {
+            pr_warn!("dump_disk: refused {}: a disk is armed; write none first\n", path);
+            return Err(EBUSY);
+        }
+        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight))?);
+        Ok(())
+    })
+}
+
+/// Disarms the coredump disk, if one is armed.
+pub(crate) fn disarm() -> Result {
+    with_arming(|arming| {
+        if let Some(ctx) = arming.armed.take() {
+            dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs));
+        }
+        Ok(())
+    })
+}
+
+// Pairing.
+
+/// Opens the service disks at `paths`, refusing coredump disks. With
+/// `reserve`, this node registers and reserves each (its own disks); without,
+/// it registers only (the partner's, so that a takeover is one PREEMPT).
+fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Result<KVec<NamedDisk>> {
+    check_paths(name, paths)?;
+    let Some(key) = identity().registration_key() else {
+        pr_warn!("{}: refused: set cluster_id and node_id first\n", name);
+        return Err(EINVAL);
+    };
+    let mut disks = KVec::with_capacity(paths.len(), GFP_KERNEL)?;
+    for path in paths {
+        let disk = NamedDisk::open(path, BlockDevice::open_shared).inspect_err(|e| {
+            pr_warn!("{}: refused {}: cannot open it (error {})\n", name, path, e.to_errno());
+        })?;
+        if dump_disk::carries_label(&disk.dev) {
+            pr_warn!("{}: refused {}: it carries a coredump label\n", name, path);
+            return Err(EINVAL);
+        }
+        register(name, &disk, key, reserve)?;
+        disks.push(disk, GFP_KERNEL)?;
+    }
+    Ok(disks)
+}
+
+/// Registers `key` on `disk` and, with `reserve`, reserves it.
+fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, reserve: bool) -> Result {
+    // The kernel's SCSI registration always asks for APTPL, which some
+    // arrays refuse: a key registered beforehand (e.g. with sg_persist) is
+    // then used as it is.
+    let registered = disk.dev.pr_register(key.get()).or_else(|e| match disk.dev.pr_key_registered(key.get()) {
+        Ok(true) => {
+            pr_info!("{}: {}: registering failed ({}), but our key is registered already: using it\n", name, disk.path(), e);
+            Ok(())
+        }
+        _ => Err(e),
+    });
+    let reserved = if reserve { registered.and_then(|()| disk.dev.pr_reserve(key.get())) } else { registered };
+    let Err(e) = reserved else { return Ok(()) };
+    let holder = disk.dev.pr_holder().ok().flatten().map(|(k, _)| k).filter(|k| *k != key.get());
+    match holder.and_then(|k| RegistrationKey::from_raw(k).decode()) {
+        Some((_, node)) if reserve => {
+            pr_warn!("{}: refused {}: node {} holds it (ask it to give back)\n", name, disk.path(), node)
+        }
+        _ => pr_warn!("{}: refused {}: persistent reservation failed: {}\n", name, disk.path(), e),
+    }
+    Err(if reserve { EBUSY } else { EIO })
+}
+
+/// Sets this node's own service disks: registers and reserves each.
+pub(crate) fn set_service_disks(paths: &[&str]) -> Result {
+    let disks = open_service_disks("service_disks", paths, true)?;
+    with_pairing(|p| {
+        pr_info!("service_disks: {} disks registered and reserved Write Exclusive\n", disks.len());
+        p.set_service_disks(disks);
+        Ok(())
+    })
+}
+
+/// Sets the partner's service disks: registers on each, so that a takeover
+/// is one command per disk. Refused while they are held.
+pub(crate) fn set_partner_disks(paths: &[&str]) -> Result {
+    if read_pairing(|p| Ok(p.holds_partner_disks()))? {
+        pr_warn!("partner_disks: refused: holding the partner's disks\n");
+        return Err(EBUSY);
+    }
+    let disks = open_service_disks("partner_disks", paths, false)?;
+    with_pairing(|p| {
+        if p.holds_partner_disks() {
+            pr_warn!("partner_disks: refused: holding the partner's disks\n");
+            return Err(EBUSY);
+        }
+        pr_info!("partner_disks: registered on {} disks\n", disks.len());
+        p.partner_disks = disks;
+        Ok(())
+    })
+}
+
+/// An errno that `kernel::error::code` does not name.
+fn errno(code: u32) -> Error {
+    Error::from_errno(-(code as i32))
+}
+
+/// Watches the partner through its coredump disk at `path`, which must carry
+/// the partner's label; `None` stops watching.
+pub(crate) fn watch_partner_disk(path: Option<&str>) -> Result {
+    let Some(path) = path else {
+        return with_pairing(|p| {
+            p.stop_watching();
+            Ok(())
+        });
+    };
+    if path.split_whitespace().nth(1).is_some() {
+        pr_warn!("partner_dump_disk: refused: give one device path, or none\n");
+        return Err(EINVAL);
+    }
+    check_path("partner_dump_disk", path)?;
+    let (Some(cluster), Some(partner)) = (identity().cluster, read_pairing(|p| Ok(p.partner))?) else {
+        pr_warn!("partner_dump_disk: refused: set cluster_id and partner_id first\n");
+        return Err(EINVAL);
+    };
+    let disk = NamedDisk::open(path, BlockDevice::open_read_only).inspect_err(|e| {
+        pr_warn!("partner_dump_disk: refused {}: cannot open it (error {})\n", path, e.to_errno());
+    })?;
+    match dump_disk::read_label(&disk.dev)? {
+        Ok(label) if label.belongs_to(cluster, partner) => {}
+        Ok(label) => {
+            pr_warn!(
+                "partner_dump_disk: refused {}: labeled for cluster {} node {}, the partner is cluster {} node {}\n",
+                path, label.cluster, label.node, cluster, partner
+            );
+            return Err(EACCES);
+        }
+        Err(why) => {
+            pr_warn!("partner_dump_disk: refused {}: {}\n", path, why);
+            return Err(errno(bindings::EMEDIUMTYPE));
+        }
+    }
+    with_pairing(|p| {
+        if p.partner != Some(partner) {
+            pr_warn!("partner_dump_disk: refused: partner_id changed meanwhile\n");
+            return Err(EAGAIN);
+        }
+        pr_info!("watching partner {} through {}\n", partner, path);
+        p.watch_through(disk);
+        Ok(())
+    })
+}
+
+/// A change of several settings at once (netlink `set-config`).
+#[derive(Default)]
+pub(crate) struct ConfigChange<'a> {
+    pub(crate) cluster: Option<ClusterId>,
+    pub(crate) node: Option<NodeId>,
+    pub(crate) partner: Option<NodeId>,
+    pub(crate) service_disks: Option<&'a [&'a str]>,
+    pub(crate) partner_disks: Option<&'a [&'a str]>,
+    /// `Some(None)` stops watching the partner.
+    pub(crate) partner_dump_disk: Option<Option<&'a str>>,
+}
+
+/// Applies `change` in the order: cluster id, node id, partner id, service
+/// disks, partner disks, partner coredump disk; each with the checks and
+/// effects of its own operation. Everything that can be checked without an
+/// effect - the paths, and that every named disk opens - is checked before
+/// anything is applied; then it stops at the first refusal.
+pub(crate) fn set_config(change: &ConfigChange<'_>) -> Result {
+    let lists = [
+        ("service_disks", change.service_disks),
+        ("partner_disks", change.partner_disks),
+        ("partner_dump_disk", change.partner_dump_disk.as_ref().and_then(Option::as_ref).map(core::slice::from_ref)),
+    ];
+    for (name, paths) in lists {
+        let Some(paths) = paths else { continue };
+        check_paths(name, paths)?;
+        for path in paths {
+            NamedDisk::open(path, BlockDevice::open_read_only).map(drop).inspect_err(|e| {
+                pr_warn!("{}: refused {}: cannot open it (error {})\n", name, path, e.to_errno());
+            })?;
+        }
+    }
+    if let Some(id) = change.cluster {
+        set_cluster(id)?;
+    }
+    if let Some(id) = change.node {
+        set_node(id)?;
+    }
+    if let Some(id) = change.partner {
+        set_partner(id)?;
+    }
+    if let Some(paths) = change.service_disks {
+        set_service_disks(paths)?;
+    }
+    if let Some(paths) = change.partner_disks {
+        set_partner_disks(paths)?;
+    }
+    if let Some(path) = change.partner_dump_disk {
+        watch_partner_disk(path)?;
+    }
+    Ok(())
+}
+
+// Policy.
+
+/// A numeric policy setting.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Setting {
+    /// How often the heartbeat is written (milliseconds).
+    IntervalMs,
+    /// How often the partner's coredump disk is read (milliseconds): how
+    /// late a panic beacon may be seen. Reads only.
+    WatchIntervalMs,
+    /// The longest silence of a live partner (milliseconds).
+    StaleTimeoutMs,
+    /// Bios in flight in the panic path, taken when a disk is armed.
+    DumpBiosInFlight,
+}
+
+static INTERVAL_MS: AtomicU32 = AtomicU32::new(100);
+static WATCH_INTERVAL_MS: AtomicU32 = AtomicU32::new(20);
+static STALE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
+static DUMP_BIOS_IN_FLIGHT: AtomicU32 = AtomicU32::new(4);
+static AUTO_TAKEOVER: AtomicBool = AtomicBool::new(true);
+
+impl Setting {
+    /// The name of its knob.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::IntervalMs => "interval_ms",
+            Self::WatchIntervalMs => "watch_interval_ms",
+            Self::StaleTimeoutMs => "stale_timeout_ms",
+            Self::DumpBiosInFlight => "dump_bios_in_flight",
+        }
+    }
+
+    /// The values it accepts.
+    pub(crate) const fn range(self) -> core::ops::RangeInclusive<u32> {
+        match self {
+            Self::IntervalMs | Self::WatchIntervalMs => 10..=10_000,
+            Self::StaleTimeoutMs => 100..=600_000,
+            Self::DumpBiosInFlight => 1..=MAX_BIOS_IN_FLIGHT,
+        }
+    }
+
+    fn cell(self) -> &'static AtomicU32 {
+        match self {
+            Self::IntervalMs => &INTERVAL_MS,
+            Self::WatchIntervalMs => &WATCH_INTERVAL_MS,
+            Self::StaleTimeoutMs => &STALE_TIMEOUT_MS,
+            Self::DumpBiosInFlight => &DUMP_BIOS_IN_FLIGHT,
+        }
+    }
+}
+
+pub(crate) fn setting(s: Setting) -> u32 {
+    s.cell().load(Ordering::Relaxed)
+}
+
+/// Sets `s` to `value`, if in its range. An armed disk keeps the bios in
+/// flight it was armed with.
+pub(crate) fn set_setting(s: Setting, value: u32) -> Result {
+    let range = s.range();
+    if !range.contains(&value) {
+        pr_warn!("{}: refused {}: give a number in {}..={}\n", s.name(), value, range.start(), range.end());
+        return Err(EINVAL);
+    }
+    s.cell().store(value, Ordering::Relaxed);
+    Ok(())
+}
+
+pub(crate) fn auto_takeover() -> bool {
+    AUTO_TAKEOVER.load(Ordering::Relaxed)
+}
+
+/// Whether a panic beacon or a stale heartbeat starts a takeover.
+pub(crate) fn set_auto_takeover(on: bool) {
+    AUTO_TAKEOVER.store(on, Ordering::Relaxed);
+}
+
+fn watch_policy() -> WatchPolicy {
+    WatchPolicy { auto_takeover: auto_takeover(), stale_timeout_ms: setting(Setting::StaleTimeoutMs) }
+}
+
+// Commands.
+
+/// Takes over the partner's service disks now.
+pub(crate) fn takeover() -> Result {
+    let ours = identity().registration_key();
+    with_pairing(|p| {
+        if p.partner.is_none() || p.partner_disks.is_empty() {
+            pr_warn!("takeover: refused: set partner_id and partner_disks first\n");
+            return Err(EINVAL);
+        }
+        takeover::take_over(p, ours, Reason::Command, None);
+        Ok(())
+    })
+}
+
+/// Gives the partner's service disks back (see `takeover::give_back`).
+pub(crate) fn giveback() -> Result {
+    let ours = identity().registration_key();
+    with_pairing(|p| takeover::give_back(p, ours))
+}
+
+/// The takeover phase.
+pub(crate) fn phase() -> Result<Phase> {
+    read_pairing(|p| Ok(p.phase))
+}
+
+// The thread.
+
+/// One turn of the `coretakeover` thread: the heartbeat when due, then the
+/// partner.
+struct Watcher;
+
+impl Loop for Watcher {
+    fn turn() -> u32 {
+        let interval = setting(Setting::IntervalMs);
+        let ours = identity().registration_key();
+        let _ = with_arming(|arming| {
+            let now = now_ns();
+            if now < arming.next_beat_ns {
+                return Ok(());
+            }
+            arming.next_beat_ns = now + u64::from(interval) * 1_000_000;
+            if let (Some(ctx), Some(key)) = (&arming.armed, ours) {
+                if let Err(e) = ctx.write_heartbeat(key, Liveness::Alive, interval) {
+                    pr_warn!("heartbeat write failed (error {})\n", e.to_errno());
+                }
+            }
+            Ok(())
+        });
+        let _ = with_pairing(|p| {
+            takeover::watch_partner(p, ours, watch_policy());
+            Ok(())
+        });
+        setting(Setting::WatchIntervalMs).min(interval)
+    }
+}
+
+/// The node's state and its thread, for the module root. Dropping it stops
+/// the thread, then disarms and closes every disk. The interfaces must be
+/// gone before (the module root drops them first).
+pub(crate) struct Registration {
+    thread: Option<Thread>,
+    state: Pin<KBox<State>>,
+}
+
+impl Registration {
+    pub(crate) fn new() -> Result<Self> {
+        let state = KBox::pin_init(
+            pin_init!(State {
+                arming <- new_mutex!(Arming { armed: None, next_beat_ns: 0 }, "coretakeover::arming"),
+                pairing <- new_mutex!(Pairing::new(), "coretakeover::pairing"),
+            }),
+            GFP_KERNEL,
+        )?;
+        STATE.store((&*state as *const State).cast_mut(), Ordering::Release);
+        let mut registration = Self { thread: None, state };
+        registration.thread = Some(Thread::start::<Watcher>(c_str!("coretakeover"))?);
+        Ok(registration)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // No turn of the thread runs after this.
+        self.thread = None;
+        STATE.store(core::ptr::null_mut(), Ordering::Release);
+        // The disks close when the pairing's lists drop with the state.
+        let mut arming = self.state.arming.lock();
+        if let Some(ctx) = arming.armed.take() {
+            dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs));
+        }
+    }
+}
