@@ -94,11 +94,11 @@ struct CoreTakeover {
 }
 
 impl kernel::Module for CoreTakeover {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         crc::self_test()?;
         let panic = panic_dump::Registration::new()?;
         let node = node::Registration::new()?;
-        let knobs = knobs::Knobs::new()?;
+        let knobs = knobs::Knobs::new(module)?;
         let netlink = netlink::Netlink::register()?;
         pr_info!("version {} loaded\n", ct_core::VERSION);
         Ok(Self { _netlink: netlink, _knobs: knobs, _node: node, _panic: panic })

@@ -8,7 +8,8 @@
 //! a knob is a line in the table below, its parser, and the node's
 //! operation. The [`Knobs`] directory also listens to the node's events
 //! (`events.rs`): a change of `takeover_state` or `partner_state` wakes
-//! their `poll(2)`ers and sends a change uevent.
+//! their `poll(2)`ers and sends a change uevent (from the module's kobject,
+//! `/sys/module/coretakeover`, with the attribute and its new value).
 //!
 //! Every attribute is documented in
 //! `Documentation/ABI/testing/sysfs-kernel-coretakeover`. Writable ones are
@@ -383,22 +384,69 @@ static GROUP: Group = Group::new(&ATTRS);
 /// The directory's kobject, for the listener: set while the directory
 /// exists and the listener is subscribed.
 static KOBJECT: AtomicPtr<bindings::kobject> = AtomicPtr::new(core::ptr::null_mut());
+/// The module's kobject (`/sys/module/coretakeover`), which sends the
+/// uevents: it belongs to the module kset, while `/sys/kernel/coretakeover`,
+/// like every directory under `/sys/kernel`, belongs to no kset, and the
+/// kernel sends no uevent for such a kobject.
+static MODULE_KOBJECT: AtomicPtr<bindings::kobject> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Formats `KEY=value` with a terminating NUL into `buf`.
+fn env_var<'a>(buf: &'a mut [u8], args: core::fmt::Arguments<'_>) -> Result<&'a CStr> {
+    struct Cursor<'b>(&'b mut [u8], usize);
+    impl core::fmt::Write for Cursor<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            // Keep one byte for the NUL.
+            let end = self.1 + s.len();
+            if end >= self.0.len() {
+                return Err(core::fmt::Error);
+            }
+            let dest = self.0.get_mut(self.1..end).ok_or(core::fmt::Error)?;
+            dest.copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+    let mut cursor = Cursor(buf, 0);
+    core::fmt::Write::write_fmt(&mut cursor, args).map_err(|_| E2BIG)?;
+    let len = cursor.1;
+    let bytes = buf.get_mut(..=len).ok_or(E2BIG)?;
+    bytes[len] = 0;
+    CStr::from_bytes_with_nul(bytes).map_err(|_| EINVAL)
+}
+
+/// Tells userspace that attribute `name` now reads `value`: wakes its
+/// `poll(2)`ers and sends a change uevent with `CORETAKEOVER_ATTRIBUTE` and
+/// `CORETAKEOVER_VALUE`.
+fn changed(name: &CStr, value: &str) {
+    let kobj = KOBJECT.load(Ordering::Acquire);
+    if !kobj.is_null() {
+        // SAFETY: `KOBJECT` points to the live directory while we are
+        // subscribed: `Knobs` unsubscribes before removing it.
+        unsafe { crate::sysfs::notify(kobj, name) };
+    }
+    let module = MODULE_KOBJECT.load(Ordering::Acquire);
+    if module.is_null() {
+        return;
+    }
+    let (mut attribute, mut new_value) = ([0u8; 64], [0u8; 64]);
+    let sent = env_var(&mut attribute, format_args!("CORETAKEOVER_ATTRIBUTE={}", name.to_str().unwrap_or("?")))
+        .and_then(|attribute| Ok((attribute, env_var(&mut new_value, format_args!("CORETAKEOVER_VALUE={}", value))?)))
+        // SAFETY: The module's kobject lives as long as the module's code runs.
+        .and_then(|(attribute, new_value)| unsafe { crate::sysfs::uevent_change(module, &[attribute, new_value]) });
+    if let Err(e) = sent {
+        pr_warn!("{}: change uevent not sent (error {})\n", name.to_str().unwrap_or("?"), e.to_errno());
+    }
+}
 
 /// Turns the node's events into sysfs notifications.
 struct Notifications;
 
 impl Listener for Notifications {
     fn hear(event: &Event<'_>) {
-        let name = match event {
-            Event::TakeoverState(_) => c_str!("takeover_state"),
-            Event::PartnerState { .. } => c_str!("partner_state"),
-            _ => return,
-        };
-        let kobj = KOBJECT.load(Ordering::Acquire);
-        if !kobj.is_null() {
-            // SAFETY: `KOBJECT` points to the live directory while we are
-            // subscribed: `Knobs` unsubscribes before removing it.
-            unsafe { crate::sysfs::changed(kobj, name) };
+        match event {
+            Event::TakeoverState(phase) => changed(c_str!("takeover_state"), phase.as_str()),
+            Event::PartnerState { verdict, .. } => changed(c_str!("partner_state"), verdict.as_str()),
+            _ => {}
         }
     }
 }
@@ -413,7 +461,11 @@ pub(crate) struct Knobs {
 }
 
 impl Knobs {
-    pub(crate) fn new() -> Result<Self> {
+    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: The module's kobject exists from before `init` until after
+        // `exit`, as long as any code of the module can run.
+        let module_kobject = unsafe { &raw mut (*module.as_ptr()).mkobj.kobj };
+        MODULE_KOBJECT.store(module_kobject, Ordering::Release);
         let directory = Directory::create(c_str!("coretakeover"), &GROUP)?;
         KOBJECT.store(directory.kobject(), Ordering::Release);
         let mut knobs = Self { subscription: None, directory: Some(directory) };

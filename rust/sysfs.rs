@@ -214,22 +214,40 @@ impl Directory {
     }
 }
 
-/// Tells userspace that attribute `name` of `kobj` changed: wakes its
-/// `poll(2)`ers and sends a change uevent.
+/// Wakes the `poll(2)`ers of attribute `name` of `kobj`.
 ///
 /// # Safety
 ///
 /// `kobj` must be the kobject of a live `Directory` for the whole call.
-pub(crate) unsafe fn changed(kobj: *mut bindings::kobject, name: &CStr) {
+pub(crate) unsafe fn notify(kobj: *mut bindings::kobject, name: &CStr) {
     // SAFETY: By the function's safety requirements `kobj` is live; `name`
     // is NUL-terminated.
-    unsafe {
-        bindings::sysfs_notify(kobj, core::ptr::null(), name.as_char_ptr());
-        bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_CHANGE);
-    }
+    unsafe { bindings::sysfs_notify(kobj, core::ptr::null(), name.as_char_ptr()) };
 }
 
-impl Directory {
+/// The most environment variables [`uevent_change`] adds.
+pub(crate) const MAX_UEVENT_ENV: usize = 4;
+
+/// Sends a change uevent for `kobj`, which must belong to a kset (a
+/// directory made by [`Directory::create`] does not: the kernel sends no
+/// uevent for it), with `env` ("KEY=value" strings) added to the kernel's
+/// own variables (ACTION, DEVPATH, SUBSYSTEM, SEQNUM).
+///
+/// # Safety
+///
+/// `kobj` must be a live kobject for the whole call.
+pub(crate) unsafe fn uevent_change(kobj: *mut bindings::kobject, env: &[&CStr]) -> Result {
+    let mut envp = [null_mut::<kernel::ffi::c_char>(); MAX_UEVENT_ENV + 1];
+    if env.len() > MAX_UEVENT_ENV {
+        return Err(E2BIG);
+    }
+    for (slot, var) in envp.iter_mut().zip(env) {
+        *slot = var.as_char_ptr().cast_mut();
+    }
+    // SAFETY: By the function's safety requirements `kobj` is live; `envp`
+    // is a NULL-terminated array of NUL-terminated strings that outlive the
+    // call, which only reads them.
+    to_result(unsafe { bindings::kobject_uevent_env(kobj, bindings::kobject_action_KOBJ_CHANGE, envp.as_mut_ptr()) })
 }
 
 impl Drop for Directory {

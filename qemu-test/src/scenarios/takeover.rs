@@ -201,11 +201,15 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B never saw A's heartbeat move")?;
 
-    ctx.step("a process on B waits in poll(2) for takeover_state to change");
+    ctx.step("a process on B waits in poll(2) for takeover_state to change; another listens for uevents, as udev does");
     b.ok(&format!(
         "cp /ct/poll_attr.py /tmp/ && (host python3 /tmp/poll_attr.py {SYSFS}/takeover_state 60 /tmp/poll.ready > /tmp/poll.out 2>&1 &)"
     ))?;
-    b.shell.ok("i=0; until [ -f /tmp/poll.ready ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done", Duration::from_secs(90))?;
+    b.ok("cp /ct/uevent_listen.py /tmp/ && (host python3 /tmp/uevent_listen.py 60 /tmp/uevent.ready holding > /tmp/uevent.out 2>&1 &)")?;
+    b.shell.ok(
+        "i=0; until [ -f /tmp/poll.ready ] && [ -f /tmp/uevent.ready ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done",
+        Duration::from_secs(90),
+    )?;
 
     ctx.step("A hangs: its vCPUs are stopped");
     let b_mark = cluster.node(NodeName::B)?.console.mark();
@@ -220,6 +224,18 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let b = cluster.node(NodeName::B)?;
     let woke = b.shell.ok("i=0; until grep -q changed /tmp/poll.out; do i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.1; done; cat /tmp/poll.out", Duration::from_secs(30))?;
     ensure!(woke.contains("changed: taking-over") || woke.contains("changed: holding"), "the poller: {woke}");
+    let heard = b.shell.ok("i=0; until grep -q holding /tmp/uevent.out; do i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.1; done; cat /tmp/uevent.out", Duration::from_secs(30))?;
+    let uevents: Vec<serde_json::Value> = heard.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let saw = |attribute: &str, value: &str| {
+        uevents.iter().any(|u| {
+            u["header"] == "change@/module/coretakeover" && u["SUBSYSTEM"] == "module" && u["ACTION"] == "change"
+                && u["CORETAKEOVER_ATTRIBUTE"] == attribute && u["CORETAKEOVER_VALUE"] == value
+        })
+    };
+    for (attribute, value) in [("partner_state", "stale"), ("takeover_state", "taking-over"), ("takeover_state", "holding")] {
+        ensure!(saw(attribute, value), "no change uevent for {attribute}={value}; the listener heard:\n{heard}");
+    }
+    ctx.step("the uevent listener heard partner_state=stale, takeover_state=taking-over, then holding");
 
     ctx.step("A resumes: its write to its LUN fails, and nothing of it reaches the LUN");
     let a = cluster.node(NodeName::A)?;
