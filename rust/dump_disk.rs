@@ -13,7 +13,7 @@
 use crate::bdev::{BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
 use crate::ct_core::config::NodeConfig;
-use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_RANGES, MAX_VMCOREINFO};
+use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_CPUS, MAX_RANGES, MAX_VMCOREINFO};
 use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
@@ -25,7 +25,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
-use kernel::str::CStr;
+use kernel::c_str;
+use kernel::fmt;
+use kernel::str::{CStr, CString};
 
 /// The most bios in flight at once in the panic path (the
 /// `dump_bios_in_flight` knob is 1..=this).
@@ -175,6 +177,33 @@ fn vmcoreinfo_note() -> Option<(u64, &'static [u8])> {
     Some((phys, unsafe { core::slice::from_raw_parts(va, len) }))
 }
 
+/// Reads a small sysfs attribute as text (trimmed), into `buf`.
+fn read_text<'a>(path: &CStr, buf: &'a mut [u8]) -> Option<&'a str> {
+    let n = crate::sysfs::read_attribute(path, buf).ok()?;
+    core::str::from_utf8(buf.get(..n)?).ok().map(str::trim)
+}
+
+/// Where each CPU's `crash_notes` buffer is (CPU 0 first; 0: none), its
+/// size, and whether the kernel saves the registers of the CPUs it stops in
+/// a panic into them (`crash_kexec_post_notifiers`). From sysfs, as
+/// kexec-tools reads them: neither `crash_notes` nor the flag is exported.
+fn cpu_notes() -> Result<(KVec<u64>, u32, bool)> {
+    // SAFETY: Set at boot, before any module loads.
+    let cpus = (unsafe { bindings::nr_cpu_ids } as usize).min(MAX_CPUS);
+    let mut buf = [0u8; 32];
+    let mut notes = KVec::with_capacity(cpus, GFP_KERNEL)?;
+    for cpu in 0..cpus {
+        let path = CString::try_from_fmt(fmt!("/sys/devices/system/cpu/cpu{}/crash_notes", cpu))?;
+        let phys = read_text(&path, &mut buf).and_then(|t| u64::from_str_radix(t, 16).ok()).unwrap_or(0);
+        notes.push(phys, GFP_KERNEL)?;
+    }
+    let size = read_text(c_str!("/sys/devices/system/cpu/cpu0/crash_notes_size"), &mut buf)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let saved = read_text(c_str!("/sys/module/kernel/parameters/crash_kexec_post_notifiers"), &mut buf) == Some("Y");
+    Ok((notes, size, saved))
+}
+
 fn kernel_release() -> &'static str {
     // SAFETY: The release string of the initial UTS namespace is static.
     let release = unsafe { CStr::from_char_ptr(shims::ct_kernel_release()) };
@@ -261,6 +290,10 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Result<KBox
     let (note_phys, note) = vmcoreinfo_note().ok_or_else(|| refuse(EINVAL, path, format_args!("no VMCOREINFO note (CONFIG_CRASH_DUMP)")))?;
     header.set_vmcoreinfo(note_phys, note).map_err(|_| EINVAL)?;
     header.set_kernel_release(kernel_release());
+    let (notes, note_size, stopped_cpu_registers) = cpu_notes()?;
+    // CPUs past the last one with a buffer are not listed.
+    let listed = notes.iter().rposition(|&phys| phys != 0).map_or(0, |last| last + 1);
+    header.set_cpu_notes(note_size, notes.get(..listed).unwrap_or(&[])).map_err(|_| EINVAL)?;
     // SAFETY: NMI-safe clock read.
     header.set_armed_ns(unsafe { bindings::ktime_get_real_fast_ns() });
     let mut header_flags = 0;
@@ -269,6 +302,9 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Result<KBox
     }
     if !plan.fits() {
         header_flags |= flags::DISK_TOO_SMALL;
+    }
+    if stopped_cpu_registers {
+        header_flags |= flags::STOPPED_CPU_REGISTERS;
     }
     header.set_flags(header_flags);
     let copy = header.next_generation(&KernelCrc);
@@ -315,6 +351,12 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Result<KBox
         reserved_bytes >> 10,
         if header_flags & flags::VOLATILE_CACHE != 0 { "; warning: volatile write cache, not flushed after a panic" } else { "" },
     );
+    if !stopped_cpu_registers {
+        pr_warn!(
+            "dump disk {}: crash_kexec_post_notifiers is off: a dump will hold the registers of the panicking CPU only (boot with crash_kexec_post_notifiers)\n",
+            path
+        );
+    }
     Ok(ctx)
 }
 

@@ -27,7 +27,7 @@
 use crate::bdev::{BlockDevice, IoBuf, PAGE, SECTOR_SHIFT};
 use crate::crc::KernelCrc;
 use crate::ct_core::crc::Crc32c;
-use crate::ct_core::header::{flags, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, NO_CPU};
+use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
 use crate::ct_core::plan::PageCursor;
 use crate::polled_bio::{now_ns, PollError, PolledBio};
 use crate::shims;
@@ -188,7 +188,7 @@ impl PanicState {
     }
 
     /// The whole dump. Returns nothing: what happened is in the header.
-    fn dump(&mut self, bdev: *mut bindings::block_device, message: &str, entered_ns: u64) {
+    fn dump(&mut self, bdev: *mut bindings::block_device, message: &str, registers: &PanicRegisters, entered_ns: u64) {
         let (capacity, chunk_size, data_offset, table_offset, fits) = {
             let h = self.header();
             (h.capacity(), u64::from(h.chunk_size()), h.data_offset(), h.crc_table_offset(), h.capacity() == h.dump_bytes())
@@ -202,6 +202,7 @@ impl PanicState {
             let cpu = unsafe { shims::ct_processor_id() };
             h.set_panic_cpu(u16::try_from(cpu).unwrap_or(NO_CPU));
             h.set_panic_message(message);
+            h.set_panic_registers(registers);
             h.set_watermark(0);
         }
         if let Err(e) = self.write_header(bdev) {
@@ -416,6 +417,9 @@ unsafe fn panic_message<'a>(data: *mut c_void) -> &'a str {
     }
 }
 
+// `pt_regs` is the head of `elf_gregset_t` (see `on_panic`).
+const _: () = assert!(core::mem::size_of::<bindings::pt_regs>() == 21 * 8 && ELF_NGREG >= 21);
+
 /// The panic notifier.
 ///
 /// # Safety
@@ -424,6 +428,16 @@ unsafe fn panic_message<'a>(data: *mut c_void) -> &'a str {
 /// message.
 unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulong, data: *mut c_void) -> c_int {
     let entered = now_ns();
+    // First, before anything else runs on this stack: the registers a
+    // debugger unwinds the panicking task from (every other CPU's were saved
+    // by the kernel when it stopped them, with crash_kexec_post_notifiers).
+    let mut registers = PanicRegisters { pid: 0, regs: [0; ELF_NGREG] };
+    // SAFETY: An x86-64 `elf_gregset_t` (`user_regs_struct`) starts with the
+    // 21 words of `struct pt_regs`, in the same order (r15 ... ss); the
+    // array has 27 aligned words, and the shim writes the first 21. The
+    // rest (fs/gs bases and selectors) mean nothing in kernel context and
+    // stay 0.
+    unsafe { shims::ct_panic_registers(registers.regs.as_mut_ptr().cast::<bindings::pt_regs>()) };
     if STARTED.swap(true, Ordering::AcqRel) {
         // A panic inside the dump (the dump path faulted, or a test hook):
         // the header keeps the last watermark, which is all it can vouch for.
@@ -459,7 +473,9 @@ unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulo
     let task = unsafe { bindings::get_current() };
     // SAFETY: As above.
     let plug = unsafe { core::ptr::replace(&raw mut (*task).plug, core::ptr::null_mut()) };
-    state.dump(target.bdev, message, entered);
+    // SAFETY: As above; the PID of the task that panicked.
+    registers.pid = u32::try_from(unsafe { (*task).pid }).unwrap_or(0);
+    state.dump(target.bdev, message, &registers, entered);
     // SAFETY: As above.
     unsafe { (*task).plug = plug };
     bindings::NOTIFY_DONE as c_int

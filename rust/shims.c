@@ -6,6 +6,7 @@
  */
 
 #include <linux/blkdev.h>
+#include <linux/kexec.h>
 #include <linux/io.h>
 #include <linux/completion.h>
 #include <linux/kthread.h>
@@ -41,6 +42,13 @@ struct page *ct_virt_to_page(const void *addr) { return virt_to_page(addr); }
 
 /* init_utsname() is a static inline and struct uts_namespace opaque to Rust. */
 const char *ct_kernel_release(void) { return init_utsname()->release; }
+
+/*
+ * The caller's registers, as kdump's __crash_kexec() takes them:
+ * crash_setup_regs() is a static inline (asm). @regs is reached through a
+ * pointer, so the asm's memory operands do not move with its pushfq.
+ */
+void ct_panic_registers(struct pt_regs *regs) { crash_setup_regs(regs, NULL); }
 
 /* raw_smp_processor_id() is a macro. */
 unsigned int ct_processor_id(void) { return raw_smp_processor_id(); }

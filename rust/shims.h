@@ -22,6 +22,8 @@ unsigned long ct_page_offset(void);
 struct page *ct_virt_to_page(const void *addr);
 const char *ct_kernel_release(void);
 unsigned int ct_processor_id(void);
+struct pt_regs;
+void ct_panic_registers(struct pt_regs *regs);
 int ct_panic_notifier_register(struct notifier_block *nb);
 int ct_panic_notifier_unregister(struct notifier_block *nb);
 void ct_debugfs_init(u32 *panic_after_mib);

@@ -36,6 +36,8 @@ extern "C" {
     pub(crate) fn ct_virt_to_page(addr: *const c_void) -> *mut bindings::page;
     pub(crate) fn ct_kernel_release() -> *const kernel::ffi::c_char;
     pub(crate) fn ct_processor_id() -> c_uint;
+    /// Fills `regs` with the caller's registers (`crash_setup_regs`).
+    pub(crate) fn ct_panic_registers(regs: *mut bindings::pt_regs);
     pub(crate) fn ct_panic_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_panic_notifier_unregister(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_debugfs_init(panic_after_mib: *mut u32);

@@ -225,6 +225,21 @@ pub(crate) unsafe fn notify(kobj: *mut bindings::kobject, name: &CStr) {
     unsafe { bindings::sysfs_notify(kobj, core::ptr::null(), name.as_char_ptr()) };
 }
 
+/// Reads up to `buf.len()` bytes of the sysfs attribute at `path`, as
+/// userspace would; returns how many were read. For kernel state that only
+/// sysfs tells a module (a CPU's `crash_notes` address: the symbol is not
+/// exported), in process context.
+pub(crate) fn read_attribute(path: &CStr, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `path` is NUL-terminated; O_RDONLY opens without side effects.
+    let file = kernel::error::from_err_ptr(unsafe { bindings::filp_open(path.as_char_ptr(), 0, 0) })?;
+    let mut pos: bindings::loff_t = 0;
+    // SAFETY: `file` was just opened; `buf` is valid for `buf.len()` bytes.
+    let read = unsafe { bindings::kernel_read(file, buf.as_mut_ptr().cast(), buf.len(), &mut pos) };
+    // SAFETY: Opened above, closed once; no owner id (not a task's table).
+    unsafe { bindings::filp_close(file, null_mut()) };
+    usize::try_from(read).map_err(|_| Error::from_errno(read as i32))
+}
+
 /// The most environment variables [`uevent_change`] adds.
 pub(crate) const MAX_UEVENT_ENV: usize = 4;
 

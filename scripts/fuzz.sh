@@ -17,7 +17,7 @@ cd "$CT_ROOT/rust/core/fuzz"
 # toolchain accepts them with RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
 passed=0 failed=0 total=0
-for target in label header heartbeat ranges table; do
+for target in label header heartbeat ranges table notes; do
     step "fuzz: $target, $runs runs"
     mkdir -p "corpus/$target"
     log=$(mktemp)

@@ -25,6 +25,9 @@ pub struct Env {
     pub python: PathBuf,
     /// The coretakeover CLI, which also runs on the host.
     pub cli: PathBuf,
+    /// The modules the nodes load (coretakeover and the test trigger), whose
+    /// debug info drgn needs to unwind through their frames.
+    pub modules: Vec<PathBuf>,
     /// Extra kernel command-line arguments for every guest.
     pub kernel_args: String,
 }
@@ -109,7 +112,13 @@ impl NodeEnv {
             cpus: 2,
             kernel: self.kernel.clone(),
             initramfs: self.initramfs.clone(),
-            append: format!("ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7 {}", node.letter(), self.kernel_args),
+            // crash_kexec_post_notifiers: a panic saves the registers of the
+            // CPUs it stops, as a node configured by the admin guide does.
+            append: format!(
+                "ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}",
+                node.letter(),
+                self.kernel_args
+            ),
             devices,
         }
     }

@@ -166,6 +166,7 @@ fn main() -> Result<()> {
         vmlinux: absolute(&cli.vmlinux)?,
         python: cli.python.clone(),
         cli: absolute(&cli.cli)?,
+        modules: vec![absolute(&cli.module)?, absolute(&cli.test_module)?],
         kernel_args: cli.kernel_args.clone(),
     };
 
@@ -272,6 +273,12 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     println!("  dump              {} bytes in {} s, state {}", fact("dump_bytes"), fact("dump_seconds"), fact("dump_state_final"));
     println!("  vmcore            {} (savecore ok: {})", fact("vmcore"), fact("savecore_ok"));
     println!("  drgn              {}", fact("drgn_panic_line"));
+    let frames: Vec<String> = facts
+        .get("crashed_frames")
+        .and_then(|f| f.as_array())
+        .map(|f| f.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    println!("  crashed thread    {}", if frames.is_empty() { "-".to_string() } else { frames.join(" < ") });
     println!("  KASLR             kernel text at offset {}, direct map at {} (read from the dump)", fact("kaslr_offset"), fact("direct_map_base"));
     println!("  memory reserved   {} bytes while armed", fact("reserved_bytes"));
     if !ok {

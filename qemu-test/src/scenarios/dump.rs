@@ -92,19 +92,56 @@ fn panic_sysrq(node: &mut Guest) -> Result<()> {
     node.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &").map(drop)
 }
 
-/// Runs drgn on the host against `vmcore`; returns its findings.
+/// Runs drgn on the host against `vmcore`, with the modules' debug info;
+/// returns its findings.
 fn drgn(ctx: &Ctx<'_>, vmcore: &std::path::Path, panic_text: &str, pattern: Option<&std::path::Path>) -> Result<Value> {
     let mut cmd = Command::new(&ctx.env.python);
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/drgn_check.py"));
     cmd.arg(vmcore).arg(&ctx.env.vmlinux).arg(panic_text);
     if let Some(p) = pattern {
-        cmd.arg(p);
+        cmd.arg("--pattern").arg(p);
+    }
+    for module in &ctx.env.modules {
+        cmd.arg("--module").arg(module);
     }
     let out = cmd.output().context("running drgn")?;
     if !out.status.success() {
         bail!("drgn failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The stacks drgn read: the crashed thread's must run from `through` (the
+/// code that panicked, then `panic` itself, in that order towards the top of
+/// the stack), and every other online CPU's, stopped by the panic, must
+/// unwind too. Returns the crashed thread's first frames, for the report.
+fn check_stacks(ctx: &Ctx<'_>, found: &Value, through: &str) -> Result<Vec<String>> {
+    let frames: Vec<String> = found["crashed_frames"]
+        .as_array()
+        .with_context(|| format!("drgn found no crashed thread: {}", found["crashed_error"]))?
+        .iter()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect();
+    let at = |name: &str| frames.iter().position(|f| f == name || f.contains(name));
+    let (Some(panic), Some(origin)) = (at("panic"), at(through)) else {
+        bail!("the crashed thread's stack does not run from {through} through panic(): {frames:?}");
+    };
+    ensure!(panic < origin, "panic() is not above {through} on the crashed thread's stack: {frames:?}");
+    let cpus = found["cpus"].as_object().context("drgn: no other CPUs")?;
+    ensure!(!cpus.is_empty(), "drgn sees no other online CPU: {found}");
+    for (cpu, entry) in cpus {
+        let stopped = entry["frames"].as_array().map_or(0, Vec::len);
+        ensure!(stopped > 0, "CPU {cpu}'s stack cannot be read: {entry}");
+        ctx.step(&format!(
+            "CPU {cpu} was stopped in {} ({}): {}",
+            entry["comm"].as_str().unwrap_or("?"),
+            entry["pid"],
+            entry["frames"].as_array().into_iter().flatten().take(4).filter_map(|f| f.as_str()).collect::<Vec<_>>().join(" < ")
+        ));
+    }
+    let head: Vec<String> = frames.iter().take(panic + 2).cloned().collect();
+    ctx.step(&format!("crashed thread (pid {}, {}): {}", found["crashed_pid"], found["crashed_comm"], head.join(" < ")));
+    Ok(head)
 }
 
 /// Node A (512 MiB) armed, a known pattern in RAM, panic via sysrq-c; node B
@@ -169,6 +206,9 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(found["panic_line"].is_string(), "no panic line in the dmesg drgn read: {found}");
     ensure!(found["pattern_bad_pages"].as_array().is_some_and(|b| b.is_empty()), "pattern damaged: {found}");
     ctx.step(&format!("drgn: {} ; pattern: {} pages intact", found["panic_line"], found["pattern_pages"]));
+    let crashed = check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    ctx.fact("crashed_frames", crashed);
+    ensure!(saved["cpus"].as_array().is_some_and(|c| c.iter().all(|c| c["source"].is_string())), "savecore left CPUs without registers: {saved}");
     let (offset, base) = kaslr_of(&found, header)?;
     ctx.step(&format!("KASLR: kernel text at offset {offset:#x}, direct map at {base:#x}, {} NUMA nodes", found["numa_nodes"]));
     ctx.fact("kaslr_offset", format!("{offset:#x}"));
@@ -373,6 +413,8 @@ pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
     ensure!(saved["complete"] == true, "savecore: {saved}");
     let found = drgn(ctx, &vmcore, "ct_panic_trigger: panic from", None)?;
     ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    // The kernel's code that ran the trigger's callback.
+    check_stacks(ctx, &found, if context == "softirq" { "call_timer_fn" } else { "__hrtimer_run_queues" })?;
     std::fs::remove_file(&vmcore)?;
     Ok(())
 }

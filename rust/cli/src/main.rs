@@ -13,6 +13,7 @@ mod genl;
 mod key;
 mod label;
 mod output;
+mod private_file;
 mod savecore;
 mod signatures;
 mod status;

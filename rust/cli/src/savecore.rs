@@ -3,10 +3,20 @@
 //! `coretakeover savecore`: turns the dump on a coredump disk into an ELF
 //! vmcore that drgn and crash open.
 //!
-//! The vmcore has one PT_NOTE (the VMCOREINFO note the module copied into
-//! the dump header) and one PT_LOAD per saved RAM range, at its physical
-//! address and its direct-map virtual address, as kdump's `/proc/vmcore`
-//! has them. Every chunk is checked against its CRC-32C as it is copied.
+//! The vmcore has one PT_NOTE and one PT_LOAD per saved RAM range, at its
+//! physical address and its direct-map virtual address, as kdump's
+//! `/proc/vmcore` has them. Every chunk is checked against its CRC-32C as
+//! it is copied. The PT_NOTE holds, as kdump's does:
+//!
+//! - one `NT_PRSTATUS` note per CPU whose registers are known, in CPU order:
+//!   the panicking CPU's from the registers the panic path put in the dump
+//!   header, every other CPU's from its `crash_notes` buffer in the dump
+//!   (the kernel fills it when it stops the CPU, with
+//!   `crash_kexec_post_notifiers`); a CPU whose buffer is empty has no note;
+//! - the VMCOREINFO note the module copied into the dump header, with the
+//!   `CRASHTIME=` line kdump adds (the panic's time, in seconds).
+//!
+//! What savecore writes is private: see `private_file.rs`.
 //!
 //! The header is marked `saved` only after the vmcore is on stable storage,
 //! and never when anything was wrong: a damaged or unfinished dump stays on
@@ -14,18 +24,21 @@
 
 use crate::coredump::{write_next_generation, Inspection};
 use crate::crc::HostCrc;
-use crate::disk::{AlignedBuf, Disk};
+use crate::disk::{AlignedBuf, Disk, ALIGN};
 use crate::error::Error;
 use crate::output::{emit, Report};
+use crate::private_file::{self, Policy, PrivateFile};
 use coretakeover_core::crc::Crc32c;
 use coretakeover_core::header::{flags, DumpState, Header, RamRange};
-use coretakeover_core::plan::{phys_of, saved_bytes, ChecksumTable};
+use coretakeover_core::notes::{note_registers, parse_crash_note, prstatus_note, PRSTATUS_NOTE_SIZE, RIP, RSP};
+use coretakeover_core::plan::{disk_offset_of, phys_of, saved_bytes, ChecksumTable};
 use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, Writer};
 use object::write::StreamingBuffer;
 use serde::Serialize;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 
 /// Save the dump on a coredump disk as an ELF vmcore.
 #[derive(Debug, clap::Args)]
@@ -33,9 +46,19 @@ pub struct Args {
     /// The coredump disk (block device or image file).
     #[arg(long)]
     disk: PathBuf,
-    /// Where to write the vmcore.
-    #[arg(short, long)]
-    output: PathBuf,
+    /// Where to write the vmcore (mode 0600; an existing file is refused).
+    #[arg(short, long, required_unless_present = "crash_dir", conflicts_with = "crash_dir")]
+    output: Option<PathBuf>,
+    /// Save under DIR/<panic time>/ instead: the vmcore and savecore.json
+    /// (directories made 0700), as the boot service does with /var/crash.
+    #[arg(long, value_name = "DIR")]
+    crash_dir: Option<PathBuf>,
+    /// Replace an existing vmcore (a new file is renamed over it once complete).
+    #[arg(long)]
+    force: bool,
+    /// Accept an output directory that others can write to.
+    #[arg(long)]
+    shared_dir: bool,
     /// Leave the dump header as it is (do not mark the dump saved).
     #[arg(long)]
     keep: bool,
@@ -56,7 +79,25 @@ struct SaveReport {
     chunks_verified: u64,
     kernel_release: String,
     panic_message: String,
+    /// The panic's time, seconds since the Unix epoch (CRASHTIME).
+    crash_time: u64,
+    crashed_cpu: Option<u16>,
+    /// Every CPU the dump knows of, and whether its registers are in the vmcore.
+    cpus: Vec<CpuRegisters>,
     marked_saved: bool,
+}
+
+/// Whether the vmcore has a CPU's registers, and where they came from.
+#[derive(Debug, Serialize)]
+struct CpuRegisters {
+    cpu: usize,
+    /// "panic-path" (the dump header), "crash_notes", or null.
+    source: Option<&'static str>,
+    pid: Option<u32>,
+    rip: Option<String>,
+    rsp: Option<String>,
+    /// Why there are none.
+    missing: Option<String>,
 }
 
 impl Report for SaveReport {
@@ -73,6 +114,11 @@ impl Report for SaveReport {
             self.vmcore
         )?;
         writeln!(out, "panic: {}", self.panic_message)?;
+        let saved: Vec<String> = self.cpus.iter().filter(|c| c.source.is_some()).map(|c| c.cpu.to_string()).collect();
+        writeln!(out, "registers of CPU {} saved ({} CPUs known)", if saved.is_empty() { "none".into() } else { saved.join(", ") }, self.cpus.len())?;
+        for cpu in self.cpus.iter().filter(|c| c.source.is_none()) {
+            writeln!(out, "CPU {}: no registers: {}", cpu.cpu, cpu.missing.as_deref().unwrap_or("unknown"))?;
+        }
         if self.marked_saved {
             writeln!(out, "{}: dump header marked saved", self.disk)?;
         }
@@ -132,14 +178,26 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         .filter(|(_, saved)| *saved > 0)
         .collect();
 
-    let file = std::fs::File::create(&args.output).map_err(|source| Error::Io { path: args.output.clone(), source })?;
-    let mut buffer = StreamingBuffer::new(BufWriter::with_capacity(4 << 20, file));
+    let (prstatus, cpus) = cpu_registers(&disk, header, &ranges, watermark)?;
+    let mut note = prstatus;
+    note.extend_from_slice(&vmcoreinfo_with_crashtime(header.vmcoreinfo(), header.panic_ns() / 1_000_000_000));
+
+    let policy = Policy { force: args.force, shared_dir: args.shared_dir };
+    let (output, dir) = match (&args.output, &args.crash_dir) {
+        (Some(output), _) => (output.clone(), None),
+        (None, Some(crash_dir)) => {
+            let dir = crash_subdir(crash_dir, header.panic_ns(), policy)?;
+            (dir.join("vmcore"), Some(dir))
+        }
+        (None, None) => return Err(Error::InvalidArgument { what: "output", reason: "give -o FILE or --crash-dir DIR".into() }),
+    };
+    let mut vmcore = PrivateFile::create(&output, policy)?;
+    let mut buffer = StreamingBuffer::new(BufWriter::with_capacity(4 << 20, vmcore.file()));
     let mut bad = Vec::new();
     {
         let mut writer = Writer::new(object::Endianness::Little, true, &mut buffer);
         writer.reserve_file_header();
         writer.reserve_program_headers(1 + segments.len() as u32);
-        let note = header.vmcoreinfo();
         let note_offset = writer.reserve(note.len() as u64, 4);
         let first_load = writer.reserve(watermark, 4096);
         writer
@@ -151,7 +209,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
                 e_entry: 0,
                 e_flags: elf::FileFlags(0),
             })
-            .map_err(|e| Error::Io { path: args.output.clone(), source: std::io::Error::other(e.to_string()) })?;
+            .map_err(|e| Error::Io { path: output.clone(), source: std::io::Error::other(e.to_string()) })?;
         writer.write_align_program_headers();
         writer.write_program_header(&ProgramHeader {
             p_type: elf::PT_NOTE,
@@ -178,7 +236,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
             offset += saved;
         }
         writer.pad_until(note_offset);
-        writer.write(note);
+        writer.write(&note);
         writer.pad_until(first_load);
 
         // A bar for people; none with --json, whose reader is a program.
@@ -204,10 +262,10 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         }
         progress.finish_and_clear();
     }
-    let io = |source| Error::Io { path: args.output.clone(), source };
+    let io = |source| Error::Io { path: output.clone(), source };
     buffer.result().map_err(io)?;
-    let file = buffer.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
+    buffer.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+    let output = vmcore.commit()?;
 
     let complete = state == DumpState::Complete || (state == DumpState::Saved && header.flags() & flags::SAVED_TRUNCATED == 0);
     if !bad.is_empty() {
@@ -223,7 +281,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
             ),
             saved: format!(
                 "{} holds all {} MiB as read, damaged chunks included; the dump header is left unsaved",
-                args.output.display(),
+                output.display(),
                 watermark >> 20
             ),
         });
@@ -240,7 +298,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         marked = true;
     }
     let report = SaveReport {
-        vmcore: args.output.display().to_string(),
+        vmcore: output.display().to_string(),
         disk: args.disk.display().to_string(),
         dump_state: state.as_str(),
         complete,
@@ -250,7 +308,152 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         chunks_verified: chunks,
         kernel_release: String::from_utf8_lossy(header.kernel_release()).into_owned(),
         panic_message: String::from_utf8_lossy(header.panic_message()).into_owned(),
+        crash_time: header.panic_ns() / 1_000_000_000,
+        crashed_cpu: Some(header.panic_cpu()).filter(|&c| c != coretakeover_core::header::NO_CPU),
+        cpus,
         marked_saved: marked,
     };
+    if let Some(dir) = dir {
+        let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::from)?;
+        PrivateFile::write_all(&dir.join("savecore.json"), policy, &json)?;
+    }
     emit(&report, args.json, out)
+}
+
+/// The `NT_PRSTATUS` notes of every CPU whose registers the dump holds, in
+/// CPU order, and what is known of each CPU.
+fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], watermark: u64) -> Result<(Vec<u8>, Vec<CpuRegisters>), Error> {
+    let panic_cpu = Some(usize::from(header.panic_cpu())).filter(|&c| c != usize::from(coretakeover_core::header::NO_CPU));
+    let count = header.cpu_count().max(panic_cpu.map_or(0, |c| c + 1));
+    let note_size = (header.cpu_note_size() as usize).clamp(PRSTATUS_NOTE_SIZE, ALIGN);
+    let stopped_expected = header.flags() & flags::STOPPED_CPU_REGISTERS != 0;
+    let mut notes = Vec::new();
+    let mut cpus = Vec::new();
+    for cpu in 0..count {
+        let found: Result<(Vec<u8>, &'static str), String> = if Some(cpu) == panic_cpu {
+            header
+                .panic_registers()
+                .map(|r| (prstatus_note(&r).to_vec(), "panic-path"))
+                .ok_or_else(|| "the panic path saved none (a dump made before registers were saved)".to_string())
+        } else if let Some(phys) = header.cpu_note(cpu) {
+            read_ram(disk, header, ranges, watermark, phys, note_size)?
+                .ok_or_else(|| format!("its crash_notes at {phys:#x} are not in the saved part of the dump"))
+                .and_then(|buf| {
+                    parse_crash_note(&buf).map(|n| (n.to_vec(), "crash_notes")).map_err(|e| {
+                        let hint = if stopped_expected { "" } else { " (crash_kexec_post_notifiers was off when armed)" };
+                        format!("crash_notes {e}{hint}")
+                    })
+                })
+        } else {
+            Err("no crash_notes recorded for it".into())
+        };
+        cpus.push(match found {
+            Ok((note, source)) => {
+                let regs = note_registers(&note);
+                notes.extend_from_slice(&note);
+                CpuRegisters {
+                    cpu,
+                    source: Some(source),
+                    pid: regs.map(|r| r.pid),
+                    rip: regs.map(|r| format!("{:#x}", r.regs[RIP])),
+                    rsp: regs.map(|r| format!("{:#x}", r.regs[RSP])),
+                    missing: None,
+                }
+            }
+            Err(why) => CpuRegisters { cpu, source: None, pid: None, rip: None, rsp: None, missing: Some(why) },
+        });
+    }
+    Ok((notes, cpus))
+}
+
+/// `len` bytes of RAM at `phys` as the dump holds them, if saved.
+fn read_ram(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], watermark: u64, phys: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
+    let Some(at) = disk_offset_of(ranges, header.data_offset(), watermark, phys, len as u64) else { return Ok(None) };
+    let start = at - at % ALIGN as u64;
+    let skip = (at - start) as usize;
+    let buf = disk.read(start, skip + len)?;
+    Ok(buf.get(skip..skip + len).map(<[u8]>::to_vec))
+}
+
+/// The VMCOREINFO note with the `CRASHTIME=` line kdump adds at the panic.
+fn vmcoreinfo_with_crashtime(note: &[u8], crash_time: u64) -> Vec<u8> {
+    let word = |at: usize| note.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let (namesz, descsz) = (word(0), word(4));
+    let desc_at = 12 + namesz.next_multiple_of(4);
+    let (Some(head), Some(desc)) = (note.get(..desc_at), note.get(desc_at..desc_at + descsz)) else { return note.to_vec() };
+    if crash_time == 0 || desc.windows(10).any(|w| w == b"CRASHTIME=") {
+        return note.to_vec();
+    }
+    let mut text = desc.to_vec();
+    text.extend_from_slice(format!("CRASHTIME={crash_time}\n").as_bytes());
+    let mut out = head.to_vec();
+    out[4..8].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+/// DIR/<panic time, UTC>/, made 0700 (and DIR itself if it is missing); a
+/// second dump of the same second gets a suffix.
+fn crash_subdir(crash_dir: &Path, panic_ns: u64, policy: Policy) -> Result<PathBuf, Error> {
+    private_file::create_dir(crash_dir, policy)?;
+    let stamp = utc_stamp(panic_ns / 1_000_000_000);
+    for n in 0..100 {
+        let dir = if n == 0 { crash_dir.join(&stamp) } else { crash_dir.join(format!("{stamp}-{n}")) };
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(Error::Io { path: dir, source }),
+        }
+    }
+    Err(Error::Refused { path: crash_dir.to_path_buf(), reason: format!("100 dumps saved at {stamp} already") })
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) of a Unix time, as kdump-tools names its
+/// directories (with seconds).
+fn utc_stamp(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Days to a civil date (Howard Hinnant's algorithm, proleptic Gregorian).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_directories_are_named_by_the_utc_time() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(951_782_400), "20000229-000000");
+        assert_eq!(utc_stamp(1_796_182_245), "20261202-033045");
+    }
+
+    #[test]
+    fn crashtime_is_appended_once_and_the_note_stays_aligned() {
+        let desc = b"OSRELEASE=6.12\n";
+        let mut note = Vec::new();
+        note.extend_from_slice(&11u32.to_le_bytes());
+        note.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        note.extend_from_slice(&0u32.to_le_bytes());
+        note.extend_from_slice(b"VMCOREINFO\0\0");
+        note.extend_from_slice(desc);
+        note.resize(note.len().next_multiple_of(4), 0);
+        let with = vmcoreinfo_with_crashtime(&note, 1_796_182_245);
+        let text = b"OSRELEASE=6.12\nCRASHTIME=1796182245\n";
+        assert_eq!(u32::from_le_bytes(with[4..8].try_into().unwrap()) as usize, text.len());
+        assert_eq!(&with[24..24 + text.len()], text);
+        assert_eq!(with.len() % 4, 0);
+        assert_eq!(vmcoreinfo_with_crashtime(&with, 5), with, "a second CRASHTIME");
+        assert_eq!(vmcoreinfo_with_crashtime(&note, 0), note, "no panic time");
+    }
 }

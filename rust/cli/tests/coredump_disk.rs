@@ -5,7 +5,11 @@
 //! module's panic path lays them out.
 
 use coretakeover_core::crc::Crc32c;
-use coretakeover_core::header::{copy_for, flags, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_RANGES};
+use coretakeover_core::header::{
+    copy_for, flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_RANGES,
+};
+use coretakeover_core::notes::{prstatus_note, NT_PRSTATUS};
+use std::os::unix::fs::PermissionsExt;
 use coretakeover_core::label::Label;
 use coretakeover_core::plan::{collect_ranges, PageCursor, Plan};
 use object::read::elf::{ElfFile64, ProgramHeader as _};
@@ -66,6 +70,18 @@ fn note() -> Vec<u8> {
 /// Writes a dump of the simulated RAM, up to `stop` bytes of the stream,
 /// with its header in `state`. Returns the header.
 fn write_dump(path: &Path, state: DumpState, stop: Option<u64>) -> Header<Vec<u8>> {
+    write_dump_with(path, state, stop, &[], |_| {})
+}
+
+/// As `write_dump`, with `overlay` (physical address, bytes) written into
+/// the RAM and `edit` applied to the header before it is sealed.
+fn write_dump_with(
+    path: &Path,
+    state: DumpState,
+    stop: Option<u64>,
+    overlay: &[(u64, &[u8])],
+    edit: impl FnOnce(&mut Header<Vec<u8>>),
+) -> Header<Vec<u8>> {
     let disk = OpenOptions::new().read(true).write(true).open(path).unwrap();
     let mut block = vec![0u8; 128];
     disk.read_exact_at(&mut block, 0).unwrap();
@@ -85,7 +101,14 @@ fn write_dump(path: &Path, state: DumpState, stop: Option<u64>) -> Header<Vec<u8
     let pages: Vec<u64> = PageCursor::new(plan.ranges(), watermark).collect();
     let mut stream = Vec::new();
     for phys in pages {
+        let start = stream.len();
         stream.extend((0..4096).map(|i| ram_byte(phys + i)));
+        for (at, bytes) in overlay {
+            if *at >= phys && *at < phys + 4096 {
+                let off = start + (*at - phys) as usize;
+                stream[off..off + bytes.len()].copy_from_slice(bytes);
+            }
+        }
     }
     for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
         disk.write_all_at(chunk, plan.data_offset() + i as u64 * u64::from(CHUNK)).unwrap();
@@ -94,6 +117,7 @@ fn write_dump(path: &Path, state: DumpState, stop: Option<u64>) -> Header<Vec<u8
     h.set_state(state);
     h.set_watermark(watermark);
     h.set_generation(10);
+    edit(&mut h);
     let copy = h.next_generation(&Crc);
     disk.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
     h
@@ -221,5 +245,121 @@ fn an_interrupted_dump_is_saved_as_far_as_it_went() {
     assert_ne!(after.flags() & flags::SAVED_TRUNCATED, 0);
     // The torn-write rule: the new generation went to the other copy.
     assert_eq!(copy_for(after.generation()), (after.generation() % 2) as usize);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn regs(seed: u64) -> PanicRegisters {
+    let mut regs = [0u64; ELF_NGREG];
+    for (i, r) in regs.iter_mut().enumerate() {
+        *r = seed + i as u64;
+    }
+    PanicRegisters { pid: seed as u32, regs }
+}
+
+/// The notes of the vmcore's PT_NOTE: (type, name, descriptor).
+fn notes(data: &[u8]) -> Vec<(u32, Vec<u8>, Vec<u8>)> {
+    let elf = ElfFile64::<Endianness>::parse(data).unwrap();
+    let note = elf.elf_program_headers()[0];
+    let (mut at, end) = (note.p_offset(Endianness::Little) as usize, (note.p_offset(Endianness::Little) + note.p_filesz(Endianness::Little)) as usize);
+    let word = |i: usize| u32::from_le_bytes(data[i..i + 4].try_into().unwrap()) as usize;
+    let mut out = Vec::new();
+    while at < end {
+        let (namesz, descsz, kind) = (word(at), word(at + 4), word(at + 8) as u32);
+        let name = data[at + 12..at + 12 + namesz].to_vec();
+        let desc_at = at + 12 + namesz.next_multiple_of(4);
+        out.push((kind, name, data[desc_at..desc_at + descsz].to_vec()));
+        at = desc_at + descsz.next_multiple_of(4);
+    }
+    out
+}
+
+#[test]
+fn savecore_writes_every_saved_cpus_registers_and_the_crash_time() {
+    let dir = scratch("registers");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    // CPU 1 was stopped and saved by the kernel (its crash_notes in RAM);
+    // CPU 2's buffer is empty; CPU 0 panicked (registers in the header).
+    let cpu1 = prstatus_note(&regs(0x2000));
+    let empty = [0u8; 512];
+    write_dump_with(&img, DumpState::Complete, None, &[(0x10_0800, &cpu1), (0x20_0000, &empty)], |h| {
+        h.set_panic_registers(&regs(0x1000));
+        h.set_cpu_notes(1024, &[0x10_0400, 0x10_0800, 0x20_0000]).unwrap();
+        h.add_flags(flags::STOPPED_CPU_REGISTERS);
+        h.set_panic_ns(1_796_182_245_000_000_000);
+    });
+    let vmcore = dir.join("vmcore");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["crashed_cpu"], 0, "{report}");
+    assert_eq!(report["crash_time"], 1_796_182_245u64);
+    assert_eq!(report["cpus"][0]["source"], "panic-path");
+    assert_eq!(report["cpus"][0]["rip"], format!("{:#x}", 0x1000 + 16));
+    assert_eq!(report["cpus"][1]["source"], "crash_notes");
+    assert_eq!(report["cpus"][1]["pid"], 0x2000);
+    assert!(report["cpus"][2]["source"].is_null() && report["cpus"][2]["missing"].as_str().unwrap().contains("empty"), "{report}");
+    assert_eq!(std::fs::metadata(&vmcore).unwrap().permissions().mode() & 0o7777, 0o600);
+
+    let data = std::fs::read(&vmcore).unwrap();
+    let found = notes(&data);
+    assert_eq!(found.len(), 3, "two NT_PRSTATUS and VMCOREINFO");
+    for (i, seed) in [0x1000u64, 0x2000].into_iter().enumerate() {
+        let (kind, name, desc) = &found[i];
+        assert_eq!((*kind, name.as_slice(), desc.len()), (NT_PRSTATUS, &b"CORE\0"[..], 336));
+        assert_eq!(&desc[32..36], &(seed as u32).to_le_bytes(), "pr_pid of note {i}");
+        assert_eq!(&desc[112 + 128..112 + 136], &(seed + 16).to_le_bytes(), "rip of note {i}");
+    }
+    let (_, name, desc) = &found[2];
+    assert_eq!(name.as_slice(), b"VMCOREINFO\0");
+    assert!(String::from_utf8_lossy(desc).ends_with("PAGESIZE=4096\nCRASHTIME=1796182245\n"), "{}", String::from_utf8_lossy(desc));
+
+    // An existing vmcore is refused, and replaced whole with --force.
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("exists") && out.contains("--force"), "{out}");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep", "--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read(&vmcore).unwrap(), data);
+
+    // The boot service's layout: DIR/<panic time>/vmcore and savecore.json.
+    let crash = dir.join("crash");
+    let (code, out) = cli(&["savecore", "--disk", p, "--crash-dir", crash.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let saved = crash.join("20261202-033045");
+    assert_eq!(std::fs::metadata(&crash).unwrap().permissions().mode() & 0o7777, 0o700);
+    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o7777, 0o700);
+    assert_eq!(std::fs::read(saved.join("vmcore")).unwrap(), data);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(saved.join("savecore.json")).unwrap()).unwrap();
+    assert_eq!(json["cpus"][1]["source"], "crash_notes");
+    assert_eq!(header_on_disk(&img).state(), DumpState::Saved);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn savecore_never_writes_through_a_planted_link_or_into_a_shared_directory() {
+    let dir = scratch("hostile");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    write_dump(&img, DumpState::Complete, None);
+    let victim = dir.join("shadow");
+    std::fs::write(&victim, b"root:x:0:0").unwrap();
+    let link = dir.join("vmcore");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", link.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"root:x:0:0");
+    assert_eq!(header_on_disk(&img).state(), DumpState::Complete, "a refused save marked the dump saved");
+
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", shared.join("vmcore").to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("writable by others") && !shared.join("vmcore").exists(), "{out}");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", shared.join("vmcore").to_str().unwrap(), "--shared-dir", "--keep"]);
+    assert_eq!(code, 0, "{out}");
     std::fs::remove_dir_all(dir).unwrap();
 }

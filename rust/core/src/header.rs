@@ -43,8 +43,18 @@
 //! | 480    | 32   | reserved, zero                                         |
 //! | 512    | 4096 | RAM ranges: 128 × {phys u64, len u64, disk offset u64, reserved u64} |
 //! | 4608   | 8192 | copy of the VMCOREINFO ELF note                        |
-//! | 12800  | 3580 | reserved, zero                                         |
+//! | 12800  | 4    | 1 if the panicking CPU's registers follow, else 0      |
+//! | 12804  | 4    | PID of the task that panicked                          |
+//! | 12808  | 216  | its registers: 27 × u64 in `user_regs_struct` order (r15 … gs) |
+//! | 13024  | 4    | bytes of each CPU's `crash_notes` buffer               |
+//! | 13028  | 4    | CPUs listed below (at most 384)                        |
+//! | 13032  | 3072 | 384 × u64: physical address of CPU n's `crash_notes` (0: none) |
+//! | 16104  | 276  | reserved, zero                                         |
 //! | 16380  | 4    | CRC-32C of bytes 0..16380                              |
+//!
+//! Bytes 12800..16104 were reserved (zero) before they got their meaning, so a
+//! header written before reads as "no registers, no CPUs": the format version
+//! stays 1.
 
 use super::crc::Crc32c;
 use super::wire::{get_bytes, get_str, get_u16, get_u32, get_u64, put_bytes, put_str, put_u16, put_u32, put_u64};
@@ -63,10 +73,18 @@ pub const PANIC_MESSAGE_LEN: usize = 256;
 pub const NO_CPU: u16 = 0xffff;
 const PAGE: u64 = 4096;
 
+/// Registers in an x86-64 `elf_gregset_t` (`user_regs_struct`).
+pub const ELF_NGREG: usize = 27;
+/// The most CPUs whose `crash_notes` address the header records.
+pub const MAX_CPUS: usize = 384;
+
 const RANGES_OFFSET: usize = 512;
 const RANGE_SIZE: usize = 32;
 const VMCOREINFO_OFFSET: usize = 4608;
 const RESERVED_TAIL: usize = VMCOREINFO_OFFSET + MAX_VMCOREINFO;
+const REGISTERS_OFFSET: usize = 12800;
+const CPU_NOTES_OFFSET: usize = 13024;
+const CPU_TABLE_OFFSET: usize = 13032;
 const CRC_OFFSET: usize = HEADER_SIZE - 4;
 
 /// Bits of the flags field.
@@ -82,7 +100,11 @@ pub mod flags {
     pub const DISK_TOO_SMALL: u32 = 1 << 3;
     /// Set with state `saved` when the saved dump was truncated.
     pub const SAVED_TRUNCATED: u32 = 1 << 4;
-    pub const KNOWN: u32 = VOLATILE_CACHE | SECOND_PANIC | IO_ERROR | DISK_TOO_SMALL | SAVED_TRUNCATED;
+    /// When armed, the kernel was set to save the registers of the CPUs it
+    /// stops in a panic (`crash_kexec_post_notifiers`): their `crash_notes`
+    /// should hold them.
+    pub const STOPPED_CPU_REGISTERS: u32 = 1 << 5;
+    pub const KNOWN: u32 = VOLATILE_CACHE | SECOND_PANIC | IO_ERROR | DISK_TOO_SMALL | SAVED_TRUNCATED | STOPPED_CPU_REGISTERS;
 }
 
 /// Where the dump stands. The numbers are the on-disk encoding.
@@ -141,6 +163,16 @@ pub struct RamRange {
     pub len: u64,
     /// Byte offset of the range's first byte on the disk.
     pub disk_offset: u64,
+}
+
+/// The registers of the task that panicked, on the CPU that panicked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PanicRegisters {
+    pub pid: u32,
+    /// `elf_gregset_t` order: r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8,
+    /// rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss, fs_base,
+    /// gs_base, ds, es, fs, gs.
+    pub regs: [u64; ELF_NGREG],
 }
 
 /// Why 16 KiB are not a valid header.
@@ -225,6 +257,12 @@ impl<B: AsRef<[u8]>> Header<B> {
         let n = self.u32_at(84) as usize;
         if n > MAX_RANGES {
             return Err(bad("too many RAM ranges"));
+        }
+        if self.u32_at(CPU_NOTES_OFFSET + 4) as usize > MAX_CPUS {
+            return Err(bad("too many CPUs"));
+        }
+        if self.u32_at(REGISTERS_OFFSET) > 1 {
+            return Err(bad("register marker"));
         }
         let chunk = u64::from(self.chunk_size());
         if n > 0 && (chunk == 0 || chunk % PAGE != 0) {
@@ -345,6 +383,36 @@ impl<B: AsRef<[u8]>> Header<B> {
         self.b().get(VMCOREINFO_OFFSET..VMCOREINFO_OFFSET + len).unwrap_or(&[])
     }
 
+    /// The registers saved by the panicking CPU, if any.
+    pub fn panic_registers(&self) -> Option<PanicRegisters> {
+        if self.u32_at(REGISTERS_OFFSET) != 1 {
+            return None;
+        }
+        let mut regs = [0u64; ELF_NGREG];
+        for (i, r) in regs.iter_mut().enumerate() {
+            *r = get_u64(self.b(), REGISTERS_OFFSET + 8 + 8 * i)?;
+        }
+        Some(PanicRegisters { pid: self.u32_at(REGISTERS_OFFSET + 4), regs })
+    }
+
+    /// The size of each CPU's `crash_notes` buffer.
+    pub fn cpu_note_size(&self) -> u32 {
+        self.u32_at(CPU_NOTES_OFFSET)
+    }
+
+    /// The number of CPUs whose `crash_notes` address is recorded.
+    pub fn cpu_count(&self) -> usize {
+        (self.u32_at(CPU_NOTES_OFFSET + 4) as usize).min(MAX_CPUS)
+    }
+
+    /// The physical address of CPU `cpu`'s `crash_notes`, if recorded.
+    pub fn cpu_note(&self, cpu: usize) -> Option<u64> {
+        if cpu >= self.cpu_count() {
+            return None;
+        }
+        get_u64(self.b(), CPU_TABLE_OFFSET + 8 * cpu).filter(|&phys| phys != 0)
+    }
+
     /// RAM range `i`, if `i < range_count()`.
     pub fn range(&self, i: usize) -> Option<RamRange> {
         if i >= self.u32_at(84) as usize || i >= MAX_RANGES {
@@ -392,6 +460,7 @@ pub const fn chunk_count(bytes: u64, chunk: u32) -> u64 {
 pub enum SetError {
     TooManyRanges,
     VmcoreinfoTooLong,
+    TooManyCpus,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
@@ -477,6 +546,32 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
             dst.fill(0);
         }
         put_bytes(self.m(), VMCOREINFO_OFFSET, note);
+        Ok(())
+    }
+
+    /// Stores the registers of the task that panicked.
+    pub fn set_panic_registers(&mut self, registers: &PanicRegisters) {
+        put_u32(self.m(), REGISTERS_OFFSET, 1);
+        put_u32(self.m(), REGISTERS_OFFSET + 4, registers.pid);
+        for (i, r) in registers.regs.iter().enumerate() {
+            put_u64(self.m(), REGISTERS_OFFSET + 8 + 8 * i, *r);
+        }
+    }
+
+    /// Stores where each CPU's `crash_notes` buffer (`note_size` bytes) is
+    /// in RAM, CPU 0 first (0 for a CPU without one).
+    pub fn set_cpu_notes(&mut self, note_size: u32, phys: &[u64]) -> Result<(), SetError> {
+        if phys.len() > MAX_CPUS {
+            return Err(SetError::TooManyCpus);
+        }
+        put_u32(self.m(), CPU_NOTES_OFFSET, note_size);
+        put_u32(self.m(), CPU_NOTES_OFFSET + 4, phys.len() as u32);
+        if let Some(table) = self.m().get_mut(CPU_TABLE_OFFSET..CPU_TABLE_OFFSET + 8 * MAX_CPUS) {
+            table.fill(0);
+        }
+        for (cpu, p) in phys.iter().enumerate() {
+            put_u64(self.m(), CPU_TABLE_OFFSET + 8 * cpu, *p);
+        }
         Ok(())
     }
 

@@ -20,6 +20,7 @@ pub mod heartbeat;
 pub mod ids;
 pub mod keys;
 pub mod label;
+pub mod notes;
 pub mod partner;
 pub mod plan;
 pub mod version;

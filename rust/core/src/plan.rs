@@ -240,6 +240,19 @@ pub fn phys_of(ranges: &[RamRange], data_offset: u64, offset: u64) -> u64 {
         .map_or(0, |r| r.phys.saturating_add(disk - r.disk_offset))
 }
 
+/// Where the `len` bytes of RAM at `phys` are on the disk, if one range
+/// holds them all and they are below the watermark (saved).
+pub fn disk_offset_of(ranges: &[RamRange], data_offset: u64, watermark: u64, phys: u64, len: u64) -> Option<u64> {
+    let r = ranges.iter().find(|r| phys >= r.phys && phys - r.phys < r.len)?;
+    let within = phys - r.phys;
+    if len > r.len - within {
+        return None;
+    }
+    let disk = r.disk_offset.checked_add(within)?;
+    let end = disk.checked_add(len)?.checked_sub(data_offset)?;
+    (end <= watermark).then_some(disk)
+}
+
 /// The checksum table of a dump, as read from the disk: one little-endian
 /// CRC-32C per chunk below the watermark.
 #[derive(Clone, Copy, Debug)]

@@ -7,11 +7,12 @@ mod common;
 use common::HostCrc;
 use coretakeover_core::crc::Crc32c;
 use coretakeover_core::header::{
-    copy_for, flags, newest, DumpState, Header, HeaderError, RamRange, HEADER_SIZE, MAX_RANGES,
+    copy_for, flags, newest, DumpState, Header, HeaderError, PanicRegisters, RamRange, SetError, ELF_NGREG, HEADER_SIZE, MAX_CPUS,
+    MAX_RANGES,
 };
 use coretakeover_core::ids::{ClusterId, NodeId};
 use coretakeover_core::label::{Label, LabelError, LABEL_SIZE};
-use coretakeover_core::plan::{collect_ranges, saved_bytes, PageCursor, Plan, PlanError};
+use coretakeover_core::plan::{collect_ranges, disk_offset_of, saved_bytes, PageCursor, Plan, PlanError};
 
 fn label() -> Label {
     Label {
@@ -123,6 +124,24 @@ fn page_cursor_walks_the_stream_and_stops_at_the_limit() {
     assert_eq!(saved_bytes(&r, 1 << 20, 1 << 30), 0x3000);
 }
 
+#[test]
+fn ram_is_found_on_the_disk_only_when_saved_and_within_one_range() {
+    let d = 1u64 << 20;
+    let ranges = [
+        RamRange { phys: 0x1000, len: 0x2000, disk_offset: d },
+        RamRange { phys: 0x10_0000, len: 0x4000, disk_offset: d + 0x2000 },
+    ];
+    // In the second range, saved.
+    assert_eq!(disk_offset_of(&ranges, d, 1 << 30, 0x10_1000, 0x400), Some(d + 0x3000));
+    // Beyond the watermark.
+    assert_eq!(disk_offset_of(&ranges, d, 0x3000, 0x10_1000, 0x400), None);
+    assert_eq!(disk_offset_of(&ranges, d, 0x3400, 0x10_1000, 0x400), Some(d + 0x3000));
+    // Across the end of a range, in a hole, past the end of RAM.
+    assert_eq!(disk_offset_of(&ranges, d, 1 << 30, 0x2f00, 0x200), None);
+    assert_eq!(disk_offset_of(&ranges, d, 1 << 30, 0x8000, 1), None);
+    assert_eq!(disk_offset_of(&ranges, d, 1 << 30, u64::MAX, 2), None);
+}
+
 fn armed_header() -> Header<Vec<u8>> {
     let (mut ranges, n) = sample_ranges();
     let plan = Plan::new(&mut ranges[..n], 128 << 10, 2 * GIB).unwrap();
@@ -165,6 +184,36 @@ fn header_layout_is_pinned() {
     assert_eq!(&b[512 + 32 + 16..512 + 32 + 24], &((2u64 << 20) + 0x9f000).to_le_bytes());
     assert_eq!(&b[4608 + 12..4608 + 22], b"VMCOREINFO");
     assert_eq!(&b[16380..16384], &HostCrc.checksum(&b[..16380]).to_le_bytes());
+}
+
+#[test]
+fn register_and_cpu_note_fields_are_pinned() {
+    let mut h = armed_header();
+    assert_eq!(h.panic_registers(), None, "a header armed before has no registers");
+    assert_eq!((h.cpu_count(), h.cpu_note(0)), (0, None));
+    let mut regs = [0u64; ELF_NGREG];
+    regs[16] = 0xffff_ffff_8100_1234; // rip
+    regs[19] = 0xffff_c900_0001_3e58; // rsp
+    h.set_panic_registers(&PanicRegisters { pid: 77, regs });
+    h.set_cpu_notes(1024, &[0x7fc1_9000, 0, 0x7fc3_9000]).unwrap();
+    h.seal(&HostCrc);
+    let b = h.as_bytes();
+    assert_eq!(&b[12800..12804], &1u32.to_le_bytes());
+    assert_eq!(&b[12804..12808], &77u32.to_le_bytes());
+    assert_eq!(&b[12808 + 128..12808 + 136], &regs[16].to_le_bytes());
+    assert_eq!(&b[13024..13028], &1024u32.to_le_bytes());
+    assert_eq!(&b[13028..13032], &3u32.to_le_bytes());
+    assert_eq!(&b[13032 + 16..13032 + 24], &0x7fc3_9000u64.to_le_bytes());
+    let parsed = Header::parse(b, &HostCrc).unwrap();
+    assert_eq!(parsed.panic_registers(), Some(PanicRegisters { pid: 77, regs }));
+    assert_eq!(parsed.cpu_note_size(), 1024);
+    assert_eq!((parsed.cpu_note(0), parsed.cpu_note(1), parsed.cpu_note(2), parsed.cpu_note(3)), (Some(0x7fc1_9000), None, Some(0x7fc3_9000), None));
+    assert_eq!(h.set_cpu_notes(1024, &[1; MAX_CPUS + 1]), Err(SetError::TooManyCpus));
+    let mut bytes = armed_header().into_inner();
+    bytes[13028..13032].copy_from_slice(&(MAX_CPUS as u32 + 1).to_le_bytes());
+    let mut bad = Header::from_unchecked(bytes);
+    bad.seal(&HostCrc);
+    assert_eq!(Header::parse(bad.as_bytes(), &HostCrc).err(), Some(HeaderError::Malformed("too many CPUs")));
 }
 
 #[test]
