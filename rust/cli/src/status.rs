@@ -75,6 +75,7 @@ pub fn flag_names(bits: u32) -> Vec<&'static str> {
         (flags::IO_ERROR, "io-error"),
         (flags::DISK_TOO_SMALL, "disk-too-small"),
         (flags::SAVED_TRUNCATED, "saved-truncated"),
+        (flags::STOPPED_CPU_REGISTERS, "stopped-cpu-registers"),
     ];
     names.iter().filter(|(bit, _)| bits & bit != 0).map(|(_, name)| *name).collect()
 }
