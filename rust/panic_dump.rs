@@ -28,6 +28,7 @@ use crate::bdev::{BlockDevice, IoBuf, PAGE, SECTOR_SHIFT};
 use crate::crc::KernelCrc;
 use crate::ct_core::crc::Crc32c;
 use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
+use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
 use crate::ct_core::plan::PageCursor;
 use crate::polled_bio::{now_ns, PollError, PolledBio};
 use crate::shims;
@@ -154,6 +155,29 @@ impl PanicState {
         h.next_generation(&KernelCrc)
     }
 
+    /// Puts the panicking CPU's registers into its `crash_notes` buffer, as
+    /// `crash_save_cpu()` does for the CPUs the kernel stopped: debuggers
+    /// (drgn) read every CPU's registers from there, in the dump. The
+    /// buffer's address is the one arming recorded for this CPU.
+    fn save_crash_note(&mut self, registers: &PanicRegisters) {
+        let (target, size) = {
+            let h = self.header();
+            // SAFETY: Reads this CPU's number.
+            let cpu = unsafe { shims::ct_processor_id() } as usize;
+            (h.cpu_note(cpu), h.cpu_note_size() as usize)
+        };
+        let Some(phys) = target.filter(|_| size >= CRASH_NOTE_SIZE) else { return };
+        let note = crash_note(registers);
+        // SAFETY: `phys` is this CPU's `crash_notes` buffer, as the kernel
+        // showed it in sysfs when the disk was armed: kernel RAM of at least
+        // `size` bytes, in the direct map, reserved for exactly this note,
+        // and nothing else writes it now (every other CPU is stopped).
+        unsafe {
+            let dst = shims::ct_phys_to_virt(phys).cast::<u8>();
+            core::ptr::copy_nonoverlapping(note.as_ptr(), dst, CRASH_NOTE_SIZE);
+        }
+    }
+
     /// Writes the header (next generation) and waits for it.
     fn write_header(&mut self, bdev: *mut bindings::block_device) -> Result<(), PollError> {
         let copy = {
@@ -209,6 +233,7 @@ impl PanicState {
             pr_emerg!("cannot write the panic beacon ({:?}); no dump\n", e);
             return;
         }
+        self.save_crash_note(registers);
         let beacon_ns = now_ns().saturating_sub(entered_ns);
         self.header().set_beacon_latency_ns(beacon_ns);
         pr_emerg!(

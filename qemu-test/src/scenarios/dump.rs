@@ -122,7 +122,7 @@ fn check_stacks(ctx: &Ctx<'_>, found: &Value, through: &str) -> Result<Vec<Strin
         .iter()
         .filter_map(|f| f.as_str().map(str::to_string))
         .collect();
-    let at = |name: &str| frames.iter().position(|f| f == name || f.contains(name));
+    let at = |name: &str| frames.iter().position(|f| f == name);
     let (Some(panic), Some(origin)) = (at("panic"), at(through)) else {
         bail!("the crashed thread's stack does not run from {through} through panic(): {frames:?}");
     };

@@ -43,6 +43,9 @@ const PR_REG: usize = 112;
 const CORE_NAME: &[u8; 8] = b"CORE\0\0\0\0";
 /// A whole `NT_PRSTATUS` note: header, padded name, descriptor.
 pub const PRSTATUS_NOTE_SIZE: usize = 12 + CORE_NAME.len() + PRSTATUS_SIZE;
+/// What `crash_save_cpu()` puts in a CPU's `crash_notes`: the
+/// `NT_PRSTATUS` note, then an empty note that ends the list.
+pub const CRASH_NOTE_SIZE: usize = PRSTATUS_NOTE_SIZE + 12;
 /// Index of `rip` and `rsp` in the register set.
 pub const RIP: usize = 16;
 pub const RSP: usize = 19;
@@ -112,6 +115,14 @@ pub fn prstatus_note(registers: &PanicRegisters) -> [u8; PRSTATUS_NOTE_SIZE] {
     note
 }
 
+/// The contents of a `crash_notes` buffer for `registers`, as
+/// `crash_save_cpu()` fills it.
+pub fn crash_note(registers: &PanicRegisters) -> [u8; CRASH_NOTE_SIZE] {
+    let mut buf = [0u8; CRASH_NOTE_SIZE];
+    put_bytes(&mut buf, 0, &prstatus_note(registers));
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +146,15 @@ mod tests {
         assert_eq!(&note[20 + 240..20 + 248], &0x1010u64.to_le_bytes());
         let read = parse_crash_note(&note).expect("a valid note");
         assert_eq!(note_registers(read), Some(registers()));
+    }
+
+    #[test]
+    fn a_crash_note_buffer_holds_the_note_then_an_empty_one() {
+        let buf = crash_note(&registers());
+        assert_eq!(buf.len(), 368);
+        let note = parse_crash_note(&buf).unwrap();
+        assert_eq!(note_registers(note), Some(registers()));
+        assert_eq!(&buf[356..], &[0u8; 12]);
     }
 
     #[test]
