@@ -227,7 +227,7 @@ def main():
         f"- Reserved while armed: {results['reserved_bytes']} bytes with 4 bios in flight, "
         f"{results['reserved_bytes_1_in_flight']} with 1 (`dump_reserved_bytes`).",
         f"- PR round trip: {results['pr_roundtrip_ms']:.1f} ms for one PREEMPT AND ABORT alone (1 LUN), "
-        f"{results['pr_roundtrip_ms_8_parallel']:.1f} ms each when 8 run in parallel (B's `takeover_report`).",
+        f"{results['pr_roundtrip_ms_8_parallel']:.1f} ms each when 8 run in parallel (B's last takeover, per disk: `coretakeover status --json`).",
         "",
         "## Disk",
         "",

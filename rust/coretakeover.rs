@@ -27,6 +27,7 @@
 //! |            | `genl.rs`        | generic netlink messages and the family         |
 //! |            | `kthread.rs`     | a kernel thread running a loop                  |
 //! |            | `crc.rs`         | the kernel's CRC-32C for the functional core    |
+//! |            | `refusal.rs`     | an errno and why, for the log and netlink       |
 //! |            | `shims.rs`/`.c`  | forwarders to kernel macros and static inlines  |
 //! | core       | `core/src/`      | the functional core (on-disk format, plan, keys, the partner watch) |
 //!
@@ -50,6 +51,7 @@ mod node;
 mod panic_dump;
 mod polled_bio;
 mod pr;
+mod refusal;
 mod shims;
 mod sysfs;
 mod takeover;
@@ -82,6 +84,10 @@ module! {
     author: "The coretakeover authors",
     description: "Storage pair takeover while the panicking node dumps its memory",
     license: "GPL",
+    // MODULE_ALIAS_GENL_FAMILY("coretakeover"): the first request for the
+    // family loads the module (net-pf-16 is PF_NETLINK, proto-16
+    // NETLINK_GENERIC).
+    alias: ["net-pf-16-proto-16-family-coretakeover"],
 }
 
 struct CoreTakeover {

@@ -20,6 +20,7 @@ use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
 use crate::panic_dump::{self, DumpTarget, PanicState, Slot};
 use crate::polled_bio::PolledBio;
+use crate::refusal::{Outcome, Refusal};
 use crate::shims;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
@@ -108,9 +109,8 @@ fn errno(code: u32) -> Error {
 }
 
 /// Logs why arming failed and returns the error.
-fn refuse(e: Error, path: &str, why: core::fmt::Arguments<'_>) -> Error {
-    pr_warn!("dump_disk: refused {}: {}\n", path, why);
-    e
+fn refuse(e: Error, path: &str, why: core::fmt::Arguments<'_>) -> Refusal {
+    crate::refusal::refuse!(e, "dump_disk: refused {}: {}", path, why)
 }
 
 /// Reads both header copies; returns the newest valid one's state and
@@ -218,7 +218,7 @@ fn open_exclusive(path: &CStr) -> Result<BlockDevice> {
 /// Arms the disk at `path` for this node, with `in_flight` bios in flight in
 /// the panic path (1..=`MAX_BIOS_IN_FLIGHT`), and publishes it to the panic
 /// path.
-pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Result<KBox<DumpContext>> {
+pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Outcome<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
     };

@@ -18,7 +18,9 @@
 //! struct Log;
 //! impl Listener for Log {
 //!     fn hear(event: &Event<'_>) {
-//!         pr_info!("{:?}\n", event);
+//!         if let Event::GivebackDone { disks } = event {
+//!             pr_info!("gave back {} disks\n", disks);
+//!         }
 //!     }
 //! }
 //! static LOG: ListenerBlock = ListenerBlock::new::<Log>();
@@ -26,7 +28,8 @@
 //! emit(&Event::GivebackDone { disks: 2 });
 //! ```
 
-use crate::ct_core::partner::{Phase, Reason, Verdict};
+use crate::ct_core::partner::{Method, Phase, Reason, Verdict};
+use crate::refusal::Text;
 use crate::shims;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -35,7 +38,7 @@ use kernel::prelude::*;
 use kernel::types::Opaque;
 
 /// Something that happened on this node.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(crate) enum Event<'a> {
     /// The judgement of the partner changed. `dump_percent`: how far the
     /// partner's dump has got, when it has one.
@@ -44,20 +47,63 @@ pub(crate) enum Event<'a> {
     TakeoverState(Phase),
     /// A takeover of `disks` partner disks started.
     TakeoverStarted { reason: Reason, disks: usize },
-    /// A takeover ended: `held` of `total` disks in `duration_us`; `report`
-    /// has one line per disk.
-    TakeoverDone {
-        reason: Reason,
-        held: usize,
-        total: usize,
-        duration_us: u64,
-        dump_percent: Option<u64>,
-        report: &'a str,
-    },
+    /// A takeover ended, with what it did with each disk.
+    TakeoverDone(&'a TakeoverResult),
     /// The partner's dump advanced by another tenth.
     DumpProgress { percent: u64 },
     /// The partner's `disks` disks were given back.
     GivebackDone { disks: usize },
+}
+
+/// What a takeover did: how many disks, how long, and each disk's result.
+pub(crate) struct TakeoverResult {
+    pub(crate) reason: Reason,
+    pub(crate) held: usize,
+    pub(crate) total: usize,
+    pub(crate) duration_us: u64,
+    /// How far the partner's dump had got when the takeover started.
+    pub(crate) dump_percent: Option<u64>,
+    pub(crate) disks: KVec<DiskResult>,
+}
+
+/// What a takeover did with one partner disk.
+pub(crate) struct DiskResult {
+    path: KVec<u8>,
+    pub(crate) outcome: core::result::Result<Taken, Failure>,
+    /// The disk's whole takeover, retries included.
+    pub(crate) latency_us: u64,
+}
+
+/// A disk held: how it was taken, the round trip of its preempting PR
+/// command (0 if none was needed), and the PR attempts it took.
+#[derive(Clone, Copy)]
+pub(crate) struct Taken {
+    pub(crate) method: Method,
+    pub(crate) pr_us: u64,
+    pub(crate) attempts: u32,
+}
+
+/// A disk not held: a positive errno and why, in words.
+pub(crate) struct Failure {
+    pub(crate) errno: u32,
+    pub(crate) message: Text<96>,
+    pub(crate) attempts: u32,
+}
+
+impl DiskResult {
+    pub(crate) fn new(path: &str, outcome: core::result::Result<Taken, Failure>, latency_us: u64) -> Result<Self> {
+        let mut copy = KVec::new();
+        copy.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
+        Ok(Self { path: copy, outcome, latency_us })
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        core::str::from_utf8(&self.path).unwrap_or("?")
+    }
+
+    pub(crate) fn held(&self) -> bool {
+        self.outcome.is_ok()
+    }
 }
 
 /// Tells every listener about `event`, in process context.

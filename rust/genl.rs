@@ -9,8 +9,9 @@
 //! (`netlink_gen.c`); the handlers they name live in `netlink.rs`.
 //!
 //! - a [`Request`] is the `genl_info` of a command being handled; its
-//!   attributes were checked against the spec's policy before the handler
-//!   runs;
+//!   attributes (and the [`Nest`]s in it) were checked against the spec's
+//!   policy before the handler runs; its answer can carry an extended ack
+//!   message;
 //! - a [`Message`] is a reply or a notification being built; it is freed if
 //!   dropped unsent;
 //! - the [`Family`] is registered while the value lives.
@@ -49,6 +50,28 @@ impl<'a> Request<'a> {
         unsafe { shims::ct_nl_get_u32(self.info, attr.into(), &mut value) }.then_some(value)
     }
 
+    /// Every attribute of type `attr` (a multi-attr nest), in order.
+    pub(crate) fn nests(&self, attr: impl Into<c_int>) -> impl Iterator<Item = Nest<'a>> + '_ {
+        let attr: c_int = attr.into();
+        let mut prev: *const bindings::nlattr = core::ptr::null();
+        core::iter::from_fn(move || {
+            // SAFETY: By the type invariant `info` is live; `prev` is null or
+            // an attribute of this request.
+            let next = unsafe { shims::ct_nl_next_attr(self.info, attr, prev) };
+            prev = next;
+            // INVARIANT: An attribute of the request, checked by the policy
+            // (a nest of the set it names), as long as the request lives.
+            (!next.is_null()).then_some(Nest { attr: next, _request: core::marker::PhantomData })
+        })
+    }
+
+    /// Sets the extended ack message of the answer (cut to 80 bytes).
+    pub(crate) fn set_error_message(&self, text: &str) {
+        let len = c_int::try_from(text.len()).unwrap_or(c_int::MAX);
+        // SAFETY: By the type invariant `info` is live; the message is copied.
+        unsafe { shims::ct_nl_set_err_msg(self.info, text.as_ptr(), len) };
+    }
+
     /// Attribute `attr` as text, if present; `EINVAL` if it is not UTF-8.
     pub(crate) fn str(&self, attr: impl Into<c_int>) -> Result<Option<&'a str>> {
         let (mut text, mut len) = (core::ptr::null(), 0);
@@ -57,6 +80,33 @@ impl<'a> Request<'a> {
             return Ok(None);
         }
         // SAFETY: The shim points into the request's attribute, `len` bytes
+        // long, which lives as long as the request (`'a`).
+        let bytes = unsafe { core::slice::from_raw_parts(text, len as usize) };
+        core::str::from_utf8(bytes).map(Some).map_err(|_| EINVAL)
+    }
+}
+
+/// A nested attribute of a request.
+///
+/// # Invariants
+///
+/// `attr` is a nest of a live request, validated against its policy.
+#[derive(Clone, Copy)]
+pub(crate) struct Nest<'a> {
+    attr: *const bindings::nlattr,
+    _request: core::marker::PhantomData<&'a GenlInfo>,
+}
+
+impl<'a> Nest<'a> {
+    /// Attribute `attr` inside the nest as text, if present; `EINVAL` if it
+    /// is not UTF-8.
+    pub(crate) fn str(&self, attr: impl Into<c_int>) -> Result<Option<&'a str>> {
+        let (mut text, mut len) = (core::ptr::null(), 0);
+        // SAFETY: By the type invariant the nest is live.
+        if !unsafe { shims::ct_nl_nested_str(self.attr, attr.into(), &mut text, &mut len) } {
+            return Ok(None);
+        }
+        // SAFETY: The shim points into the nested attribute, `len` bytes
         // long, which lives as long as the request (`'a`).
         let bytes = unsafe { core::slice::from_raw_parts(text, len as usize) };
         core::str::from_utf8(bytes).map(Some).map_err(|_| EINVAL)
@@ -107,6 +157,32 @@ impl Message {
     pub(crate) fn uint(&mut self, attr: impl Into<c_int>, value: u64) -> Result<&mut Self> {
         // SAFETY: By the type invariant `skb` is ours.
         to_result(unsafe { shims::ct_nl_put_uint(self.skb, attr.into(), value) })?;
+        Ok(self)
+    }
+
+    pub(crate) fn u8(&mut self, attr: impl Into<c_int>, value: u8) -> Result<&mut Self> {
+        // SAFETY: By the type invariant `skb` is ours.
+        to_result(unsafe { shims::ct_nl_put_u8(self.skb, attr.into(), value) })?;
+        Ok(self)
+    }
+
+    /// Attribute `attr`, a nest holding what `fill` puts in it; nothing of
+    /// it stays if `fill` fails.
+    pub(crate) fn nest(&mut self, attr: impl Into<c_int>, fill: impl FnOnce(&mut Self) -> Result) -> Result<&mut Self> {
+        // SAFETY: By the type invariant `skb` is ours.
+        let nest = unsafe { shims::ct_nl_nest_start(self.skb, attr.into()) };
+        if nest.is_null() {
+            return Err(Error::from_errno(-(bindings::EMSGSIZE as i32)));
+        }
+        match fill(self) {
+            // SAFETY: `nest` was started on this message above.
+            Ok(()) => unsafe { shims::ct_nl_nest_end(self.skb, nest) },
+            Err(e) => {
+                // SAFETY: As above; removes the nest and what it holds.
+                unsafe { shims::ct_nl_nest_cancel(self.skb, nest) };
+                return Err(e);
+            }
+        }
         Ok(self)
     }
 

@@ -99,7 +99,7 @@ impl Show for Cluster {
 
 impl Store for Cluster {
     fn store(input: &str) -> Result {
-        node::set_cluster(ClusterId::parse(input).map_err(|e| refuse("cluster_id", input, e))?)
+        Ok(node::set_cluster(ClusterId::parse(input).map_err(|e| refuse("cluster_id", input, e))?)?)
     }
 }
 
@@ -113,7 +113,7 @@ impl Show for Node {
 
 impl Store for Node {
     fn store(input: &str) -> Result {
-        node::set_node(NodeId::parse(input).map_err(|e| refuse("node_id", input, e))?)
+        Ok(node::set_node(NodeId::parse(input).map_err(|e| refuse("node_id", input, e))?)?)
     }
 }
 
@@ -135,10 +135,10 @@ impl Show for DumpDisk {
 
 impl Store for DumpDisk {
     fn store(input: &str) -> Result {
-        match path_or_none(input.trim_end_matches('\n')) {
+        Ok(match path_or_none(input.trim_end_matches('\n')) {
             Some(path) => node::arm(path),
             None => node::disarm(),
-        }
+        }?)
     }
 }
 
@@ -170,7 +170,7 @@ impl Show for ServiceDisks {
 
 impl Store for ServiceDisks {
     fn store(input: &str) -> Result {
-        node::set_service_disks(&split_paths(input)?)
+        Ok(node::set_service_disks(&split_paths(input)?)?)
     }
 }
 
@@ -184,7 +184,7 @@ impl Show for PartnerDisks {
 
 impl Store for PartnerDisks {
     fn store(input: &str) -> Result {
-        node::set_partner_disks(&split_paths(input)?)
+        Ok(node::set_partner_disks(&split_paths(input)?)?)
     }
 }
 
@@ -198,7 +198,7 @@ impl Show for PartnerId {
 
 impl Store for PartnerId {
     fn store(input: &str) -> Result {
-        node::set_partner(NodeId::parse(input).map_err(|e| refuse("partner_id", input, e))?)
+        Ok(node::set_partner(NodeId::parse(input).map_err(|e| refuse("partner_id", input, e))?)?)
     }
 }
 
@@ -212,7 +212,7 @@ impl Show for PartnerDump {
 
 impl Store for PartnerDump {
     fn store(input: &str) -> Result {
-        node::watch_partner_disk(path_or_none(input))
+        Ok(node::watch_partner_disk(path_or_none(input))?)
     }
 }
 
@@ -233,7 +233,7 @@ impl<S: NumberSetting> Show for Number<S> {
 impl<S: NumberSetting> Store for Number<S> {
     fn store(input: &str) -> Result {
         match parse_number(input).ok().and_then(|v| u32::try_from(v).ok()) {
-            Some(v) => node::set_setting(S::SETTING, v),
+            Some(v) => Ok(node::set_setting(S::SETTING, v)?),
             None => {
                 let range = S::SETTING.range();
                 pr_warn!(
@@ -294,7 +294,7 @@ struct TakeoverCommand;
 impl Store for TakeoverCommand {
     fn store(input: &str) -> Result {
         check_command("takeover", input)?;
-        node::takeover()
+        Ok(node::takeover()?)
     }
 }
 
@@ -303,7 +303,7 @@ struct GivebackCommand;
 impl Store for GivebackCommand {
     fn store(input: &str) -> Result {
         check_command("giveback", input)?;
-        node::giveback()
+        Ok(node::giveback()?)
     }
 }
 
@@ -321,14 +321,6 @@ impl Show for PartnerState {
     fn show(out: &mut Page<'_>) -> Result {
         let verdict = node::read_pairing(|p| Ok(p.verdict))?;
         out.line(format_args!("{}", verdict.as_str()))
-    }
-}
-
-struct TakeoverReport;
-
-impl Show for TakeoverReport {
-    fn show(out: &mut Page<'_>) -> Result {
-        node::read_pairing(|p| out.put(format_args!("{}", p.report())))
     }
 }
 
@@ -353,9 +345,8 @@ static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str
 static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
-static TAKEOVER_REPORT_ATTR: Attribute = Attribute::read_only::<TakeoverReport>(c_str!("takeover_report"));
 
-static ATTRS: AttributeList<22> = AttributeList::new([
+static ATTRS: AttributeList<21> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -377,7 +368,6 @@ static ATTRS: AttributeList<22> = AttributeList::new([
     &GIVEBACK_ATTR,
     &TAKEOVER_STATE_ATTR,
     &PARTNER_STATE_ATTR,
-    &TAKEOVER_REPORT_ATTR,
 ]);
 static GROUP: Group = Group::new(&ATTRS);
 

@@ -3,20 +3,22 @@
 //! The generic netlink family `coretakeover`: an adapter.
 //!
 //! Specified in `Documentation/netlink/specs/coretakeover.yaml`; the family,
-//! its policies, operations and multicast group are generated from it by
-//! the kernel's `ynl-gen-c.py` (`netlink_gen.c`, `scripts/netlink-gen.sh`).
-//! This file holds the operations' handlers, which turn attributes into
-//! typed values and call the node (`node.rs`), and the listener that turns
-//! the node's events (`events.rs`) into notifications for the `events`
-//! group. Messages are built with `genl.rs`. Changing commands carry
+//! its policies (ranges, string lengths, nests), operations and multicast
+//! group are generated from it by the kernel's `ynl-gen-c.py`
+//! (`netlink_gen.c`, `scripts/netlink-gen.sh`). This file holds the
+//! operations' handlers, which turn attributes into typed values and call the
+//! node (`node.rs`), and the listener that turns the node's events
+//! (`events.rs`) into notifications for the `events` group. A refusal
+//! answers with its errno and its reason as the extended ack message.
+//! Messages are built with `genl.rs`. Changing commands carry
 //! `GENL_ADMIN_PERM` in the generated table: CAP_NET_ADMIN.
 
-use crate::ct_core::ids::{ClusterId, NodeId, ParseIdError};
-use crate::ct_core::partner::Verdict;
+use crate::ct_core::ids::{ClusterId, NodeId};
 use crate::ct_core::VERSION;
-use crate::events::{Event, Listener, ListenerBlock, Subscription};
+use crate::events::{DiskResult, Event, Listener, ListenerBlock, Subscription, TakeoverResult};
 use crate::genl::{Family, Message, Request};
 use crate::node::{self, ConfigChange};
+use crate::refusal::{refuse, Outcome};
 use crate::shims::GenlInfo;
 use kernel::bindings;
 use kernel::error::from_result;
@@ -24,12 +26,12 @@ use kernel::ffi::c_int;
 use kernel::prelude::*;
 
 // Notification commands, from `netlink_uapi.h` (generated from the spec).
-const CMD_PARTNER_PANIC: u8 = 5;
-const CMD_PARTNER_STALE: u8 = 6;
-const CMD_TAKEOVER_STARTED: u8 = 7;
-const CMD_TAKEOVER_DONE: u8 = 8;
-const CMD_DUMP_PROGRESS: u8 = 9;
-const CMD_GIVEBACK_DONE: u8 = 10;
+const CMD_PARTNER_STATE_NTF: u8 = 5;
+const CMD_TAKEOVER_STATE_NTF: u8 = 6;
+const CMD_TAKEOVER_STARTED_NTF: u8 = 7;
+const CMD_TAKEOVER_DONE_NTF: u8 = 8;
+const CMD_DUMP_PROGRESS_NTF: u8 = 9;
+const CMD_GIVEBACK_DONE_NTF: u8 = 10;
 
 /// Attributes of the `status` set (`CORETAKEOVER_A_STATUS_*`).
 #[derive(Clone, Copy)]
@@ -42,17 +44,32 @@ enum Attr {
     PartnerId,
     RegistrationKey,
     DumpState,
+    DumpDisk,
     TakeoverState,
     PartnerState,
-    TakeoverReport,
     Reason,
     DisksHeld,
     DisksTotal,
     DurationUs,
     DumpPercent,
-    ServiceDisks,
-    PartnerDisks,
+    ServiceDisk,
+    PartnerDisk,
     PartnerDumpDisk,
+    TakeoverDisk,
+}
+
+/// Attributes of the `disk` set (`CORETAKEOVER_A_DISK_*`).
+#[derive(Clone, Copy)]
+#[repr(i32)]
+enum DiskAttr {
+    Path = 1,
+    Held,
+    Method,
+    Error,
+    Message,
+    LatencyUs,
+    PrUs,
+    Attempts,
 }
 
 impl From<Attr> for c_int {
@@ -61,10 +78,50 @@ impl From<Attr> for c_int {
     }
 }
 
+impl From<DiskAttr> for c_int {
+    fn from(attr: DiskAttr) -> c_int {
+        attr as c_int
+    }
+}
+
+/// A count as a u32 attribute (counts are at most a few dozen disks).
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Nests `paths` as `attr`, one `disk` each with its path.
+fn put_paths<'a>(m: &mut Message, attr: Attr, paths: impl Iterator<Item = &'a str>) -> Result {
+    for path in paths {
+        m.nest(attr, |m| m.str(DiskAttr::Path, path).map(drop))?;
+    }
+    Ok(())
+}
+
+/// One disk's takeover result as a `takeover-disk` nest.
+fn put_disk_result(m: &mut Message, disk: &DiskResult) -> Result {
+    m.nest(Attr::TakeoverDisk, |m| {
+        m.str(DiskAttr::Path, disk.path())?.u8(DiskAttr::Held, u8::from(disk.held()))?;
+        m.uint(DiskAttr::LatencyUs, disk.latency_us)?;
+        match &disk.outcome {
+            Ok(t) => m.u32(DiskAttr::Method, t.method as u32)?.uint(DiskAttr::PrUs, t.pr_us)?.u32(DiskAttr::Attempts, t.attempts)?,
+            Err(f) => m.u32(DiskAttr::Error, f.errno)?.str(DiskAttr::Message, f.message.as_str())?.u32(DiskAttr::Attempts, f.attempts)?,
+        };
+        Ok(())
+    })
+    .map(drop)
+}
+
+/// A takeover's counts and each disk's result.
+fn put_takeover(m: &mut Message, result: &TakeoverResult) -> Result {
+    m.u32(Attr::Reason, result.reason as u32)?.u32(Attr::DisksHeld, count(result.held))?;
+    m.u32(Attr::DisksTotal, count(result.total))?.uint(Attr::DurationUs, result.duration_us)?;
+    result.disks.iter().try_for_each(|disk| put_disk_result(m, disk))
+}
+
 /// The `get-status` reply.
 fn fill_status(m: &mut Message) -> Result {
     let identity = node::identity();
-    m.str(Attr::Version, VERSION)?.str(Attr::State, identity.state().as_str())?;
+    m.str(Attr::Version, VERSION)?.u32(Attr::State, identity.state() as u32)?;
     if let Some(id) = identity.cluster {
         m.u32(Attr::ClusterId, id.get())?;
     }
@@ -74,53 +131,44 @@ fn fill_status(m: &mut Message) -> Result {
     if let Some(key) = identity.registration_key() {
         m.uint(Attr::RegistrationKey, key.get())?;
     }
-    let armed = node::read_arming(|armed| Ok(armed.is_some()))?;
-    m.str(Attr::DumpState, if armed { "armed" } else { "disarmed" })?;
+    node::read_arming(|armed| {
+        m.u32(Attr::DumpState, u32::from(armed.is_some()))?;
+        if let Some(ctx) = armed {
+            m.str(Attr::DumpDisk, ctx.path())?;
+        }
+        Ok(())
+    })?;
     node::read_pairing(|p| {
         if let Some(id) = p.partner {
             m.u32(Attr::PartnerId, id.get().into())?;
         }
-        m.str(Attr::TakeoverState, p.phase.as_str())?.str(Attr::PartnerState, p.verdict.as_str())?;
-        m.str(Attr::TakeoverReport, p.report())?;
+        m.u32(Attr::TakeoverState, p.phase.code())?.u32(Attr::PartnerState, p.verdict.code())?;
+        put_paths(m, Attr::ServiceDisk, p.service_disks.iter().map(|d| d.path()))?;
+        put_paths(m, Attr::PartnerDisk, p.partner_disks.iter().map(|d| d.path()))?;
+        if let Some(d) = &p.partner_dump {
+            m.str(Attr::PartnerDumpDisk, d.path())?;
+        }
+        if let Some(last) = &p.last {
+            put_takeover(m, last)?;
+        }
         Ok(())
     })
 }
 
-/// The reply of `takeover` and `giveback`.
-fn fill_takeover(m: &mut Message) -> Result {
-    node::read_pairing(|p| {
-        m.str(Attr::TakeoverState, p.phase.as_str())?.str(Attr::TakeoverReport, p.report())?;
-        Ok(())
-    })
-}
-
-/// Logs a refused number and returns the errno for it.
-fn refuse(name: &str, value: u32, why: ParseIdError) -> Error {
-    pr_warn!("netlink set-config: {}: refused {}: {}\n", name, value, why);
-    EINVAL
-}
-
-/// A node id from a u32 attribute, with the checks of the sysfs knob.
-fn node_id(name: &str, value: u32) -> Result<NodeId> {
-    let why = if value == 0 { ParseIdError::Zero } else { ParseIdError::OutOfRange { max: u16::MAX.into() } };
-    u16::try_from(value).ok().and_then(NodeId::new).ok_or_else(|| refuse(name, value, why))
-}
-
-/// Splits a list of device paths (separated by spaces).
-fn split_paths(list: Option<&str>) -> Result<Option<KVec<&str>>> {
-    let Some(list) = list else { return Ok(None) };
-    let mut paths = KVec::new();
-    for path in list.split_whitespace() {
-        paths.push(path, GFP_KERNEL)?;
-    }
-    Ok(Some(paths))
-}
-
-/// Runs a handler's body with its request, mapping the result to an errno.
-fn handle(info: *mut GenlInfo, body: impl FnOnce(&Request<'_>) -> Result) -> c_int {
+/// Runs a handler's body with its request: a refusal answers with its errno
+/// and its reason as the extended ack message.
+fn handle(info: *mut GenlInfo, body: impl FnOnce(&Request<'_>) -> Outcome) -> c_int {
     // SAFETY: `info` is the request of the handler calling us, live for the call.
     let request = unsafe { Request::from_raw(info) };
-    from_result(|| body(&request).map(|()| 0))
+    from_result(|| match body(&request) {
+        Ok(()) => Ok(0),
+        Err(refusal) => {
+            if let Some(why) = refusal.message() {
+                request.set_error_message(why);
+            }
+            Err(refusal.errno())
+        }
+    })
 }
 
 /// `get-status`: readable by everyone.
@@ -129,8 +177,26 @@ unsafe extern "C" fn coretakeover_nl_get_status_doit(_skb: *mut bindings::sk_buf
     handle(info, |request| {
         let mut m = Message::reply(request)?;
         fill_status(&mut m)?;
-        m.send_reply(request)
+        Ok(m.send_reply(request)?)
     })
+}
+
+/// A node id from a u32 attribute (the policy checked its range).
+fn node_id(name: &str, value: u32) -> Outcome<NodeId> {
+    u16::try_from(value).ok().and_then(NodeId::new).ok_or_else(|| refuse!(EINVAL, "set-config: {}: {} is not a node id", name, value))
+}
+
+/// The paths of the `attr` nests of `request`; `None` if there are none.
+fn paths<'a>(request: &Request<'a>, attr: Attr) -> Outcome<Option<KVec<&'a str>>> {
+    let mut found = None;
+    for nest in request.nests(attr) {
+        let list = found.get_or_insert_with(KVec::new);
+        match nest.str(DiskAttr::Path)? {
+            Some(path) => list.push(path, GFP_KERNEL)?,
+            None => return Err(refuse!(EINVAL, "set-config: a disk without a path")),
+        }
+    }
+    Ok(found)
 }
 
 /// `set-config` (CAP_NET_ADMIN): any of the ids and disks.
@@ -138,17 +204,16 @@ unsafe extern "C" fn coretakeover_nl_get_status_doit(_skb: *mut bindings::sk_buf
 unsafe extern "C" fn coretakeover_nl_set_config_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
     handle(info, |request| {
         let (cluster, node, partner) = (request.u32(Attr::ClusterId), request.u32(Attr::NodeId), request.u32(Attr::PartnerId));
-        let service = split_paths(request.str(Attr::ServiceDisks)?)?;
-        let partner_disks = split_paths(request.str(Attr::PartnerDisks)?)?;
+        let service = paths(request, Attr::ServiceDisk)?;
+        let partner_disks = paths(request, Attr::PartnerDisk)?;
         let partner_dump = request.str(Attr::PartnerDumpDisk)?.map(str::trim);
         if cluster.is_none() && node.is_none() && partner.is_none()
             && service.is_none() && partner_disks.is_none() && partner_dump.is_none()
         {
-            pr_warn!("netlink set-config: refused: no attribute given\n");
-            return Err(EINVAL);
+            return Err(refuse!(EINVAL, "set-config: refused: no attribute given"));
         }
         let change = ConfigChange {
-            cluster: cluster.map(|v| ClusterId::new(v).ok_or_else(|| refuse("cluster_id", v, ParseIdError::Zero))).transpose()?,
+            cluster: cluster.map(|v| ClusterId::new(v).ok_or_else(|| refuse!(EINVAL, "set-config: cluster id 0"))).transpose()?,
             node: node.map(|v| node_id("node_id", v)).transpose()?,
             partner: partner.map(|v| node_id("partner_id", v)).transpose()?,
             service_disks: service.as_deref(),
@@ -159,14 +224,29 @@ unsafe extern "C" fn coretakeover_nl_set_config_doit(_skb: *mut bindings::sk_buf
     })
 }
 
-/// `takeover` (CAP_NET_ADMIN).
+/// `takeover` (CAP_NET_ADMIN): the reply holds every disk's result; when not
+/// every disk is held, the node's refusal (EREMOTEIO, naming the disks that
+/// failed) follows it.
 #[no_mangle]
 unsafe extern "C" fn coretakeover_nl_takeover_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
     handle(info, |request| {
-        node::takeover()?;
+        let taken = node::takeover();
+        if let Err(refusal) = &taken {
+            // Refused before anything was done: nothing to report.
+            if refusal.errno() != node::partial_takeover() {
+                return taken;
+            }
+        }
         let mut m = Message::reply(request)?;
-        fill_takeover(&mut m)?;
-        m.send_reply(request)
+        node::read_pairing(|p| {
+            m.u32(Attr::TakeoverState, p.phase.code())?;
+            match &p.last {
+                Some(last) => put_takeover(&mut m, last),
+                None => Ok(()),
+            }
+        })?;
+        m.send_reply(request)?;
+        taken
     })
 }
 
@@ -176,8 +256,11 @@ unsafe extern "C" fn coretakeover_nl_giveback_doit(_skb: *mut bindings::sk_buff,
     handle(info, |request| {
         node::giveback()?;
         let mut m = Message::reply(request)?;
-        fill_takeover(&mut m)?;
-        m.send_reply(request)
+        node::read_pairing(|p| {
+            m.u32(Attr::TakeoverState, p.phase.code())?.u32(Attr::DisksTotal, count(p.partner_disks.len()))?;
+            Ok(())
+        })?;
+        Ok(m.send_reply(request)?)
     })
 }
 
@@ -191,13 +274,8 @@ fn notify(cmd: u8, fill: impl FnOnce(&mut Message) -> Result) {
         Ok(())
     });
     if let Err(e) = sent {
-        pr_warn!("netlink event {} dropped (error {})\n", cmd, e.to_errno());
+        pr_warn!("netlink notification {} dropped (error {})\n", cmd, e.to_errno());
     }
-}
-
-/// A count as a u32 attribute (counts are at most a few dozen disks).
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Turns the node's events into the family's notifications.
@@ -206,30 +284,27 @@ struct Notifications;
 impl Listener for Notifications {
     fn hear(event: &Event<'_>) {
         match *event {
-            Event::PartnerState { verdict: Verdict::Panicked, dump_percent } => notify(CMD_PARTNER_PANIC, |m| {
-                m.str(Attr::PartnerState, Verdict::Panicked.as_str())?;
+            Event::PartnerState { verdict, dump_percent } => notify(CMD_PARTNER_STATE_NTF, |m| {
+                m.u32(Attr::PartnerState, verdict.code())?;
                 if let Some(p) = dump_percent {
                     m.u32(Attr::DumpPercent, p as u32)?;
                 }
                 Ok(())
             }),
-            Event::PartnerState { verdict: verdict @ Verdict::Stale { .. }, .. } => {
-                notify(CMD_PARTNER_STALE, |m| m.str(Attr::PartnerState, verdict.as_str()).map(drop))
-            }
-            Event::PartnerState { .. } | Event::TakeoverState(_) => {}
-            Event::TakeoverStarted { reason, disks } => notify(CMD_TAKEOVER_STARTED, |m| {
+            Event::TakeoverState(phase) => notify(CMD_TAKEOVER_STATE_NTF, |m| m.u32(Attr::TakeoverState, phase.code()).map(drop)),
+            Event::TakeoverStarted { reason, disks } => notify(CMD_TAKEOVER_STARTED_NTF, |m| {
                 m.u32(Attr::Reason, reason as u32)?.u32(Attr::DisksTotal, count(disks)).map(drop)
             }),
-            Event::TakeoverDone { reason, held, total, duration_us, dump_percent, report } => notify(CMD_TAKEOVER_DONE, |m| {
-                m.u32(Attr::Reason, reason as u32)?.u32(Attr::DisksHeld, count(held))?.u32(Attr::DisksTotal, count(total))?;
-                m.uint(Attr::DurationUs, duration_us)?.str(Attr::TakeoverReport, report)?;
-                if let Some(p) = dump_percent {
+            Event::TakeoverDone(result) => notify(CMD_TAKEOVER_DONE_NTF, |m| {
+                let phase = crate::ct_core::partner::Phase::after_takeover(result.held, result.total);
+                m.u32(Attr::TakeoverState, phase.code())?;
+                if let Some(p) = result.dump_percent {
                     m.u32(Attr::DumpPercent, p as u32)?;
                 }
-                Ok(())
+                put_takeover(m, result)
             }),
-            Event::DumpProgress { percent } => notify(CMD_DUMP_PROGRESS, |m| m.u32(Attr::DumpPercent, percent as u32).map(drop)),
-            Event::GivebackDone { disks } => notify(CMD_GIVEBACK_DONE, |m| m.u32(Attr::DisksTotal, count(disks)).map(drop)),
+            Event::DumpProgress { percent } => notify(CMD_DUMP_PROGRESS_NTF, |m| m.u32(Attr::DumpPercent, percent as u32).map(drop)),
+            Event::GivebackDone { disks } => notify(CMD_GIVEBACK_DONE_NTF, |m| m.u32(Attr::DisksTotal, count(disks)).map(drop)),
         }
     }
 }

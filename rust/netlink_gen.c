@@ -10,13 +10,36 @@
 
 #include "netlink_uapi.h"
 
+/* Integer value ranges */
+static const struct netlink_range_validation coretakeover_a_status_node_id_range = {
+	.min	= 1ULL,
+	.max	= 65535ULL,
+};
+
+static const struct netlink_range_validation coretakeover_a_status_partner_id_range = {
+	.min	= 1ULL,
+	.max	= 65535ULL,
+};
+
+/* Common nested types */
+const struct nla_policy coretakeover_disk_nl_policy[CORETAKEOVER_A_DISK_ATTEMPTS + 1] = {
+	[CORETAKEOVER_A_DISK_PATH] = { .type = NLA_NUL_STRING, .len = 256, },
+	[CORETAKEOVER_A_DISK_HELD] = { .type = NLA_U8, },
+	[CORETAKEOVER_A_DISK_METHOD] = NLA_POLICY_MAX(NLA_U32, 3),
+	[CORETAKEOVER_A_DISK_ERROR] = { .type = NLA_U32, },
+	[CORETAKEOVER_A_DISK_MESSAGE] = { .type = NLA_NUL_STRING, },
+	[CORETAKEOVER_A_DISK_LATENCY_US] = { .type = NLA_UINT, },
+	[CORETAKEOVER_A_DISK_PR_US] = { .type = NLA_UINT, },
+	[CORETAKEOVER_A_DISK_ATTEMPTS] = { .type = NLA_U32, },
+};
+
 /* CORETAKEOVER_CMD_SET_CONFIG - do */
 static const struct nla_policy coretakeover_set_config_nl_policy[CORETAKEOVER_A_STATUS_PARTNER_DUMP_DISK + 1] = {
-	[CORETAKEOVER_A_STATUS_CLUSTER_ID] = { .type = NLA_U32, },
-	[CORETAKEOVER_A_STATUS_NODE_ID] = { .type = NLA_U32, },
-	[CORETAKEOVER_A_STATUS_PARTNER_ID] = { .type = NLA_U32, },
-	[CORETAKEOVER_A_STATUS_SERVICE_DISKS] = { .type = NLA_NUL_STRING, .len = 16448, },
-	[CORETAKEOVER_A_STATUS_PARTNER_DISKS] = { .type = NLA_NUL_STRING, .len = 16448, },
+	[CORETAKEOVER_A_STATUS_CLUSTER_ID] = NLA_POLICY_MIN(NLA_U32, 1),
+	[CORETAKEOVER_A_STATUS_NODE_ID] = NLA_POLICY_FULL_RANGE(NLA_U32, &coretakeover_a_status_node_id_range),
+	[CORETAKEOVER_A_STATUS_PARTNER_ID] = NLA_POLICY_FULL_RANGE(NLA_U32, &coretakeover_a_status_partner_id_range),
+	[CORETAKEOVER_A_STATUS_SERVICE_DISK] = NLA_POLICY_NESTED(coretakeover_disk_nl_policy),
+	[CORETAKEOVER_A_STATUS_PARTNER_DISK] = NLA_POLICY_NESTED(coretakeover_disk_nl_policy),
 	[CORETAKEOVER_A_STATUS_PARTNER_DUMP_DISK] = { .type = NLA_NUL_STRING, .len = 256, },
 };
 

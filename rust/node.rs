@@ -32,6 +32,7 @@ use crate::ct_core::partner::{Phase, Reason};
 use crate::dump_disk::{self, DumpContext, MAX_BIOS_IN_FLIGHT};
 use crate::kthread::{Loop, Thread};
 use crate::polled_bio::now_ns;
+use crate::refusal::{refuse, Outcome};
 use crate::takeover::{self, Pairing, WatchPolicy};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
@@ -77,22 +78,22 @@ fn state() -> Result<&'static State> {
     unsafe { state.as_ref() }.ok_or(ENODEV)
 }
 
-fn with_arming<T>(f: impl FnOnce(&mut Arming) -> Result<T>) -> Result<T> {
+fn with_arming<T>(f: impl FnOnce(&mut Arming) -> Outcome<T>) -> Outcome<T> {
     f(&mut state()?.arming.lock())
 }
 
-fn with_pairing<T>(f: impl FnOnce(&mut Pairing) -> Result<T>) -> Result<T> {
+fn with_pairing<T>(f: impl FnOnce(&mut Pairing) -> Outcome<T>) -> Outcome<T> {
     f(&mut state()?.pairing.lock())
 }
 
 /// Reads the armed coredump disk, if any.
 pub(crate) fn read_arming<T>(f: impl FnOnce(Option<&DumpContext>) -> Result<T>) -> Result<T> {
-    with_arming(|a| f(a.armed.as_deref()))
+    f(state()?.arming.lock().armed.as_deref())
 }
 
 /// Reads the pairing (partner, disks, takeover). Waits while a takeover runs.
 pub(crate) fn read_pairing<T>(f: impl FnOnce(&Pairing) -> Result<T>) -> Result<T> {
-    with_pairing(|p| f(p))
+    f(&state()?.pairing.lock())
 }
 
 // Identity.
@@ -103,39 +104,36 @@ pub(crate) fn identity() -> NodeConfig {
 }
 
 /// Applies `change` to the identity, unless a disk is armed for the current one.
-fn update_identity(name: &str, change: impl Fn(NodeConfig) -> NodeConfig) -> Result {
+fn update_identity(name: &str, change: impl Fn(NodeConfig) -> NodeConfig) -> Outcome {
     with_arming(|arming| {
         if arming.armed.is_some() {
-            pr_warn!("{}: refused: disarm the dump disk first (it was checked against the current ids)\n", name);
-            return Err(EBUSY);
+            return Err(refuse!(EBUSY, "{}: refused: disarm the dump disk first (it was checked against the current ids)", name));
         }
         IDENTITY.store(change(identity()).pack(), Ordering::Release);
         Ok(())
     })
 }
 
-pub(crate) fn set_cluster(id: ClusterId) -> Result {
+pub(crate) fn set_cluster(id: ClusterId) -> Outcome {
     update_identity("cluster_id", |c| NodeConfig { cluster: Some(id), ..c })?;
     pr_info!("cluster id set to {}\n", id);
     Ok(())
 }
 
-pub(crate) fn set_node(id: NodeId) -> Result {
+pub(crate) fn set_node(id: NodeId) -> Outcome {
     update_identity("node_id", |c| NodeConfig { node: Some(id), ..c })?;
     pr_info!("node id set to {}\n", id);
     Ok(())
 }
 
 /// Sets the partner's id; refused while the partner is watched.
-pub(crate) fn set_partner(id: NodeId) -> Result {
+pub(crate) fn set_partner(id: NodeId) -> Outcome {
     if identity().node == Some(id) {
-        pr_warn!("partner_id: refused {}: that is this node's id\n", id);
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "partner_id: refused {}: that is this node's id", id));
     }
     with_pairing(|p| {
         if p.partner_dump.is_some() {
-            pr_warn!("partner_id: refused: stop watching first (partner_dump_disk none)\n");
-            return Err(EBUSY);
+            return Err(refuse!(EBUSY, "partner_id: refused: stop watching first (partner_dump_disk none)"));
         }
         p.partner = Some(id);
         Ok(())
@@ -145,7 +143,7 @@ pub(crate) fn set_partner(id: NodeId) -> Result {
 // Paths.
 
 /// Checks the shape of one device path given for `name`.
-fn check_path(name: &str, path: &str) -> Result {
+fn check_path(name: &str, path: &str) -> Outcome {
     let why = if !path.starts_with('/') {
         "is not an absolute path"
     } else if path.len() > MAX_PATH {
@@ -156,15 +154,13 @@ fn check_path(name: &str, path: &str) -> Result {
         return Ok(());
     };
     let shown = path.get(..path.len().min(40)).unwrap_or("");
-    pr_warn!("{}: refused {:?}{}: it {}\n", name, shown, if shown.len() < path.len() { "..." } else { "" }, why);
-    Err(EINVAL)
+    Err(refuse!(EINVAL, "{}: refused {:?}{}: it {}", name, shown, if shown.len() < path.len() { "..." } else { "" }, why))
 }
 
 /// Checks a list of device paths given for `name`.
-fn check_paths(name: &str, paths: &[&str]) -> Result {
+fn check_paths(name: &str, paths: &[&str]) -> Outcome {
     if paths.len() > MAX_DISKS {
-        pr_warn!("{}: refused: {} paths, {} at most\n", name, paths.len(), MAX_DISKS);
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "{}: refused: {} paths, {} at most", name, paths.len(), MAX_DISKS));
     }
     paths.iter().try_for_each(|path| check_path(name, path))
 }
@@ -172,19 +168,16 @@ fn check_paths(name: &str, paths: &[&str]) -> Result {
 // Arming.
 
 /// Arms the coredump disk at `path` for this node.
-pub(crate) fn arm(path: &str) -> Result {
+pub(crate) fn arm(path: &str) -> Outcome {
     if path.len() > MAX_PATH || path.contains(|c: char| c.is_whitespace() || c == '\0') {
-        pr_warn!("dump_disk: refused: not a device path\n");
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "dump_disk: refused: not a device path"));
     }
     if !path.starts_with('/') {
-        pr_warn!("dump_disk: refused {:?}: give an absolute device path, or none\n", path);
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "dump_disk: refused {:?}: give an absolute device path, or none", path));
     }
     with_arming(|arming| {
         if arming.armed.is_some() {
-            pr_warn!("dump_disk: refused {}: a disk is armed; write none first\n", path);
-            return Err(EBUSY);
+            return Err(refuse!(EBUSY, "dump_disk: refused {}: a disk is armed; write none first", path));
         }
         arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight))?);
         Ok(())
@@ -192,7 +185,7 @@ pub(crate) fn arm(path: &str) -> Result {
 }
 
 /// Disarms the coredump disk, if one is armed.
-pub(crate) fn disarm() -> Result {
+pub(crate) fn disarm() -> Outcome {
     with_arming(|arming| {
         if let Some(ctx) = arming.armed.take() {
             dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs));
@@ -206,20 +199,17 @@ pub(crate) fn disarm() -> Result {
 /// Opens the service disks at `paths`, refusing coredump disks. With
 /// `reserve`, this node registers and reserves each (its own disks); without,
 /// it registers only (the partner's, so that a takeover is one PREEMPT).
-fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Result<KVec<NamedDisk>> {
+fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Outcome<KVec<NamedDisk>> {
     check_paths(name, paths)?;
     let Some(key) = identity().registration_key() else {
-        pr_warn!("{}: refused: set cluster_id and node_id first\n", name);
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "{}: refused: set cluster_id and node_id first", name));
     };
     let mut disks = KVec::with_capacity(paths.len(), GFP_KERNEL)?;
     for path in paths {
-        let disk = NamedDisk::open(path, BlockDevice::open_shared).inspect_err(|e| {
-            pr_warn!("{}: refused {}: cannot open it (error {})\n", name, path, e.to_errno());
-        })?;
+        let disk = NamedDisk::open(path, BlockDevice::open_shared)
+            .map_err(|e| refuse!(e, "{}: refused {}: cannot open it (error {})", name, path, e.to_errno()))?;
         if dump_disk::carries_label(&disk.dev) {
-            pr_warn!("{}: refused {}: it carries a coredump label\n", name, path);
-            return Err(EINVAL);
+            return Err(refuse!(EINVAL, "{}: refused {}: it carries a coredump label", name, path));
         }
         register(name, &disk, key, reserve)?;
         disks.push(disk, GFP_KERNEL)?;
@@ -228,7 +218,7 @@ fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Result<KVec<
 }
 
 /// Registers `key` on `disk` and, with `reserve`, reserves it.
-fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, reserve: bool) -> Result {
+fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, reserve: bool) -> Outcome {
     // The kernel's SCSI registration always asks for APTPL, which some
     // arrays refuse: a key registered beforehand (e.g. with sg_persist) is
     // then used as it is.
@@ -242,17 +232,15 @@ fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, reserve: bool) -
     let reserved = if reserve { registered.and_then(|()| disk.dev.pr_reserve(key.get())) } else { registered };
     let Err(e) = reserved else { return Ok(()) };
     let holder = disk.dev.pr_holder().ok().flatten().map(|(k, _)| k).filter(|k| *k != key.get());
-    match holder.and_then(|k| RegistrationKey::from_raw(k).decode()) {
-        Some((_, node)) if reserve => {
-            pr_warn!("{}: refused {}: node {} holds it (ask it to give back)\n", name, disk.path(), node)
-        }
-        _ => pr_warn!("{}: refused {}: persistent reservation failed: {}\n", name, disk.path(), e),
-    }
-    Err(if reserve { EBUSY } else { EIO })
+    let errno = if reserve { EBUSY } else { EIO };
+    Err(match holder.and_then(|k| RegistrationKey::from_raw(k).decode()) {
+        Some((_, node)) if reserve => refuse!(errno, "{}: refused {}: node {} holds it (ask it to give back)", name, disk.path(), node),
+        _ => refuse!(errno, "{}: refused {}: persistent reservation failed: {}", name, disk.path(), e),
+    })
 }
 
 /// Sets this node's own service disks: registers and reserves each.
-pub(crate) fn set_service_disks(paths: &[&str]) -> Result {
+pub(crate) fn set_service_disks(paths: &[&str]) -> Outcome {
     let disks = open_service_disks("service_disks", paths, true)?;
     with_pairing(|p| {
         pr_info!("service_disks: {} disks registered and reserved Write Exclusive\n", disks.len());
@@ -263,16 +251,14 @@ pub(crate) fn set_service_disks(paths: &[&str]) -> Result {
 
 /// Sets the partner's service disks: registers on each, so that a takeover
 /// is one command per disk. Refused while they are held.
-pub(crate) fn set_partner_disks(paths: &[&str]) -> Result {
+pub(crate) fn set_partner_disks(paths: &[&str]) -> Outcome {
     if read_pairing(|p| Ok(p.holds_partner_disks()))? {
-        pr_warn!("partner_disks: refused: holding the partner's disks\n");
-        return Err(EBUSY);
+        return Err(refuse!(EBUSY, "partner_disks: refused: holding the partner's disks"));
     }
     let disks = open_service_disks("partner_disks", paths, false)?;
     with_pairing(|p| {
         if p.holds_partner_disks() {
-            pr_warn!("partner_disks: refused: holding the partner's disks\n");
-            return Err(EBUSY);
+            return Err(refuse!(EBUSY, "partner_disks: refused: holding the partner's disks"));
         }
         pr_info!("partner_disks: registered on {} disks\n", disks.len());
         p.partner_disks = disks;
@@ -287,7 +273,7 @@ fn errno(code: u32) -> Error {
 
 /// Watches the partner through its coredump disk at `path`, which must carry
 /// the partner's label; `None` stops watching.
-pub(crate) fn watch_partner_disk(path: Option<&str>) -> Result {
+pub(crate) fn watch_partner_disk(path: Option<&str>) -> Outcome {
     let Some(path) = path else {
         return with_pairing(|p| {
             p.stop_watching();
@@ -295,35 +281,27 @@ pub(crate) fn watch_partner_disk(path: Option<&str>) -> Result {
         });
     };
     if path.split_whitespace().nth(1).is_some() {
-        pr_warn!("partner_dump_disk: refused: give one device path, or none\n");
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "partner_dump_disk: refused: give one device path, or none"));
     }
     check_path("partner_dump_disk", path)?;
     let (Some(cluster), Some(partner)) = (identity().cluster, read_pairing(|p| Ok(p.partner))?) else {
-        pr_warn!("partner_dump_disk: refused: set cluster_id and partner_id first\n");
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "partner_dump_disk: refused: set cluster_id and partner_id first"));
     };
-    let disk = NamedDisk::open(path, BlockDevice::open_read_only).inspect_err(|e| {
-        pr_warn!("partner_dump_disk: refused {}: cannot open it (error {})\n", path, e.to_errno());
-    })?;
+    let disk = NamedDisk::open(path, BlockDevice::open_read_only)
+        .map_err(|e| refuse!(e, "partner_dump_disk: refused {}: cannot open it (error {})", path, e.to_errno()))?;
     match dump_disk::read_label(&disk.dev)? {
         Ok(label) if label.belongs_to(cluster, partner) => {}
         Ok(label) => {
-            pr_warn!(
-                "partner_dump_disk: refused {}: labeled for cluster {} node {}, the partner is cluster {} node {}\n",
-                path, label.cluster, label.node, cluster, partner
-            );
-            return Err(EACCES);
+            return Err(refuse!(EACCES, "partner_dump_disk: refused {}: labeled for cluster {} node {}, the partner is cluster {} node {}",
+                path, label.cluster, label.node, cluster, partner));
         }
         Err(why) => {
-            pr_warn!("partner_dump_disk: refused {}: {}\n", path, why);
-            return Err(errno(bindings::EMEDIUMTYPE));
+            return Err(refuse!(errno(bindings::EMEDIUMTYPE), "partner_dump_disk: refused {}: {}", path, why));
         }
     }
     with_pairing(|p| {
         if p.partner != Some(partner) {
-            pr_warn!("partner_dump_disk: refused: partner_id changed meanwhile\n");
-            return Err(EAGAIN);
+            return Err(refuse!(EAGAIN, "partner_dump_disk: refused: partner_id changed meanwhile"));
         }
         pr_info!("watching partner {} through {}\n", partner, path);
         p.watch_through(disk);
@@ -348,7 +326,7 @@ pub(crate) struct ConfigChange<'a> {
 /// effects of its own operation. Everything that can be checked without an
 /// effect - the paths, and that every named disk opens - is checked before
 /// anything is applied; then it stops at the first refusal.
-pub(crate) fn set_config(change: &ConfigChange<'_>) -> Result {
+pub(crate) fn set_config(change: &ConfigChange<'_>) -> Outcome {
     let lists = [
         ("service_disks", change.service_disks),
         ("partner_disks", change.partner_disks),
@@ -358,9 +336,9 @@ pub(crate) fn set_config(change: &ConfigChange<'_>) -> Result {
         let Some(paths) = paths else { continue };
         check_paths(name, paths)?;
         for path in paths {
-            NamedDisk::open(path, BlockDevice::open_read_only).map(drop).inspect_err(|e| {
-                pr_warn!("{}: refused {}: cannot open it (error {})\n", name, path, e.to_errno());
-            })?;
+            NamedDisk::open(path, BlockDevice::open_read_only)
+                .map(drop)
+                .map_err(|e| refuse!(e, "{}: refused {}: cannot open it (error {})", name, path, e.to_errno()))?;
         }
     }
     if let Some(id) = change.cluster {
@@ -442,11 +420,10 @@ pub(crate) fn setting(s: Setting) -> u32 {
 
 /// Sets `s` to `value`, if in its range. An armed disk keeps the bios in
 /// flight it was armed with.
-pub(crate) fn set_setting(s: Setting, value: u32) -> Result {
+pub(crate) fn set_setting(s: Setting, value: u32) -> Outcome {
     let range = s.range();
     if !range.contains(&value) {
-        pr_warn!("{}: refused {}: give a number in {}..={}\n", s.name(), value, range.start(), range.end());
-        return Err(EINVAL);
+        return Err(refuse!(EINVAL, "{}: refused {}: give a number in {}..={}", s.name(), value, range.start(), range.end()));
     }
     s.cell().store(value, Ordering::Relaxed);
     Ok(())
@@ -467,21 +444,37 @@ fn watch_policy() -> WatchPolicy {
 
 // Commands.
 
-/// Takes over the partner's service disks now.
-pub(crate) fn takeover() -> Result {
+/// The errno of a takeover that did not hold every disk.
+pub(crate) fn partial_takeover() -> Error {
+    Error::from_errno(-(bindings::EREMOTEIO as i32))
+}
+
+/// Takes over the partner's service disks now. Succeeds only when every
+/// partner disk is held and verified; otherwise EREMOTEIO, naming the first
+/// disk that failed (the takeover's result has them all).
+pub(crate) fn takeover() -> Outcome {
     let ours = identity().registration_key();
     with_pairing(|p| {
         if p.partner.is_none() || p.partner_disks.is_empty() {
-            pr_warn!("takeover: refused: set partner_id and partner_disks first\n");
-            return Err(EINVAL);
+            return Err(refuse!(EINVAL, "takeover: refused: set partner_id and partner_disks first"));
         }
-        takeover::take_over(p, ours, Reason::Command, None);
-        Ok(())
+        let (held, total) = takeover::take_over(p, ours, Reason::Command, None);
+        if held == total {
+            return Ok(());
+        }
+        let failed = p.last.as_ref().and_then(|last| last.disks.iter().find(|d| !d.held()));
+        Err(match failed.map(|d| (d.path(), &d.outcome)) {
+            Some((path, Err(why))) => refuse!(
+                partial_takeover(),
+                "takeover: {} of {} disks held; {}: {}", held, total, path, why.message.as_str()
+            ),
+            _ => refuse!(partial_takeover(), "takeover: {} of {} disks held", held, total),
+        })
     })
 }
 
 /// Gives the partner's service disks back (see `takeover::give_back`).
-pub(crate) fn giveback() -> Result {
+pub(crate) fn giveback() -> Outcome {
     let ours = identity().registration_key();
     with_pairing(|p| takeover::give_back(p, ours))
 }

@@ -35,6 +35,16 @@ pub(crate) enum PrError {
 }
 
 impl PrError {
+    /// The positive errno that says it (a reservation conflict is EBADE, as
+    /// the block layer reports it).
+    pub(crate) fn errno(self) -> u32 {
+        match self {
+            Self::Errno(e) => e.unsigned_abs(),
+            Self::Status(STS_RESERVATION_CONFLICT) => bindings::EBADE,
+            Self::Status(_) => bindings::EIO,
+        }
+    }
+
     pub(crate) fn is_unsupported(self) -> bool {
         self == Self::Errno(-(bindings::EINVAL as i32)) || self == Self::Errno(-(bindings::EOPNOTSUPP as i32))
     }

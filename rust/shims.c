@@ -180,6 +180,11 @@ struct sk_buff *ct_nl_event_new(u8 cmd, void **hdr) { return ct_nl_start(NULL, c
 int ct_nl_put_u32(struct sk_buff *skb, int type, u32 value) { return nla_put_u32(skb, type, value); }
 int ct_nl_put_uint(struct sk_buff *skb, int type, u64 value) { return nla_put_uint(skb, type, value); }
 
+int ct_nl_put_u8(struct sk_buff *skb, int type, u8 value) { return nla_put_u8(skb, type, value); }
+struct nlattr *ct_nl_nest_start(struct sk_buff *skb, int type) { return nla_nest_start(skb, type); }
+void ct_nl_nest_end(struct sk_buff *skb, struct nlattr *nest) { nla_nest_end(skb, nest); }
+void ct_nl_nest_cancel(struct sk_buff *skb, struct nlattr *nest) { nla_nest_cancel(skb, nest); }
+
 int ct_nl_put_str(struct sk_buff *skb, int type, const char *text, int len)
 {
 	struct nlattr *attr = nla_reserve(skb, type, len + 1);
@@ -223,6 +228,43 @@ bool ct_nl_get_str(struct genl_info *info, int type, const char **text, int *len
 	*text = nla_data(attr);
 	*len = strnlen(*text, nla_len(attr));
 	return true;
+}
+
+/*
+ * The attributes of type @type of a request, in order (a multi-attr the
+ * policy allows more than once; info->attrs holds only the last): the
+ * first after @prev, or the first if @prev is NULL.
+ */
+const struct nlattr *ct_nl_next_attr(struct genl_info *info, int type, const struct nlattr *prev)
+{
+	const struct nlattr *attr;
+	int rem;
+
+	nla_for_each_attr_type(attr, type, genlmsg_data(info->genlhdr), genlmsg_len(info->genlhdr), rem) {
+		if (!prev)
+			return attr;
+		if (attr == prev)
+			prev = NULL;
+	}
+	return NULL;
+}
+
+/* A string attribute of type @type inside @nest (checked by the policy). */
+bool ct_nl_nested_str(const struct nlattr *nest, int type, const char **text, int *len)
+{
+	const struct nlattr *attr = nla_find_nested(nest, type);
+
+	if (!attr)
+		return false;
+	*text = nla_data(attr);
+	*len = strnlen(*text, nla_len(attr));
+	return true;
+}
+
+/* The extended ack message of a refused request (copied: NL_SET_ERR_MSG_FMT). */
+void ct_nl_set_err_msg(struct genl_info *info, const char *text, int len)
+{
+	NL_SET_ERR_MSG_FMT(info->extack, "%.*s", len, text);
 }
 
 /* INIT_WORK(), queue_work() and init_completion() are macros or inlines. */

@@ -65,6 +65,13 @@ extern "C" {
     pub(crate) fn ct_nl_put_u32(skb: *mut bindings::sk_buff, typ: c_int, value: u32) -> c_int;
     pub(crate) fn ct_nl_put_uint(skb: *mut bindings::sk_buff, typ: c_int, value: u64) -> c_int;
     pub(crate) fn ct_nl_put_str(skb: *mut bindings::sk_buff, typ: c_int, text: *const u8, len: c_int) -> c_int;
+    pub(crate) fn ct_nl_put_u8(skb: *mut bindings::sk_buff, typ: c_int, value: u8) -> c_int;
+    pub(crate) fn ct_nl_nest_start(skb: *mut bindings::sk_buff, typ: c_int) -> *mut bindings::nlattr;
+    pub(crate) fn ct_nl_nest_end(skb: *mut bindings::sk_buff, nest: *mut bindings::nlattr);
+    pub(crate) fn ct_nl_nest_cancel(skb: *mut bindings::sk_buff, nest: *mut bindings::nlattr);
+    pub(crate) fn ct_nl_next_attr(info: *mut GenlInfo, typ: c_int, prev: *const bindings::nlattr) -> *const bindings::nlattr;
+    pub(crate) fn ct_nl_nested_str(nest: *const bindings::nlattr, typ: c_int, text: *mut *const u8, len: *mut c_int) -> bool;
+    pub(crate) fn ct_nl_set_err_msg(info: *mut GenlInfo, text: *const u8, len: c_int);
     pub(crate) fn ct_nl_reply_send(skb: *mut bindings::sk_buff, hdr: *mut c_void, info: *mut GenlInfo) -> c_int;
     pub(crate) fn ct_nl_event_send(skb: *mut bindings::sk_buff, hdr: *mut c_void) -> c_int;
     pub(crate) fn ct_nl_free(skb: *mut bindings::sk_buff);

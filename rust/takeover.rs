@@ -14,8 +14,8 @@
 //! disk on the unbound workqueue): never touch a disk that carries
 //! a coredump label; read the reservation; PREEMPT AND ABORT the partner's
 //! key with ours (PREEMPT where the target rejects ABORT, as tgt does); check
-//! that we hold the reservation. Each disk's outcome and latency is kept for
-//! `takeover_report`, and the end is logged at KERN_WARNING, so it reaches a
+//! that we hold the reservation. Each disk's outcome and latency is kept (the
+//! `TakeoverResult` netlink reports), and the end is logged at KERN_WARNING, so it reaches a
 //! console booted with `quiet`. What happens is told as events
 //! (`events.rs`); this file knows nothing of the interfaces that listen.
 
@@ -25,14 +25,14 @@ use crate::ct_core::header::{newest, DumpState, Header, HEADER_COPY_OFFSETS, HEA
 use crate::ct_core::heartbeat::Heartbeat;
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
-use crate::ct_core::partner::{decide, stale_fence_due, PartnerWatch, Phase, Reading, Reason, Verdict};
+use crate::ct_core::partner::{decide, stale_fence_due, Method, PartnerWatch, Phase, Reading, Reason, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
 use crate::dump_disk::carries_label;
-use crate::events::{emit, Event};
+use crate::events::{emit, DiskResult, Event, Failure, Taken, TakeoverResult};
 use crate::polled_bio::now_ns;
 use crate::pr::PrError;
+use crate::refusal::{refuse, Outcome, Text};
 use crate::shims;
-use core::fmt::Write;
 use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::prelude::*;
@@ -59,8 +59,8 @@ pub(crate) struct Pairing {
     pub(crate) phase: Phase,
     /// The partner's dump progress last reported (events every 10 %).
     pub(crate) last_percent: Option<u64>,
-    /// The last takeover, one line per disk, as `takeover_report` shows it.
-    pub(crate) report: KVec<u8>,
+    /// What the last takeover did.
+    pub(crate) last: Option<TakeoverResult>,
 }
 
 impl Pairing {
@@ -74,7 +74,7 @@ impl Pairing {
             verdict: Verdict::Unknown,
             phase: Phase::Idle,
             last_percent: None,
-            report: KVec::new(),
+            last: None,
         }
     }
 
@@ -120,14 +120,9 @@ impl Pairing {
         }
     }
 
-    /// Whether this node holds, or is taking, the partner's disks.
+    /// Whether this node holds, or is taking, (some of) the partner's disks.
     pub(crate) fn holds_partner_disks(&self) -> bool {
-        matches!(self.phase, Phase::Holding | Phase::TakingOver)
-    }
-
-    /// The last takeover's report.
-    pub(crate) fn report(&self) -> &str {
-        core::str::from_utf8(&self.report).unwrap_or("")
+        self.phase.took_over()
     }
 }
 
@@ -188,8 +183,8 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, poli
     if p.phase == Phase::Fenced {
         return;
     }
-    let holding = p.phase == Phase::Holding;
-    let Some(reason) = decide(verdict, policy.auto_takeover, holding) else { return };
+    // After a takeover, holding or partial, nothing starts again on its own.
+    let Some(reason) = decide(verdict, policy.auto_takeover, p.phase.took_over()) else { return };
     if let Verdict::Stale { silent_ms } = verdict {
         // A silent partner may be alive and believe the same of us: the
         // lower id waits longer, and nobody fences after being fenced.
@@ -222,38 +217,35 @@ fn fenced_by(p: &Pairing, key: u64) -> Option<(&str, u64)> {
 
 /// Takes over every partner service disk. Idempotent: a disk we already
 /// hold is only checked.
-pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: Reason, percent: Option<u64>) {
+pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: Reason, percent: Option<u64>) -> (usize, usize) {
     let (Some(ours), Some(partner)) = (ours, p.partner) else {
         pr_warn!("takeover ({}) impossible: cluster_id, node_id or partner_id unset\n", reason.as_str());
-        return;
+        return (0, p.partner_disks.len());
     };
-    let Some(cluster) = ours.decode().map(|(c, _)| c) else { return };
+    let Some(cluster) = ours.decode().map(|(c, _)| c) else { return (0, p.partner_disks.len()) };
     let victim = RegistrationKey::derive(cluster, partner).get();
     let key = ours.get();
     p.enter(Phase::TakingOver);
     emit(&Event::TakeoverStarted { reason, disks: p.partner_disks.len() });
     let started = now_ns();
-    let mut report = KVec::new();
-    let (mut held, total) = (0usize, p.partner_disks.len());
-    for (disk, (outcome, us)) in p.partner_disks.iter().zip(take_all(&p.partner_disks, key, victim).iter()) {
-        if outcome.is_ok() {
-            held += 1;
-        }
-        let _ = match outcome {
-            Ok(t) if t.attempts > 1 => writeln!(
-                Line(&mut report),
-                "{} {} {} us (pr {} us, {} attempts)",
-                disk.path(), t.how, us, t.pr_us, t.attempts
-            ),
-            Ok(t) => writeln!(Line(&mut report), "{} {} {} us (pr {} us)", disk.path(), t.how, us, t.pr_us),
-            Err(why) => writeln!(Line(&mut report), "{} failed: {} ({} us)", disk.path(), why, us),
-        };
+    let total = p.partner_disks.len();
+    let mut disks = KVec::new();
+    let _ = disks.reserve(total, GFP_KERNEL);
+    for (disk, (outcome, us)) in p.partner_disks.iter().zip(take_all(&p.partner_disks, key, victim)) {
+        let outcome = outcome.map_err(|e| {
+            pr_warn!("takeover: {}: {} ({} us)\n", disk.path(), e, us);
+            Failure { errno: e.errno(), message: Text::of(format_args!("{}", e)), attempts: e.attempts() }
+        });
+        // Without memory for a disk's line the count still says it.
+        let _ = DiskResult::new(disk.path(), outcome, us).and_then(|r| disks.push(r, GFP_KERNEL).map_err(Into::into));
     }
-    let us = (now_ns() - started) / 1000;
-    let ms = us / 1000;
-    p.report = report;
-    emit(&Event::TakeoverDone { reason, held, total, duration_us: us, dump_percent: percent, report: p.report() });
-    p.enter(Phase::Holding);
+    let held = disks.iter().filter(|d| d.held()).count();
+    let duration_us = (now_ns() - started) / 1000;
+    let ms = duration_us / 1000;
+    let result = TakeoverResult { reason, held, total, duration_us, dump_percent: percent, disks };
+    emit(&Event::TakeoverDone(&result));
+    p.last = Some(result);
+    p.enter(Phase::after_takeover(held, total));
     match percent {
         Some(pct) => pr_warn!(
             "takeover done: {} of {} disks held in {} ms ({}); partner dump at {}%\n",
@@ -261,43 +253,35 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
         ),
         None => pr_warn!("takeover done: {} of {} disks held in {} ms ({})\n", held, total, ms, reason.as_str()),
     }
+    (held, total)
 }
 
 /// Gives the partner's disks back: releases our reservation on each, so the
 /// returning partner can reserve them again, and watches it anew. Refused
 /// unless the partner is alive (its heartbeat moves) and done dumping.
-pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Result {
-    let Some(ours) = ours else { return Err(EINVAL) };
-    if p.phase != Phase::Holding {
-        pr_warn!("giveback: refused: not holding the partner's disks\n");
-        return Err(EINVAL);
+pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Outcome {
+    let Some(ours) = ours else { return Err(refuse!(EINVAL, "giveback: refused: set cluster_id and node_id first")) };
+    if !p.phase.took_over() {
+        return Err(refuse!(EINVAL, "giveback: refused: not holding the partner's disks"));
     }
     if let Some(dump) = &p.partner_dump {
         let (reading, _, _) = read_partner(&dump.dev);
         if let Some(state) = reading.header_state.filter(|s| *s == DumpState::Dumping) {
-            pr_warn!("giveback: refused: the partner is still dumping (header {})\n", state.as_str());
-            return Err(EBUSY);
+            return Err(refuse!(EBUSY, "giveback: refused: the partner is still dumping (header {})", state.as_str()));
         }
     }
     if p.verdict != Verdict::Alive {
-        pr_warn!("giveback: refused: the partner is {}, not alive (its heartbeat must move)\n", p.verdict.as_str());
-        return Err(EAGAIN);
+        return Err(refuse!(EAGAIN, "giveback: refused: the partner is {}, not alive (its heartbeat must move)", p.verdict.as_str()));
     }
     let mut released = 0;
     for disk in p.partner_disks.iter() {
         match disk.dev.pr_holder() {
             Ok(Some((k, _))) if k == ours.get() => match disk.dev.pr_release(ours.get()) {
                 Ok(()) => released += 1,
-                Err(e) => {
-                    pr_warn!("giveback: {}: release failed: {}\n", disk.path(), e);
-                    return Err(EIO);
-                }
+                Err(e) => return Err(refuse!(EIO, "giveback: {}: release failed: {}", disk.path(), e)),
             },
             Ok(_) => {}
-            Err(e) => {
-                pr_warn!("giveback: {}: cannot read the reservation: {}\n", disk.path(), e);
-                return Err(EIO);
-            }
+            Err(e) => return Err(refuse!(EIO, "giveback: {}: cannot read the reservation: {}", disk.path(), e)),
         }
     }
     p.watch_anew();
@@ -389,15 +373,6 @@ fn take_all(disks: &[NamedDisk], key: u64, victim: u64) -> KVec<(core::result::R
     results
 }
 
-/// How a disk was taken, how long its last preempting PR command took (the
-/// round trip to the array; 0 when nothing was preempted), and in how many
-/// attempts.
-struct Taken {
-    how: &'static str,
-    pr_us: u64,
-    attempts: u32,
-}
-
 /// How long a disk's takeover keeps trying after a PR command failed (the
 /// array restarting, a path failing over), 200 ms apart. Each attempt is
 /// bounded by the SCSI command timeout.
@@ -416,13 +391,14 @@ fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<T
     loop {
         match take_disk_once(dev, key, victim) {
             Ok(how) => return Ok(Taken { attempts, ..how }),
-            Err(DiskError::Pr(_)) if now_ns() < deadline => {
+            Err(DiskError::Pr(..)) if now_ns() < deadline => {
                 attempts += 1;
                 // SAFETY: A work item's process context may sleep.
                 unsafe { bindings::msleep(RETRY_PAUSE_MS) };
                 // An array that lost its PR state lost our registration too.
                 let _ = dev.pr_register(key);
             }
+            Err(DiskError::Pr(e, _)) => return Err(DiskError::Pr(e, attempts)),
             Err(e) => return Err(e),
         }
     }
@@ -434,51 +410,65 @@ fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<T
 /// which we then reserve. Either way the reservation is read back.
 fn take_disk_once(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     let t0 = now_ns();
+    let pr = |e| DiskError::Pr(e, 1);
     let preempted = match dev.pr_preempt(key, victim, true) {
-        Ok(()) => Ok("preempt-abort"),
-        Err(e) if e.is_unsupported() => dev.pr_preempt(key, victim, false).map(|()| "preempt"),
+        Ok(()) => Ok(Method::PreemptAbort),
+        Err(e) if e.is_unsupported() => dev.pr_preempt(key, victim, false).map(|()| Method::Preempt),
         Err(e) => Err(e),
     };
     let pr_us = (now_ns() - t0) / 1000;
-    let mut holder = dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k);
-    let how = match preempted {
-        Ok(how) => how,
-        Err(_) if holder == Some(key) => return Ok(Taken { how: "already-held", pr_us: 0, attempts: 1 }),
+    let mut holder = dev.pr_holder().map_err(pr)?.map(|(k, _)| k);
+    let method = match preempted {
+        Ok(method) => method,
+        Err(_) if holder == Some(key) => return Ok(Taken { method: Method::AlreadyHeld, pr_us: 0, attempts: 1 }),
         Err(_) if holder.is_none() => {
-            dev.pr_reserve(key).map_err(DiskError::Pr)?;
-            holder = dev.pr_holder().map_err(DiskError::Pr)?.map(|(k, _)| k);
-            "reserve"
+            dev.pr_reserve(key).map_err(pr)?;
+            holder = dev.pr_holder().map_err(pr)?.map(|(k, _)| k);
+            Method::Reserve
         }
-        Err(e) if holder == Some(victim) => return Err(DiskError::Pr(e)),
+        Err(e) if holder == Some(victim) => return Err(pr(e)),
         Err(_) => return Err(DiskError::NotHeld),
     };
     match holder {
-        Some(k) if k == key => Ok(Taken { how, pr_us, attempts: 1 }),
+        Some(k) if k == key => Ok(Taken { method, pr_us, attempts: 1 }),
         _ => Err(DiskError::NotHeld),
     }
 }
 
+/// Why a disk was not taken.
 enum DiskError {
     CoredumpDisk,
-    Pr(PrError),
+    /// A PR command failed, after this many attempts.
+    Pr(PrError, u32),
     NotHeld,
+}
+
+impl DiskError {
+    /// The positive errno that says it.
+    fn errno(&self) -> u32 {
+        match self {
+            Self::CoredumpDisk => bindings::EMEDIUMTYPE,
+            Self::Pr(e, _) => e.errno(),
+            Self::NotHeld => bindings::EBUSY,
+        }
+    }
+
+    fn attempts(&self) -> u32 {
+        match self {
+            Self::Pr(_, n) => *n,
+            _ => 1,
+        }
+    }
 }
 
 impl core::fmt::Display for DiskError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::CoredumpDisk => f.write_str("carries a coredump label, left untouched"),
-            Self::Pr(e) => write!(f, "{}", e),
+            Self::Pr(e, 1) => write!(f, "{}", e),
+            Self::Pr(e, n) => write!(f, "{} ({} attempts)", e, n),
             Self::NotHeld => f.write_str("held by a third node (neither ours nor the partner's), or not held after preempting"),
         }
     }
 }
 
-/// Appends formatted text to a byte vector (allocation failures drop text).
-struct Line<'a>(&'a mut KVec<u8>);
-
-impl core::fmt::Write for Line<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes(), GFP_KERNEL).map_err(|_| core::fmt::Error)
-    }
-}

@@ -9,9 +9,11 @@ Every row is one write to a sysfs knob, or one generic netlink request
 (built byte by byte, so that wrong types and sizes can be sent), made as
 root or as an unprivileged user (uid 65534). Each must fail with the row's
 errno, leave every readable knob under /sys/kernel/coretakeover as it was,
-and (where the row says "log") add a kernel log line naming the module, or
-(where it says "extack") carry an extended ack message from the netlink
-layer, which rejects the request before the module sees it.
+and (where the row says "log") add a kernel log line naming the module,
+and/or (where it says "extack") carry an extended ack message: from the
+netlink layer, which rejects the request against the family's policy
+before the module sees it, or from the module, which says why it refused
+("log+extack").
 
 SUBST maps placeholders in the inputs ({lun}, {coredump_own}, ...) to
 device paths. Prints one JSON object per row, then a summary line
@@ -36,9 +38,12 @@ NLM_F_ACK_TLVS = 0x200
 NLM_F_CAPPED = 0x100
 OPS = {"get-status": 1, "set-config": 2, "takeover": 3, "giveback": 4}
 ATTRS = {
-    "cluster-id": 3, "node-id": 4, "partner-id": 5, "service-disks": 16,
-    "partner-disks": 17, "partner-dump-disk": 18, "attr-99": 99,
+    "cluster-id": 3, "node-id": 4, "partner-id": 5, "service-disk": 16,
+    "partner-disk": 17, "partner-dump-disk": 18, "attr-99": 99,
 }
+# The `disk` set, inside a nest.
+DISK_ATTRS = {"path": 1, "held": 2}
+NLA_F_NESTED = 0x8000
 NOBODY = 65534
 
 
@@ -100,12 +105,16 @@ def nla(kind, data):
     return struct.pack("=HH", length, kind) + data + b"\0" * ((4 - length % 4) % 4)
 
 
-def attributes(spec, subst):
-    """name=type:value;... as netlink attributes, types deliberately loose."""
+def attributes(spec, subst, names=ATTRS, separator=";"):
+    """name=type:value;... as netlink attributes, types deliberately loose;
+    nest:name=type:value,... is a nest of the disk set (NLA_F_NESTED)."""
     out = b""
-    for item in filter(None, spec.split(";")):
+    for item in filter(None, spec.split(separator)):
         name, typed = item.split("=", 1)
         kind, value = typed.split(":", 1)
+        if kind == "nest":
+            out += nla(names[name] | NLA_F_NESTED, attributes(value, subst, DISK_ATTRS, ","))
+            continue
         value = expand(value, subst)
         data = {
             "u32": lambda v: struct.pack("=I", int(v, 0)),
@@ -114,7 +123,7 @@ def attributes(spec, subst):
             "str": lambda v: v.encode() + b"\0",
             "bytes": lambda v: v.encode(),
         }[kind](value)
-        out += nla(ATTRS[name], data)
+        out += nla(names[name], data)
     return out
 
 
@@ -212,9 +221,10 @@ def run_row(row, subst):
         problems.append(f"errno {errno.errorcode.get(got, got) if got else 'none (accepted)'}, expected {want}")
     if changed:
         problems.append("changed " + ", ".join(changed))
-    if evidence == "log" and not logged:
+    kinds = evidence.split("+")
+    if "log" in kinds and not logged:
         problems.append("no kernel log line")
-    if evidence == "extack" and not message:
+    if "extack" in kinds and not message:
         problems.append("no extack message")
     return {
         "who": who, "interface": interface, "target": target, "input": given[:60],

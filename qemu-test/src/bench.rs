@@ -188,13 +188,11 @@ impl Bench {
         let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(300), deadline)?;
         self.b_holding = true;
         let takeover_ms = done.at.saturating_sub(panicked.at).as_secs_f64() * 1e3;
-        let report = b.ok(&format!("cat {SYSFS}/takeover_report"))?;
-        let pr_us: Vec<u64> = report
-            .lines()
-            .filter_map(|l| l.split("(pr ").nth(1)?.split_whitespace().next()?.parse().ok())
-            .collect();
-        let disks_held = report.lines().filter(|l| l.contains(" preempt-abort ") || l.contains(" preempt ")).count();
-        ensure!(disks_held == self.luns, "B took {disks_held} of {} LUNs:\n{report}", self.luns);
+        let last = crate::scenarios::takeover::last_takeover(b)?;
+        let disks = last["disks"].as_array().cloned().unwrap_or_default();
+        let pr_us: Vec<u64> = disks.iter().filter_map(|d| d["pr_us"].as_u64()).collect();
+        let disks_held = disks.iter().filter(|d| d["held"] == 1 && (d["method"] == "preempt-abort" || d["method"] == "preempt")).count();
+        ensure!(disks_held == self.luns, "B took {disks_held} of {} LUNs: {last}", self.luns);
         let (mut dump_mib, mut dump_ms) = (None, None);
         if time_dump || mode == Mode::Sequential {
             let end = match dump_end {

@@ -6,7 +6,7 @@ pub(crate) mod dump;
 mod bad_input;
 mod module_load;
 mod pr_sanity;
-mod takeover;
+pub(crate) mod takeover;
 
 use crate::array::ArrayKind;
 use crate::cluster::Env;
@@ -96,6 +96,12 @@ pub fn all() -> Vec<Scenario> {
             about: "B loses its path to A's coredump disk: A is unreachable, never taken over on its own",
             timeout: Duration::from_secs(300),
             run: Box::new(takeover::partner_disk_lost),
+        },
+        Scenario {
+            name: "takeover-partial",
+            about: "a LUN held by a third party: the takeover is partial, exit 3, EREMOTEIO, each disk's result; then it succeeds",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::partial),
         },
         Scenario {
             name: "rmmod-in-flight",

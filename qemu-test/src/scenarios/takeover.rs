@@ -29,6 +29,23 @@ fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
     }
 }
 
+/// What `node` says of its last takeover (`coretakeover status --json`):
+/// held, total, and each disk's result.
+pub(crate) fn last_takeover(node: &mut crate::guest::Guest) -> Result<serde_json::Value> {
+    let status: serde_json::Value = serde_json::from_str(&node.ok("coretakeover status --json")?).context("coretakeover status --json")?;
+    let last = status["last_takeover"].clone();
+    ensure!(last.is_object(), "no last takeover in coretakeover status: {status}");
+    Ok(last)
+}
+
+/// The disks of a takeover, one line each, for the log.
+pub(crate) fn disk_lines(last: &serde_json::Value) -> Vec<String> {
+    last["disks"].as_array().into_iter().flatten().map(|d| match d["held"].as_u64() {
+        Some(1) => format!("{} {} in {} us (pr {} us, {} attempts)", d["path"].as_str().unwrap_or("?"), d["method"].as_str().unwrap_or("?"), d["latency_us"], d["pr_us"], d["attempts"]),
+        _ => format!("{} NOT HELD: {} (errno {})", d["path"].as_str().unwrap_or("?"), d["message"].as_str().unwrap_or("?"), d["error"]),
+    }).collect()
+}
+
 /// On tgt, which refuses the APTPL bit the kernel's SCSI registration always
 /// sets, registers `node`'s key on `devs` from userspace (sg_persist, no
 /// APTPL); the module then finds its key registered and uses it.
@@ -76,12 +93,16 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
 
     ctx.step("B registers on A's LUNs and watches A's coredump disk: set-config through the kernel's ynl cli");
     // The tree's tools/net/ynl and our spec travel in the initramfs (ct/ynl);
-    // /tmp is where the host's python sees the guest's files.
+    // /tmp is where the host's python sees the guest's files. The request
+    // is built in the guest's shell (device names are the guest's) and
+    // handed to ynl as a file.
     let ynl = "host python3 /tmp/ynl/cli.py --no-schema --spec /tmp/ynl/coretakeover.yaml";
     let b = cluster.node(NodeName::B)?;
     b.shell.ok(
         &format!(
-            "cp -r /ct/ynl /tmp/ && {ynl} --do set-config --json \"{{\\\"partner-id\\\": 1, \\\"partner-disks\\\": \\\"{a_luns_on_b}\\\", \\\"partner-dump-disk\\\": \\\"$(coredump_dev a)\\\"}}\""
+            "cp -r /ct/ynl /tmp/ && disks=\"\" && for d in {a_luns_on_b}; do disks=\"$disks${{disks:+, }}{{\\\"path\\\": \\\"$d\\\"}}\"; done && \
+             echo \"{{\\\"partner-id\\\": 1, \\\"partner-disk\\\": [$disks], \\\"partner-dump-disk\\\": \\\"$(coredump_dev a)\\\"}}\" > /tmp/set-config.json && \
+             {ynl} --do set-config --json \"$(cat /tmp/set-config.json)\""
         ),
         Duration::from_secs(120),
     )?;
@@ -99,6 +120,8 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let status = b.shell.ok(&format!("{ynl} --do get-status --output-json"), Duration::from_secs(120))?;
     let status: serde_json::Value = serde_json::from_str(status.trim()).with_context(|| format!("ynl get-status: {status}"))?;
     ensure!(status["takeover-state"] == "watching" && status["partner-id"] == 1, "ynl get-status: {status}");
+    let partner_disks = status["partner-disk"].as_array().map_or(0, Vec::len);
+    ensure!(partner_disks == 2, "ynl get-status lists {partner_disks} partner disks: {status}");
     b.ok("cp /ct/ynl_events.py /tmp/ && (host python3 /tmp/ynl_events.py /tmp/ynl /tmp/ynl/coretakeover.yaml 40 /tmp/ynl.ready > /tmp/ynl.out 2>&1 &)")?;
     b.shell.ok("i=0; until [ -f /tmp/ynl.ready ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done", Duration::from_secs(90))?;
     b.ok("(coretakeover watch --json > /tmp/watch.out 2>&1 &) ; sleep 0.5")?;
@@ -119,11 +142,11 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let status = disk_status(b, NodeName::A)?;
     let header = &status["header"];
     ensure!(header["state"] == "dumping", "A's dump should still run: {header}");
-    let report = b.ok(&format!("cat {SYSFS}/takeover_report"))?;
+    let last = last_takeover(b)?;
     // LIO implements PREEMPT AND ABORT; tgt rejects it and the module falls back.
-    let how = if kind.has_preempt_abort() { " preempt-abort " } else { " preempt " };
-    let held = report.lines().filter(|l| l.contains(how)).count();
-    ensure!(held == 2, "takeover report (expected{how}on both LUNs):\n{report}");
+    let how = if kind.has_preempt_abort() { "preempt-abort" } else { "preempt" };
+    let held = last["disks"].as_array().into_iter().flatten().filter(|d| d["held"] == 1 && d["method"] == how).count();
+    ensure!(held == 2 && last["disks_held"] == 2, "last takeover (expected {how} on both LUNs): {last}");
     ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B's takeover state");
     for k in 0..2 {
         let lun = cluster.lun_of(NodeName::A, k);
@@ -142,15 +165,18 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     ctx.fact("takeover_ms", takeover_ms);
     ctx.fact("luns_taken_over", held);
     ctx.fact("dump_percent_at_takeover", percent);
-    ctx.fact("takeover_report", report.trim());
+    ctx.fact("takeover_report", disk_lines(&last).join("\n"));
     let b = cluster.node(NodeName::B)?;
     let events = b.shell.ok("i=0; until grep -q takeover-done /tmp/ynl.out; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 0.1; done; cat /tmp/ynl.out", Duration::from_secs(60))?;
-    for name in ["partner-panic", "takeover-started", "takeover-done"] {
-        ensure!(events.contains(&format!("\"name\": \"{name}\"")), "no {name} event through ynl:\n{events}");
+    for name in ["partner-state-ntf", "takeover-started-ntf", "takeover-done-ntf"] {
+        ensure!(events.contains(&format!("\"name\": \"{name}\"")), "no {name} notification through ynl:\n{events}");
     }
-    ctx.step("the ynl subscriber received partner-panic, takeover-started and takeover-done");
+    ensure!(events.contains("\"partner-state\": \"panicked\""), "ynl: no partner-state panicked:\n{events}");
+    ctx.step("the ynl subscriber received partner-state-ntf (panicked), takeover-started-ntf and takeover-done-ntf");
     let watched = b.ok("cat /tmp/watch.out")?;
-    ensure!(watched.contains("\"event\":\"takeover-done\"") && watched.contains("\"disks-held\":2"), "coretakeover watch:\n{watched}");
+    let done: Option<serde_json::Value> = watched.lines().filter_map(|l| serde_json::from_str(l).ok()).find(|v: &serde_json::Value| v["event"] == "takeover-done");
+    let done = done.with_context(|| format!("coretakeover watch saw no takeover-done:\n{watched}"))?;
+    ensure!(done["disks_held"] == 2 && done["takeover_disks"].as_array().map_or(0, Vec::len) == 2, "coretakeover watch: {done}");
     let status: serde_json::Value = serde_json::from_str(&b.ok("coretakeover status --json")?)?;
     ensure!(status["takeover_state"] == "holding" && status["partner_state"] == "panicked", "coretakeover status: {status}");
     ctx.step("coretakeover watch saw the same events; coretakeover status says holding");
@@ -454,12 +480,12 @@ pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
     cluster.restart_array(ctx.env)?;
     let b = cluster.node(NodeName::B)?;
     let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(120), deadline)?;
-    let report = b.ok(&format!("cat {SYSFS}/takeover_report"))?;
+    let last = last_takeover(b)?;
     ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
-    for line in report.lines() {
+    for line in disk_lines(&last) {
         ctx.step(&format!("  {line}"));
     }
-    ensure!(done.text.contains("2 of 2 disks held"), "B's takeover after the array restart:\n{report}");
+    ensure!(done.text.contains("2 of 2 disks held"), "B's takeover after the array restart: {last}");
 
     ctx.step("one owner per LUN: B writes A's LUNs, A cannot");
     for k in 0..2 {
@@ -471,5 +497,72 @@ pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
     let key = b.ok(&format!("cat {SYSFS}/registration_key"))?.trim().to_lowercase();
     let holder = b.ok(&format!("host sg_persist --no-inquiry --read-reservation $(lun_dev {first})"))?;
     ensure!(holder.to_lowercase().contains(&format!("key={key}")), "LUN {first}'s reservation:\n{holder}");
+    Ok(())
+}
+
+/// A takeover that cannot hold every disk says so: one of A's two LUNs is
+/// held under a key that is neither A's nor B's (a third party, simulated by
+/// A re-registering that LUN under a foreign key). B's takeover holds the
+/// other LUN, ends `partial`, and the command fails with exit status 3, the
+/// module's reason naming the disk, and each disk's result in its JSON;
+/// netlink answers EREMOTEIO with an extended ack. Once the third party lets
+/// go, the takeover command holds both and succeeds.
+pub fn partial(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = pair(ArrayKind::Lio, 2);
+    ctx.step("booting the LIO array and nodes A and B; A reserves its 2 LUNs, B registers on them");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let a_luns = luns(&cluster, NodeName::A);
+    let (first, second) = (cluster.lun_of(NodeName::A, 0), cluster.lun_of(NodeName::A, 1));
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    cluster.node(NodeName::A)?.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    cluster.node(NodeName::B)?.ok(&format!("echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks"))?;
+
+    ctx.step("a third party holds A's second LUN: it is reserved under key 0xdeadbeef");
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&format!(
+        "d=$(lun_dev {second}) && k=$(cat {SYSFS}/registration_key) && \
+         retry 3 host sg_persist --no-inquiry --out --release --param-rk=$k --prout-type=1 $d >/dev/null && \
+         retry 3 host sg_persist --no-inquiry --out --register --param-rk=$k --param-sark=0xdeadbeef $d >/dev/null && \
+         retry 3 host sg_persist --no-inquiry --out --reserve --param-rk=0xdeadbeef --prout-type=1 $d >/dev/null"
+    ))?;
+
+    ctx.step("B takes over by command: exit status 3, the failed disk named, each disk's result in the JSON");
+    let b = cluster.node(NodeName::B)?;
+    let out = b.ok("coretakeover takeover --json; echo \"exit=$?\"")?;
+    ensure!(out.trim_end().ends_with("exit=3"), "coretakeover takeover should exit 3 (partial): {out}");
+    // The shell merges the error line (standard error) with the JSON.
+    let json_line = out.lines().find(|l| l.starts_with('{')).unwrap_or("");
+    let json: serde_json::Value = serde_json::from_str(json_line).with_context(|| format!("takeover JSON: {out}"))?;
+    let error = &json["error"];
+    ensure!(error["kind"] == "partial-takeover" && error["errno"] == 121 && error["exit_code"] == 3, "the error: {json}");
+    ensure!(error["reason"].as_str().is_some_and(|r| r.contains("1 of 2 disks held")), "the extended ack: {json}");
+    let report = &error["report"];
+    ensure!(report["takeover_state"] == "partial" && report["disks_held"] == 1, "the report: {json}");
+    let disks = report["disks"].as_array().context("no disks in the report")?;
+    let failed: Vec<&serde_json::Value> = disks.iter().filter(|d| d["held"] == 0).collect();
+    ensure!(failed.len() == 1 && failed[0]["error"].as_u64().is_some(), "one disk should have failed: {json}");
+    ensure!(failed[0]["message"].as_str().is_some_and(|m| m.contains("third node")), "why it failed: {json}");
+    for line in disk_lines(report) {
+        ctx.step(&format!("  {line}"));
+    }
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "partial", "B's takeover_state");
+    let text = b.fails("coretakeover takeover")?;
+    ensure!(text.contains("NOT HELD") && text.contains("1 of 2 disks held"), "coretakeover takeover (text): {text}");
+    ctx.step("B's takeover_state says partial; the text output names the disk NOT HELD");
+    ensure!(b.ok("echo 1 > /sys/kernel/coretakeover/takeover; echo \"exit=$?\"")?.contains("exit=1"), "the sysfs takeover knob succeeded");
+    ensure!(b.ok("dmesg | tail -n 3")?.contains("disks held"), "no log line for the partial takeover");
+
+    ctx.step("the third party lets go; the takeover command holds both LUNs and succeeds");
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&format!(
+        "d=$(lun_dev {second}) && retry 3 host sg_persist --no-inquiry --out --release --param-rk=0xdeadbeef --prout-type=1 $d >/dev/null"
+    ))?;
+    let b = cluster.node(NodeName::B)?;
+    let took: serde_json::Value = serde_json::from_str(&b.ok("coretakeover takeover --json")?)?;
+    ensure!(took["takeover_state"] == "holding" && took["disks_held"] == 2, "the second takeover: {took}");
+    for lun in [first, second] {
+        b.ok(&format!("retry 3 dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    }
     Ok(())
 }

@@ -3,7 +3,6 @@
 //! The one error type of the command.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Everything that can make a subcommand fail.
 #[derive(Debug, thiserror::Error)]
@@ -36,20 +35,71 @@ pub enum Error {
     /// Talking to the module over generic netlink failed.
     #[error("netlink: {0}")]
     Netlink(String),
-    /// The module refused a netlink command (its log says why).
-    #[error("the module refused: {} (see the kernel log)", std::io::Error::from_raw_os_error(*.0))]
-    NetlinkErrno(i32),
+    /// The module refused a netlink command: its errno and, from the
+    /// extended ack, why.
+    #[error("the module refused: {}{}", std::io::Error::from_raw_os_error(*errno), message.as_ref().map_or(" (see the kernel log)".to_string(), |m| format!(": {m}")))]
+    Module { errno: i32, message: Option<String> },
+    /// A takeover did not hold every partner disk; `report` has each disk's
+    /// result.
+    #[error("the takeover did not hold every partner disk: {}", reason.as_deref().unwrap_or("see the report"))]
+    Partial { reason: Option<String>, report: serde_json::Value },
     /// An argument was well-formed for clap but wrong for us.
     #[error("invalid {what}: {reason}")]
     InvalidArgument { what: &'static str, reason: String },
 }
 
+/// The exit status of a partial takeover: some partner disk is not held.
+pub const EXIT_PARTIAL: u8 = 3;
+/// The exit status of a refusal (by the module or by a safety check).
+pub const EXIT_REFUSED: u8 = 4;
+
 impl Error {
-    /// Exit status: 2 for bad arguments (like clap), 1 for everything else.
-    pub fn exit_code(&self) -> ExitCode {
+    /// Exit status (documented in the admin guide): 2 for bad arguments
+    /// (like clap), 3 for a takeover that did not hold every disk, 4 for a
+    /// refusal, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidArgument { .. } => ExitCode::from(2),
-            _ => ExitCode::FAILURE,
+            Self::InvalidArgument { .. } => 2,
+            Self::Partial { .. } => EXIT_PARTIAL,
+            Self::Module { errno, .. } if *errno == libc::EREMOTEIO => EXIT_PARTIAL,
+            Self::Module { .. } | Self::Refused { .. } => EXIT_REFUSED,
+            _ => 1,
         }
+    }
+
+    /// A short name of the kind of error, for JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotLoaded(_) => "not-loaded",
+            Self::Io { .. } | Self::Output(_) => "io",
+            Self::NotCoredumpDisk { .. } => "not-a-coredump-disk",
+            Self::Refused { .. } => "refused",
+            Self::NoDump { .. } => "no-dump",
+            Self::Damaged { .. } => "damaged",
+            Self::Netlink(_) => "netlink",
+            Self::Partial { .. } => "partial-takeover",
+            Self::Module { errno, .. } if *errno == libc::EREMOTEIO => "partial-takeover",
+            Self::Module { .. } => "refused-by-module",
+            Self::InvalidArgument { .. } => "usage",
+        }
+    }
+
+    /// The error as JSON: `{"error": {"kind", "message", "exit_code", "errno"?}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "kind": self.kind(),
+            "message": self.to_string(),
+            "exit_code": self.exit_code(),
+        });
+        if let Self::Module { errno, message } = self {
+            error["errno"] = (*errno).into();
+            error["reason"] = message.clone().into();
+        }
+        if let Self::Partial { reason, report } = self {
+            error["errno"] = libc::EREMOTEIO.into();
+            error["reason"] = reason.clone().into();
+            error["report"] = report.clone();
+        }
+        serde_json::json!({ "error": error })
     }
 }

@@ -3,19 +3,24 @@
 //! The `coretakeover` generic netlink family, spoken with the rust-netlink
 //! crates (`netlink-sys`, `netlink-packet-core`, `netlink-packet-generic`).
 //!
-//! Command and attribute numbers are those of
+//! Command, attribute and enum numbers are those of
 //! `Documentation/netlink/specs/coretakeover.yaml` (the kernel side is
-//! generated from it; `rust/netlink_uapi.h` lists them).
+//! generated from it; `rust/netlink_uapi.h` lists them); a test checks the
+//! tables below against the spec. Replies are decoded by those tables:
+//! enums become their names, nests their attributes, and JSON keys are the
+//! spec's names in snake_case, a multi-attr's name in the plural. A refused
+//! request comes back as its errno and the module's extended ack message.
 
 use crate::error::Error;
 use netlink_packet_core::{
-    DecodeError, DefaultNla, Emitable, NetlinkMessage, NetlinkPayload, Nla, NlaBuffer, NlasIterator, Parseable,
-    ParseableParametrized, NLM_F_ACK, NLM_F_REQUEST,
+    DecodeError, Emitable, NetlinkMessage, NetlinkPayload, NlasIterator, ParseableParametrized, NLM_F_ACK,
+    NLM_F_REQUEST,
 };
 use netlink_packet_generic::ctrl::nlas::{GenlCtrlAttrs, McastGrpAttrs};
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr};
+use serde_json::{Map, Value};
 
 pub const FAMILY: &str = "coretakeover";
 pub const EVENTS_GROUP: &str = "events";
@@ -23,12 +28,13 @@ pub const EVENTS_GROUP: &str = "events";
 /// Commands (`CORETAKEOVER_CMD_*`).
 pub mod cmd {
     pub const GET_STATUS: u8 = 1;
+    pub const SET_CONFIG: u8 = 2;
     pub const TAKEOVER: u8 = 3;
     pub const GIVEBACK: u8 = 4;
-    /// Event names by command number.
-    pub const EVENTS: [(u8, &str); 6] = [
-        (5, "partner-panic"),
-        (6, "partner-stale"),
+    /// Notifications by command number (the spec's names without "-ntf").
+    pub const NOTIFICATIONS: [(u8, &str); 6] = [
+        (5, "partner-state"),
+        (6, "takeover-state"),
         (7, "takeover-started"),
         (8, "takeover-done"),
         (9, "dump-progress"),
@@ -36,156 +42,248 @@ pub mod cmd {
     ];
 }
 
-/// Attributes of the `status` set (`CORETAKEOVER_A_STATUS_*`): number, name, type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The spec's enums, in order.
+pub mod enums {
+    pub const REASON: &[&str] = &["panic-beacon", "stale-heartbeat", "command"];
+    pub const NODE_STATE: &[&str] = &["unconfigured", "configured"];
+    pub const DUMP_STATE: &[&str] = &["disarmed", "armed"];
+    pub const TAKEOVER_STATE: &[&str] = &["idle", "watching", "taking-over", "holding", "partial", "fenced"];
+    pub const PARTNER_STATE: &[&str] = &["unknown", "alive", "panicked", "stale", "stopped", "unreachable"];
+    pub const METHOD: &[&str] = &["preempt-abort", "preempt", "already-held", "reserve"];
+}
+
+/// The type of an attribute.
+#[derive(Clone, Copy, Debug)]
 pub enum Kind {
     Str,
+    U8,
     U32,
     Uint,
+    /// A u32 of the named enum (its entries in order).
+    Enum(&'static [&'static str]),
+    /// A nest of the `disk` set.
+    Disk,
 }
 
-pub const ATTRS: [(u16, &str, Kind); 18] = [
-    (1, "version", Kind::Str),
-    (2, "state", Kind::Str),
-    (3, "cluster-id", Kind::U32),
-    (4, "node-id", Kind::U32),
-    (5, "partner-id", Kind::U32),
-    (6, "registration-key", Kind::Uint),
-    (7, "dump-state", Kind::Str),
-    (8, "takeover-state", Kind::Str),
-    (9, "partner-state", Kind::Str),
-    (10, "takeover-report", Kind::Str),
-    (11, "reason", Kind::U32),
-    (12, "disks-held", Kind::U32),
-    (13, "disks-total", Kind::U32),
-    (14, "duration-us", Kind::Uint),
-    (15, "dump-percent", Kind::U32),
-    (16, "service-disks", Kind::Str),
-    (17, "partner-disks", Kind::Str),
-    (18, "partner-dump-disk", Kind::Str),
+/// One attribute of a set: number, spec name, type, and whether it may
+/// come more than once.
+#[derive(Clone, Copy, Debug)]
+pub struct Def {
+    pub number: u16,
+    pub name: &'static str,
+    pub kind: Kind,
+    pub multi: bool,
+}
+
+const fn def(number: u16, name: &'static str, kind: Kind) -> Def {
+    Def { number, name, kind, multi: false }
+}
+
+const fn multi(number: u16, name: &'static str, kind: Kind) -> Def {
+    Def { number, name, kind, multi: true }
+}
+
+/// The `disk` set.
+pub const DISK: [Def; 8] = [
+    def(1, "path", Kind::Str),
+    def(2, "held", Kind::U8),
+    def(3, "method", Kind::Enum(enums::METHOD)),
+    def(4, "error", Kind::U32),
+    def(5, "message", Kind::Str),
+    def(6, "latency-us", Kind::Uint),
+    def(7, "pr-us", Kind::Uint),
+    def(8, "attempts", Kind::U32),
 ];
 
-/// One attribute's value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Str(String),
-    Num(u64),
-}
+/// The `status` set.
+pub const STATUS: [Def; 19] = [
+    def(1, "version", Kind::Str),
+    def(2, "state", Kind::Enum(enums::NODE_STATE)),
+    def(3, "cluster-id", Kind::U32),
+    def(4, "node-id", Kind::U32),
+    def(5, "partner-id", Kind::U32),
+    def(6, "registration-key", Kind::Uint),
+    def(7, "dump-state", Kind::Enum(enums::DUMP_STATE)),
+    def(8, "dump-disk", Kind::Str),
+    def(9, "takeover-state", Kind::Enum(enums::TAKEOVER_STATE)),
+    def(10, "partner-state", Kind::Enum(enums::PARTNER_STATE)),
+    def(11, "reason", Kind::Enum(enums::REASON)),
+    def(12, "disks-held", Kind::U32),
+    def(13, "disks-total", Kind::U32),
+    def(14, "duration-us", Kind::Uint),
+    def(15, "dump-percent", Kind::U32),
+    multi(16, "service-disk", Kind::Disk),
+    multi(17, "partner-disk", Kind::Disk),
+    def(18, "partner-dump-disk", Kind::Str),
+    multi(19, "takeover-disk", Kind::Disk),
+];
 
-/// An attribute as sent or received.
+/// `NLA_F_NESTED`: set on every nest we send (strict validation wants it).
+const NLA_F_NESTED: u16 = 1 << 15;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+
+/// One attribute to send.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Attr {
-    Known(u16, Value),
-    Unknown(DefaultNla),
+    U32(u16, u32),
+    Str(u16, String),
+    Nest(u16, Vec<Attr>),
 }
 
 impl Attr {
-    pub fn name(&self) -> Option<&'static str> {
+    fn encode(&self, out: &mut Vec<u8>) {
+        let (kind, payload) = match self {
+            Attr::U32(kind, v) => (*kind, v.to_ne_bytes().to_vec()),
+            Attr::Str(kind, s) => (*kind, [s.as_bytes(), b"\0"].concat()),
+            Attr::Nest(kind, inner) => {
+                let mut payload = Vec::new();
+                inner.iter().for_each(|a| a.encode(&mut payload));
+                (*kind | NLA_F_NESTED, payload)
+            }
+        };
+        let len = 4 + payload.len();
+        out.extend_from_slice(&(len as u16).to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(&payload);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+}
+
+/// The number of attribute `name` of the `status` set.
+pub fn number(name: &str) -> u16 {
+    STATUS.iter().find(|d| d.name == name).map_or(0, |d| d.number)
+}
+
+/// A disk nest holding only its path (set-config).
+pub fn disk_path(attr: &str, path: &str) -> Attr {
+    Attr::Nest(number(attr), vec![Attr::Str(1, path.to_string())])
+}
+
+/// A decoded attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoded {
+    Str(String),
+    Num(u64),
+    /// An enum's entry name (or its number, if the spec has no such entry).
+    Enum(String),
+    Nest(Vec<(&'static str, Decoded)>),
+}
+
+impl Decoded {
+    fn to_json(&self) -> Value {
         match self {
-            Attr::Known(kind, _) => ATTRS.iter().find(|a| a.0 == *kind).map(|a| a.1),
-            Attr::Unknown(_) => None,
+            Decoded::Str(s) | Decoded::Enum(s) => Value::from(s.clone()),
+            Decoded::Num(n) => Value::from(*n),
+            Decoded::Nest(attrs) => Value::Object(attrs_to_json(attrs, &DISK)),
         }
     }
 }
 
-impl Nla for Attr {
-    fn value_len(&self) -> usize {
-        match self {
-            Attr::Known(_, Value::Str(s)) => s.len() + 1,
-            Attr::Known(kind, Value::Num(_)) => match ATTRS.iter().find(|a| a.0 == *kind) {
-                Some((_, _, Kind::U32)) => 4,
-                _ => 8,
-            },
-            Attr::Unknown(nla) => nla.value_len(),
-        }
-    }
-
-    fn kind(&self) -> u16 {
-        match self {
-            Attr::Known(kind, _) => *kind,
-            Attr::Unknown(nla) => nla.kind(),
-        }
-    }
-
-    fn emit_value(&self, buffer: &mut [u8]) {
-        match self {
-            Attr::Known(_, Value::Str(s)) => {
-                buffer[..s.len()].copy_from_slice(s.as_bytes());
-                buffer[s.len()] = 0;
-            }
-            Attr::Known(_, Value::Num(n)) => {
-                let len = self.value_len();
-                buffer[..len].copy_from_slice(&n.to_ne_bytes()[..len]);
-            }
-            Attr::Unknown(nla) => nla.emit_value(buffer),
-        }
-    }
+/// A JSON key: the spec's name in snake_case.
+pub fn json_key(name: &str) -> String {
+    name.replace('-', "_")
 }
 
-impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for Attr {
-    fn parse(buf: &NlaBuffer<&'a T>) -> Result<Self, DecodeError> {
-        let value = buf.value();
-        let known = ATTRS.iter().find(|a| a.0 == buf.kind());
-        Ok(match known {
-            Some((kind, _, Kind::Str)) => {
+/// Decoded attributes as a JSON object: one key per attribute (a
+/// multi-attr as an array under its plural).
+fn attrs_to_json(attrs: &[(&'static str, Decoded)], set: &[Def]) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (name, value) in attrs {
+        let is_multi = set.iter().any(|d| d.name == *name && d.multi);
+        if is_multi {
+            let key = json_key(name) + "s";
+            match map.entry(key).or_insert_with(|| Value::Array(vec![])) {
+                Value::Array(list) => list.push(value.to_json()),
+                other => *other = Value::Array(vec![value.to_json()]),
+            }
+        } else {
+            map.insert(json_key(name), value.to_json());
+        }
+    }
+    map
+}
+
+fn decode_attrs(buf: &[u8], set: &[Def]) -> Result<Vec<(&'static str, Decoded)>, DecodeError> {
+    let mut attrs = Vec::new();
+    for nla in NlasIterator::new(buf) {
+        let nla = nla?;
+        let kind = nla.kind() & NLA_TYPE_MASK;
+        let value = nla.value();
+        let Some(def) = set.iter().find(|d| d.number == kind) else { continue };
+        let number = |value: &[u8]| -> Result<u64, DecodeError> {
+            Ok(match value.len() {
+                1 => u64::from(value[0]),
+                4 => u64::from(u32::from_ne_bytes(value.try_into().map_err(|_| DecodeError::from("u32"))?)),
+                8 => u64::from_ne_bytes(value.try_into().map_err(|_| DecodeError::from("u64"))?),
+                n => return Err(DecodeError::from(format!("attribute {}: {n} bytes for a number", def.name))),
+            })
+        };
+        let decoded = match def.kind {
+            Kind::Str => {
                 let text = value.split(|&b| b == 0).next().unwrap_or(&[]);
-                Attr::Known(*kind, Value::Str(String::from_utf8_lossy(text).into_owned()))
+                Decoded::Str(String::from_utf8_lossy(text).into_owned())
             }
-            Some((kind, _, _)) => {
-                let n = match value.len() {
-                    4 => u64::from(u32::from_ne_bytes(value.try_into().map_err(|_| DecodeError::from("u32"))?)),
-                    8 => u64::from_ne_bytes(value.try_into().map_err(|_| DecodeError::from("u64"))?),
-                    n => return Err(DecodeError::from(format!("attribute {kind}: {n} bytes for a number"))),
-                };
-                Attr::Known(*kind, Value::Num(n))
+            Kind::U8 | Kind::U32 | Kind::Uint => Decoded::Num(number(value)?),
+            Kind::Enum(names) => {
+                let n = number(value)?;
+                Decoded::Enum(names.get(n as usize).map_or_else(|| n.to_string(), |s| s.to_string()))
             }
-            None => Attr::Unknown(DefaultNla::parse(buf)?),
-        })
+            Kind::Disk => Decoded::Nest(decode_attrs(value, &DISK)?),
+        };
+        attrs.push((def.name, decoded));
     }
+    Ok(attrs)
 }
 
 /// A message of the family: a command and its attributes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     pub cmd: u8,
+    /// Sent: the request's attributes.
     pub attrs: Vec<Attr>,
+    /// Received: the decoded attributes, in order.
+    pub decoded: Vec<(&'static str, Decoded)>,
 }
 
 impl Message {
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.attrs.iter().find(|a| a.name() == Some(name)).map(|a| match a {
-            Attr::Known(_, v) => v,
-            Attr::Unknown(_) => unreachable!("unknown attributes have no name"),
-        })
+    pub fn request(cmd: u8, attrs: Vec<Attr>) -> Self {
+        Self { cmd, attrs, decoded: vec![] }
     }
 
+    pub fn get(&self, name: &str) -> Option<&Decoded> {
+        self.decoded.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// A string or enum attribute.
     pub fn str(&self, name: &str) -> Option<&str> {
         match self.get(name) {
-            Some(Value::Str(s)) => Some(s),
+            Some(Decoded::Str(s) | Decoded::Enum(s)) => Some(s),
             _ => None,
         }
     }
 
     pub fn num(&self, name: &str) -> Option<u64> {
         match self.get(name) {
-            Some(Value::Num(n)) => Some(*n),
+            Some(Decoded::Num(n)) => Some(*n),
             _ => None,
         }
     }
 
-    /// The message as a JSON object of its named attributes.
-    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut map = serde_json::Map::new();
-        for a in &self.attrs {
-            if let (Some(name), Attr::Known(_, v)) = (a.name(), a) {
-                let v = match v {
-                    Value::Str(s) => serde_json::Value::from(s.clone()),
-                    Value::Num(n) => serde_json::Value::from(*n),
-                };
-                map.insert(name.to_string(), v);
-            }
-        }
-        map
+    /// Every nest `name` (a multi-attr), as JSON objects.
+    pub fn nests(&self, name: &str) -> Vec<Map<String, Value>> {
+        self.decoded
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .filter_map(|(_, v)| match v.to_json() {
+                Value::Object(map) => Some(map),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The message as a JSON object (snake_case keys).
+    pub fn to_json(&self) -> Map<String, Value> {
+        attrs_to_json(&self.decoded, &STATUS)
     }
 }
 
@@ -203,18 +301,32 @@ impl GenlFamily for Message {
 
 impl Emitable for Message {
     fn buffer_len(&self) -> usize {
-        self.attrs.as_slice().buffer_len()
+        let mut buf = Vec::new();
+        self.attrs.iter().for_each(|a| a.encode(&mut buf));
+        buf.len()
     }
     fn emit(&self, buffer: &mut [u8]) {
-        self.attrs.as_slice().emit(buffer)
+        let mut buf = Vec::new();
+        self.attrs.iter().for_each(|a| a.encode(&mut buf));
+        buffer[..buf.len()].copy_from_slice(&buf);
     }
 }
 
 impl ParseableParametrized<[u8], GenlHeader> for Message {
     fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
-        let attrs = NlasIterator::new(buf).map(|nla| nla.and_then(|nla| Attr::parse(&nla))).collect::<Result<_, _>>()?;
-        Ok(Self { cmd: header.cmd, attrs })
+        Ok(Self { cmd: header.cmd, attrs: vec![], decoded: decode_attrs(buf, &STATUS)? })
     }
+}
+
+/// The extended ack message in the payload of an error (after the code):
+/// the request's header (16 bytes, as NETLINK_CAP_ACK asks), then TLVs.
+fn extack_message(payload: &[u8]) -> Option<String> {
+    const NLMSGERR_ATTR_MSG: u16 = 1;
+    let tlvs = payload.get(16..)?;
+    NlasIterator::new(tlvs).filter_map(Result::ok).find(|nla| nla.kind() & NLA_TYPE_MASK == NLMSGERR_ATTR_MSG).map(|nla| {
+        let text = nla.value().split(|&b| b == 0).next().unwrap_or(&[]);
+        String::from_utf8_lossy(text).into_owned()
+    })
 }
 
 /// A netlink socket bound to the coretakeover family.
@@ -229,22 +341,33 @@ fn io(source: std::io::Error) -> Error {
     Error::Netlink(source.to_string())
 }
 
+/// What a request got: its reply (if any) and its result.
+pub struct Answer {
+    pub reply: Option<Message>,
+    pub result: Result<(), Error>,
+}
+
 impl Client {
     /// Connects and resolves the family; `NotLoaded` if the module is not.
     pub fn connect() -> Result<Self, Error> {
         let mut socket = Socket::new(NETLINK_GENERIC).map_err(io)?;
         socket.bind_auto().map_err(io)?;
         socket.connect(&SocketAddr::new(0, 0)).map_err(io)?;
+        // Refusals carry the module's reason; the request is not echoed.
+        socket.set_ext_ack(true).map_err(io)?;
+        socket.set_cap_ack(true).map_err(io)?;
         let mut client = Self { socket, family_id: 0, events_group: None, seq: 0 };
         let mut request = GenlMessage::from_payload(GenlCtrl {
             cmd: GenlCtrlCmd::GetFamily,
             nlas: vec![GenlCtrlAttrs::FamilyName(FAMILY.into())],
         });
         request.finalize();
-        let reply: GenlMessage<GenlCtrl> = client.exchange(request).map_err(|e| match e {
-            Error::NetlinkErrno(2) => Error::NotLoaded("the generic netlink family coretakeover".into()),
+        let (reply, result) = client.exchange(request)?;
+        result.map_err(|e| match e {
+            Error::Module { errno: 2, .. } => Error::NotLoaded("the generic netlink family coretakeover".into()),
             e => e,
-        })?.ok_or_else(|| Error::Netlink("no reply from nlctrl".into()))?;
+        })?;
+        let reply: GenlMessage<GenlCtrl> = reply.ok_or_else(|| Error::Netlink("no reply from nlctrl".into()))?;
         for nla in reply.payload.nlas {
             match nla {
                 GenlCtrlAttrs::FamilyId(id) => client.family_id = id,
@@ -269,8 +392,9 @@ impl Client {
         Ok(client)
     }
 
-    /// Sends `payload` with an ACK request and returns its reply, if any.
-    fn exchange<F>(&mut self, mut payload: GenlMessage<F>) -> Result<Option<GenlMessage<F>>, Error>
+    /// Sends `payload` with an ACK request; returns its reply, if any, and
+    /// the ACK's result (a refusal with the errno and extended ack message).
+    fn exchange<F>(&mut self, mut payload: GenlMessage<F>) -> Result<(Option<GenlMessage<F>>, Result<(), Error>), Error>
     where
         F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + std::fmt::Debug,
     {
@@ -297,12 +421,16 @@ impl Client {
                     match msg.payload {
                         NetlinkPayload::InnerMessage(m) => reply = Some(m),
                         NetlinkPayload::Error(e) => {
-                            return match e.code {
-                                None => Ok(reply),
-                                Some(code) => Err(Error::NetlinkErrno(-code.get())),
+                            let result = match e.code {
+                                None => Ok(()),
+                                Some(code) => Err(Error::Module {
+                                    errno: -code.get(),
+                                    message: extack_message(&e.header),
+                                }),
                             };
+                            return Ok((reply, result));
                         }
-                        NetlinkPayload::Done(_) => return Ok(reply),
+                        NetlinkPayload::Done(_) => return Ok((reply, Ok(()))),
                         _ => {}
                     }
                 }
@@ -314,11 +442,20 @@ impl Client {
         }
     }
 
-    /// Runs command `cmd` and returns its reply (empty for none).
-    pub fn request(&mut self, cmd: u8, attrs: Vec<Attr>) -> Result<Message, Error> {
-        let mut request = GenlMessage::from_payload(Message { cmd, attrs });
+    /// Runs command `cmd`: its reply (if any) and its result.
+    pub fn ask(&mut self, cmd: u8, attrs: Vec<Attr>) -> Result<Answer, Error> {
+        let mut request = GenlMessage::from_payload(Message::request(cmd, attrs));
         request.finalize();
-        Ok(self.exchange(request)?.map_or(Message { cmd, attrs: vec![] }, |m| m.payload))
+        let (reply, result) = self.exchange(request)?;
+        Ok(Answer { reply: reply.map(|m| m.payload), result })
+    }
+
+    /// Runs command `cmd` and returns its reply (empty for none); a refusal
+    /// is the error.
+    pub fn request(&mut self, cmd: u8, attrs: Vec<Attr>) -> Result<Message, Error> {
+        let answer = self.ask(cmd, attrs)?;
+        answer.result?;
+        Ok(answer.reply.unwrap_or_else(|| Message::request(cmd, vec![])))
     }
 
     /// Joins the `events` group.
@@ -327,7 +464,7 @@ impl Client {
         self.socket.add_membership(group).map_err(io)
     }
 
-    /// Waits for the next event (after `subscribe`).
+    /// Waits for the next notifications (after `subscribe`).
     pub fn next_events(&mut self) -> Result<Vec<Message>, Error> {
         let (data, _) = self.socket.recv_from_full().map_err(io)?;
         let mut events = Vec::new();
@@ -348,44 +485,110 @@ impl Client {
     }
 }
 
-/// The event name of command `cmd`.
+/// The name of notification `cmd`.
 pub fn event_name(cmd: u8) -> &'static str {
-    cmd::EVENTS.iter().find(|e| e.0 == cmd).map_or("unknown", |e| e.1)
+    cmd::NOTIFICATIONS.iter().find(|e| e.0 == cmd).map_or("unknown", |e| e.1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn attributes_round_trip_through_the_wire_format() {
-        let msg = Message {
-            cmd: cmd::GET_STATUS,
-            attrs: vec![
-                Attr::Known(8, Value::Str("holding".into())),
-                Attr::Known(3, Value::Num(7)),
-                Attr::Known(6, Value::Num(0x4354_0000_0007_0001)),
-            ],
-        };
-        let mut buf = vec![0u8; msg.buffer_len()];
-        msg.emit(&mut buf);
-        let header = GenlHeader { cmd: cmd::GET_STATUS, version: 1 };
-        let back = Message::parse_with_param(&buf, header).unwrap();
-        assert_eq!(back, msg);
-        assert_eq!(back.str("takeover-state"), Some("holding"));
-        assert_eq!(back.num("registration-key"), Some(0x4354_0000_0007_0001));
-        assert_eq!(back.to_json()["cluster-id"], 7);
+    /// A reply as the module builds it.
+    fn reply() -> Vec<u8> {
+        let mut buf = Vec::new();
+        Attr::U32(number("takeover-state"), 3).encode(&mut buf);
+        Attr::U32(number("cluster-id"), 7).encode(&mut buf);
+        for (path, held) in [("/dev/sdc", 1u32), ("/dev/sdd", 0)] {
+            let mut disk = vec![Attr::Str(1, path.into())];
+            if held == 1 {
+                disk.push(Attr::U32(3, 0));
+            } else {
+                disk.extend([Attr::U32(4, 52), Attr::Str(5, "reservation conflict".into())]);
+            }
+            Attr::Nest(number("takeover-disk"), disk).encode(&mut buf);
+        }
+        buf
     }
 
     #[test]
-    fn the_attribute_table_matches_the_spec() {
-        let spec = include_str!("../../../Documentation/netlink/specs/coretakeover.yaml");
-        for (i, (number, name, _)) in ATTRS.iter().enumerate() {
-            assert_eq!(usize::from(*number), i + 1, "attributes are numbered from 1 in spec order");
-            assert!(spec.contains(&format!("name: {name}\n")), "{name} is not in the spec");
+    fn replies_decode_by_the_spec_into_snake_case_json() {
+        let header = GenlHeader { cmd: cmd::TAKEOVER, version: 1 };
+        let m = Message::parse_with_param(&reply(), header).unwrap();
+        assert_eq!(m.str("takeover-state"), Some("holding"));
+        assert_eq!(m.num("cluster-id"), Some(7));
+        let json = Value::Object(m.to_json());
+        assert_eq!(json["takeover_state"], "holding");
+        assert_eq!(json["takeover_disks"][0]["path"], "/dev/sdc");
+        assert_eq!(json["takeover_disks"][0]["method"], "preempt-abort");
+        assert_eq!(json["takeover_disks"][1]["error"], 52);
+        assert_eq!(json["takeover_disks"][1]["message"], "reservation conflict");
+        assert_eq!(m.nests("takeover-disk").len(), 2);
+    }
+
+    #[test]
+    fn nests_are_sent_flagged_and_padded() {
+        let mut buf = Vec::new();
+        disk_path("service-disk", "/dev/sda").encode(&mut buf);
+        // nest header (len 16, type 16 | NLA_F_NESTED), then the path (len 13 + 3 pad).
+        assert_eq!(&buf[..4], &[20, 0, 16, 0x80]);
+        assert_eq!(&buf[4..8], &[13, 0, 1, 0]);
+        assert_eq!(&buf[8..17], b"/dev/sda\0");
+        assert_eq!(buf.len(), 20);
+    }
+
+    #[test]
+    fn the_extended_ack_message_is_found_after_the_capped_header() {
+        let mut payload = vec![0u8; 16];
+        let mut tlv = Vec::new();
+        Attr::Str(1, "takeover: 1 of 2 disks held".into()).encode(&mut tlv);
+        payload.extend_from_slice(&tlv);
+        assert_eq!(extack_message(&payload).as_deref(), Some("takeover: 1 of 2 disks held"));
+        assert_eq!(extack_message(&[0u8; 16]), None);
+    }
+
+    /// The entries of enum `name` in the spec, as a flow or a block list.
+    fn spec_enum(spec: &str, name: &str) -> Vec<String> {
+        let start = spec.find(&format!("    name: {name}\n")).unwrap_or_else(|| panic!("enum {name}"));
+        let rest = &spec[start..];
+        let entries = &rest[rest.find("entries:").unwrap()..];
+        let first = entries.lines().next().unwrap();
+        if let Some((_, list)) = first.split_once('[') {
+            return list.trim_end_matches(']').split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
         }
-        for (_, name) in cmd::EVENTS {
-            assert!(spec.contains(&format!("name: {name}\n")), "event {name} is not in the spec");
+        entries
+            .lines()
+            .skip(1)
+            .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > 4)
+            .filter_map(|l| l.strip_prefix("        name: ").map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn the_tables_match_the_spec() {
+        let spec = include_str!("../../../Documentation/netlink/specs/coretakeover.yaml");
+        let sets = spec.split("    name: status\n").collect::<Vec<_>>();
+        let (disk_part, status_part) = (sets[0], sets[1]);
+        for (set, part) in [(&DISK[..], disk_part), (&STATUS[..], status_part)] {
+            let names: Vec<&str> =
+                part.lines().filter_map(|l| l.strip_prefix("        name: ")).collect();
+            for (i, d) in set.iter().enumerate() {
+                assert_eq!(usize::from(d.number), i + 1, "attributes are numbered from 1 in spec order");
+                assert!(names.contains(&d.name), "{} is not in the spec", d.name);
+            }
+        }
+        for (name, entries) in [
+            ("reason", enums::REASON),
+            ("node-state", enums::NODE_STATE),
+            ("dump-state", enums::DUMP_STATE),
+            ("takeover-state", enums::TAKEOVER_STATE),
+            ("partner-state", enums::PARTNER_STATE),
+            ("method", enums::METHOD),
+        ] {
+            assert_eq!(spec_enum(spec, name), entries, "enum {name}");
+        }
+        for (_, name) in cmd::NOTIFICATIONS {
+            assert!(spec.contains(&format!("name: {name}-ntf\n")), "notification {name}-ntf is not in the spec");
         }
     }
 }

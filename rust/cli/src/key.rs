@@ -24,7 +24,7 @@ pub struct Args {
     decode: Option<RegistrationKey>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 fn parse_cluster(s: &str) -> Result<ClusterId, String> {

@@ -42,6 +42,20 @@ enum Command {
     Watch(watch::Args),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (errors are then JSON too).
+    fn json(&self) -> bool {
+        match self {
+            Command::Status(a) => a.json,
+            Command::Key(a) => a.json,
+            Command::Label(a) => a.json,
+            Command::Savecore(a) => a.json,
+            Command::Takeover(a) | Command::Giveback(a) => a.json,
+            Command::Watch(a) => a.json,
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -55,12 +69,21 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
+/// Exit status: 0 success, 1 error, 2 usage, 3 partial takeover, 4
+/// refused (see `Error::exit_code`). With `--json`, an error is one JSON
+/// object on standard output (`{"error": {...}}`) as well as a line on
+/// standard error.
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let json = cli.command.json();
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("coretakeover: {e}");
-            e.exit_code()
+            if json {
+                println!("{}", e.to_json());
+            }
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }

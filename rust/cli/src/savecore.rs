@@ -64,7 +64,7 @@ pub struct Args {
     keep: bool,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 #[derive(Debug, Serialize)]

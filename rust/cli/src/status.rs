@@ -7,6 +7,7 @@ use crate::coredump::Inspection;
 use crate::disk::Disk;
 use crate::error::Error;
 use crate::output::{emit, Report};
+use crate::takeover::TakeoverSummary;
 use coretakeover_core::header::{flags, Header};
 use coretakeover_core::label::UuidText;
 use serde::Serialize;
@@ -21,7 +22,7 @@ pub const SYSFS_DIR: &str = "/sys/kernel/coretakeover";
 pub struct Args {
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Read the module's sysfs directory (or this one) instead of netlink.
     #[arg(long, num_args = 0..=1, default_missing_value = SYSFS_DIR)]
     sysfs: Option<PathBuf>,
@@ -176,28 +177,42 @@ struct StatusReport {
     registration_key: Option<String>,
     partner_id: Option<String>,
     dump_state: Option<String>,
+    dump_disk: Option<String>,
     takeover_state: Option<String>,
     partner_state: Option<String>,
-    takeover_report: Option<String>,
+    service_disks: Vec<String>,
+    partner_disks: Vec<String>,
+    partner_dump_disk: Option<String>,
+    /// What the last takeover did (netlink only).
+    last_takeover: Option<TakeoverSummary>,
 }
 
 impl Report for StatusReport {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let unset = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(" ") };
         writeln!(out, "module version:   {}", self.version)?;
         writeln!(out, "state:            {}", self.state)?;
         writeln!(out, "cluster id:       {}", unset(&self.cluster_id))?;
         writeln!(out, "node id:          {}", unset(&self.node_id))?;
         writeln!(out, "registration key: {}", unset(&self.registration_key))?;
+        writeln!(out, "dump disk:        {} {}", unset(&self.dump_state), self.dump_disk.as_deref().unwrap_or(""))?;
+        writeln!(out, "service disks:    {}", list(&self.service_disks))?;
         writeln!(out, "partner id:       {}", unset(&self.partner_id))?;
-        writeln!(out, "dump disk:        {}", unset(&self.dump_state))?;
-        writeln!(out, "takeover:         {}", unset(&self.takeover_state))?;
+        writeln!(out, "partner disks:    {}", list(&self.partner_disks))?;
+        writeln!(out, "partner dump:     {}", unset(&self.partner_dump_disk))?;
         writeln!(out, "partner:          {}", unset(&self.partner_state))?;
-        if let Some(report) = self.takeover_report.as_deref().filter(|r| !r.is_empty()) {
-            writeln!(out, "last takeover:")?;
-            for line in report.lines() {
-                writeln!(out, "  {line}")?;
-            }
+        writeln!(out, "takeover:         {}", unset(&self.takeover_state))?;
+        if let Some(t) = &self.last_takeover {
+            writeln!(
+                out,
+                "last takeover:    {} of {} disks held in {} us ({})",
+                t.disks_held.unwrap_or(0),
+                t.disks_total.unwrap_or(0),
+                t.duration_us.unwrap_or(0),
+                t.reason.as_deref().unwrap_or("?")
+            )?;
+            t.write_disks(out, "  ")?;
         }
         Ok(())
     }
@@ -209,6 +224,7 @@ fn read_netlink() -> Result<StatusReport, Error> {
     let m = client.request(crate::genl::cmd::GET_STATUS, vec![])?;
     let text = |name: &str| m.str(name).map(str::to_string);
     let number = |name: &str| m.num(name).map(|n| n.to_string());
+    let paths = |name: &str| m.nests(name).iter().filter_map(|d| d["path"].as_str().map(str::to_string)).collect();
     Ok(StatusReport {
         version: text("version").unwrap_or_default(),
         state: text("state").unwrap_or_default(),
@@ -217,9 +233,13 @@ fn read_netlink() -> Result<StatusReport, Error> {
         registration_key: m.num("registration-key").map(|k| format!("{k:#018x}")),
         partner_id: number("partner-id"),
         dump_state: text("dump-state"),
+        dump_disk: text("dump-disk"),
         takeover_state: text("takeover-state"),
         partner_state: text("partner-state"),
-        takeover_report: text("takeover-report"),
+        service_disks: paths("service-disk"),
+        partner_disks: paths("partner-disk"),
+        partner_dump_disk: text("partner-dump-disk"),
+        last_takeover: TakeoverSummary::of(&m),
     })
 }
 
@@ -245,9 +265,13 @@ fn read(dir: &Path) -> Result<StatusReport, Error> {
         registration_key: attribute(dir, "registration_key")?,
         partner_id: optional("partner_id")?,
         dump_state: optional("dump_state")?,
+        dump_disk: optional("dump_disk")?,
         takeover_state: optional("takeover_state")?,
         partner_state: optional("partner_state")?,
-        takeover_report: optional("takeover_report")?,
+        service_disks: optional("service_disks")?.map(|l| l.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+        partner_disks: optional("partner_disks")?.map(|l| l.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
+        partner_dump_disk: optional("partner_dump_disk")?,
+        last_takeover: None,
     })
 }
 

@@ -2,11 +2,16 @@
 
 //! `coretakeover takeover` and `coretakeover giveback`: the commands of the
 //! netlink family (CAP_NET_ADMIN), and what the module answered.
+//!
+//! A takeover succeeds only when every partner disk is held and verified;
+//! otherwise the command prints each disk's result and exits 3 (partial),
+//! with the module's reason naming the disks that failed.
 
 use crate::error::Error;
-use crate::genl::{cmd, Client};
+use crate::genl::{cmd, Client, Message};
 use crate::output::{emit, Report};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::io::Write;
 
 /// Take over the partner's service disks now, or give them back.
@@ -14,21 +19,71 @@ use std::io::Write;
 pub struct Args {
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
+}
+
+/// What a takeover did (also what `status` shows of the last one).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct TakeoverSummary {
+    pub reason: Option<String>,
+    pub disks_held: Option<u64>,
+    pub disks_total: Option<u64>,
+    pub duration_us: Option<u64>,
+    /// Each disk's result: path, held, method, latency_us, pr_us, attempts,
+    /// or error (errno) and message.
+    pub disks: Vec<Map<String, Value>>,
+}
+
+impl TakeoverSummary {
+    /// The takeover part of a reply or notification, if it has one.
+    pub fn of(m: &Message) -> Option<Self> {
+        let disks = m.nests("takeover-disk");
+        (m.get("disks-total").is_some() || !disks.is_empty()).then(|| Self {
+            reason: m.str("reason").map(str::to_string),
+            disks_held: m.num("disks-held"),
+            disks_total: m.num("disks-total"),
+            duration_us: m.num("duration-us"),
+            disks,
+        })
+    }
+
+    /// One line per disk.
+    pub fn write_disks(&self, out: &mut dyn Write, indent: &str) -> std::io::Result<()> {
+        for d in &self.disks {
+            let path = d["path"].as_str().unwrap_or("?");
+            let us = d.get("latency_us").and_then(Value::as_u64).unwrap_or(0);
+            if d.get("held").and_then(Value::as_u64) == Some(1) {
+                let method = d.get("method").and_then(Value::as_str).unwrap_or("?");
+                let pr = d.get("pr_us").and_then(Value::as_u64).unwrap_or(0);
+                let attempts = d.get("attempts").and_then(Value::as_u64).unwrap_or(1);
+                let tries = if attempts > 1 { format!(", {attempts} attempts") } else { String::new() };
+                writeln!(out, "{indent}{path}: held ({method}) in {us} us (pr {pr} us{tries})")?;
+            } else {
+                let why = d.get("message").and_then(Value::as_str).unwrap_or("not held");
+                let errno = d.get("error").and_then(Value::as_i64).map_or(String::new(), |e| format!(" [errno {e}]"));
+                writeln!(out, "{indent}{path}: NOT HELD: {why}{errno} ({us} us)")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Serialize)]
 struct CommandReport {
     command: &'static str,
     takeover_state: String,
-    takeover_report: String,
+    #[serde(flatten)]
+    takeover: Option<TakeoverSummary>,
 }
 
 impl Report for CommandReport {
     fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{}: now {}", self.command, self.takeover_state)?;
-        for line in self.takeover_report.lines() {
-            writeln!(out, "  {line}")?;
+        if let Some(t) = &self.takeover {
+            if let (Some(held), Some(total)) = (t.disks_held, t.disks_total) {
+                writeln!(out, "  {held} of {total} partner disks held in {} us", t.duration_us.unwrap_or(0))?;
+            }
+            t.write_disks(out, "  ")?;
         }
         Ok(())
     }
@@ -36,13 +91,25 @@ impl Report for CommandReport {
 
 fn run_command(command: &'static str, number: u8, args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let mut client = Client::connect()?;
-    let reply = client.request(number, vec![])?;
+    let answer = client.ask(number, vec![])?;
+    let Some(reply) = &answer.reply else { return answer.result };
     let report = CommandReport {
         command,
         takeover_state: reply.str("takeover-state").unwrap_or_default().to_string(),
-        takeover_report: reply.str("takeover-report").unwrap_or_default().to_string(),
+        takeover: if number == cmd::TAKEOVER { TakeoverSummary::of(reply) } else { None },
     };
-    emit(&report, args.json, out)
+    match answer.result {
+        Ok(()) => emit(&report, args.json, out),
+        // A partial takeover still has its reply: each disk's result goes
+        // with the error (printed here as text, or in the error's JSON).
+        Err(Error::Module { errno, message }) if errno == libc::EREMOTEIO => {
+            if !args.json {
+                report.write_text(out)?;
+            }
+            Err(Error::Partial { reason: message, report: serde_json::to_value(&report).map_err(std::io::Error::from)? })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub fn run_takeover(args: &Args, out: &mut dyn Write) -> Result<(), Error> {

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `coretakeover watch`: prints the module's events (the netlink `events`
-//! group) as they come: partner-panic, partner-stale, takeover-started,
-//! takeover-done, dump-progress, giveback-done.
+//! `coretakeover watch`: prints the module's notifications (the netlink
+//! `events` group) as they come: partner-state, takeover-state,
+//! takeover-started, takeover-done, dump-progress, giveback-done.
 
 use crate::error::Error;
 use crate::genl::{event_name, Client, Message};
+use crate::takeover::TakeoverSummary;
 use std::io::Write;
 
 /// Print the module's events as they happen.
@@ -13,7 +14,7 @@ use std::io::Write;
 pub struct Args {
     /// One JSON object per line.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Exit after this many events.
     #[arg(long)]
     count: Option<usize>,
@@ -26,16 +27,13 @@ fn line(event: &Message, json: bool) -> String {
         return serde_json::Value::Object(fields).to_string();
     }
     let mut text = event_name(event.cmd).to_string();
-    for (k, v) in fields {
-        if k == "takeover-report" {
-            continue;
-        }
+    for (k, v) in fields.iter().filter(|(k, _)| *k != "takeover_disks") {
         text.push_str(&format!(" {k}={}", v.as_str().map_or(v.to_string(), str::to_string)));
     }
-    if let Some(report) = event.str("takeover-report") {
-        for l in report.lines() {
-            text.push_str(&format!("\n  {l}"));
-        }
+    if let Some(summary) = TakeoverSummary::of(event) {
+        let mut disks = Vec::new();
+        let _ = summary.write_disks(&mut disks, "\n  ");
+        text.push_str(String::from_utf8_lossy(&disks).trim_end());
     }
     text
 }
@@ -59,17 +57,23 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genl::{Attr, Value};
+    use crate::genl::Decoded;
 
     #[test]
     fn events_print_as_text_and_json() {
+        let disk = Decoded::Nest(vec![("path", Decoded::Str("/dev/sda".into())), ("held", Decoded::Num(1)), ("method", Decoded::Enum("preempt-abort".into())), ("latency-us", Decoded::Num(9))]);
         let event = Message {
             cmd: 8,
-            attrs: vec![Attr::Known(12, Value::Num(2)), Attr::Known(10, Value::Str("/dev/sda preempt-abort 9 us\n".into()))],
+            attrs: vec![],
+            decoded: vec![("disks-held", Decoded::Num(1)), ("disks-total", Decoded::Num(1)), ("takeover-state", Decoded::Enum("holding".into())), ("takeover-disk", disk)],
         };
-        assert_eq!(line(&event, false), "takeover-done disks-held=2\n  /dev/sda preempt-abort 9 us");
+        assert_eq!(
+            line(&event, false),
+            "takeover-done disks_held=1 disks_total=1 takeover_state=holding\n  /dev/sda: held (preempt-abort) in 9 us (pr 0 us)"
+        );
         let json: serde_json::Value = serde_json::from_str(&line(&event, true)).unwrap();
         assert_eq!(json["event"], "takeover-done");
-        assert_eq!(json["disks-held"], 2);
+        assert_eq!(json["disks_held"], 1);
+        assert_eq!(json["takeover_disks"][0]["method"], "preempt-abort");
     }
 }

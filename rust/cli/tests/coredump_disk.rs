@@ -148,7 +148,7 @@ fn label_refuses_foreign_and_signed_disks() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("already labeled"), "{out}");
     let (code, out) = cli(&["label", "--disk", p, "--cluster", "7", "--node", "2"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 4, "a refusal exits 4: {out}");
     assert!(out.contains("labeled for cluster 7 node 1") && out.contains("--force"), "{out}");
 
     let ext4 = dir.join("ext4.img");
@@ -156,7 +156,7 @@ fn label_refuses_foreign_and_signed_disks() {
     OpenOptions::new().write(true).open(&ext4).unwrap().write_all_at(&[0x53, 0xef], 1080).unwrap();
     let e = ext4.to_str().unwrap();
     let (code, out) = cli(&["label", "--disk", e, "--cluster", "7", "--node", "2"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 4, "{out}");
     assert!(out.contains("ext2/3/4 file system"), "{out}");
     let (code, out) = cli(&["label", "--disk", e, "--cluster", "7", "--node", "2", "--force"]);
     assert_eq!(code, 0, "{out}");
@@ -317,7 +317,7 @@ fn savecore_writes_every_saved_cpus_registers_and_the_crash_time() {
 
     // An existing vmcore is refused, and replaced whole with --force.
     let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep"]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 4, "{out}");
     assert!(out.contains("exists") && out.contains("--force"), "{out}");
     let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep", "--force"]);
     assert_eq!(code, 0, "{out}");
@@ -349,7 +349,7 @@ fn savecore_never_writes_through_a_planted_link_or_into_a_shared_directory() {
     let link = dir.join("vmcore");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
     let (code, out) = cli(&["savecore", "--disk", p, "-o", link.to_str().unwrap()]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 4, "{out}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"root:x:0:0");
     assert_eq!(header_on_disk(&img).state(), DumpState::Complete, "a refused save marked the dump saved");
 
@@ -357,7 +357,12 @@ fn savecore_never_writes_through_a_planted_link_or_into_a_shared_directory() {
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let (code, out) = cli(&["savecore", "--disk", p, "-o", shared.join("vmcore").to_str().unwrap()]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 4, "{out}");
+    // With --json the error is JSON too, on standard output.
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", shared.join("vmcore").to_str().unwrap(), "--json"]);
+    assert_eq!(code, 4, "{out}");
+    let json: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).expect("an error as JSON");
+    assert_eq!((json["error"]["kind"].as_str(), json["error"]["exit_code"].as_u64()), (Some("refused"), Some(4)), "{json}");
     assert!(out.contains("writable by others") && !shared.join("vmcore").exists(), "{out}");
     let (code, out) = cli(&["savecore", "--disk", p, "-o", shared.join("vmcore").to_str().unwrap(), "--shared-dir", "--keep"]);
     assert_eq!(code, 0, "{out}");

@@ -28,9 +28,9 @@ pub struct NodeConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeState {
     /// Cluster id or node id is missing: the node has no registration key.
-    Unconfigured,
+    Unconfigured = 0,
     /// The node knows who it is and can derive its registration key.
-    Configured,
+    Configured = 1,
 }
 
 impl NodeState {

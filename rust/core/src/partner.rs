@@ -159,8 +159,11 @@ pub enum Phase {
     Watching,
     /// Preempting the partner's disks.
     TakingOver,
-    /// Holding the partner's disks.
+    /// The last takeover holds every partner disk, each verified.
     Holding,
+    /// The last takeover failed on some or all partner disks; a takeover
+    /// command tries again (what is held stays held).
+    Partial,
     /// The partner fenced this node (it holds our own service disks): this
     /// node lost, and takes nothing over. Left when the service disks are
     /// set again.
@@ -175,7 +178,66 @@ impl Phase {
             Self::Watching => "watching",
             Self::TakingOver => "taking-over",
             Self::Holding => "holding",
+            Self::Partial => "partial",
             Self::Fenced => "fenced",
+        }
+    }
+
+    /// The number of the netlink spec's `takeover-state` enum.
+    pub const fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// Whether a takeover happened since the partner was last watched anew
+    /// (whatever it held): no automatic takeover starts again.
+    pub const fn took_over(self) -> bool {
+        matches!(self, Self::TakingOver | Self::Holding | Self::Partial)
+    }
+
+    /// The phase a takeover ends in: holding if every disk is held.
+    pub const fn after_takeover(held: usize, total: usize) -> Self {
+        if held == total {
+            Self::Holding
+        } else {
+            Self::Partial
+        }
+    }
+}
+
+impl Verdict {
+    /// The number of the netlink spec's `partner-state` enum.
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Unknown => 0,
+            Self::Alive => 1,
+            Self::Panicked => 2,
+            Self::Stale { .. } => 3,
+            Self::Stopped => 4,
+            Self::Unreachable => 5,
+        }
+    }
+}
+
+/// How a partner disk was taken: the netlink spec's `method` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// PREEMPT AND ABORT of the partner's key.
+    PreemptAbort = 0,
+    /// PREEMPT, where the array lacks PREEMPT AND ABORT.
+    Preempt = 1,
+    /// This node held it already.
+    AlreadyHeld = 2,
+    /// Nobody held it (the array lost its PR state): reserved.
+    Reserve = 3,
+}
+
+impl Method {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PreemptAbort => "preempt-abort",
+            Self::Preempt => "preempt",
+            Self::AlreadyHeld => "already-held",
+            Self::Reserve => "reserve",
         }
     }
 }
@@ -269,8 +331,19 @@ mod tests {
 
     #[test]
     fn phase_names_are_the_abi() {
-        let names = [Phase::Idle, Phase::Watching, Phase::TakingOver, Phase::Holding, Phase::Fenced].map(Phase::as_str);
-        assert_eq!(names, ["idle", "watching", "taking-over", "holding", "fenced"]);
+        let phases = [Phase::Idle, Phase::Watching, Phase::TakingOver, Phase::Holding, Phase::Partial, Phase::Fenced];
+        assert_eq!(phases.map(Phase::as_str), ["idle", "watching", "taking-over", "holding", "partial", "fenced"]);
+        assert_eq!(phases.map(Phase::code), [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_takeover_holds_only_when_every_disk_is_held() {
+        assert_eq!(Phase::after_takeover(2, 2), Phase::Holding);
+        assert_eq!(Phase::after_takeover(1, 2), Phase::Partial);
+        assert_eq!(Phase::after_takeover(0, 2), Phase::Partial);
+        assert!(Phase::Partial.took_over() && Phase::Holding.took_over() && !Phase::Watching.took_over());
+        // A partial takeover is not started again on its own: the command retries.
+        assert_eq!(decide(Verdict::Panicked, true, Phase::Partial.took_over()), None);
     }
 
     #[test]
