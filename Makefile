@@ -8,6 +8,7 @@
 #   make check           host tests and every QEMU scenario
 #   make bench           takeover and dump figures (bench/report.md)
 #   make check-debug     the QEMU scenarios on a lockdep/KASAN/UBSAN kernel
+#   make install         the command, module, unit, udev rule on a node (DESTDIR=)
 #
 # `demo`, `check`, `bench` and `check-debug` install what is missing first
 # (scripts/setup.sh), then run the rest in a sub-make: the test kernel's
@@ -35,7 +36,7 @@ harness_args = --kernel $(1)/arch/x86/boot/bzImage --vmlinux $(1)/vmlinux \
 	--python $(CT_CACHE)/venv/bin/python
 HARNESS_ARGS = $(call harness_args,$(CT_KDIR))
 
-.PHONY: all module test-module setup kernel debug-kernel cli harness host-test fuzz check check-debug bench demo clean clean-cache \
+.PHONY: all module test-module setup kernel debug-kernel cli harness host-test fuzz check check-debug bench demo clean clean-cache install \
 	run-check run-check-debug run-bench run-demo
 
 all: module
@@ -113,6 +114,22 @@ demo: setup
 run-demo:
 	@$(MAKE) -s KDIR=$(CT_KDIR) module test-module cli harness
 	@$(HARNESS) $(HARNESS_ARGS) demo --out demo-out; rc=$$?; scripts/disk-use.sh; exit $$rc
+
+# Installs what a node runs (DESTDIR for a staging root): the command, the
+# module for the kernel it was built against, the systemd unit, the udev
+# rule, the modprobe options, the example configuration and the admin guide.
+# Then: depmod, edit /etc/coretakeover.conf, systemctl enable coretakeover.
+KERNELRELEASE = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null)
+install: module cli
+	@test -n "$(KERNELRELEASE)" || { echo "error: no kernel release in $(KDIR)"; exit 1; }
+	install -D -m 0755 $(CLI_BIN) $(DESTDIR)/usr/sbin/coretakeover
+	install -D -m 0644 coretakeover.ko $(DESTDIR)/lib/modules/$(KERNELRELEASE)/extra/coretakeover.ko
+	install -D -m 0644 scripts/deploy/coretakeover.service $(DESTDIR)/usr/lib/systemd/system/coretakeover.service
+	install -D -m 0644 scripts/deploy/60-coretakeover.rules $(DESTDIR)/usr/lib/udev/rules.d/60-coretakeover.rules
+	install -D -m 0644 scripts/deploy/coretakeover-modprobe.conf $(DESTDIR)/etc/modprobe.d/coretakeover.conf
+	install -D -m 0644 scripts/deploy/coretakeover.conf.example $(DESTDIR)/usr/share/doc/coretakeover/coretakeover.conf.example
+	install -D -m 0644 Documentation/coretakeover/admin-guide.rst $(DESTDIR)/usr/share/doc/coretakeover/admin-guide.rst
+	@echo "==> installed; next: depmod -a $(KERNELRELEASE), /etc/coretakeover.conf (see the example), systemctl enable coretakeover"
 
 # Everything outside the repository: the cached kernels and the test venv.
 clean-cache:

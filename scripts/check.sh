@@ -27,6 +27,9 @@ if "$CT_ROOT/scripts/netlink-gen.sh" --check; then gen_passed=1 gen_failed=0; el
 step "module layers: every file of the module uses only its own layer and those below"
 if python3 "$CT_ROOT/scripts/module-layers.py" "$CT_ROOT"; then layers_passed=1 layers_failed=0; else layers_passed=0 layers_failed=1; fi
 
+step "deployment: systemd-analyze verify of scripts/deploy's unit (a planted mistake must be caught)"
+if "$CT_ROOT/scripts/verify-units.sh" "$CT_ROOT/target/x86_64-unknown-linux-gnu/release/coretakeover"; then units_passed=1 units_failed=0; else units_passed=0 units_failed=1; fi
+
 step "fuzz smoke: every parser target, 20000 runs each (make fuzz runs more)"
 log=$(mktemp)
 "$CT_ROOT/scripts/fuzz.sh" 20000 2>&1 | tee "$log"
@@ -46,11 +49,12 @@ echo
 echo "host tests:     $host_passed passed, $host_failed failed"
 echo "netlink tables: $gen_passed passed, $gen_failed failed"
 echo "module layers:  $layers_passed passed, $layers_failed failed"
+echo "systemd units:  $units_passed passed, $units_failed failed"
 echo "fuzz smoke:     $fuzz_passed passed, $fuzz_failed failed"
 echo "QEMU scenarios: $qemu_passed passed, $qemu_failed failed"
 # The disk line comes just before the count, which stays the last line.
 "$CT_ROOT/scripts/disk-use.sh"
-passed=$((host_passed + gen_passed + layers_passed + fuzz_passed + qemu_passed))
-failed=$((host_failed + gen_failed + layers_failed + fuzz_failed + qemu_failed))
+passed=$((host_passed + gen_passed + layers_passed + units_passed + fuzz_passed + qemu_passed))
+failed=$((host_failed + gen_failed + layers_failed + units_failed + fuzz_failed + qemu_failed))
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

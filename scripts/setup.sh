@@ -14,6 +14,8 @@ APT_PACKAGES=(
     qemu-system-x86 qemu-block-extra tgt
     # Guest userland and test tools.
     busybox-static sg3-utils libiscsi-bin python3 python3-venv python3-yaml
+    # systemd-analyze, to verify the unit scripts/deploy ships.
+    systemd
 )
 # Python packages for the test venv (pinned); drgn reads vmcores, matplotlib
 # draws the benchmark plots.

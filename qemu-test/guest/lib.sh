@@ -70,3 +70,72 @@ coredump_dev() {
 dump_ready() {
     echo none > "/sys/block/${1##*/}/queue/scheduler"
 }
+
+# node_etc: this node's persistent /etc (the test guests' root is an
+# initramfs; the scenario's results directory keeps it across reboots).
+node_etc() {
+    echo "/results/etc/node-$(cmdline_arg ct.node)"
+}
+
+# disk_links: the /dev/disk/by-path names udev gives SCSI disks
+# (pci-DOMAIN:BUS:SLOT.FN-scsi-H:C:T:L); the test guests run no udevd.
+disk_links() {
+    mkdir -p /dev/disk/by-path
+    for b in /sys/block/sd*; do
+        [ -e "$b" ] || continue
+        dev=$(readlink -f "$b/device")
+        pci=$(echo "$dev" | tr / '\n' | grep -E '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$' | tail -n 1)
+        ln -sf "../../${b##*/}" "/dev/disk/by-path/pci-$pci-scsi-${dev##*/}"
+    done
+}
+
+# coredump_rule: what scripts/deploy/60-coretakeover.rules makes udev do for
+# a disk with a coredump label (`coretakeover probe --udev`): no I/O
+# scheduler, and /dev/disk/by-coretakeover/cluster-C-node-N.
+coredump_rule() {
+    mkdir -p /dev/disk/by-coretakeover
+    for b in /sys/block/vd* /sys/block/sd*; do
+        [ -e "$b" ] || continue
+        vars=$(coretakeover probe --udev "/dev/${b##*/}") || continue
+        [ -n "$vars" ] || continue
+        eval "$vars"
+        echo none > "$b/queue/scheduler"
+        ln -sf "../../${b##*/}" "/dev/disk/by-coretakeover/cluster-$CORETAKEOVER_CLUSTER-node-$CORETAKEOVER_NODE"
+    done
+}
+
+# boot_service start|reload|stop: runs coretakeover.service's commands for
+# that action, in order, as systemd would (ExecStartPre then ExecStart; a
+# command prefixed with '-' may fail), after the unit's condition.
+boot_service() {
+    unit=/lib/systemd/system/coretakeover.service
+    case $1 in
+    start) keys="ExecStartPre ExecStart" ;;
+    reload) keys="ExecReload" ;;
+    stop) keys="ExecStop" ;;
+    *) echo "boot_service: start, reload or stop" >&2; return 2 ;;
+    esac
+    cp "$(node_etc)/coretakeover.conf" /etc/coretakeover.conf 2>/dev/null
+    if [ ! -f /etc/coretakeover.conf ]; then
+        echo "coretakeover.service: condition failed: no /etc/coretakeover.conf"
+        return 0
+    fi
+    luns=$(cmdline_arg ct.luns) && [ "$luns" -gt 0 ] && wait_luns "$luns"
+    disk_links
+    coredump_rule
+    for key in $keys; do
+        for cmd in $(sed -n "s/^$key=//p" "$unit" | tr ' ' '\037'); do
+            cmd=$(echo "$cmd" | tr '\037' ' ')
+            echo "coretakeover.service: $key=$cmd"
+            ${cmd#-}
+            status=$?
+            if [ "$status" -ne 0 ]; then
+                case $cmd in -*) ;; *)
+                    echo "coretakeover.service: $1 failed ($key exited $status)"
+                    return 1 ;;
+                esac
+            fi
+        done
+    done
+    echo "coretakeover.service: $1 done"
+}

@@ -115,8 +115,9 @@ impl NodeEnv {
             // crash_kexec_post_notifiers: a panic saves the registers of the
             // CPUs it stops, as a node configured by the admin guide does.
             append: format!(
-                "ct.role=node ct.node={} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}",
+                "ct.role=node ct.node={} ct.luns={} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}",
                 node.letter(),
+                self.lun_urls.len(),
                 self.kernel_args
             ),
             devices,

@@ -28,6 +28,7 @@ pub struct Cpio {
 }
 
 const S_IFDIR: u32 = 0o040000;
+const S_IFLNK: u32 = 0o120000;
 const S_IFREG: u32 = 0o100000;
 const S_IFCHR: u32 = 0o020000;
 
@@ -69,6 +70,10 @@ impl Cpio {
         self.entry(name, S_IFREG | mode, (0, 0), body);
     }
 
+    pub fn symlink(&mut self, name: &str, target: &str) {
+        self.entry(name, S_IFLNK | 0o777, (0, 0), target.as_bytes());
+    }
+
     pub fn char_device(&mut self, name: &str, major: u32, minor: u32) {
         self.entry(name, S_IFCHR | 0o600, (major, minor), &[]);
     }
@@ -79,14 +84,44 @@ impl Cpio {
     }
 }
 
-/// Builds the initramfs shared by the array and both nodes. `ynl` is the
-/// kernel tree's `tools/net/ynl` (its cli.py and library go to `ct/ynl/`,
-/// with the family's spec), so guests need no host path to reach them.
-pub fn build(out: &Path, busybox: &Path, module: &Path, test_module: &Path, cli: &Path, ynl: &Path, spec: &Path) -> Result<()> {
+/// What the initramfs is built from.
+pub struct Parts<'a> {
+    pub busybox: &'a Path,
+    pub module: &'a Path,
+    pub test_module: &'a Path,
+    pub cli: &'a Path,
+    /// The kernel tree's `tools/net/ynl` (its cli.py and library go to
+    /// `ct/ynl/`, with the family's spec), so guests need no host path.
+    pub ynl: &'a Path,
+    pub spec: &'a Path,
+    /// The kernel's release: the module is also installed as a node would
+    /// have it, under /lib/modules/RELEASE/extra.
+    pub release: &'a str,
+}
+
+/// The files of `scripts/deploy/` a node has installed.
+const DEPLOYED: &[(&str, &str)] = &[
+    ("lib/systemd/system/coretakeover.service", include_str!("../../scripts/deploy/coretakeover.service")),
+];
+
+/// Builds the initramfs shared by the array and both nodes.
+pub fn build(out: &Path, parts: &Parts<'_>) -> Result<()> {
+    let Parts { busybox, module, test_module, cli, ynl, spec, release } = *parts;
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let mut cpio = Cpio::new();
-    for dir in ["bin", "sbin", "dev", "proc", "sys", "tmp", "host", "results", "ct"] {
+    for dir in ["bin", "sbin", "usr", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "host", "results", "ct", "lib", "lib/systemd", "lib/systemd/system", "lib/modules"] {
         cpio.dir(dir);
+    }
+    // Installed as on a node: the command, modprobe, the module, the unit.
+    cpio.symlink("usr/sbin/coretakeover", "/bin/coretakeover");
+    cpio.symlink("sbin/modprobe", "/bin/busybox");
+    cpio.symlink("sbin/depmod", "/bin/busybox");
+    let extra = format!("lib/modules/{release}/extra");
+    cpio.dir(&format!("lib/modules/{release}"));
+    cpio.dir(&extra);
+    cpio.symlink(&format!("{extra}/coretakeover.ko"), "/ct/coretakeover.ko");
+    for (name, text) in DEPLOYED {
+        cpio.file(name, 0o644, text.as_bytes());
     }
     cpio.char_device("dev/console", 5, 1);
     cpio.file("bin/busybox", 0o755, &read(busybox)?);

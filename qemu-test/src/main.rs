@@ -151,14 +151,19 @@ fn main() -> Result<()> {
     let absolute = |p: &PathBuf| std::fs::canonicalize(p).with_context(|| format!("{} not found", p.display()));
     let kernel_tree = absolute(&cli.kernel)?.ancestors().nth(4).context("the kernel tree above bzImage")?.to_path_buf();
     let spec = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../Documentation/netlink/specs/coretakeover.yaml"));
+    let release_file = kernel_tree.join("include/config/kernel.release");
+    let release = std::fs::read_to_string(&release_file).with_context(|| format!("reading {}", release_file.display()))?;
     initramfs::build(
         &initramfs,
-        &cli.busybox,
-        &cli.module,
-        &cli.test_module,
-        &cli.cli,
-        &kernel_tree.join("tools/net/ynl"),
-        &spec,
+        &initramfs::Parts {
+            busybox: &cli.busybox,
+            module: &cli.module,
+            test_module: &cli.test_module,
+            cli: &cli.cli,
+            ynl: &kernel_tree.join("tools/net/ynl"),
+            spec: &spec,
+            release: release.trim(),
+        },
     )?;
     let env = Env {
         kernel: absolute(&cli.kernel)?,

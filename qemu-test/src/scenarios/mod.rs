@@ -4,6 +4,7 @@
 
 pub(crate) mod dump;
 mod bad_input;
+mod boot;
 mod module_load;
 mod pr_sanity;
 pub(crate) mod takeover;
@@ -120,6 +121,12 @@ pub fn all() -> Vec<Scenario> {
             about: "the array loses power during a takeover and forgets its PRs: B retries, then holds every LUN",
             timeout: Duration::from_secs(300),
             run: Box::new(takeover::array_restart),
+        },
+        Scenario {
+            name: "boot-flow",
+            about: "nodes configured by /etc/coretakeover.conf and their service: A panics, boots, saves its dump, arms, gets its disks back",
+            timeout: Duration::from_secs(900),
+            run: Box::new(boot::boot_flow),
         },
         Scenario {
             name: "dump-refusals",

@@ -72,9 +72,15 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         a.ok("rmmod coretakeover")?;
         a.console.wait_for(mark, "coretakeover: unloaded", until)?;
         a.fails(&format!("test -e {SYSFS}"))?;
-        let out = a.fails("coretakeover status")?;
+        let out = a.fails("coretakeover status --sysfs")?;
         ensure!(out.contains("module not loaded"), "status without module: {out:?}");
     }
+
+    ctx.step("the first request for the netlink family loads the module (MODULE_ALIAS_GENL_FAMILY)");
+    let status: serde_json::Value = serde_json::from_str(&a.ok("coretakeover status --json")?)?;
+    ensure!(status["state"] == "unconfigured", "status after autoload: {status}");
+    ensure!(a.ok("lsmod")?.contains("coretakeover"), "the module was not loaded by its alias");
+    a.ok("rmmod coretakeover")?;
     let bad = a.console.find(0, "BUG").or_else(|| a.console.find(0, "WARNING"));
     ensure!(bad.is_none(), "kernel complained: {:?}", bad.map(|l| l.text));
 

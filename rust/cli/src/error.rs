@@ -43,6 +43,9 @@ pub enum Error {
     /// result.
     #[error("the takeover did not hold every partner disk: {}", reason.as_deref().unwrap_or("see the report"))]
     Partial { reason: Option<String>, report: serde_json::Value },
+    /// The configuration file is wrong.
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
     /// An argument was well-formed for clap but wrong for us.
     #[error("invalid {what}: {reason}")]
     InvalidArgument { what: &'static str, reason: String },
@@ -59,7 +62,7 @@ impl Error {
     /// refusal, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidArgument { .. } => 2,
+            Self::InvalidArgument { .. } | Self::Config { .. } => 2,
             Self::Partial { .. } => EXIT_PARTIAL,
             Self::Module { errno, .. } if *errno == libc::EREMOTEIO => EXIT_PARTIAL,
             Self::Module { .. } | Self::Refused { .. } => EXIT_REFUSED,
@@ -81,6 +84,7 @@ impl Error {
             Self::Module { errno, .. } if *errno == libc::EREMOTEIO => "partial-takeover",
             Self::Module { .. } => "refused-by-module",
             Self::InvalidArgument { .. } => "usage",
+            Self::Config { .. } => "configuration",
         }
     }
 

@@ -5,9 +5,12 @@
 //! One module per subcommand; each parses its own arguments (unit-tested in
 //! its file) and returns this crate's one error type.
 
+mod apply;
+mod config;
 mod coredump;
 mod crc;
 mod disk;
+mod dmesg;
 mod error;
 mod genl;
 mod key;
@@ -40,6 +43,14 @@ enum Command {
     Takeover(takeover::Args),
     Giveback(takeover::Args),
     Watch(watch::Args),
+    /// Configure the module from /etc/coretakeover.conf.
+    Apply(apply::Args),
+    /// At boot: save an unsaved dump of this node, then apply.
+    Boot(apply::Args),
+    /// Disarm on purpose: the partner sees "stopped" and never takes over.
+    Stop(apply::StopArgs),
+    /// Identify a coredump disk by its label (udev).
+    Probe(apply::ProbeArgs),
 }
 
 impl Command {
@@ -52,6 +63,9 @@ impl Command {
             Command::Savecore(a) => a.json,
             Command::Takeover(a) | Command::Giveback(a) => a.json,
             Command::Watch(a) => a.json,
+            Command::Apply(a) | Command::Boot(a) => a.json,
+            Command::Stop(a) => a.json,
+            Command::Probe(_) => false,
         }
     }
 }
@@ -66,6 +80,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Takeover(args) => takeover::run_takeover(&args, &mut out),
         Command::Giveback(args) => takeover::run_giveback(&args, &mut out),
         Command::Watch(args) => watch::run(&args, &mut out),
+        Command::Apply(args) => apply::run(&args, &mut out),
+        Command::Boot(args) => apply::run_boot(&args, &mut out),
+        Command::Stop(args) => apply::run_stop(&args, &mut out),
+        Command::Probe(args) => apply::run_probe(&args, &mut out),
     }
 }
 

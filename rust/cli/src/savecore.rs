@@ -49,8 +49,9 @@ pub struct Args {
     /// Where to write the vmcore (mode 0600; an existing file is refused).
     #[arg(short, long, required_unless_present = "crash_dir", conflicts_with = "crash_dir")]
     output: Option<PathBuf>,
-    /// Save under DIR/<panic time>/ instead: the vmcore and savecore.json
-    /// (directories made 0700), as the boot service does with /var/crash.
+    /// Save under DIR/<panic time>/ instead: the vmcore, dmesg.txt (the
+    /// dumped kernel's log) and savecore.json (directories made 0700), as
+    /// the boot service does with /var/crash.
     #[arg(long, value_name = "DIR")]
     crash_dir: Option<PathBuf>,
     /// Replace an existing vmcore (a new file is renamed over it once complete).
@@ -84,6 +85,8 @@ struct SaveReport {
     crashed_cpu: Option<u16>,
     /// Every CPU the dump knows of, and whether its registers are in the vmcore.
     cpus: Vec<CpuRegisters>,
+    /// With --crash-dir: the dumped kernel's log, or why there is none.
+    dmesg: Option<Result<String, String>>,
     marked_saved: bool,
 }
 
@@ -118,6 +121,11 @@ impl Report for SaveReport {
         writeln!(out, "registers of CPU {} saved ({} CPUs known)", if saved.is_empty() { "none".into() } else { saved.join(", ") }, self.cpus.len())?;
         for cpu in self.cpus.iter().filter(|c| c.source.is_none()) {
             writeln!(out, "CPU {}: no registers: {}", cpu.cpu, cpu.missing.as_deref().unwrap_or("unknown"))?;
+        }
+        match &self.dmesg {
+            Some(Ok(path)) => writeln!(out, "kernel log: {path}")?,
+            Some(Err(why)) => writeln!(out, "kernel log: not written: {why}")?,
+            None => {}
         }
         if self.marked_saved {
             writeln!(out, "{}: dump header marked saved", self.disk)?;
@@ -311,13 +319,75 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         crash_time: header.panic_ns() / 1_000_000_000,
         crashed_cpu: Some(header.panic_cpu()).filter(|&c| c != coretakeover_core::header::NO_CPU),
         cpus,
+        dmesg: None,
         marked_saved: marked,
     };
+    let mut report = report;
     if let Some(dir) = dir {
+        let ram = DumpRam::new(&disk, header, &ranges, watermark);
+        let text = crate::dmesg::vmcoreinfo_text(header.vmcoreinfo());
+        report.dmesg = Some(match crate::dmesg::read(&text, &ram, header.page_offset()) {
+            Ok(log) => PrivateFile::write_all(&dir.join("dmesg.txt"), policy, log.as_bytes()).map(|p| p.display().to_string()).map_err(|e| e.to_string()),
+            Err(why) => Err(why.to_string()),
+        });
         let json = serde_json::to_vec_pretty(&report).map_err(std::io::Error::from)?;
         PrivateFile::write_all(&dir.join("savecore.json"), policy, &json)?;
     }
     emit(&report, args.json, out)
+}
+
+/// Saves the dump on `disk` under `crash_dir` (the boot service's savecore).
+pub fn save_to_crash_dir(disk: &Path, crash_dir: &Path, json: bool, out: &mut dyn Write) -> Result<(), Error> {
+    let args = Args {
+        disk: disk.to_path_buf(),
+        output: None,
+        crash_dir: Some(crash_dir.to_path_buf()),
+        force: false,
+        shared_dir: false,
+        keep: false,
+        json,
+    };
+    run(&args, out)
+}
+
+/// The dumped RAM, read from the disk page by page (and kept: the log's
+/// walk reads the same pages many times).
+struct DumpRam<'a> {
+    disk: &'a Disk,
+    header: &'a Header<Vec<u8>>,
+    ranges: &'a [RamRange],
+    watermark: u64,
+    pages: std::cell::RefCell<std::collections::HashMap<u64, Option<Vec<u8>>>>,
+}
+
+impl<'a> DumpRam<'a> {
+    fn new(disk: &'a Disk, header: &'a Header<Vec<u8>>, ranges: &'a [RamRange], watermark: u64) -> Self {
+        Self { disk, header, ranges, watermark, pages: Default::default() }
+    }
+
+    fn page(&self, phys: u64) -> Option<Vec<u8>> {
+        let page = phys & !(ALIGN as u64 - 1);
+        let mut pages = self.pages.borrow_mut();
+        pages
+            .entry(page)
+            .or_insert_with(|| read_ram(self.disk, self.header, self.ranges, self.watermark, page, ALIGN).ok().flatten())
+            .clone()
+    }
+}
+
+impl crate::dmesg::Ram for DumpRam<'_> {
+    fn read(&self, phys: u64, len: usize) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(len);
+        let mut at = phys;
+        while out.len() < len {
+            let page = self.page(at)?;
+            let offset = (at % ALIGN as u64) as usize;
+            let take = (ALIGN - offset).min(len - out.len());
+            out.extend_from_slice(page.get(offset..offset + take)?);
+            at += take as u64;
+        }
+        Some(out)
+    }
 }
 
 /// The `NT_PRSTATUS` notes of every CPU whose registers the dump holds, in

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A pair run the way it is deployed: each node has /etc/coretakeover.conf
+//! and coretakeover.service (scripts/deploy/), whose commands the test
+//! guests run as systemd would at boot (`boot_service` in
+//! `qemu-test/guest/lib.sh`; the guests have no systemd). A node that
+//! panicked comes back protected with no command typed.
+
+use super::dump::CLUSTER_ID;
+use super::takeover::last_takeover;
+use super::Ctx;
+use crate::array::ArrayKind;
+use crate::cluster::{Cluster, ClusterSpec, NodeName};
+use anyhow::{ensure, Context, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const SYSFS: &str = "/sys/kernel/coretakeover";
+
+/// The by-path link (as udev names it) of service LUN `lun`, on `node`.
+fn by_path(cluster: &mut Cluster, node: NodeName, lun: usize) -> Result<String> {
+    let link = cluster.node(node)?.ok(&format!(
+        "disk_links && for l in /dev/disk/by-path/*; do [ \"$(readlink -f $l)\" = \"$(lun_dev {lun})\" ] && echo $l; done; true"
+    ))?;
+    let link = link.trim().to_string();
+    ensure!(link.starts_with("/dev/disk/by-path/pci-") && link.contains("-scsi-0:0:"), "no by-path link for LUN {lun}: {link:?}");
+    Ok(link)
+}
+
+/// `node`'s /etc/coretakeover.conf: its LUNs, the partner's, both coredump
+/// disks (its own by label, the partner's by the name the udev rule makes).
+fn write_config(cluster: &mut Cluster, node: NodeName, partner: NodeName) -> Result<String> {
+    let quoted = |links: Vec<String>| links.iter().map(|l| format!("\"{l}\"")).collect::<Vec<_>>().join(", ");
+    let own: Vec<String> = (0..cluster.luns_per_node).map(|k| by_path(cluster, node, cluster.lun_of(node, k))).collect::<Result<_>>()?;
+    let theirs: Vec<String> =
+        (0..cluster.luns_per_node).map(|k| by_path(cluster, node, cluster.lun_of(partner, k))).collect::<Result<_>>()?;
+    let config = format!(
+        "# coretakeover.conf of node {}, written by the boot-flow scenario\n\
+         cluster_id = {CLUSTER_ID}\nnode_id = {}\n\n[dump]\ndisk = \"label\"\ncrash_dir = \"/results/crash-{}\"\n\n\
+         [service]\ndisks = [{}]\n\n[partner]\nnode_id = {}\ndisks = [{}]\n\
+         dump_disk = \"/dev/disk/by-coretakeover/cluster-{CLUSTER_ID}-node-{}\"\n\n[policy]\nstale_timeout_ms = 2000\n",
+        node.letter(),
+        node.id(),
+        node.letter(),
+        quoted(own),
+        partner.id(),
+        quoted(theirs),
+        partner.id(),
+    );
+    // The harness sends one line per command: the file goes as printf %b
+    // escapes (the text has no quote or backslash of its own).
+    ensure!(!config.contains('\'') && !config.contains('\\'), "the configuration needs escaping");
+    let escaped = config.replace('\n', "\\n");
+    let n = cluster.node(node)?;
+    n.ok(&format!("mkdir -p $(node_etc) && printf '%b' '{escaped}' > $(node_etc)/coretakeover.conf"))?;
+    Ok(config)
+}
+
+/// Waits until `node`'s partner_state reads `state`.
+fn partner_is(cluster: &mut Cluster, node: NodeName, state: &str) -> Result<()> {
+    cluster
+        .node(node)?
+        .ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = {state} ]; do i=$((i+1)); [ $i -gt 150 ] && exit 1; sleep 0.1; done"))
+        .with_context(|| format!("{node:?}'s partner never turned {state}"))
+        .map(drop)
+}
+
+pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 2,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+    };
+    ctx.step("booting the LIO array and nodes A and B");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+
+    ctx.step("the administrator labels each coredump disk and writes /etc/coretakeover.conf (by-path names, the coredump disks by label)");
+    for (node, partner) in [(NodeName::A, NodeName::B), (NodeName::B, NodeName::A)] {
+        cluster.node(node)?.ok(&format!(
+            "coretakeover label --disk $(coredump_dev {}) --cluster {CLUSTER_ID} --node {}",
+            node.letter(),
+            node.id()
+        ))?;
+        write_config(&mut cluster, node, partner)?;
+    }
+    let a = cluster.node(NodeName::A)?;
+    // On a node, udev ran the coretakeover rule when the disks appeared.
+    let checked = a.ok("disk_links && coredump_rule && cp $(node_etc)/coretakeover.conf /etc/ && coretakeover apply --check --json")?;
+    ensure!(checked.contains("\"checked\""), "apply --check: {checked}");
+    let broken = a.ok("sed 's/stale_timeout_ms/stale_timout_ms/' /etc/coretakeover.conf > /tmp/typo.conf; coretakeover apply --config /tmp/typo.conf; echo \"exit=$?\"")?;
+    ensure!(broken.contains("stale_timout_ms") && broken.trim_end().ends_with("exit=2"), "a typo in the configuration: {broken}");
+    ensure!(a.fails(&format!("test -d {SYSFS}")).is_ok(), "apply --check loaded the module");
+    ctx.step("apply --check reads both files and disks and changes nothing; a typo is refused (exit 2)");
+
+    ctx.step("the service starts on both nodes (systemctl start coretakeover: modprobe, coretakeover boot)");
+    for node in [NodeName::A, NodeName::B] {
+        let out = cluster.node(node)?.shell.ok("boot_service start", Duration::from_secs(120))?;
+        ensure!(out.contains("coretakeover.service: start done"), "{node:?}'s service: {out}");
+    }
+    partner_is(&mut cluster, NodeName::A, "alive")?;
+    partner_is(&mut cluster, NodeName::B, "alive")?;
+    let again = cluster.node(NodeName::A)?.ok("coretakeover apply --json")?;
+    let again: serde_json::Value = serde_json::from_str(&again).with_context(|| format!("apply: {again}"))?;
+    let changed: Vec<&serde_json::Value> = again["steps"].as_array().into_iter().flatten().filter(|s| s["result"] != "unchanged" && s["result"] != "checked").collect();
+    ensure!(changed.is_empty(), "a second apply changed something: {changed:?}");
+    ctx.step("both armed and watching each other; a second apply changes nothing");
+    for k in 0..2 {
+        let lun = cluster.lun_of(NodeName::A, k);
+        cluster.node(NodeName::A)?.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        cluster.node(NodeName::B)?.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    }
+
+    ctx.step("A panics; B takes over while A dumps");
+    let a_mark = cluster.node(NodeName::A)?.console.mark();
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    cluster.node(NodeName::A)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+    let done = cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
+    ensure!(done.text.contains("2 of 2 disks held"), "{}", done.text);
+    let end = cluster.node(NodeName::A)?.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(300), deadline)?;
+    ensure!(end.text.contains("dump complete"), "A's dump: {}", end.text);
+
+    ctx.step("A boots again; with no command typed, its service saves the dump, applies and arms");
+    cluster.restart(NodeName::A, 512)?;
+    let a = cluster.node(NodeName::A)?;
+    let started = a.wait_console(0, "coretakeover.service: start ", Duration::from_secs(600), deadline)?;
+    ensure!(started.text.contains("start done"), "A's service at boot: {}", started.text);
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_state"))?.trim() == "armed", "A is not armed after its boot");
+    let waiting = a.console.find(0, "service disks held by the partner");
+    ensure!(waiting.is_some(), "A's boot did not say its service disks wait for a giveback");
+    partner_is(&mut cluster, NodeName::B, "alive")?;
+    ctx.step("A is armed and beating (B sees it alive); its service disks wait for B's giveback");
+
+    let crash = ctx.dir.join("crash-a");
+    let saved: Vec<_> = std::fs::read_dir(&crash).with_context(|| format!("{} missing", crash.display()))?.collect::<Result<_, _>>()?;
+    ensure!(saved.len() == 1, "expected one saved dump in {}: {saved:?}", crash.display());
+    let dir = saved[0].path();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o7777);
+    ensure!(mode(&dir)? == 0o700 && mode(&crash)? == 0o700, "crash directories not 0700");
+    for file in ["vmcore", "dmesg.txt", "savecore.json"] {
+        ensure!(mode(&dir.join(file))? == 0o600, "{file} is not 0600");
+    }
+    let dmesg = std::fs::read_to_string(dir.join("dmesg.txt"))?;
+    let panic_line = dmesg.lines().find(|l| l.contains("Kernel panic - not syncing: sysrq triggered crash"));
+    ensure!(panic_line.is_some(), "dmesg.txt has no panic line ({} lines)", dmesg.lines().count());
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("savecore.json"))?)?;
+    ensure!(report["complete"] == true && report["cpus"][0]["source"].is_string(), "savecore.json: {report}");
+    ctx.step(&format!(
+        "{}: vmcore, dmesg.txt ({} lines, {:?}), savecore.json; 0700/0600",
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        dmesg.lines().count(),
+        panic_line.unwrap_or("").trim()
+    ));
+    let status = cluster.node(NodeName::B)?.ok("coretakeover status --disk $(coredump_dev a) --json")?;
+    ensure!(status.contains("\"state\":\"armed\""), "A's coredump disk after the boot: {status}");
+
+    ctx.step("giveback on B; A's service reloads (systemctl reload: coretakeover apply) and reserves its LUNs");
+    let gave: serde_json::Value = serde_json::from_str(&cluster.node(NodeName::B)?.ok("coretakeover giveback --json")?)?;
+    ensure!(gave["takeover_state"] == "watching", "giveback: {gave}");
+    let out = cluster.node(NodeName::A)?.shell.ok("boot_service reload", Duration::from_secs(120))?;
+    ensure!(out.contains("reload done") && out.contains("service_disks") && out.contains("set"), "A's reload: {out}");
+    for k in 0..2 {
+        let lun = cluster.lun_of(NodeName::A, k);
+        cluster.node(NodeName::A)?.ok(&format!("retry 3 dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        cluster.node(NodeName::B)?.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    }
+    let last = last_takeover(cluster.node(NodeName::B)?)?;
+    ensure!(last["disks_held"] == 2, "B's last takeover: {last}");
+
+    ctx.step("B stops its service (systemctl stop: coretakeover stop): A sees it stopped and takes nothing over");
+    let out = cluster.node(NodeName::B)?.ok("boot_service stop")?;
+    ensure!(out.contains("stop done"), "B's stop: {out}");
+    partner_is(&mut cluster, NodeName::A, "stopped")?;
+    std::thread::sleep(Duration::from_secs(5));
+    let a = cluster.node(NodeName::A)?;
+    ensure!(a.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "A took over a partner that stopped on purpose");
+    ensure!(a.ok(&format!("cat {SYSFS}/partner_state"))?.trim() == "stopped", "A's partner_state");
+    std::fs::remove_dir_all(&crash).ok();
+    Ok(())
+}

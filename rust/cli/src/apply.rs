@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `coretakeover apply`, `boot` and `stop`: the node configured from
+//! `/etc/coretakeover.conf`, as the boot service (`coretakeover.service`)
+//! runs them.
+//!
+//! `apply` checks the whole configuration before it changes anything: the
+//! file (`config.rs`), then every disk it names (present, a block device,
+//! the coredump disks labeled for this node and for the partner, no service
+//! disk carrying a coredump label). Only then does it tell the module, in
+//! the order that keeps the node protected: the kernel's register saving,
+//! the policy knobs, the ids, arming (the heartbeat starts), the partner
+//! (watched), and last this node's own service disks. Whatever already is
+//! as the file says is left alone, so `apply` can run again at any time
+//! (`systemctl reload coretakeover`). Own service disks that the partner
+//! holds (it took them over, and has not given them back yet) are reported,
+//! not an error: the node is armed and watched, and after the giveback
+//! `apply` reserves them.
+//!
+//! `boot` first saves an unsaved dump of this node's coredump disk under
+//! `dump.crash_dir` (a panic's dump is otherwise refused by arming), then
+//! applies. `stop` disarms: the heartbeat says "stopped", and the partner
+//! never takes over a node that stopped on purpose.
+
+use crate::config::{Config, BY_LABEL, DEFAULT_PATH};
+use crate::coredump::Inspection;
+use crate::crc::HostCrc;
+use crate::disk::Disk;
+use crate::error::Error;
+use crate::genl::{self, cmd, Attr, Client, Message};
+use crate::output::{emit, Report};
+use crate::status::SYSFS_DIR;
+use coretakeover_core::ids::{ClusterId, NodeId};
+use coretakeover_core::label::{Label, LABEL_OFFSET, LABEL_SIZE};
+use serde::Serialize;
+use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// Configure the module from the configuration file.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, default_value = DEFAULT_PATH)]
+    config: PathBuf,
+    /// Check the file and the disks it names, change nothing.
+    #[arg(long)]
+    check: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Stop protecting this node on purpose: disarm its coredump disk.
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One thing `apply` looked at, and what it did.
+#[derive(Debug, Serialize)]
+struct Step {
+    what: String,
+    /// "set", "unchanged", "checked", "waiting" (for a giveback).
+    result: &'static str,
+    detail: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ApplyReport {
+    config: String,
+    dump_disk: String,
+    partner_dump_disk: Option<String>,
+    steps: Vec<Step>,
+    /// Set when this node's service disks are held by the partner.
+    waiting_for_giveback: Option<String>,
+}
+
+impl Report for ApplyReport {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for s in &self.steps {
+            match &s.detail {
+                Some(d) => writeln!(out, "{:<28} {} ({d})", s.what, s.result)?,
+                None => writeln!(out, "{:<28} {}", s.what, s.result)?,
+            }
+        }
+        if let Some(why) = &self.waiting_for_giveback {
+            writeln!(out, "service disks held by the partner: {why}; after its giveback, run coretakeover apply again")?;
+        }
+        Ok(())
+    }
+}
+
+/// The disks the configuration names, found and checked.
+struct Disks {
+    dump: PathBuf,
+    partner_dump: Option<PathBuf>,
+}
+
+/// The coredump label on `path`, if it carries one.
+fn label_of(path: &Path) -> Result<Option<Label>, Error> {
+    let disk = Disk::open(path, false)?;
+    let block = disk.read(LABEL_OFFSET, LABEL_SIZE)?;
+    Ok(Label::decode(&block, &HostCrc).ok())
+}
+
+/// Every whole disk of the machine (no partitions), as /dev paths.
+fn whole_disks() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/sys/class/block") else { return vec![] };
+    let mut disks: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| !e.path().join("partition").exists())
+        .map(|e| Path::new("/dev").join(e.file_name()))
+        .collect();
+    disks.sort();
+    disks
+}
+
+/// The one disk labeled for (cluster, node); with several (the paths of a
+/// multipathed disk), the device-mapper one.
+pub fn find_labeled(cluster: ClusterId, node: NodeId) -> Result<PathBuf, Error> {
+    let mut found: Vec<PathBuf> = whole_disks()
+        .into_iter()
+        .filter(|d| matches!(label_of(d), Ok(Some(l)) if l.belongs_to(cluster, node)))
+        .collect();
+    let mapped: Vec<&PathBuf> = found.iter().filter(|d| d.to_string_lossy().starts_with("/dev/dm-")).collect();
+    if found.len() > 1 && mapped.len() == 1 {
+        return Ok(mapped[0].clone());
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::Refused {
+            path: PathBuf::from("/sys/class/block"),
+            reason: format!("no disk carries the coredump label of cluster {cluster} node {node} (coretakeover label)"),
+        }),
+        _ => Err(Error::Refused {
+            path: found[0].clone(),
+            reason: format!(
+                "{} disks carry the coredump label of cluster {cluster} node {node} ({}): give the path",
+                found.len(),
+                found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+/// A configured path: it must exist and be a block device.
+fn block_device(name: &str, path: &Path) -> Result<(), Error> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    if !meta.file_type().is_block_device() {
+        return Err(Error::Refused { path: path.to_path_buf(), reason: format!("{name}: not a block device") });
+    }
+    Ok(())
+}
+
+/// A coredump disk reference (a path or "label") for (cluster, node).
+fn coredump_disk(name: &str, given: &str, cluster: ClusterId, node: NodeId) -> Result<PathBuf, Error> {
+    if given == BY_LABEL {
+        return find_labeled(cluster, node);
+    }
+    let path = PathBuf::from(given);
+    block_device(name, &path)?;
+    match label_of(&path)? {
+        Some(l) if l.belongs_to(cluster, node) => Ok(path),
+        Some(l) => Err(Error::Refused {
+            path,
+            reason: format!("{name}: labeled for cluster {} node {}, not cluster {cluster} node {node}", l.cluster, l.node),
+        }),
+        None => Err(Error::NotCoredumpDisk { path, reason: format!("{name}: no coredump label") }),
+    }
+}
+
+/// Everything the configuration names, checked on the disks themselves.
+fn check_disks(config: &Config) -> Result<Disks, Error> {
+    let cluster = ClusterId::new(config.cluster_id).ok_or_else(|| Error::InvalidArgument { what: "cluster_id", reason: "0".into() })?;
+    let node = NodeId::new(config.node_id).ok_or_else(|| Error::InvalidArgument { what: "node_id", reason: "0".into() })?;
+    let dump = coredump_disk("dump.disk", &config.dump.disk, cluster, node)?;
+    let mut partner_dump = None;
+    let mut service = config.service.disks.iter().map(|d| ("service.disks", d)).collect::<Vec<_>>();
+    if let Some(p) = &config.partner {
+        let partner = NodeId::new(p.node_id).ok_or_else(|| Error::InvalidArgument { what: "partner.node_id", reason: "0".into() })?;
+        if let Some(disk) = &p.dump_disk {
+            partner_dump = Some(coredump_disk("partner.dump_disk", disk, cluster, partner)?);
+        }
+        service.extend(p.disks.iter().map(|d| ("partner.disks", d)));
+    }
+    for (name, disk) in service {
+        block_device(name, disk)?;
+        if let Some(l) = label_of(disk)? {
+            return Err(Error::Refused {
+                path: disk.clone(),
+                reason: format!("{name}: it carries the coredump label of cluster {} node {}", l.cluster, l.node),
+            });
+        }
+    }
+    Ok(Disks { dump, partner_dump })
+}
+
+/// Writes `value` to knob `name` of the module's sysfs directory.
+fn write_knob(name: &str, value: &str) -> Result<(), Error> {
+    let path = Path::new(SYSFS_DIR).join(name);
+    std::fs::write(&path, value).map_err(|source| Error::Io { path, source })
+}
+
+fn read_knob(name: &str) -> Option<String> {
+    std::fs::read_to_string(Path::new(SYSFS_DIR).join(name)).ok().map(|s| s.trim().to_string())
+}
+
+/// The same disk, whatever path names it.
+fn same_disk(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// The paths of the module's disk list `name` (get-status).
+fn listed(status: &Message, name: &str) -> Vec<PathBuf> {
+    status.nests(name).iter().filter_map(|d| d["path"].as_str().map(PathBuf::from)).collect()
+}
+
+fn same_list(a: &[PathBuf], b: &[PathBuf]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.iter().any(|y| same_disk(x, y)))
+}
+
+fn step(what: &str, result: &'static str, detail: Option<String>) -> Step {
+    Step { what: what.to_string(), result, detail }
+}
+
+/// Applies `config` to the module.
+fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option<String>, Error> {
+    let mut client = Client::connect()?;
+    let status = client.request(cmd::GET_STATUS, vec![])?;
+    let set = |client: &mut Client, attrs: Vec<Attr>| client.request(cmd::SET_CONFIG, attrs).map(drop);
+
+    // The registers of the CPUs a panic stops.
+    let param = Path::new("/sys/module/kernel/parameters/crash_kexec_post_notifiers");
+    if config.dump.cpu_registers {
+        let on = std::fs::read_to_string(param).map(|v| v.trim() == "Y").unwrap_or(false);
+        if !on {
+            std::fs::write(param, "Y").map_err(|source| Error::Io { path: param.to_path_buf(), source })?;
+        }
+        steps.push(step("crash_kexec_post_notifiers", if on { "unchanged" } else { "set" }, Some("Y".into())));
+    }
+
+    // The policy knobs (bios in flight is taken when a disk is armed).
+    let knobs = [
+        ("interval_ms", config.policy.interval_ms.map(|v| v.to_string())),
+        ("watch_interval_ms", config.policy.watch_interval_ms.map(|v| v.to_string())),
+        ("stale_timeout_ms", config.policy.stale_timeout_ms.map(|v| v.to_string())),
+        ("auto_takeover", config.policy.auto_takeover.map(|v| u8::from(v).to_string())),
+        ("dump_bios_in_flight", config.dump.bios_in_flight.map(|v| v.to_string())),
+    ];
+    let mut rearm = false;
+    for (name, value) in knobs {
+        let Some(value) = value else { continue };
+        if read_knob(name).as_deref() == Some(value.as_str()) {
+            steps.push(step(name, "unchanged", Some(value)));
+        } else {
+            write_knob(name, &value)?;
+            rearm |= name == "dump_bios_in_flight";
+            steps.push(step(name, "set", Some(value)));
+        }
+    }
+
+    // The ids: they cannot change while a disk is armed for the old ones.
+    let armed = status.str("dump-state") == Some("armed");
+    let ids_match = status.num("cluster-id") == Some(u64::from(config.cluster_id)) && status.num("node-id") == Some(u64::from(config.node_id));
+    let disk_matches = armed && status.str("dump-disk").is_some_and(|d| same_disk(Path::new(d), &disks.dump));
+    if armed && (!ids_match || !disk_matches || rearm) {
+        write_knob("dump_disk", "none")?;
+        steps.push(step("dump_disk", "disarmed", Some("to change what it was armed with".into())));
+    }
+    if ids_match {
+        steps.push(step("ids", "unchanged", Some(format!("cluster {} node {}", config.cluster_id, config.node_id))));
+    } else {
+        set(&mut client, vec![Attr::U32(genl::number("cluster-id"), config.cluster_id), Attr::U32(genl::number("node-id"), u32::from(config.node_id))])?;
+        steps.push(step("ids", "set", Some(format!("cluster {} node {}", config.cluster_id, config.node_id))));
+    }
+
+    // Arming: from here the heartbeat moves and a panic is dumped.
+    if armed && ids_match && disk_matches && !rearm {
+        steps.push(step("dump_disk", "unchanged", Some(disks.dump.display().to_string())));
+    } else {
+        write_knob("dump_disk", &disks.dump.to_string_lossy())?;
+        steps.push(step("dump_disk", "armed", Some(disks.dump.display().to_string())));
+    }
+
+    // The partner: registered on its disks, its coredump disk watched.
+    if let Some(p) = &config.partner {
+        let watching = status.str("partner-dump-disk").map(PathBuf::from);
+        if status.num("partner-id") == Some(u64::from(p.node_id)) {
+            steps.push(step("partner_id", "unchanged", Some(p.node_id.to_string())));
+        } else {
+            if watching.is_some() {
+                set(&mut client, vec![Attr::Str(genl::number("partner-dump-disk"), "none".into())])?;
+            }
+            set(&mut client, vec![Attr::U32(genl::number("partner-id"), u32::from(p.node_id))])?;
+            steps.push(step("partner_id", "set", Some(p.node_id.to_string())));
+        }
+        if same_list(&listed(&status, "partner-disk"), &p.disks) {
+            steps.push(step("partner_disks", "unchanged", Some(format!("{} disks", p.disks.len()))));
+        } else if !p.disks.is_empty() {
+            let attrs = p.disks.iter().map(|d| genl::disk_path("partner-disk", &d.to_string_lossy())).collect();
+            set(&mut client, attrs)?;
+            steps.push(step("partner_disks", "set", Some(format!("{} disks, registered", p.disks.len()))));
+        }
+        if let Some(disk) = &disks.partner_dump {
+            let unchanged = status.num("partner-id") == Some(u64::from(p.node_id)) && watching.as_deref().is_some_and(|w| same_disk(w, disk));
+            if unchanged {
+                steps.push(step("partner_dump_disk", "unchanged", Some(disk.display().to_string())));
+            } else {
+                set(&mut client, vec![Attr::Str(genl::number("partner-dump-disk"), disk.to_string_lossy().into_owned())])?;
+                steps.push(step("partner_dump_disk", "set", Some(disk.display().to_string())));
+            }
+        }
+    }
+
+    // This node's own service disks, reserved last: the partner may hold
+    // them (a takeover it has not given back).
+    let own = &config.service.disks;
+    let fenced = status.str("takeover-state") == Some("fenced");
+    if own.is_empty() {
+        return Ok(None);
+    }
+    if same_list(&listed(&status, "service-disk"), own) && !fenced {
+        steps.push(step("service_disks", "unchanged", Some(format!("{} disks", own.len()))));
+        return Ok(None);
+    }
+    let attrs = own.iter().map(|d| genl::disk_path("service-disk", &d.to_string_lossy())).collect();
+    match set(&mut client, attrs) {
+        Ok(()) => {
+            steps.push(step("service_disks", "set", Some(format!("{} disks, reserved", own.len()))));
+            Ok(None)
+        }
+        // EBUSY from reserving: another node holds them (the module's log
+        // and the reason name it).
+        Err(Error::Module { errno, message }) if errno == libc::EBUSY => {
+            let why = message.unwrap_or_else(|| "held by another node".into());
+            steps.push(step("service_disks", "waiting", Some(why.clone())));
+            Ok(Some(why))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn run_apply(config_path: &Path, check_only: bool, json: bool, out: &mut dyn Write) -> Result<(), Error> {
+    let config = Config::load(config_path)?;
+    let disks = check_disks(&config)?;
+    let mut steps = vec![step("configuration", "checked", Some(config_path.display().to_string()))];
+    let waiting = if check_only { None } else { apply(&config, &disks, &mut steps)? };
+    let report = ApplyReport {
+        config: config_path.display().to_string(),
+        dump_disk: disks.dump.display().to_string(),
+        partner_dump_disk: disks.partner_dump.as_ref().map(|p| p.display().to_string()),
+        steps,
+        waiting_for_giveback: waiting,
+    };
+    emit(&report, json, out)
+}
+
+pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
+    run_apply(&args.config, args.check, args.json, out)
+}
+
+/// `boot`: save an unsaved dump of this node's coredump disk, then apply.
+/// A dump that cannot be saved still lets the rest be applied (the partner
+/// is watched; arming is refused while the dump is unsaved), and then fails.
+pub fn run_boot(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
+    let config = Config::load(&args.config)?;
+    let disks = check_disks(&config)?;
+    let unsaved = {
+        let disk = Disk::open(&disks.dump, false)?;
+        Inspection::read(&disk)?.header().is_some_and(|h| h.state().holds_unsaved_dump())
+    };
+    let saved = if unsaved && !args.check {
+        crate::savecore::save_to_crash_dir(&disks.dump, &config.dump.crash_dir, args.json, out)
+    } else {
+        Ok(())
+    };
+    let applied = run_apply(&args.config, args.check, args.json, out);
+    saved.and(applied)
+}
+
+#[derive(Debug, Serialize)]
+struct StopReport {
+    disarmed: Option<String>,
+}
+
+impl Report for StopReport {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        match &self.disarmed {
+            Some(d) => writeln!(out, "disarmed {d}: the heartbeat says stopped; the partner will not take over"),
+            None => writeln!(out, "no coredump disk was armed"),
+        }
+    }
+}
+
+/// `stop`: disarm, so that the partner sees "stopped" and never takes over.
+pub fn run_stop(args: &StopArgs, out: &mut dyn Write) -> Result<(), Error> {
+    if !Path::new(SYSFS_DIR).is_dir() {
+        return Err(Error::NotLoaded(SYSFS_DIR.into()));
+    }
+    let armed = read_knob("dump_disk").filter(|d| !d.is_empty());
+    if armed.is_some() {
+        write_knob("dump_disk", "none")?;
+    }
+    emit(&StopReport { disarmed: armed }, args.json, out)
+}
+
+/// Identify a coredump disk by its label (for udev).
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// The disk.
+    disk: PathBuf,
+    /// Print KEY=value lines for udev's IMPORT{program} (nothing for a disk
+    /// without a coredump label).
+    #[arg(long)]
+    udev: bool,
+}
+
+/// `probe`: what coredump label a disk carries.
+pub fn run_probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let label = match label_of(&args.disk) {
+        Ok(label) => label,
+        // udev asks about every disk, and some cannot be read (an empty
+        // CD drive): for udev they simply carry no label.
+        Err(_) if args.udev => None,
+        Err(e) => return Err(e),
+    };
+    match (label, args.udev) {
+        (Some(l), true) => {
+            writeln!(out, "CORETAKEOVER_CLUSTER={}", l.cluster)?;
+            writeln!(out, "CORETAKEOVER_NODE={}", l.node)?;
+            writeln!(out, "CORETAKEOVER_UUID={}", coretakeover_core::label::UuidText(&l.disk_uuid))?;
+        }
+        (None, true) => {}
+        (Some(l), false) => writeln!(out, "{}: coredump disk of cluster {} node {}", args.disk.display(), l.cluster, l.node)?,
+        (None, false) => writeln!(out, "{}: no coredump label", args.disk.display())?,
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/etc/coretakeover.conf`: a node's whole configuration in one file (TOML),
+//! as `coretakeover apply` and the boot service read it.
+//!
+//! ```toml
+//! cluster_id = 7
+//! node_id = 1
+//!
+//! [dump]
+//! disk = "label"              # or a path: /dev/disk/by-coretakeover/cluster-7-node-1
+//! crash_dir = "/var/crash"    # where an unsaved dump is saved at boot
+//! bios_in_flight = 4
+//! cpu_registers = true        # crash_kexec_post_notifiers
+//!
+//! [service]
+//! disks = ["/dev/disk/by-id/wwn-0x6001405a...", "/dev/disk/by-id/wwn-0x6001405b..."]
+//!
+//! [partner]
+//! node_id = 2
+//! disks = ["/dev/disk/by-id/wwn-0x6001405c..."]
+//! dump_disk = "label"
+//!
+//! [policy]
+//! interval_ms = 100
+//! watch_interval_ms = 20
+//! stale_timeout_ms = 2000
+//! auto_takeover = true
+//! ```
+//!
+//! Every field is documented in the admin guide. An unknown key is an error
+//! (a typo must not silently leave a default). [`Config::check`] finds
+//! everything wrong that can be found without touching a disk; the module
+//! checks the same again when it is told.
+
+use crate::error::Error;
+use coretakeover_core::ids::{ClusterId, NodeId};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where the configuration lives.
+pub const DEFAULT_PATH: &str = "/etc/coretakeover.conf";
+/// A coredump disk given as this is found by its label.
+pub const BY_LABEL: &str = "label";
+/// The most service disks per node (as the module).
+pub const MAX_DISKS: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub cluster_id: u32,
+    pub node_id: u16,
+    pub dump: Dump,
+    #[serde(default)]
+    pub service: Service,
+    pub partner: Option<Partner>,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dump {
+    /// This node's coredump disk: a path, or "label".
+    pub disk: String,
+    #[serde(default = "default_crash_dir")]
+    pub crash_dir: PathBuf,
+    pub bios_in_flight: Option<u32>,
+    /// Save every CPU's registers in a panic (crash_kexec_post_notifiers).
+    #[serde(default = "yes")]
+    pub cpu_registers: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    #[serde(default)]
+    pub disks: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partner {
+    pub node_id: u16,
+    #[serde(default)]
+    pub disks: Vec<PathBuf>,
+    /// The partner's coredump disk, watched: a path, or "label".
+    pub dump_disk: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    pub interval_ms: Option<u32>,
+    pub watch_interval_ms: Option<u32>,
+    pub stale_timeout_ms: Option<u32>,
+    pub auto_takeover: Option<bool>,
+}
+
+fn default_crash_dir() -> PathBuf {
+    PathBuf::from("/var/crash")
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A numeric policy setting: its sysfs knob and the values the module takes.
+pub struct Knob {
+    pub name: &'static str,
+    pub min: u32,
+    pub max: u32,
+}
+
+pub const INTERVAL: Knob = Knob { name: "interval_ms", min: 10, max: 10_000 };
+pub const WATCH_INTERVAL: Knob = Knob { name: "watch_interval_ms", min: 10, max: 10_000 };
+pub const STALE_TIMEOUT: Knob = Knob { name: "stale_timeout_ms", min: 100, max: 600_000 };
+pub const BIOS_IN_FLIGHT: Knob = Knob { name: "dump_bios_in_flight", min: 1, max: 8 };
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let config = Self::parse(&text).map_err(|reason| Error::Config { path: path.to_path_buf(), reason })?;
+        Ok(config)
+    }
+
+    /// Parses and checks a configuration's text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, e.span()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Everything that can be wrong without looking at a disk.
+    pub fn check(&self) -> Result<(), String> {
+        ClusterId::new(self.cluster_id).ok_or("cluster_id: 0 is not a cluster id")?;
+        NodeId::new(self.node_id).ok_or("node_id: 0 is not a node id")?;
+        check_disk_ref("dump.disk", &self.dump.disk)?;
+        if !self.dump.crash_dir.is_absolute() {
+            return Err(format!("dump.crash_dir: {} is not an absolute path", self.dump.crash_dir.display()));
+        }
+        check_paths("service.disks", &self.service.disks)?;
+        if let Some(p) = &self.partner {
+            NodeId::new(p.node_id).ok_or("partner.node_id: 0 is not a node id")?;
+            if p.node_id == self.node_id {
+                return Err(format!("partner.node_id: {} is this node's own id", p.node_id));
+            }
+            check_paths("partner.disks", &p.disks)?;
+            if let Some(disk) = &p.dump_disk {
+                check_disk_ref("partner.dump_disk", disk)?;
+            }
+            if let Some(both) = p.disks.iter().find(|d| self.service.disks.contains(d)) {
+                return Err(format!("{} is both a service disk and a partner disk", both.display()));
+            }
+        }
+        let knobs = [
+            (&INTERVAL, self.policy.interval_ms),
+            (&WATCH_INTERVAL, self.policy.watch_interval_ms),
+            (&STALE_TIMEOUT, self.policy.stale_timeout_ms),
+            (&BIOS_IN_FLIGHT, self.dump.bios_in_flight),
+        ];
+        for (knob, value) in knobs {
+            if let Some(v) = value.filter(|v| !(knob.min..=knob.max).contains(v)) {
+                return Err(format!("{}: {v} is not in {}..={}", knob.name, knob.min, knob.max));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// "line L, column C" of a byte span, for a parse error.
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else { return String::new() };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(" (line {line}, column {column})")
+}
+
+fn check_disk_ref(name: &str, disk: &str) -> Result<(), String> {
+    if disk != BY_LABEL && !disk.starts_with('/') {
+        return Err(format!("{name}: {disk:?} is neither an absolute path nor \"{BY_LABEL}\""));
+    }
+    Ok(())
+}
+
+fn check_paths(name: &str, paths: &[PathBuf]) -> Result<(), String> {
+    if paths.len() > MAX_DISKS {
+        return Err(format!("{name}: {} disks, {MAX_DISKS} at most", paths.len()));
+    }
+    for (i, p) in paths.iter().enumerate() {
+        if !p.is_absolute() {
+            return Err(format!("{name}: {} is not an absolute path", p.display()));
+        }
+        if paths[..i].contains(p) {
+            return Err(format!("{name}: {} is listed twice", p.display()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+cluster_id = 7
+node_id = 1
+
+[dump]
+disk = "label"
+crash_dir = "/var/crash"
+bios_in_flight = 4
+
+[service]
+disks = ["/dev/disk/by-id/wwn-0x1", "/dev/disk/by-id/wwn-0x2"]
+
+[partner]
+node_id = 2
+disks = ["/dev/disk/by-id/wwn-0x3"]
+dump_disk = "/dev/disk/by-coretakeover/cluster-7-node-2"
+
+[policy]
+stale_timeout_ms = 3000
+auto_takeover = true
+"#;
+
+    #[test]
+    fn a_full_configuration_parses_with_its_defaults() {
+        let c = Config::parse(FULL).unwrap();
+        assert_eq!((c.cluster_id, c.node_id), (7, 1));
+        assert_eq!(c.dump.disk, "label");
+        assert!(c.dump.cpu_registers, "registers are saved unless said otherwise");
+        assert_eq!(c.service.disks.len(), 2);
+        let p = c.partner.unwrap();
+        assert_eq!((p.node_id, p.dump_disk.as_deref()), (2, Some("/dev/disk/by-coretakeover/cluster-7-node-2")));
+        assert_eq!(c.policy.stale_timeout_ms, Some(3000));
+        assert_eq!(c.policy.interval_ms, None);
+    }
+
+    #[test]
+    fn the_shipped_example_is_a_valid_configuration() {
+        let example = include_str!("../../../scripts/deploy/coretakeover.conf.example");
+        let c = Config::parse(example).unwrap();
+        assert_eq!((c.cluster_id, c.node_id, c.partner.map(|p| p.node_id)), (7, 1, Some(2)));
+    }
+
+    #[test]
+    fn a_minimal_node_needs_only_its_ids_and_dump_disk() {
+        let c = Config::parse("cluster_id = 7\nnode_id = 1\n[dump]\ndisk = \"/dev/vdb\"\n").unwrap();
+        assert_eq!(c.dump.crash_dir, PathBuf::from("/var/crash"));
+        assert!(c.partner.is_none() && c.service.disks.is_empty());
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_where_they_are() {
+        let typo = FULL.replace("stale_timeout_ms", "stale_timout_ms");
+        let e = Config::parse(&typo).unwrap_err();
+        assert!(e.contains("stale_timout_ms") && e.contains("line 19"), "{e}");
+        let bad = [
+            (FULL.replace("cluster_id = 7", "cluster_id = 0"), "cluster_id"),
+            (FULL.replace("node_id = 2", "node_id = 1"), "this node's own id"),
+            (FULL.replace("node_id = 1\n", "node_id = 70000\n"), "line 3"),
+            (FULL.replace("\"label\"", "\"vdb\""), "dump.disk"),
+            (FULL.replace("wwn-0x3", "wwn-0x1"), "both a service disk and a partner disk"),
+            (FULL.replace("wwn-0x2", "wwn-0x1"), "listed twice"),
+            (FULL.replace("stale_timeout_ms = 3000", "stale_timeout_ms = 50"), "100..=600000"),
+            (FULL.replace("bios_in_flight = 4", "bios_in_flight = 9"), "1..=8"),
+            (FULL.replace("\"/var/crash\"", "\"crash\""), "crash_dir"),
+        ];
+        for (text, want) in bad {
+            let e = Config::parse(&text).unwrap_err();
+            assert!(e.contains(want), "expected {want:?} in {e:?}");
+        }
+    }
+}
