@@ -165,13 +165,16 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, poli
     let stale = u64::from(policy.stale_timeout_ms);
     let (reading, percent, unreadable) = read_partner(&dump.dev);
     let verdict = if unreadable { watch.unreadable(now_ms()) } else { watch.observe(&reading, now_ms(), stale) };
-    if verdict != p.verdict {
+    // A change of judgement is logged and notified; a stale partner's
+    // growing silence is not one.
+    let changed = !verdict.same_judgement(p.verdict);
+    p.verdict = verdict;
+    if changed {
         if verdict == Verdict::Unreachable {
             pr_warn!("partner is unreachable: its coredump disk cannot be read; no automatic takeover until it can\n");
         } else {
             pr_warn!("partner is {}\n", verdict.as_str());
         }
-        p.verdict = verdict;
         emit(&Event::PartnerState { verdict, dump_percent: percent });
     }
     if let Some(pct) = percent.filter(|_| verdict == Verdict::Panicked) {

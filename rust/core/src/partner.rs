@@ -206,6 +206,12 @@ impl Phase {
 
 impl Verdict {
     /// The number of the netlink spec's `partner-state` enum.
+    /// Whether two verdicts are the same judgement (a stale partner stays
+    /// stale as its silence grows: that is no news to log or notify).
+    pub const fn same_judgement(self, other: Self) -> bool {
+        self.code() == other.code()
+    }
+
     pub const fn code(self) -> u32 {
         match self {
             Self::Unknown => 0,
@@ -267,6 +273,15 @@ pub fn stale_fence_due(silent_ms: u64, stale_after_ms: u64, ours: u16, partner: 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_growing_silence_is_the_same_judgement() {
+        assert!(Verdict::Stale { silent_ms: 2000 }.same_judgement(Verdict::Stale { silent_ms: 90_000 }));
+        assert!(!Verdict::Stale { silent_ms: 2000 }.same_judgement(Verdict::Alive));
+        assert!(Verdict::Alive.same_judgement(Verdict::Alive));
+        assert!(!Verdict::Panicked.same_judgement(Verdict::Unreachable));
+    }
+
     use super::*;
 
     fn beat(sequence: u64, liveness: Liveness) -> Reading {
