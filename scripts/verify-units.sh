@@ -24,9 +24,10 @@ verify() {
 }
 
 failed=0
+# Every unit first: they name each other (the agent requires the boot service).
+cp "$CT_ROOT"/scripts/deploy/*.service "$root$units/"
 for unit in "$CT_ROOT"/scripts/deploy/*.service; do
     name=${unit##*/}
-    cp "$unit" "$root$units/$name"
     if out=$(verify "$name") && [ -z "$out" ]; then
         echo "verify-units: $name: ok"
     else
@@ -34,9 +35,9 @@ for unit in "$CT_ROOT"/scripts/deploy/*.service; do
         failed=1
     fi
     # The check catches a mistake: an unknown key, then a missing command.
-    sed 's/^Type=oneshot/Typ=oneshot/' "$unit" > "$root$units/planted-$name"
+    sed 's/^Type=/Typ=/' "$unit" > "$root$units/planted-$name"
     [ -n "$(verify "planted-$name" || true)" ] || { echo "verify-units: a planted unknown key went unnoticed"; failed=1; }
-    sed 's|/usr/sbin/coretakeover boot|/usr/sbin/coretakeoverx boot|' "$unit" > "$root$units/planted-$name"
+    sed 's|^ExecStart=/usr/sbin/coretakeover |ExecStart=/usr/sbin/coretakeoverx |' "$unit" > "$root$units/planted-$name"
     [ -n "$(verify "planted-$name" || true)" ] || { echo "verify-units: a planted missing command went unnoticed"; failed=1; }
     rm -f "$root$units/planted-$name"
 done

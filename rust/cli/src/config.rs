@@ -26,7 +26,17 @@
 //! watch_interval_ms = 20
 //! stale_timeout_ms = 2000
 //! auto_takeover = true
+//!
+//! [hooks]                     # what `coretakeover agent` runs
+//! dir = "/etc/coretakeover/hooks.d"
+//! start_timeout_s = 120
+//! stop_timeout_s = 120
+//! monitor_interval_s = 2
+//! monitor_timeout_s = 20
 //! ```
+//!
+//! With `[hooks]`, `service.name` and `partner.service` name the services
+//! the hooks start and stop (the same names on both nodes).
 //!
 //! Every field is documented in the admin guide. An unknown key is an error
 //! (a typo must not silently leave a default). [`Config::check`] finds
@@ -56,6 +66,7 @@ pub struct Config {
     pub partner: Option<Partner>,
     #[serde(default)]
     pub policy: Policy,
+    pub hooks: Option<Hooks>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -74,6 +85,8 @@ pub struct Dump {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
+    /// The service these disks carry, for the hooks.
+    pub name: Option<String>,
     #[serde(default)]
     pub disks: Vec<PathBuf>,
 }
@@ -82,6 +95,8 @@ pub struct Service {
 #[serde(deny_unknown_fields)]
 pub struct Partner {
     pub node_id: u16,
+    /// The service the partner's disks carry, for the hooks.
+    pub service: Option<String>,
     #[serde(default)]
     pub disks: Vec<PathBuf>,
     /// The partner's coredump disk, watched: a path, or "label".
@@ -95,6 +110,72 @@ pub struct Policy {
     pub watch_interval_ms: Option<u32>,
     pub stale_timeout_ms: Option<u32>,
     pub auto_takeover: Option<bool>,
+}
+
+/// The hook programs `coretakeover agent` runs, and their time limits.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// A directory of executables, run in name order (stop: reverse order).
+    #[serde(default = "default_hooks_dir")]
+    pub dir: PathBuf,
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout_s: u32,
+    #[serde(default = "default_start_timeout")]
+    pub stop_timeout_s: u32,
+    #[serde(default = "default_monitor_interval")]
+    pub monitor_interval_s: u32,
+    #[serde(default = "default_monitor_timeout")]
+    pub monitor_timeout_s: u32,
+    /// Consecutive failed monitors that mark a service failed.
+    #[serde(default = "default_monitor_failures")]
+    pub monitor_failures: u32,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            dir: default_hooks_dir(),
+            start_timeout_s: default_start_timeout(),
+            stop_timeout_s: default_start_timeout(),
+            monitor_interval_s: default_monitor_interval(),
+            monitor_timeout_s: default_monitor_timeout(),
+            monitor_failures: default_monitor_failures(),
+        }
+    }
+}
+
+fn default_hooks_dir() -> PathBuf {
+    PathBuf::from("/etc/coretakeover/hooks.d")
+}
+
+fn default_start_timeout() -> u32 {
+    120
+}
+
+fn default_monitor_interval() -> u32 {
+    2
+}
+
+fn default_monitor_timeout() -> u32 {
+    20
+}
+
+fn default_monitor_failures() -> u32 {
+    3
+}
+
+/// A service name: what hooks get as an argument and use in file names.
+pub fn check_service_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?}: a service name is 1 to 15 letters, digits, '-' or '_', starting with a letter or digit"))
+    }
 }
 
 fn default_crash_dir() -> PathBuf {
@@ -152,6 +233,38 @@ impl Config {
             }
             if let Some(both) = p.disks.iter().find(|d| self.service.disks.contains(d)) {
                 return Err(format!("{} is both a service disk and a partner disk", both.display()));
+            }
+        }
+        if let Some(name) = &self.service.name {
+            check_service_name(name).map_err(|e| format!("service.name: {e}"))?;
+        }
+        if let Some(name) = self.partner.as_ref().and_then(|p| p.service.as_ref()) {
+            check_service_name(name).map_err(|e| format!("partner.service: {e}"))?;
+            if self.service.name.as_ref() == Some(name) {
+                return Err(format!("partner.service: {name:?} is also this node's service.name"));
+            }
+        }
+        if let Some(h) = &self.hooks {
+            if !h.dir.is_absolute() {
+                return Err(format!("hooks.dir: {} is not an absolute path", h.dir.display()));
+            }
+            let limits = [
+                ("hooks.start_timeout_s", h.start_timeout_s, 1, 3600),
+                ("hooks.stop_timeout_s", h.stop_timeout_s, 1, 3600),
+                ("hooks.monitor_interval_s", h.monitor_interval_s, 1, 3600),
+                ("hooks.monitor_timeout_s", h.monitor_timeout_s, 1, 3600),
+                ("hooks.monitor_failures", h.monitor_failures, 1, 100),
+            ];
+            for (name, v, min, max) in limits {
+                if !(min..=max).contains(&v) {
+                    return Err(format!("{name}: {v} is not in {min}..={max}"));
+                }
+            }
+            if self.service.name.is_some() && self.service.disks.is_empty() {
+                return Err("service.name: a service needs its disks (service.disks)".into());
+            }
+            if self.partner.as_ref().is_some_and(|p| p.service.is_some() && p.disks.is_empty()) {
+                return Err("partner.service: a service needs its disks (partner.disks)".into());
             }
         }
         let knobs = [
@@ -244,6 +357,30 @@ auto_takeover = true
         let example = include_str!("../../../scripts/deploy/coretakeover.conf.example");
         let c = Config::parse(example).unwrap();
         assert_eq!((c.cluster_id, c.node_id, c.partner.map(|p| p.node_id)), (7, 1, Some(2)));
+    }
+
+    #[test]
+    fn services_and_hooks() {
+        let with = FULL.replace("[service]\n", "[service]\nname = \"nfs-a\"\n").replace("[partner]\nnode_id = 2\n", "[partner]\nnode_id = 2\nservice = \"nfs-b\"\n")
+            + "\n[hooks]\nmonitor_interval_s = 1\n";
+        let c = Config::parse(&with).unwrap();
+        assert_eq!(c.service.name.as_deref(), Some("nfs-a"));
+        assert_eq!(c.partner.as_ref().and_then(|p| p.service.as_deref()), Some("nfs-b"));
+        let h = c.hooks.unwrap();
+        assert_eq!((h.monitor_interval_s, h.start_timeout_s, h.monitor_failures), (1, 120, 3));
+        assert_eq!(h.dir, PathBuf::from("/etc/coretakeover/hooks.d"));
+        let bad = [
+            (with.replace("\"nfs-b\"", "\"nfs-a\""), "also this node's service.name"),
+            (with.replace("\"nfs-a\"", "\"nfs a\""), "service.name"),
+            (with.replace("\"nfs-a\"", "\"-nfs\""), "starting with a letter"),
+            (with.replace("monitor_interval_s = 1", "monitor_interval_s = 0"), "hooks.monitor_interval_s"),
+            (with.replace("monitor_interval_s = 1", "dir = \"hooks.d\""), "hooks.dir"),
+            (with.replace("monitor_interval_s = 1", "monitor_intervall_s = 1"), "monitor_intervall_s"),
+        ];
+        for (text, want) in bad {
+            let e = Config::parse(&text).unwrap_err();
+            assert!(e.contains(want), "expected {want:?} in {e:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! One module per subcommand; each parses its own arguments (unit-tested in
 //! its file) and returns this crate's one error type.
 
+mod agent;
 mod apply;
 mod config;
 mod coredump;
@@ -13,11 +14,13 @@ mod disk;
 mod dmesg;
 mod error;
 mod genl;
+mod hooks;
 mod key;
 mod label;
 mod output;
 mod private_file;
 mod savecore;
+mod scsi_pr;
 mod signatures;
 mod status;
 mod takeover;
@@ -51,6 +54,7 @@ enum Command {
     Stop(apply::StopArgs),
     /// Identify a coredump disk by its label (udev).
     Probe(apply::ProbeArgs),
+    Agent(agent::Args),
 }
 
 impl Command {
@@ -65,7 +69,7 @@ impl Command {
             Command::Watch(a) => a.json,
             Command::Apply(a) | Command::Boot(a) => a.json,
             Command::Stop(a) => a.json,
-            Command::Probe(_) => false,
+            Command::Probe(_) | Command::Agent(_) => false,
         }
     }
 }
@@ -84,6 +88,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Boot(args) => apply::run_boot(&args, &mut out),
         Command::Stop(args) => apply::run_stop(&args, &mut out),
         Command::Probe(args) => apply::run_probe(&args, &mut out),
+        Command::Agent(args) => agent::run(&args),
     }
 }
 

@@ -185,6 +185,8 @@ struct StatusReport {
     partner_dump_disk: Option<String>,
     /// What the last takeover did (netlink only).
     last_takeover: Option<TakeoverSummary>,
+    /// The services `coretakeover agent` runs here (its state file).
+    services: Option<serde_json::Value>,
 }
 
 impl Report for StatusReport {
@@ -214,8 +216,19 @@ impl Report for StatusReport {
             )?;
             t.write_disks(out, "  ")?;
         }
+        for s in self.services.as_ref().and_then(|v| v.as_array()).into_iter().flatten() {
+            let text = |k: &str| s.get(k).and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
+            let why = s.get("why").and_then(serde_json::Value::as_str).map_or(String::new(), |w| format!(": {w}"));
+            writeln!(out, "service {} ({}): {}{why} [{}]", text("name"), text("role"), text("state"), text("reason"))?;
+        }
         Ok(())
     }
+}
+
+/// The agent's services, if an agent runs.
+fn agent_services() -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(crate::agent::STATE).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?.get("services").cloned()
 }
 
 /// The status over generic netlink (`get-status`).
@@ -240,6 +253,7 @@ fn read_netlink() -> Result<StatusReport, Error> {
         partner_disks: paths("partner-disk"),
         partner_dump_disk: text("partner-dump-disk"),
         last_takeover: TakeoverSummary::of(&m),
+        services: agent_services(),
     })
 }
 
@@ -272,6 +286,7 @@ fn read(dir: &Path) -> Result<StatusReport, Error> {
         partner_disks: optional("partner_disks")?.map(|l| l.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
         partner_dump_disk: optional("partner_dump_disk")?,
         last_takeover: None,
+        services: None,
     })
 }
 

@@ -20,6 +20,10 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The configuration file (giveback: with [hooks], the agent stops the
+    /// partner's service first).
+    #[arg(long, default_value = crate::config::DEFAULT_PATH)]
+    pub config: std::path::PathBuf,
 }
 
 /// What a takeover did (also what `status` shows of the last one).
@@ -116,6 +120,49 @@ pub fn run_takeover(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     run_command("takeover", cmd::TAKEOVER, args, out)
 }
 
+/// Giveback. When the node runs services with hooks, the agent does it:
+/// it stops the partner's service, then gives the disks back (a disk must
+/// never leave while its filesystem is mounted here). Without an agent
+/// running, such a node refuses.
 pub fn run_giveback(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
-    run_command("giveback", cmd::GIVEBACK, args, out)
+    let hooks = match crate::config::Config::load(&args.config) {
+        Ok(c) => c.hooks.is_some() && c.partner.as_ref().is_some_and(|p| p.service.is_some()),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    };
+    if !hooks {
+        return run_command("giveback", cmd::GIVEBACK, args, out);
+    }
+    let socket = std::path::Path::new(crate::agent::SOCKET);
+    let Some(reply) = crate::agent::ask(socket, &crate::agent::Request::Giveback)? else {
+        return Err(Error::Refused {
+            path: socket.to_path_buf(),
+            reason: "the agent is not running (systemctl start coretakeover-agent): it stops the partner's service before its disks go back".into(),
+        });
+    };
+    if !reply.ok {
+        let errno = std::io::Error::from_raw_os_error(reply.errno.unwrap_or(libc::EIO));
+        let why = reply.message.unwrap_or_default();
+        let hooks = if reply.hooks.is_empty() { String::new() } else { format!(" [{}]", reply.hooks.join("; ")) };
+        return Err(Error::Refused { path: socket.to_path_buf(), reason: format!("{why} ({errno}){hooks}") });
+    }
+    let report = AgentGiveback { command: "giveback", takeover_state: reply.takeover_state.unwrap_or_default(), hooks: reply.hooks };
+    emit(&report, args.json, out)
+}
+
+#[derive(Debug, Serialize)]
+struct AgentGiveback {
+    command: &'static str,
+    takeover_state: String,
+    /// What the agent's hooks did to stop the partner's service.
+    hooks: Vec<String>,
+}
+
+impl Report for AgentGiveback {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        for h in &self.hooks {
+            writeln!(out, "  stop: {h}")?;
+        }
+        writeln!(out, "{}: now {}", self.command, self.takeover_state)
+    }
 }
