@@ -63,9 +63,9 @@ test-module: $(if $(filter $(CT_KDIR),$(KDIR)),kernel)
 
 # The CLI runs in the guests' initramfs: link it statically.
 cli:
-	@echo "==> cli: building the static coretakeover command"
+	@echo "==> cli: building the static coretakeover command (and the test client's ct-nfs-load)"
 	@CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
-		$(CARGO) build -q --locked --release -p coretakeover-cli --target $(TRIPLE)
+		$(CARGO) build -q --locked --release -p coretakeover-cli -p coretakeover-nfs-load --target $(TRIPLE)
 
 harness:
 	@echo "==> harness: building ct-cluster"
@@ -125,9 +125,12 @@ install: module cli
 	install -D -m 0755 $(CLI_BIN) $(DESTDIR)/usr/sbin/coretakeover
 	install -D -m 0644 coretakeover.ko $(DESTDIR)/lib/modules/$(KERNELRELEASE)/extra/coretakeover.ko
 	install -D -m 0644 scripts/deploy/coretakeover.service $(DESTDIR)/usr/lib/systemd/system/coretakeover.service
+	install -D -m 0644 scripts/deploy/coretakeover-agent.service $(DESTDIR)/usr/lib/systemd/system/coretakeover-agent.service
+	install -D -m 0755 scripts/deploy/hooks/nfs $(DESTDIR)/usr/lib/coretakeover/hooks/nfs
 	install -D -m 0644 scripts/deploy/60-coretakeover.rules $(DESTDIR)/usr/lib/udev/rules.d/60-coretakeover.rules
 	install -D -m 0644 scripts/deploy/coretakeover-modprobe.conf $(DESTDIR)/etc/modprobe.d/coretakeover.conf
 	install -D -m 0644 scripts/deploy/coretakeover.conf.example $(DESTDIR)/usr/share/doc/coretakeover/coretakeover.conf.example
+	install -D -m 0644 scripts/deploy/nfs-service.conf.example $(DESTDIR)/usr/share/doc/coretakeover/nfs-service.conf.example
 	install -D -m 0644 Documentation/coretakeover/admin-guide.rst $(DESTDIR)/usr/share/doc/coretakeover/admin-guide.rst
 	@echo "==> installed; next: depmod -a $(KERNELRELEASE), /etc/coretakeover.conf (see the example), systemctl enable coretakeover"
 

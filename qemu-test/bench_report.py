@@ -31,7 +31,115 @@ GOALS = {
     "dump_throughput_ratio_vs_dd": (">=", 0.95),
     "panic_to_first_write_ms": ("<=", 5),
     "reserved_bytes": ("<=", 1 << 20),
+    "nfs_stall_ms_p50": ("<=", 2000),
+    "nfs_stall_ms_p99": ("<=", 5000),
+    "nfs_failed_ops": ("<=", 0),
+    "nfs_lost_acked_writes": ("<=", 0),
 }
+
+# The client's mounts: the sample tag and what the report calls it.
+NFS_VERSIONS = [("v3", "NFSv3"), ("v41", "NFSv4.1")]
+
+
+def nfs_figures(doc):
+    """The NFS failover keys from nfs-samples.json: per event kind (panic,
+    giveback, hang, giveback-after-hang), the stall percentiles per version
+    and the worse of the two; errors, replays and losses over every event."""
+    events = doc["events"]
+    results = {}
+    for kind, prefix in [("panic", "nfs"), ("giveback", "nfs_giveback"), ("hang", "nfs_hang"), ("giveback-after-hang", "nfs_giveback_after_hang")]:
+        mine = [e for e in events if e["event"] == kind]
+        if not mine:
+            continue
+        results[f"{prefix}_events"] = len(mine)
+        for q, name in [(0.5, "p50"), (0.99, "p99")]:
+            per = {tag: pct([e["stall_ms"][tag] for e in mine], q) for tag, _ in NFS_VERSIONS}
+            for tag, value in per.items():
+                results[f"{prefix}_stall_ms_{name}_{tag}"] = value
+            results[f"{prefix}_stall_ms_{name}"] = max(per.values())
+        services = [e["service_ms"] for e in mine if e.get("service_ms") is not None]
+        if services:
+            results[f"{prefix}_service_ms_p50"] = pct(services, 0.5)
+    results["nfs_failed_ops"] = sum(len(e["failed_ops"]) for e in events)
+    results["nfs_replayed_ops"] = sum(len(e["replayed_ops"]) for e in events)
+    results["nfs_lost_acked_writes"] = sum(e["lost_acked_writes"] for e in events)
+    results["nfs_bench_seconds"] = doc["seconds"]
+    results["nfs_exec_ms_guest"] = doc.get("exec_ms_guest")
+    results["nfs_exec_ms_host"] = doc.get("exec_ms_host")
+    return results
+
+
+def nfs_plot(out, timeline):
+    """The first panic's acknowledgements around it, one row per writer."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    rows = []
+    for i, (tag, name) in enumerate(NFS_VERSIONS):
+        points = timeline["acks"].get(tag, [])
+        for w in sorted({p[1] for p in points}):
+            y = len(rows)
+            rows.append(f"{name} writer {w}")
+            xs = [p[0] / 1000 for p in points if p[1] == w and -10_000 <= p[0] <= 60_000]
+            ax.scatter(xs, [y] * len(xs), s=4, color=f"C{i}")
+    ax.axvline(0, color="red", lw=1, label="A panics (sysrq line)")
+    if timeline.get("takeover_done_ms") is not None:
+        ax.axvline(timeline["takeover_done_ms"] / 1000, color="black", lw=1, ls="--", label="B holds A's LUN")
+    if timeline.get("service_running_ms") is not None:
+        ax.axvline(timeline["service_running_ms"] / 1000, color="green", lw=1, ls=":", label="nfs-a running on B")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("seconds from A's panic (host clock); one dot per acknowledged fsync")
+    ax.set_title("The client's acknowledgements across a panic")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "nfs_ack_timeline.png"), dpi=110)
+
+
+def nfs_lines(results, goal):
+    def ms(key):
+        return f"{results[key] / 1000:.1f} s" if key in results else "-"
+
+    lines = [
+        "## NFS clients across a failover",
+        "",
+        f"One client guest mounts nfs-a twice, NFSv3 and NFSv4.1, and runs `ct-nfs-load` on both mounts: "
+        f"2 writers each, every record acknowledged after its fsync, and a create/rename/read/unlink mix. "
+        f"{results.get('nfs_events', 0)} panics of A, each followed by A's reboot and the giveback; "
+        f"{results.get('nfs_hang_events', 0)} hangs of A (vCPUs stopped), each followed by A's resumption and "
+        f"the giveback ({results['nfs_bench_seconds'] / 60:.1f} min).",
+        "",
+        "| Event | Key | NFSv3 | NFSv4.1 | worse | Goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    for prefix, what in [("nfs", "panic"), ("nfs_giveback", "giveback"), ("nfs_hang", "hang"), ("nfs_giveback_after_hang", "giveback after a hang")]:
+        for q in ["p50", "p99"]:
+            key = f"{prefix}_stall_ms_{q}"
+            if key not in results:
+                continue
+            lines.append(f"| {what}, stall {q} | `{key}` | {ms(key + '_v3')} | {ms(key + '_v41')} | {ms(key)} | {goal(key)} |")
+    lines += [
+        "",
+        f"- Operations that returned an error to the application (`nfs_failed_ops`): {results['nfs_failed_ops']} ({goal('nfs_failed_ops')}).",
+        f"- Non-idempotent operations answered as replays (`nfs_replayed_ops`): {results['nfs_replayed_ops']}.",
+        f"- Acknowledged records missing or damaged when read back after each event (`nfs_lost_acked_writes`): "
+        f"{results['nfs_lost_acked_writes']} ({goal('nfs_lost_acked_writes')}).",
+        f"- From A's panic to nfs-a running on B (`nfs_service_ms_p50`): {ms('nfs_service_ms_p50')}; "
+        f"from A's pause: {ms('nfs_hang_service_ms_p50')}.",
+        "",
+        "![acknowledgements across a panic](nfs_ack_timeline.png)",
+        "",
+        "What the emulation adds: every figure above is on TCG, 2 host cores shared by four guests (the array, "
+        "A, B, the client). The service's start on B is a chain of programs (mount, nfsdcld, exportfs, rpc.nfsd, "
+        "ip, send_arp, tickle_tcp, about 15 with the hook's own), and starting one costs "
+        + (f"{results['nfs_exec_ms_guest']:.0f} ms on B against {results['nfs_exec_ms_host']:.1f} ms on this machine; "
+           if results.get("nfs_exec_ms_guest") and results.get("nfs_exec_ms_host") else "")
+        + "during a panic A's dump (CRC-32C of all its RAM, emulated) competes with B for the same host cores, and "
+        "the journal replay reads and writes through QEMU's iSCSI initiator and an emulated LIO array. "
+        "The client's side (reconnect, NFSv4.1 reclaim, the grace period ending as soon as it reclaimed) takes "
+        "well under a second of each stall; the rest is the hook's programs.",
+        "",
+    ]
+    return lines
+
 
 
 def pct(values, q):
@@ -121,6 +229,13 @@ def main():
         "date": datetime.datetime.fromtimestamp(doc["started_unix"], datetime.timezone.utc).strftime("%Y-%m-%d"),
         "machine": machine(),
     }
+    nfs_path = os.path.join(out, "nfs-samples.json")
+    nfs_doc = None
+    if os.path.exists(nfs_path):
+        with open(nfs_path) as f:
+            nfs_doc = json.load(f)
+        results.update(nfs_figures(nfs_doc))
+        nfs_plot(out, nfs_doc["timeline"])
     for r in rams:
         results[f"takeover_ms_p50_8luns_{r}m"] = pct(by_ram[r], 0.5)
         results[f"takeover_ms_p99_8luns_{r}m"] = pct(by_ram[r], 0.99)
@@ -168,7 +283,7 @@ def main():
 
     # The report.
     def goal(key):
-        if key not in GOALS:
+        if key not in GOALS or key not in results:
             return ""
         op, target = GOALS[key]
         met = results[key] <= target if op == "<=" else results[key] >= target
@@ -229,6 +344,10 @@ def main():
         f"- PR round trip: {results['pr_roundtrip_ms']:.1f} ms for one PREEMPT AND ABORT alone (1 LUN), "
         f"{results['pr_roundtrip_ms_8_parallel']:.1f} ms each when 8 run in parallel (B's last takeover, per disk: `coretakeover status --json`).",
         "",
+    ]
+    if nfs_doc is not None:
+        lines += nfs_lines(results, goal)
+    lines += [
         "## Disk",
         "",
         (
@@ -246,7 +365,8 @@ def main():
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(lines))
     for key in GOALS:
-        print(f"{key:36} {results[key]:12.3f}  {goal(key)}")
+        if key in results:
+            print(f"{key:36} {results[key]:12.3f}  {goal(key)}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,13 @@ APT_PACKAGES=(
     busybox-static sg3-utils libiscsi-bin python3 python3-venv python3-yaml
     # systemd-analyze, to verify the unit scripts/deploy ships.
     systemd
+    # The NFS scenarios' guests run knfsd's userland (nfs-utils), ext4's
+    # mkfs, and resource-agents' send_arp and tickle_tcp from this machine's
+    # root: installed here, never started here (see below).
+    nfs-kernel-server e2fsprogs iproute2 resource-agents
 )
+# Packages whose daemons must not run on this machine: the guests run them.
+NO_START=(nfs-server.service rpcbind.service rpcbind.socket)
 # Python packages for the test venv (pinned); drgn reads vmcores, matplotlib
 # draws the benchmark plots.
 VENV_PACKAGES=(drgn==0.3.0 PyYAML==6.0.3 jsonschema==4.26.0 matplotlib==3.10.7)
@@ -29,7 +35,22 @@ if ((${#missing[@]})); then
     [ "$(id -u)" = 0 ] || die "missing packages (${missing[*]}); run this script as root"
     step "apt: installing ${missing[*]}"
     apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    # No service of these packages starts here (Debian's policy-rc.d
+    # mechanism, only for this install, if the machine has none of its own),
+    # and none is enabled for the next boot.
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\n# coretakeover setup: start no service while installing\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+        { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
+    [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+    if [ -d /run/systemd/system ]; then
+        systemctl disable -q "${NO_START[@]}" 2>/dev/null || true
+        step "apt: ${NO_START[*]} disabled on this machine (the test guests run them)"
+    fi
 else
     step "apt: all ${#APT_PACKAGES[@]} packages present"
 fi

@@ -139,3 +139,90 @@ boot_service() {
     done
     echo "coretakeover.service: $1 done"
 }
+
+# userland_up: the node's (or client's) own userland for what a real node
+# runs from its root filesystem (the agent, its hooks, knfsd's daemons,
+# mount.nfs): the host's Debian root made writable by an overlay on tmpfs,
+# with what `make install` puts on a node, as the root of a mount namespace
+# kept at /ct-ns/mnt. `userland CMD...` runs a command there. Idempotent.
+userland_up() {
+    [ -e /ct-ns/mnt ] && return 0
+    mkdir -p /sysroot /ct-upper /ct-ns
+    mount -t tmpfs -o mode=0755 ct-upper /ct-upper && mkdir -p /ct-upper/u /ct-upper/w &&
+        mount -t overlay overlay -o lowerdir=/host,upperdir=/ct-upper/u,workdir=/ct-upper/w /sysroot ||
+        { echo "userland: no overlay over the host root" >&2; return 1; }
+    mount -t proc proc /sysroot/proc
+    mount -t sysfs sysfs /sysroot/sys
+    mount --rbind /dev /sysroot/dev
+    mount -t tmpfs -o mode=0755 tmpfs /sysroot/run
+    mount -t tmpfs tmpfs /sysroot/tmp
+    mkdir -p /sysroot/results && mount --bind /results /sysroot/results
+    # Installed as `make install` installs them.
+    cp /bin/coretakeover /sysroot/usr/sbin/coretakeover
+    mkdir -p /sysroot/usr/lib/coretakeover/hooks /sysroot/usr/lib/systemd/system /sysroot/usr/local/bin
+    cp /usr/lib/coretakeover/hooks/* /sysroot/usr/lib/coretakeover/hooks/
+    cp /lib/systemd/system/coretakeover*.service /sysroot/usr/lib/systemd/system/
+    cp /ct/ct-nfs-load /sysroot/usr/local/bin/ct-nfs-load
+    # The node's configuration (persistent, in the results directory).
+    if [ -d "$(node_etc)" ]; then
+        cp "$(node_etc)/coretakeover.conf" /sysroot/etc/ 2>/dev/null
+        [ -d "$(node_etc)/coretakeover" ] && cp -a "$(node_etc)/coretakeover" /sysroot/etc/
+    fi
+    mount --bind /ct-ns /ct-ns && mount --make-private /ct-ns && touch /ct-ns/mnt &&
+        unshare --mount=/ct-ns/mnt --propagation private mount --move /sysroot / ||
+        { echo "userland: cannot make its mount namespace" >&2; return 1; }
+    # A node's programs sit in its page cache: read the ones a failover
+    # runs, with their libraries, once (a first exec over 9p under TCG
+    # costs up to a second).
+    userland sh -c 'for b in "$@"; do p=$(command -v "$b") || continue; cat "$p" >/dev/null;
+        ldd "$p" 2>/dev/null | awk "/=> \\// { print \$3 }" | xargs -r cat >/dev/null; done' warm \
+        /lib64/ld-linux-x86-64.so.2 ip ss nsenter unshare mount umount mountpoint hostname stat awk sed sort cmp dd \
+        sync mv mkdir touch cat sh seq readlink basename date rm sleep wc env grep rpc.nfsd rpc.mountd exportfs \
+        nfsdcld rpcbind rpc.statd sm-notify mount.nfs ct-nfs-load coretakeover \
+        /usr/libexec/heartbeat/send_arp /usr/libexec/heartbeat/tickle_tcp
+}
+
+userland() {
+    nsenter --mount=/ct-ns/mnt -- /usr/bin/env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+
+# agent_start / agent_stop: coretakeover-agent.service (its ExecStart; the
+# agent logs to the console, as to the journal). Stopping waits for it to
+# stop its services (SIGTERM, as systemd sends).
+agent_start() {
+    userland_up || return 1
+    nsenter --mount=/ct-ns/mnt -- /usr/bin/env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        $(sed -n 's/^ExecStart=//p' /lib/systemd/system/coretakeover-agent.service) </dev/null >/dev/console 2>&1 &
+    echo $! > /tmp/agent.pid
+}
+
+agent_stop() {
+    [ -f /tmp/agent.pid ] || return 0
+    pid=$(cat /tmp/agent.pid)
+    kill "$pid" 2>/dev/null
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -ge 600 ] && { echo "agent_stop: the agent did not stop in 60 s" >&2; return 1; }
+        sleep 0.1
+    done
+    rm -f /tmp/agent.pid
+}
+
+# load_start DIR TAG [WRITERS]: the client's workload on DIR (ct-nfs-load,
+# its lines on the console, stamped by the harness); load_stop TAG ends it
+# and waits until it has.
+load_start() {
+    userland sh -c 'ct-nfs-load run "$1" "$2" "$3" 50 </dev/null >/dev/console 2>&1 & echo $! > "/run/ct-load-$2.pid"' load "$1" "$2" "${3:-2}"
+}
+
+load_stop() {
+    pid=$(userland cat "/run/ct-load-$1.pid") || return 1
+    kill "$pid"
+    i=0
+    while kill -0 "$pid" 2>/dev/null; do
+        i=$((i + 1))
+        [ "$i" -ge 1200 ] && { echo "load_stop: the workload did not stop in 120 s" >&2; return 1; }
+        sleep 0.1
+    done
+}

@@ -70,6 +70,12 @@ pub struct Options {
     pub baseline_runs: usize,
     /// Dumps timed against dd per bios-in-flight setting (1 GiB, 8 LUNs).
     pub throughput_runs: usize,
+    /// Panics of A under NFS clients, each with its giveback.
+    pub nfs_runs: usize,
+    /// Hangs of A under NFS clients, each with its giveback.
+    pub nfs_hang_runs: usize,
+    /// Only the NFS part.
+    pub nfs_only: bool,
 }
 
 /// The pair under measurement: the LIO array, B, and A booted anew per sample.
@@ -112,6 +118,7 @@ impl Bench {
             node_memory_mib: 1024,
             memory_of: vec![(NodeName::A, a_ram)],
             coredump_mib: 3072,
+            clients: 0,
         };
         let mut cluster = Cluster::start(&spec, env, dir, deadline)?;
         let a_luns = luns_of(&cluster, NodeName::A);
@@ -242,8 +249,102 @@ impl Bench {
     }
 }
 
+/// The NFS failover figures: `nfs_runs` panics of A, each followed by A's
+/// reboot and the giveback, then `nfs_hang_runs` hangs, each followed by
+/// A's resumption (fenced, it stops serving) and the giveback; clients on
+/// NFSv3 and NFSv4.1 throughout. Writes `out/nfs-samples.json` as it goes.
+fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
+    use crate::scenarios::nfs::{NfsPair, MOUNTS};
+    let started = Instant::now();
+    let mut ctx = crate::scenarios::Ctx { env, dir: dir.join("nfs"), deadline: started + Duration::from_secs(3 * 60 * 60), facts: Default::default() };
+    println!("--- bench: NFS failover: {} panics and {} hangs of A, each with its giveback; NFSv3 and NFSv4.1 clients", opts.nfs_runs, opts.nfs_hang_runs);
+    let mut pair = NfsPair::start(&mut ctx)?;
+    // What emulation adds: the cost of starting one program on B (with the
+    // client writing), against the same on this machine.
+    let exec_guest = pair.exec_ms(NodeName::B)?;
+    let exec_host = {
+        let t = Instant::now();
+        for _ in 0..20 {
+            std::process::Command::new("/bin/true").status()?;
+        }
+        t.elapsed().as_secs_f64() * 1000.0 / 20.0
+    };
+    println!("    - starting a program: {exec_guest:.1} ms on node B (TCG), {exec_host:.2} ms on this machine");
+    let mut events = Vec::new();
+    let mut timeline = serde_json::Value::Null;
+    let save = |events: &[serde_json::Value], timeline: &serde_json::Value| -> Result<()> {
+        let doc = serde_json::json!({
+            "seconds": started.elapsed().as_secs_f64(),
+            "exec_ms_guest": exec_guest,
+            "exec_ms_host": exec_host,
+            "events": events,
+            "timeline": timeline,
+        });
+        std::fs::write(out.join("nfs-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
+        Ok(())
+    };
+    let print = |o: &crate::scenarios::nfs::Outcome| {
+        let stalls: Vec<String> = o.stall_ms.iter().map(|(t, ms)| format!("{t} {ms} ms")).collect();
+        println!(
+            "    - {}: stall {}; service after {} ms; {} failed, {} replayed, {} lost",
+            o.event,
+            stalls.join(", "),
+            o.service_ms.unwrap_or(0),
+            o.failed_ops.len(),
+            o.replayed_ops.len(),
+            o.lost_acked_writes
+        );
+    };
+    for i in 0..opts.nfs_runs + opts.nfs_hang_runs {
+        let hang = i >= opts.nfs_runs;
+        let mut o = if hang { pair.hang(NodeName::A)? } else { pair.panic(NodeName::A)? };
+        if i == 0 {
+            // The first panic's acknowledgements around it, for the plot.
+            let acks = pair.acks()?;
+            let at = pair.cluster.node(NodeName::B)?.console.find(0, "takeover done").map(|l| l.at);
+            let panic_at = pair.cluster.node(NodeName::A)?.console.find(0, "sysrq: Trigger a crash").map(|l| l.at).context("no panic line")?;
+            let rel = |d: Duration| (d.as_secs_f64() - panic_at.as_secs_f64()) * 1000.0;
+            let mut per = serde_json::Map::new();
+            for (tag, _, _, _) in MOUNTS {
+                let points: Vec<(f64, u32)> = acks.iter().filter(|a| a.tag == tag).map(|a| (rel(a.at), a.writer)).collect();
+                per.insert(tag.to_string(), serde_json::json!(points));
+            }
+            timeline = serde_json::json!({ "acks": per, "takeover_done_ms": at.map(rel), "service_running_ms": o.service_ms });
+        }
+        if hang {
+            pair.resume_fenced(NodeName::A)?;
+        } else {
+            pair.reboot(NodeName::A)?;
+        }
+        o.lost_acked_writes = pair.stop_and_verify()?;
+        // Errors up to the end of this workload count for this event.
+        (o.failed_ops, o.replayed_ops) = pair.errors()?;
+        print(&o);
+        events.push(o.to_json());
+        pair.start_load()?;
+        let mut g = pair.giveback(NodeName::A)?;
+        g.lost_acked_writes = pair.stop_and_verify()?;
+        (g.failed_ops, g.replayed_ops) = pair.errors()?;
+        g.event = if hang { "giveback-after-hang".into() } else { "giveback".into() };
+        print(&g);
+        events.push(g.to_json());
+        save(&events, &timeline)?;
+        // Each reboot saved a dump: it is not what this part measures.
+        let _ = std::fs::remove_dir_all(ctx.dir.join("crash-a"));
+        pair.start_load()?;
+    }
+    drop(pair);
+    crate::results::tidy_passed(&ctx.dir);
+    save(&events, &timeline)?;
+    Ok(())
+}
+
 /// Runs every measurement; writes `out/samples.json` as it goes.
 pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
+    if opts.nfs_only {
+        std::fs::create_dir_all(out)?;
+        return nfs(env, dir, out, opts);
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(60 * 60);
     std::fs::create_dir_all(out)?;
@@ -296,6 +397,10 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         }
         drop(bench);
         crate::results::tidy_passed(&dir.join(format!("luns-{luns}")));
+    }
+    save(&samples)?;
+    if opts.nfs_runs + opts.nfs_hang_runs > 0 {
+        nfs(env, dir, out, opts)?;
     }
     save(&samples)?;
     println!("bench: peak disk use under {}: {}", dir.display(), crate::results::human(disk.peak()));

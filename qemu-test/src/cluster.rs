@@ -10,6 +10,7 @@
 
 use crate::array::{Array, ArrayKind};
 use crate::guest::{Guest, GuestSpec};
+use crate::lan::Lan;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,25 @@ impl NodeName {
     pub fn initiator(self) -> String {
         format!("iqn.2026-11.org.coretakeover:node-{}", self.letter())
     }
+
+    /// The node's port on the clients' network.
+    fn port(self) -> usize {
+        usize::from(self.id()) - 1
+    }
+
+    /// The node's fixed address on the clients' network.
+    pub fn address(self) -> String {
+        format!("10.0.0.{}", self.id())
+    }
+}
+
+/// The clients' network: 10.0.0.0/24. Nodes are 10.0.0.1 and .2, their
+/// services' floating addresses .11 and .12, clients .100 on.
+pub const NETWORK_PREFIX: u8 = 24;
+
+/// Client `i`'s address.
+pub fn client_address(i: usize) -> String {
+    format!("10.0.0.{}", 100 + i)
 }
 
 pub struct ClusterSpec {
@@ -69,7 +89,13 @@ pub struct ClusterSpec {
     /// Nodes whose RAM differs from `node_memory_mib`, in MiB.
     pub memory_of: Vec<(NodeName, u32)>,
     pub coredump_mib: u64,
+    /// Client guests; with any, the nodes and clients share a private
+    /// network (`lan.rs`).
+    pub clients: usize,
 }
+
+/// What a client guest gets.
+const CLIENT_MIB: u32 = 256;
 
 /// What every node's QEMU is started with.
 struct NodeEnv {
@@ -80,6 +106,8 @@ struct NodeEnv {
     coredumps: Vec<(NodeName, PathBuf)>,
     dir: PathBuf,
     epoch: Instant,
+    /// NIC arguments per port, when there is a network.
+    nics: Vec<Vec<String>>,
 }
 
 impl NodeEnv {
@@ -102,10 +130,12 @@ impl NodeEnv {
             devices.push("-device".into());
             devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l}"));
         }
-        devices.push("-virtfs".into());
-        devices.push("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into());
-        devices.push("-virtfs".into());
-        devices.push(format!("local,path={},mount_tag=results,security_model=none,multidevs=remap", self.dir.display()));
+        devices.extend(self.shared_dirs());
+        let mut ip = String::new();
+        if let Some(nic) = self.nics.get(node.port()) {
+            devices.extend(nic.iter().cloned());
+            ip = format!(" ct.ip={}/{NETWORK_PREFIX}", node.address());
+        }
         GuestSpec {
             name,
             memory_mib,
@@ -115,11 +145,36 @@ impl NodeEnv {
             // crash_kexec_post_notifiers: a panic saves the registers of the
             // CPUs it stops, as a node configured by the admin guide does.
             append: format!(
-                "ct.role=node ct.node={} ct.luns={} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}",
+                "ct.role=node ct.node={} ct.luns={}{ip} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}",
                 node.letter(),
                 self.lun_urls.len(),
                 self.kernel_args
             ),
+            devices,
+        }
+    }
+
+    /// The host's root (read-only) and the results directory, over 9p.
+    fn shared_dirs(&self) -> Vec<String> {
+        vec![
+            "-virtfs".into(),
+            "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into(),
+            "-virtfs".into(),
+            format!("local,path={},mount_tag=results,security_model=none,multidevs=remap", self.dir.display()),
+        ]
+    }
+
+    /// Client `i`: one CPU, a NIC, the host's programs.
+    fn client_spec(&self, i: usize) -> GuestSpec {
+        let mut devices = self.shared_dirs();
+        devices.extend(self.nics[2 + i].iter().cloned());
+        GuestSpec {
+            name: format!("client-{}", i + 1),
+            memory_mib: CLIENT_MIB,
+            cpus: 1,
+            kernel: self.kernel.clone(),
+            initramfs: self.initramfs.clone(),
+            append: format!("ct.role=client ct.ip={}/{NETWORK_PREFIX} loglevel=4 {}", client_address(i), self.kernel_args),
             devices,
         }
     }
@@ -136,7 +191,9 @@ pub struct Cluster {
     // Dropped after the nodes (fields drop in order): nodes go first, so they
     // never see their array vanish.
     nodes: Vec<(NodeName, Guest)>,
+    clients: Vec<Guest>,
     array: Option<Array>,
+    lan: Option<Lan>,
     /// When each guest became ready, from the epoch.
     pub boot_times: Vec<(String, Duration)>,
 }
@@ -177,6 +234,12 @@ impl Cluster {
             coredumps.push((*node, path));
         }
 
+        // The clients' network: A, B, then the clients.
+        let lan = if spec.clients > 0 { Some(Lan::start(2 + spec.clients, Some(&dir.join("lan.pcap")))?) } else { None };
+        let nics = match &lan {
+            Some(lan) => (0..2 + spec.clients).map(|p| lan.nic_args(p, &format!("52:54:00:c7:00:{:02x}", if p < 2 { p + 1 } else { 0x64 + p - 2 }))).collect(),
+            None => Vec::new(),
+        };
         let lun_urls: Vec<String> = match &array {
             Some(array) => (0..lun_count).map(|i| array.lun_url(i)).collect(),
             None => Vec::new(),
@@ -189,17 +252,28 @@ impl Cluster {
             coredumps,
             dir: dir.to_path_buf(),
             epoch,
+            nics,
         };
         let mut starting = Vec::new();
         for &node in &spec.nodes {
             let memory = spec.memory_of.iter().find(|(n, _)| *n == node).map_or(spec.node_memory_mib, |(_, m)| *m);
             starting.push((node, node_env.spec(node, memory, format!("node-{}", node.letter())).start(dir, epoch)?));
         }
+        let mut starting_clients = Vec::new();
+        for i in 0..spec.clients {
+            starting_clients.push(node_env.client_spec(i).start(dir, epoch)?);
+        }
         let mut nodes = Vec::new();
         for (node, guest) in starting {
             let guest = guest.ready(deadline)?;
             boot_times.push((guest.name.clone(), epoch.elapsed()));
             nodes.push((node, guest));
+        }
+        let mut clients = Vec::new();
+        for guest in starting_clients {
+            let guest = guest.ready(deadline)?;
+            boot_times.push((guest.name.clone(), epoch.elapsed()));
+            clients.push(guest);
         }
         let mut cluster = Self {
             node_env,
@@ -209,7 +283,9 @@ impl Cluster {
             luns_per_node: spec.luns_per_node,
             lun_images,
             nodes,
+            clients,
             array,
+            lan,
             boot_times,
         };
         if lun_count > 0 {
@@ -227,6 +303,9 @@ impl Cluster {
         let index = self.nodes.iter().position(|(n, _)| *n == name).context("no such node")?;
         // Dropping the guest kills its QEMU by PID and reaps it.
         drop(self.nodes.remove(index));
+        if let Some(lan) = &self.lan {
+            lan.release(name.port());
+        }
         self.restarts += 1;
         let guest_name = format!("node-{}-r{}", name.letter(), self.restarts);
         let guest = self.node_env.spec(name, memory_mib, guest_name).start(&self.dir, self.node_env.epoch)?.ready(self.deadline)?;
@@ -256,6 +335,11 @@ impl Cluster {
         }
     }
 
+    /// Client guest `i` (from 0).
+    pub fn client(&mut self, i: usize) -> Result<&mut Guest> {
+        self.clients.get_mut(i).context("no such client")
+    }
+
     /// The index of the `k`-th service LUN owned by `owner`.
     pub fn lun_of(&self, owner: NodeName, k: usize) -> usize {
         match owner {
@@ -272,6 +356,11 @@ impl Cluster {
     /// The host file behind `node`'s coredump disk.
     pub fn coredump_image(&self, node: NodeName) -> PathBuf {
         self.dir.join(format!("coredump-{}.img", node.letter()))
+    }
+
+    /// Now, on the clock of the consoles' time stamps.
+    pub fn now(&self) -> Duration {
+        self.node_env.epoch.elapsed()
     }
 
     /// Scales a wait so that it never outlasts the scenario.

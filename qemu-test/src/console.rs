@@ -90,6 +90,12 @@ impl Console {
         }
     }
 
+    /// Every line from position `from` on.
+    pub fn lines_from(&self, from: usize) -> Vec<Line> {
+        let lines = self.state.0.lock().unwrap();
+        lines.lines.iter().skip(from).cloned().collect()
+    }
+
     /// The last `n` lines, for error reports.
     pub fn tail(&self, n: usize) -> Vec<String> {
         let lines = self.state.0.lock().unwrap();

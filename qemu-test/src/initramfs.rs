@@ -90,6 +90,8 @@ pub struct Parts<'a> {
     pub module: &'a Path,
     pub test_module: &'a Path,
     pub cli: &'a Path,
+    /// The test client's NFS workload (static).
+    pub nfs_load: &'a Path,
     /// The kernel tree's `tools/net/ynl` (its cli.py and library go to
     /// `ct/ynl/`, with the family's spec), so guests need no host path.
     pub ynl: &'a Path,
@@ -102,14 +104,18 @@ pub struct Parts<'a> {
 /// The files of `scripts/deploy/` a node has installed.
 const DEPLOYED: &[(&str, &str)] = &[
     ("lib/systemd/system/coretakeover.service", include_str!("../../scripts/deploy/coretakeover.service")),
+    ("lib/systemd/system/coretakeover-agent.service", include_str!("../../scripts/deploy/coretakeover-agent.service")),
 ];
+
+/// The hooks a node has installed (executable).
+const HOOKS: &[(&str, &str)] = &[("usr/lib/coretakeover/hooks/nfs", include_str!("../../scripts/deploy/hooks/nfs"))];
 
 /// Builds the initramfs shared by the array and both nodes.
 pub fn build(out: &Path, parts: &Parts<'_>) -> Result<()> {
-    let Parts { busybox, module, test_module, cli, ynl, spec, release } = *parts;
+    let Parts { busybox, module, test_module, cli, nfs_load, ynl, spec, release } = *parts;
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let mut cpio = Cpio::new();
-    for dir in ["bin", "sbin", "usr", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "host", "results", "ct", "lib", "lib/systemd", "lib/systemd/system", "lib/modules"] {
+    for dir in ["bin", "sbin", "usr", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "host", "results", "ct", "lib", "lib/systemd", "lib/systemd/system", "lib/modules", "usr/lib", "usr/lib/coretakeover", "usr/lib/coretakeover/hooks"] {
         cpio.dir(dir);
     }
     // Installed as on a node: the command, modprobe, the module, the unit.
@@ -123,6 +129,10 @@ pub fn build(out: &Path, parts: &Parts<'_>) -> Result<()> {
     for (name, text) in DEPLOYED {
         cpio.file(name, 0o644, text.as_bytes());
     }
+    for (name, text) in HOOKS {
+        cpio.file(name, 0o755, text.as_bytes());
+    }
+    cpio.file("ct/ct-nfs-load", 0o755, &read(nfs_load)?);
     cpio.char_device("dev/console", 5, 1);
     cpio.file("bin/busybox", 0o755, &read(busybox)?);
     for (name, text) in GUEST_FILES {

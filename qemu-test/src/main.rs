@@ -16,6 +16,7 @@ mod cluster;
 mod console;
 mod guest;
 mod initramfs;
+mod lan;
 mod procs;
 mod qmp;
 mod results;
@@ -94,6 +95,16 @@ enum Command {
         /// Dumps timed against dd per bios-in-flight setting.
         #[arg(long, default_value_t = 2)]
         throughput_runs: usize,
+        /// Panics of A under NFS clients (each with its giveback).
+        #[arg(long, default_value_t = 10)]
+        nfs_runs: usize,
+        /// Hangs of A under NFS clients (each with its giveback).
+        #[arg(long, default_value_t = 3)]
+        nfs_hang_runs: usize,
+        /// Only the NFS failover part (its samples go to OUT/nfs-samples.json
+        /// either way).
+        #[arg(long)]
+        nfs_only: bool,
     },
     /// List the scenarios.
     List,
@@ -160,6 +171,7 @@ fn main() -> Result<()> {
             module: &cli.module,
             test_module: &cli.test_module,
             cli: &cli.cli,
+            nfs_load: &cli.cli.with_file_name("ct-nfs-load"),
             ynl: &kernel_tree.join("tools/net/ynl"),
             spec: &spec,
             release: release.trim(),
@@ -222,9 +234,12 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { out } => demo(&all, &env, &root, &out),
-        Command::Bench { out, runs, baseline_runs, throughput_runs } => {
-            bench::run(&env, &root, &out, &bench::Options { runs, baseline_runs, throughput_runs })
-        }
+        Command::Bench { out, runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only } => bench::run(
+            &env,
+            &root,
+            &out,
+            &bench::Options { runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only },
+        ),
     }
 }
 
@@ -235,7 +250,7 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     let started = Instant::now();
     let mut facts = serde_json::Map::new();
     let mut ok = true;
-    for name in ["pr-sanity-lio", "takeover-during-dump", "dump-sysrq"] {
+    for name in ["pr-sanity-lio", "takeover-during-dump", "dump-sysrq", "nfs-panic"] {
         let scenario = all.iter().find(|s| s.name == name).with_context(|| format!("{name} missing"))?;
         let dir = root.join(scenario.name);
         let (passed, mut found) = run_scenario(scenario, env, dir.clone());
@@ -286,6 +301,18 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     println!("  crashed thread    {}", if frames.is_empty() { "-".to_string() } else { frames.join(" < ") });
     println!("  KASLR             kernel text at offset {}, direct map at {} (read from the dump)", fact("kaslr_offset"), fact("direct_map_base"));
     println!("  memory reserved   {} bytes while armed", fact("reserved_bytes"));
+    for (event, what) in [("nfs_panic", "A's panic"), ("nfs_giveback", "the giveback")] {
+        let Some(o) = facts.get(event) else { continue };
+        let outcome = &o["outcome"];
+        let stall = |tag: &str| outcome["stall_ms"][tag].as_u64().map_or("-".to_string(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
+        println!(
+            "  NFS clients       across {what}: NFSv3 stalled {}, NFSv4.1 {}; {} failed operations, {} acknowledged writes lost",
+            stall("v3"),
+            stall("v41"),
+            outcome["failed_ops"].as_array().map_or(0, Vec::len),
+            o["lost_acked_writes"]
+        );
+    }
     if !ok {
         bail!("the demo failed; logs in {}", root.display());
     }

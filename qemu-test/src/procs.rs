@@ -41,6 +41,18 @@ impl Spawned {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sets the scheduling priority (nice) of every thread of the process
+    /// (on Linux nice is per thread).
+    pub fn set_nice(&mut self, nice: i32) -> Result<()> {
+        let pid = self.child.id();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).with_context(|| format!("threads of {}", self.name))? {
+            let Ok(tid) = task?.file_name().to_string_lossy().parse::<libc::id_t>() else { continue };
+            // SAFETY: setpriority(2) on a thread of our own child.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) };
+        }
+        Ok(())
+    }
+
     /// Kills the process by PID now and reaps it.
     pub fn kill(&mut self) {
         if self.has_exited() {

@@ -18,7 +18,7 @@ use std::time::Duration;
 const SYSFS: &str = "/sys/kernel/coretakeover";
 
 /// The by-path link (as udev names it) of service LUN `lun`, on `node`.
-fn by_path(cluster: &mut Cluster, node: NodeName, lun: usize) -> Result<String> {
+pub(crate) fn by_path(cluster: &mut Cluster, node: NodeName, lun: usize) -> Result<String> {
     let link = cluster.node(node)?.ok(&format!(
         "disk_links && for l in /dev/disk/by-path/*; do [ \"$(readlink -f $l)\" = \"$(lun_dev {lun})\" ] && echo $l; done; true"
     ))?;
@@ -73,6 +73,7 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
         node_memory_mib: 512,
         memory_of: vec![],
         coredump_mib: 1024,
+        clients: 0,
     };
     ctx.step("booting the LIO array and nodes A and B");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

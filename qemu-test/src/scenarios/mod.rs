@@ -6,6 +6,7 @@ pub(crate) mod dump;
 mod bad_input;
 mod boot;
 mod module_load;
+pub(crate) mod nfs;
 mod pr_sanity;
 pub(crate) mod takeover;
 
@@ -127,6 +128,18 @@ pub fn all() -> Vec<Scenario> {
             about: "nodes configured by /etc/coretakeover.conf and their service: A panics, boots, saves its dump, arms, gets its disks back",
             timeout: Duration::from_secs(900),
             run: Box::new(boot::boot_flow),
+        },
+        Scenario {
+            name: "nfs-panic",
+            about: "NFSv3 and NFSv4.1 clients write through A's panic (B serves nfs-a) and its giveback: no error, nothing acknowledged lost",
+            timeout: Duration::from_secs(1500),
+            run: Box::new(nfs::panic_and_giveback),
+        },
+        Scenario {
+            name: "nfs-hang",
+            about: "A hangs: B fences it and serves nfs-a; A resumes, finds itself fenced, stops serving; giveback; nothing lost",
+            timeout: Duration::from_secs(1200),
+            run: Box::new(nfs::hang_and_giveback),
         },
         Scenario {
             name: "dump-refusals",

@@ -21,6 +21,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         node_memory_mib: 512,
         memory_of: vec![],
         coredump_mib: 64,
+        clients: 0,
     };
     ctx.step("booting node A");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

@@ -66,6 +66,7 @@ pub fn run(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         node_memory_mib: 512,
         memory_of: vec![],
         coredump_mib: 64,
+        clients: 0,
     };
     ctx.step(&format!("booting the {} array, then nodes A and B", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

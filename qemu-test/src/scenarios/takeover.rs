@@ -26,6 +26,7 @@ fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
         node_memory_mib: 512,
         memory_of: vec![],
         coredump_mib: 1024,
+        clients: 0,
     }
 }
 
@@ -72,6 +73,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         node_memory_mib: 1024,
         memory_of: vec![],
         coredump_mib: 2048,
+        clients: 0,
     };
     ctx.step(&format!("booting the {} array and nodes A and B (1 GiB each)", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
