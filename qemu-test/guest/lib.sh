@@ -200,13 +200,18 @@ agent_stop() {
     [ -f /tmp/agent.pid ] || return 0
     pid=$(cat /tmp/agent.pid)
     kill "$pid" 2>/dev/null
+    wait_gone "$pid" 60 "the agent" || return 1
+    rm -f /tmp/agent.pid
+}
+
+# wait_gone PID SECONDS WHAT: waits until process PID has exited.
+wait_gone() {
     i=0
-    while kill -0 "$pid" 2>/dev/null; do
+    while kill -0 "$1" 2>/dev/null; do
         i=$((i + 1))
-        [ "$i" -ge 600 ] && { echo "agent_stop: the agent did not stop in 60 s" >&2; return 1; }
+        [ "$i" -ge "$(($2 * 10))" ] && { echo "$3 did not stop in $2 s" >&2; return 1; }
         sleep 0.1
     done
-    rm -f /tmp/agent.pid
 }
 
 # load_start DIR TAG [WRITERS]: the client's workload on DIR (ct-nfs-load,
@@ -219,10 +224,5 @@ load_start() {
 load_stop() {
     pid=$(userland cat "/run/ct-load-$1.pid") || return 1
     kill "$pid"
-    i=0
-    while kill -0 "$pid" 2>/dev/null; do
-        i=$((i + 1))
-        [ "$i" -ge 1200 ] && { echo "load_stop: the workload did not stop in 120 s" >&2; return 1; }
-        sleep 0.1
-    done
+    wait_gone "$pid" 120 "the workload $1"
 }

@@ -297,7 +297,7 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     };
     for i in 0..opts.nfs_runs + opts.nfs_hang_runs {
         let hang = i >= opts.nfs_runs;
-        let mut o = if hang { pair.hang(NodeName::A)? } else { pair.panic(NodeName::A)? };
+        let o = if hang { pair.hang(NodeName::A)? } else { pair.panic(NodeName::A)? };
         if i == 0 {
             // The first panic's acknowledgements around it, for the plot.
             let acks = pair.acks()?;
@@ -316,15 +316,12 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         } else {
             pair.reboot(NodeName::A)?;
         }
-        o.lost_acked_writes = pair.stop_and_verify()?;
-        // Errors up to the end of this workload count for this event.
-        (o.failed_ops, o.replayed_ops) = pair.errors()?;
+        let o = pair.finish(o)?;
         print(&o);
         events.push(o.to_json());
         pair.start_load()?;
         let mut g = pair.giveback(NodeName::A)?;
-        g.lost_acked_writes = pair.stop_and_verify()?;
-        (g.failed_ops, g.replayed_ops) = pair.errors()?;
+        g = pair.finish(g)?;
         g.event = if hang { "giveback-after-hang".into() } else { "giveback".into() };
         print(&g);
         events.push(g.to_json());

@@ -293,6 +293,15 @@ impl NfsPair {
         Ok(lost)
     }
 
+    /// The end of an event: the workload stops, every acknowledged record
+    /// is read back, and the errors and replays the client saw up to then
+    /// are the event's.
+    pub fn finish(&mut self, mut o: Outcome) -> Result<Outcome> {
+        o.lost_acked_writes = self.stop_and_verify()?;
+        (o.failed_ops, o.replayed_ops) = self.errors()?;
+        Ok(o)
+    }
+
     /// Panics node `node` (sysrq-c) and waits for its service to run on the
     /// partner and for every writer to resume.
     pub fn panic(&mut self, node: NodeName) -> Result<Outcome> {
@@ -444,7 +453,8 @@ fn write_node_files(cluster: &mut Cluster, ctx: &Ctx<'_>, node: NodeName) -> Res
 
 /// Fails on anything lost or any error an application saw; reports
 /// replays.
-fn judge(ctx: &mut Ctx<'_>, o: &Outcome, lost: u64) -> Result<()> {
+fn judge(ctx: &mut Ctx<'_>, o: &Outcome) -> Result<()> {
+    let lost = o.lost_acked_writes;
     let stalls: Vec<String> = o.stall_ms.iter().map(|(t, ms)| format!("{t} {:.1} s", *ms as f64 / 1000.0)).collect();
     ctx.step(&format!(
         "{}: the clients stalled {} (service running {} after the event); {} failed operations, {} replayed, {} acknowledged records lost",
@@ -456,6 +466,7 @@ fn judge(ctx: &mut Ctx<'_>, o: &Outcome, lost: u64) -> Result<()> {
         lost
     ));
     ctx.fact(&format!("nfs_{}", o.event), json!({ "outcome": o.to_json(), "lost_acked_writes": lost }));
+    ensure!(!o.stall_ms.is_empty(), "no stall measured for the {}", o.event);
     ensure!(lost == 0, "{lost} acknowledged records lost after the {}", o.event);
     ensure!(o.failed_ops.is_empty(), "operations failed for the application during the {}: {:?}", o.event, o.failed_ops);
     Ok(())
@@ -465,23 +476,16 @@ fn judge(ctx: &mut Ctx<'_>, o: &Outcome, lost: u64) -> Result<()> {
 pub fn panic_and_giveback(ctx: &mut Ctx<'_>) -> Result<()> {
     let mut pair = NfsPair::start(ctx)?;
     ctx.step("A panics while the client writes: B takes A's LUN over and starts nfs-a (journal replay, nfsd, address, ARP, tickles)");
-    let mut o = pair.panic(NodeName::A)?;
-    let lost = pair.stop_and_verify()?;
-    o.lost_acked_writes = lost;
-    (o.failed_ops, o.replayed_ops) = pair.errors()?;
-    judge(ctx, &o, lost)?;
-    let stall_a = o.stall_ms.clone();
+    let o = pair.panic(NodeName::A)?;
+    let o = pair.finish(o)?;
+    judge(ctx, &o)?;
 
     ctx.step("A boots, saves its dump, arms; its agent waits for its disk; the client writes on");
     pair.reboot(NodeName::A)?;
     pair.start_load()?;
-    let mut g = pair.giveback(NodeName::A)?;
-    let lost = pair.stop_and_verify()?;
-    g.lost_acked_writes = lost;
-    (g.failed_ops, g.replayed_ops) = pair.errors()?;
-    judge(ctx, &g, lost)?;
-    ensure!(!stall_a.is_empty(), "no stall measured");
-    Ok(())
+    let g = pair.giveback(NodeName::A)?;
+    let g = pair.finish(g)?;
+    judge(ctx, &g)
 }
 
 /// A hangs: B fences it and serves nfs-a; A resumes, finds itself fenced,
@@ -489,22 +493,17 @@ pub fn panic_and_giveback(ctx: &mut Ctx<'_>) -> Result<()> {
 pub fn hang_and_giveback(ctx: &mut Ctx<'_>) -> Result<()> {
     let mut pair = NfsPair::start(ctx)?;
     ctx.step("A hangs (its vCPUs stop): B fences it after the 2 s heartbeat timeout and serves nfs-a");
-    let mut o = pair.hang(NodeName::A)?;
+    let o = pair.hang(NodeName::A)?;
     ctx.step("A resumes: its agent sees its disk reserved by B and stops nfs-a at once (address first)");
     pair.resume_fenced(NodeName::A)?;
     std::thread::sleep(Duration::from_secs(3));
-    let lost = pair.stop_and_verify()?;
-    o.lost_acked_writes = lost;
-    (o.failed_ops, o.replayed_ops) = pair.errors()?;
-    judge(ctx, &o, lost)?;
+    let o = pair.finish(o)?;
+    judge(ctx, &o)?;
 
     pair.start_load()?;
-    let mut g = pair.giveback(NodeName::A)?;
-    let lost = pair.stop_and_verify()?;
-    g.lost_acked_writes = lost;
-    (g.failed_ops, g.replayed_ops) = pair.errors()?;
-    judge(ctx, &g, lost)?;
-    Ok(())
+    let g = pair.giveback(NodeName::A)?;
+    let g = pair.finish(g)?;
+    judge(ctx, &g)
 }
 
 #[cfg(test)]
