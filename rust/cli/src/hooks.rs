@@ -19,6 +19,13 @@
 //! A hook that outlives its time limit gets SIGTERM, then SIGKILL 5 s
 //! later, with every process of its process group. Its output (stdout and
 //! stderr) is logged line by line, prefixed with its name.
+//!
+//! Hooks run as root: whoever can change one runs code as root. The agent
+//! runs none from a hooks directory, and no hook, that someone else than
+//! root (or the agent's own user) owns or that its group or others can
+//! write; such a hook is not started, which fails the event (a refused
+//! directory fails it for every hook). A symlink is judged by what it
+//! points to.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -143,11 +150,41 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(hooks)
 }
 
+/// Why `path` must not be run as this process, if it must not: owned by
+/// another user than root or this process's, or writable by its group or
+/// by others.
+fn untrusted(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    // SAFETY: geteuid() has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if m.uid() != 0 && m.uid() != euid {
+        return Some(format!("{} belongs to uid {}, not root: refused", path.display(), m.uid()));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Some(format!(
+            "{} is writable by its group or others (mode {:04o}): refused",
+            path.display(),
+            m.mode() & 0o7777
+        ));
+    }
+    None
+}
+
 /// Runs the hooks of `dir` for `ctx`; `log` gets every line of their
 /// output and what became of each. Returns each hook's run; the event
-/// failed if any did not succeed.
+/// failed if any did not succeed. A directory that could have been changed
+/// by someone else than root is an error (once it has hooks in it).
 pub fn run(dir: &Path, ctx: &Context<'_>, log: &mut dyn FnMut(&str)) -> Result<Vec<Run>, String> {
     let mut hooks = list(dir)?;
+    if !hooks.is_empty() {
+        if let Some(why) = untrusted(dir) {
+            return Err(why);
+        }
+    }
     if ctx.event == Event::Stop {
         hooks.reverse();
     }
@@ -166,6 +203,9 @@ pub fn run(dir: &Path, ctx: &Context<'_>, log: &mut dyn FnMut(&str)) -> Result<V
 
 fn run_one(hook: &Path, ctx: &Context<'_>, log: &mut dyn FnMut(&str)) -> Run {
     let name = hook.file_name().map_or_else(|| hook.display().to_string(), |n| n.to_string_lossy().into_owned());
+    if let Some(why) = untrusted(hook) {
+        return Run { hook: name, ending: Ending::NotStarted(why), ms: 0 };
+    }
     let started = Instant::now();
     let ms = |t: Instant| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (reader, writer) = match std::io::pipe() {
@@ -264,6 +304,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ct-hooks-{}-{test}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
         for (name, body, mode) in hooks {
             let p = d.join(name);
             fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -327,6 +368,31 @@ mod tests {
         let runs = run(&d, &ctx(Event::Monitor, 300), &mut |_| {}).unwrap();
         assert_eq!(runs[0].ending, Ending::TimedOut);
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_hook_or_directory_others_can_write_is_not_run() {
+        let d = dir("modes", &[("10-a", "echo a", 0o755), ("20-b", "echo b", 0o775)]);
+        let mut lines = Vec::new();
+        let runs = run(&d, &ctx(Event::Start, 5000), &mut |l| lines.push(l.to_string())).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert!(runs[0].ok());
+        let Ending::NotStarted(why) = &runs[1].ending else { panic!("{:?}", runs[1]) };
+        assert!(why.contains("writable by its group or others (mode 0775)"), "{why}");
+        assert!(!lines.iter().any(|l| l.contains("20-b: b")), "{lines:?}");
+        // A symlink to a hook others can write is refused as the hook is.
+        fs::set_permissions(d.join("20-b"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(d.join("other.sh"), "#!/bin/sh\necho other\n").unwrap();
+        fs::set_permissions(d.join("other.sh"), fs::Permissions::from_mode(0o757)).unwrap();
+        std::os::unix::fs::symlink(d.join("other.sh"), d.join("30-link")).unwrap();
+        let runs = run(&d, &ctx(Event::Stop, 5000), &mut |_| {}).unwrap();
+        assert_eq!(runs.iter().filter(|r| r.ok()).count(), 2, "{runs:?}");
+        assert!(matches!(&runs[0].ending, Ending::NotStarted(w) if w.contains("mode 0757")), "{runs:?}");
+        // A directory others can write runs nothing at all.
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = run(&d, &ctx(Event::Start, 5000), &mut |_| {}).unwrap_err();
+        assert!(e.contains("writable by its group or others (mode 0777)"), "{e}");
         fs::remove_dir_all(d).unwrap();
     }
 
