@@ -106,7 +106,14 @@ coredump_rule() {
 
 # boot_service start|reload|stop: runs coretakeover.service's commands for
 # that action, in order, as systemd would (ExecStartPre then ExecStart; a
-# command prefixed with '-' may fail), after the unit's condition.
+# command prefixed with '-' may fail), after the unit's condition. The
+# outcome also goes to /tmp/coretakeover.service.ACTION ("done", "failed
+# (...)", "condition failed"), which the harness reads: on the console a
+# kernel message can cut the line in two.
+boot_service_outcome() {
+    echo "coretakeover.service: $1 $2"
+    echo "$2" > "/tmp/coretakeover.service.$1.new" && mv "/tmp/coretakeover.service.$1.new" "/tmp/coretakeover.service.$1"
+}
 boot_service() {
     unit=/lib/systemd/system/coretakeover.service
     case $1 in
@@ -118,6 +125,7 @@ boot_service() {
     cp "$(node_etc)/coretakeover.conf" /etc/coretakeover.conf 2>/dev/null
     if [ ! -f /etc/coretakeover.conf ]; then
         echo "coretakeover.service: condition failed: no /etc/coretakeover.conf"
+        echo "condition failed" > "/tmp/coretakeover.service.$1"
         return 0
     fi
     luns=$(cmdline_arg ct.luns) && [ "$luns" -gt 0 ] && wait_luns "$luns"
@@ -131,13 +139,13 @@ boot_service() {
             status=$?
             if [ "$status" -ne 0 ]; then
                 case $cmd in -*) ;; *)
-                    echo "coretakeover.service: $1 failed ($key exited $status)"
+                    boot_service_outcome "$1" "failed ($key exited $status)"
                     return 1 ;;
                 esac
             fi
         done
     done
-    echo "coretakeover.service: $1 done"
+    boot_service_outcome "$1" done
 }
 
 # userland_up: the node's (or client's) own userland for what a real node
@@ -166,7 +174,10 @@ userland_up() {
     # The node's configuration (persistent, in the results directory).
     if [ -d "$(node_etc)" ]; then
         cp "$(node_etc)/coretakeover.conf" /sysroot/etc/ 2>/dev/null
-        [ -d "$(node_etc)/coretakeover" ] && cp -a "$(node_etc)/coretakeover" /sysroot/etc/
+        # Root's, as an installed /etc is (the agent runs no hook that
+        # another user could change; the harness may run as one).
+        [ -d "$(node_etc)/coretakeover" ] && cp -a "$(node_etc)/coretakeover" /sysroot/etc/ &&
+            chown -R -h 0:0 /sysroot/etc/coretakeover
     fi
     mount --bind /ct-ns /ct-ns && mount --make-private /ct-ns && touch /ct-ns/mnt &&
         unshare --mount=/ct-ns/mnt --propagation private mount --move /sysroot / ||

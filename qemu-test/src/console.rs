@@ -40,6 +40,7 @@ impl Console {
         std::thread::spawn(move || {
             let mut reader = BufReader::new(source);
             let mut raw = Vec::new();
+            let mut splicer = Splicer::default();
             loop {
                 raw.clear();
                 match reader.read_until(b'\n', &mut raw) {
@@ -48,9 +49,11 @@ impl Console {
                 }
                 let at = epoch.elapsed();
                 let text = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_string();
+                // The log keeps the lines as they arrived; the searches see
+                // them whole.
                 let _ = writeln!(log, "[{:>11.6}] {}", at.as_secs_f64(), text);
                 let (lock, cond) = &*state;
-                lock.lock().unwrap().lines.push(Line { at, text });
+                lock.lock().unwrap().lines.extend(splicer.push(text).into_iter().map(|text| Line { at, text }));
                 cond.notify_all();
             }
             let (lock, cond) = &*state;
@@ -104,7 +107,89 @@ impl Console {
     }
 }
 
+/// A kernel message printed while a program writes a line to the console
+/// cuts that line in two: "coretakeover.ser[  136.533161] coretakeover:
+/// partner is alive", then "vice: start done". The splicer gives the kernel
+/// message its own line and joins the program's two halves, so that a
+/// search for the program's line finds it.
+#[derive(Default)]
+struct Splicer {
+    head: Option<String>,
+}
+
+impl Splicer {
+    /// The lines that `line`, as it arrived, completes.
+    fn push(&mut self, line: String) -> Vec<String> {
+        let line = match self.head.take() {
+            Some(head) => head + &line,
+            None => line,
+        };
+        match kernel_stamp(&line) {
+            Some(at) if at > 0 => {
+                self.head = Some(line[..at].to_string());
+                vec![line[at..].to_string()]
+            }
+            _ => vec![line],
+        }
+    }
+}
+
+/// Where the first kernel time stamp ("[  136.533161] ", printk.time's
+/// form) starts in `line`.
+fn kernel_stamp(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    (0..b.len()).find(|&i| {
+        if b[i] != b'[' {
+            return false;
+        }
+        let mut j = i + 1;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        let int = j;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j == int || j >= b.len() || b[j] != b'.' {
+            return false;
+        }
+        let frac = j + 1;
+        j = frac;
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        j - frac == 6 && b.get(j) == Some(&b']') && b.get(j + 1) == Some(&b' ')
+    })
+}
+
 /// `deadline`, or `timeout` from now if that comes first.
 pub fn within(timeout: Duration, deadline: Instant) -> Instant {
     (Instant::now() + timeout).min(deadline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_cut_by_a_kernel_message_is_joined_and_the_message_kept() {
+        let mut s = Splicer::default();
+        assert_eq!(s.push("[    9.101293] coretakeover: version 0.1.0 loaded".into()), ["[    9.101293] coretakeover: version 0.1.0 loaded"]);
+        assert_eq!(s.push("coretakeover.ser[  136.533161] coretakeover: partner is alive".into()), ["[  136.533161] coretakeover: partner is alive"]);
+        assert_eq!(s.push("vice: start done".into()), ["coretakeover.service: start done"]);
+        // Two kernel messages in a row inside one program line.
+        assert_eq!(s.push("nfs-a (own): wai[  140.000001] one".into()), ["[  140.000001] one"]);
+        assert_eq!(s.push("[  140.000002] two".into()), ["[  140.000002] two"]);
+        assert_eq!(s.push("ting: disks".into()), ["nfs-a (own): waiting: disks"]);
+        assert_eq!(s.push("plain line".into()), ["plain line"]);
+    }
+
+    #[test]
+    fn only_printk_time_stamps_count() {
+        assert_eq!(kernel_stamp("[    9.101293] x"), Some(0));
+        assert_eq!(kernel_stamp("abc[12345.000001] x"), Some(3));
+        for other in ["a [1.5] b", "[ 1.1234567] x", "[ 1.123456]x", "array[0] = 1", "[.123456] x", "[ 1.123456"] {
+            assert_eq!(kernel_stamp(other), None, "{other}");
+        }
+    }
 }

@@ -372,8 +372,8 @@ impl NfsPair {
         self.cluster.restart(node, NODE_MIB)?;
         let deadline = self.cluster.deadline;
         let n = self.cluster.node(node)?;
-        let started = n.wait_console(0, "coretakeover.service: start ", Duration::from_secs(600), deadline)?;
-        ensure!(started.text.contains("start done"), "{node:?}'s boot service: {}", started.text);
+        let outcome = super::boot::boot_service_started(n, Duration::from_secs(600))?;
+        ensure!(outcome == "done", "{node:?}'s boot service: {outcome}");
         n.wait_console(0, &format!("{} (own): waiting", service(node)), Duration::from_secs(120), deadline)
             .context("the agent of the rebooted node does not wait for its disks")?;
         Ok(())
@@ -420,6 +420,11 @@ fn write_node_files(cluster: &mut Cluster, ctx: &Ctx<'_>, node: NodeName) -> Res
     let etc = ctx.dir.join(format!("etc/node-{}", node.letter()));
     std::fs::create_dir_all(etc.join("coretakeover/hooks.d"))?;
     std::fs::create_dir_all(etc.join("coretakeover/nfs"))?;
+    // Whatever the harness's umask: the agent refuses a hooks directory
+    // that its group or others can write.
+    for d in ["coretakeover", "coretakeover/hooks.d", "coretakeover/nfs"] {
+        std::fs::set_permissions(etc.join(d), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
     let config = format!(
         "# coretakeover.conf of node {l}, written by the NFS scenarios\n\
          cluster_id = {CLUSTER_ID}\nnode_id = {id}\n\n[dump]\ndisk = \"label\"\ncrash_dir = \"/results/crash-{l}\"\n\n\
