@@ -18,8 +18,10 @@ read -r host_passed host_failed < <(awk '/^test result:/ {
         }
     } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"
-# A build failure runs no test but must still count as a failure.
+# A build failure runs no test but must still count as a failure, and so
+# does a run that ran no test at all.
 if [ "$host_rc" != 0 ] && [ "$host_failed" = 0 ]; then host_failed=1; fi
+if [ "$host_passed" = 0 ] && [ "$host_failed" = 0 ]; then host_failed=1; fi
 
 step "generated netlink tables match Documentation/netlink/specs/coretakeover.yaml"
 if "$CT_ROOT/scripts/netlink-gen.sh" --check; then gen_passed=1 gen_failed=0; else gen_passed=0 gen_failed=1; fi
@@ -44,6 +46,7 @@ qemu_rc=${PIPESTATUS[0]}
 read -r qemu_passed qemu_failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$log")
 rm -f "$log"
 if [ "$qemu_rc" != 0 ] && [ "$qemu_failed" = 0 ]; then qemu_failed=1; fi
+if [ "$qemu_passed" = 0 ] && [ "$qemu_failed" = 0 ]; then qemu_failed=1; fi
 
 echo
 echo "host tests:     $host_passed passed, $host_failed failed"

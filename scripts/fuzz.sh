@@ -23,9 +23,17 @@ for target in label header heartbeat ranges table notes; do
     log=$(mktemp)
     if cargo fuzz run -O "$target" "corpus/$target" -- -runs="$runs" -max_len=20000 >"$log" 2>&1; then
         execs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1)
-        echo "  $target: ${execs:-?} executions, no crash"
-        total=$((total + ${execs:-0}))
-        passed=$((passed + 1))
+        if [ "${execs:-0}" -gt 0 ]; then
+            echo "  $target: $execs executions, no crash"
+            total=$((total + execs))
+            passed=$((passed + 1))
+        else
+            # A target that ran nothing (no "Done N runs" from libFuzzer)
+            # proves nothing: it fails.
+            tail -n 30 "$log"
+            echo "  $target: FAILED (libFuzzer reported no runs)"
+            failed=$((failed + 1))
+        fi
     else
         tail -n 30 "$log"
         echo "  $target: FAILED (the crashing input is under rust/core/fuzz/artifacts/$target/)"

@@ -226,7 +226,13 @@ fn main() -> Result<()> {
                 }
             }
             println!("results: {} ({})", root.display(), results::human(results::disk_bytes(&root)));
-            let failed = failed.len();
+            // A run that ran nothing proved nothing: it fails.
+            let failed = if passed == 0 && failed.is_empty() {
+                println!("no scenario ran");
+                1
+            } else {
+                failed.len()
+            };
             println!("{passed} passed, {failed} failed");
             if failed > 0 {
                 std::process::exit(1);
