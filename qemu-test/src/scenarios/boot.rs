@@ -131,7 +131,7 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
     for k in 0..2 {
         let lun = cluster.lun_of(NodeName::A, k);
         cluster.node(NodeName::A)?.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
-        cluster.node(NodeName::B)?.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        super::refused_by_reservation(cluster.node(NodeName::B)?, &format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
     }
 
     ctx.step("A panics; B takes over while A dumps");
@@ -185,7 +185,7 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
     for k in 0..2 {
         let lun = cluster.lun_of(NodeName::A, k);
         cluster.node(NodeName::A)?.ok(&format!("retry 3 dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
-        cluster.node(NodeName::B)?.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        super::refused_by_reservation(cluster.node(NodeName::B)?, &format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
     }
     let last = last_takeover(cluster.node(NodeName::B)?)?;
     ensure!(last["disks_held"] == 2, "B's last takeover: {last}");

@@ -49,6 +49,22 @@ pub struct Scenario {
 }
 
 /// Every scenario of `make check`, in order.
+/// Runs `write` (a shell command writing a LUN) on `g`; it must fail, and
+/// with a reservation conflict: the kernel logs one more "reservation
+/// conflict" than before it. A write that fails for another reason (an
+/// iSCSI error, a device path that is not there) is not fencing. Returns
+/// the command's output.
+pub(crate) fn refused_by_reservation(g: &mut crate::guest::Guest, write: &str) -> Result<String> {
+    let conflicts = |g: &mut crate::guest::Guest| -> Result<u64> {
+        Ok(g.ok("dmesg | grep -c 'reservation conflict' || true")?.trim().parse().unwrap_or(0))
+    };
+    let before = conflicts(g)?;
+    let out = g.fails(write)?;
+    let after = conflicts(g)?;
+    anyhow::ensure!(after > before, "{}: the write failed, but not with a reservation conflict: {}", g.name, out.trim_end());
+    Ok(out)
+}
+
 pub fn all() -> Vec<Scenario> {
     vec![
         Scenario {

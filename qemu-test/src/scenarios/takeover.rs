@@ -114,8 +114,8 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     ))
     .context("B never saw A's heartbeat move")?;
     ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "B's takeover state");
-    b.fails(&format!("dd if=/dev/zero of=$(lun_dev {a_first}) bs=4096 count=1 oflag=direct"))
-        .context("B could write A's LUN before any takeover")?;
+    super::refused_by_reservation(b, &format!("dd if=/dev/zero of=$(lun_dev {a_first}) bs=4096 count=1 oflag=direct"))
+        .context("B's write to A's LUN before any takeover")?;
 
     ctx.step("the kernel's own ynl cli reads B's status over netlink; a ynl subscriber waits for events");
     let b = cluster.node(NodeName::B)?;
@@ -269,10 +269,10 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let a = cluster.node(NodeName::A)?;
     a.resume()?;
     let a = cluster.node(NodeName::A)?;
-    a.fails(&format!(
-        "pattern 'fenced write from node a' /tmp/pat && dd if=/tmp/pat of=$(lun_dev {lun}) bs=4096 seek=300 count=1 oflag=direct"
-    ))?;
-    ensure!(a.ok("dmesg | grep -c 'reservation conflict'")?.trim() != "0", "A's write failed, but not with a reservation conflict");
+    super::refused_by_reservation(
+        a,
+        &format!("pattern 'fenced write from node a' /tmp/pat && dd if=/tmp/pat of=$(lun_dev {lun}) bs=4096 seek=300 count=1 oflag=direct"),
+    )?;
     let data = std::fs::read(&image).with_context(|| format!("reading {}", image.display()))?;
     ensure!(!data.windows(24).any(|w| w == b"fenced write from node a"), "A's bytes reached the LUN");
     let b = cluster.node(NodeName::B)?;
@@ -297,7 +297,7 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
     a.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=301 count=1 oflag=direct"))?;
     let b = cluster.node(NodeName::B)?;
-    b.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=302 count=1 oflag=direct"))?;
+    super::refused_by_reservation(b, &format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=302 count=1 oflag=direct"))?;
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B does not watch A's heartbeat after giveback")?;
     ctx.step("A holds its LUNs again and B watches its heartbeat");
@@ -347,7 +347,7 @@ pub fn partner_disk_lost(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(took["takeover_state"] == "holding", "coretakeover takeover: {took}");
     b.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
     let a = cluster.node(NodeName::A)?;
-    a.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+    super::refused_by_reservation(a, &format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
     Ok(())
 }
 
@@ -445,7 +445,7 @@ pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(a.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "fenced", "A's takeover state");
     ensure!(!a.console.tail(400).iter().any(|l| l.contains("takeover done")), "A took over too");
     for lun in [lun_a, lun_b] {
-        a.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        super::refused_by_reservation(a, &format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
     }
     let b = cluster.node(NodeName::B)?;
     let b_key = b.ok(&format!("cat {SYSFS}/registration_key"))?.trim().trim_start_matches("0x").trim_start_matches('0').to_string();
@@ -493,7 +493,7 @@ pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
     for k in 0..2 {
         let lun = cluster.lun_of(NodeName::A, k);
         cluster.node(NodeName::B)?.ok(&format!("retry 3 dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
-        cluster.node(NodeName::A)?.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
+        super::refused_by_reservation(cluster.node(NodeName::A)?, &format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 count=1 oflag=direct"))?;
     }
     let b = cluster.node(NodeName::B)?;
     let key = b.ok(&format!("cat {SYSFS}/registration_key"))?.trim().to_lowercase();
