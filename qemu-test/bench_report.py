@@ -61,25 +61,23 @@ def nfs_figures(doc):
         if services:
             results[f"{prefix}_service_ms_p50"] = pct(services, 0.5)
     results["nfs_failed_ops"] = sum(len(e["failed_ops"]) for e in events)
-    # Which ones, after which event: "panic 3: v3 write 1041 errno 116"
-    # (the third panic; the client's "@@ERR TAG OP N ERRNO" line).
+    # Which operations failed, after which event: "panic 3: v3 write 1041
+    # errno 116" (the third panic; the client's "@@ERR TAG OP N ERRNO"
+    # line); and stalls far beyond the rest (over 20 s), named: a p99 over
+    # 10 samples is the worst one, and says nothing of how often.
     results["nfs_failed_op_list"] = []
-    seen = {}
-    for e in events:
-        seen[e["event"]] = seen.get(e["event"], 0) + 1
-        for op in e["failed_ops"]:
-            words = op.split()
-            if len(words) >= 5:
-                results["nfs_failed_op_list"].append(f"{e['event']} {seen[e['event']]}: {' '.join(words[1:4])} errno {words[4]}")
-    # Stalls far beyond the rest (over 20 s), named: a p99 over 10 samples
-    # is the worst one, and says nothing of how often.
     results["nfs_long_stalls"] = []
     seen = {}
     for e in events:
         seen[e["event"]] = seen.get(e["event"], 0) + 1
+        which = f"{e['event']} {seen[e['event']]}"
+        for op in e["failed_ops"]:
+            words = op.split()
+            if len(words) >= 5:
+                results["nfs_failed_op_list"].append(f"{which}: {' '.join(words[1:4])} errno {words[4]}")
         for tag, ms in sorted(e["stall_ms"].items()):
             if ms > 20000:
-                results["nfs_long_stalls"].append(f"{e['event']} {seen[e['event']]}: {tag} {ms / 1000:.1f} s")
+                results["nfs_long_stalls"].append(f"{which}: {tag} {ms / 1000:.1f} s")
     results["nfs_replayed_ops"] = sum(len(e["replayed_ops"]) for e in events)
     results["nfs_lost_acked_writes"] = sum(e["lost_acked_writes"] for e in events)
     results["nfs_bench_seconds"] = doc["seconds"]
