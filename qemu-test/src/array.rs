@@ -12,7 +12,7 @@
 //! reached the media.
 
 use crate::console::within;
-use crate::guest::{Guest, GuestSpec};
+use crate::guest::{boot_or_retry, Guest, GuestSpec};
 use crate::procs::Spawned;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
@@ -132,7 +132,10 @@ impl Array {
                     append: format!("ct.role=array ct.luns={} quiet panic=-1 {}", luns.len(), env.kernel_args),
                     devices,
                 };
-                let guest = spec.start(dir, epoch)?.ready(within(Duration::from_secs(120), deadline))?;
+                let again = GuestSpec { name: String::new(), ..spec.clone() };
+                let guest = boot_or_retry(spec.start(dir, epoch)?, within(Duration::from_secs(120), deadline), |name| {
+                    GuestSpec { name: name.to_string(), ..again }.start(dir, epoch)
+                })?;
                 Ok(Self { kind, port, guest: Some(guest), _tgtd: None, restarts: 0 })
             }
             ArrayKind::Tgt => {

@@ -9,7 +9,7 @@
 //! the two QEMUs), with polled queues enabled.
 
 use crate::array::{Array, ArrayKind};
-use crate::guest::{Guest, GuestSpec};
+use crate::guest::{boot_or_retry, Guest, GuestSpec};
 use crate::lan::Lan;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
@@ -257,21 +257,33 @@ impl Cluster {
         let mut starting = Vec::new();
         for &node in &spec.nodes {
             let memory = spec.memory_of.iter().find(|(n, _)| *n == node).map_or(spec.node_memory_mib, |(_, m)| *m);
-            starting.push((node, node_env.spec(node, memory, format!("node-{}", node.letter())).start(dir, epoch)?));
+            starting.push((node, memory, node_env.spec(node, memory, format!("node-{}", node.letter())).start(dir, epoch)?));
         }
         let mut starting_clients = Vec::new();
         for i in 0..spec.clients {
             starting_clients.push(node_env.client_spec(i).start(dir, epoch)?);
         }
         let mut nodes = Vec::new();
-        for (node, guest) in starting {
-            let guest = guest.ready(deadline)?;
+        for (node, memory, guest) in starting {
+            let guest = boot_or_retry(guest, deadline, |name| {
+                if let Some(lan) = &lan {
+                    lan.release(node.port());
+                }
+                node_env.spec(node, memory, name.to_string()).start(dir, epoch)
+            })?;
             boot_times.push((guest.name.clone(), epoch.elapsed()));
             nodes.push((node, guest));
         }
         let mut clients = Vec::new();
-        for guest in starting_clients {
-            let guest = guest.ready(deadline)?;
+        for (i, guest) in starting_clients.into_iter().enumerate() {
+            let guest = boot_or_retry(guest, deadline, |name| {
+                if let Some(lan) = &lan {
+                    lan.release(2 + i);
+                }
+                let mut spec = node_env.client_spec(i);
+                spec.name = name.to_string();
+                spec.start(dir, epoch)
+            })?;
             boot_times.push((guest.name.clone(), epoch.elapsed()));
             clients.push(guest);
         }
@@ -308,7 +320,14 @@ impl Cluster {
         }
         self.restarts += 1;
         let guest_name = format!("node-{}-r{}", name.letter(), self.restarts);
-        let guest = self.node_env.spec(name, memory_mib, guest_name).start(&self.dir, self.node_env.epoch)?.ready(self.deadline)?;
+        let first = self.node_env.spec(name, memory_mib, guest_name).start(&self.dir, self.node_env.epoch)?;
+        let lan = &self.lan;
+        let guest = boot_or_retry(first, self.deadline, |again| {
+            if let Some(lan) = lan {
+                lan.release(name.port());
+            }
+            self.node_env.spec(name, memory_mib, again.to_string()).start(&self.dir, self.node_env.epoch)
+        })?;
         self.nodes.push((name, guest));
         let luns = self.node_env.lun_urls.len();
         if luns > 0 {

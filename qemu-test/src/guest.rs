@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the guest boots with and what is attached to it.
+#[derive(Clone)]
 pub struct GuestSpec {
     pub name: String,
     pub memory_mib: u32,
@@ -51,6 +52,10 @@ impl GuestSpec {
         cmd.args(["-serial", "chardev:shell"]);
         let qmp = dir.join(format!("{}.qmp", self.name));
         cmd.args(["-qmp", &format!("unix:{},server=on,wait=off", qmp.display())]);
+        // Why a vCPU was reset ("Triple fault"): -no-reboot turns a reset
+        // into QEMU's exit, which would otherwise say nothing.
+        let debug = dir.join(format!("{}.qemu-debug.log", self.name));
+        cmd.args(["-d", "cpu_reset", "-D"]).arg(debug);
         cmd.args(&self.devices);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped());
         cmd
@@ -110,16 +115,68 @@ impl Starting {
     /// Waits for the guest's init to report ready, then connects to its
     /// monitor and command channel.
     pub fn ready(self, deadline: Instant) -> Result<Guest> {
-        let ready = self.console.wait_for(0, "coretakeover-guest: ready", deadline);
-        if let Err(e) = ready {
+        match self.boot(deadline)? {
+            Boot::Ready(guest) => Ok(guest),
+            Boot::Lost(e) => Err(e),
+        }
+    }
+
+    /// Like `ready`, but tells apart a QEMU that exited while the kernel
+    /// was still booting, before any program of ours ran (`Boot::Lost`).
+    pub fn boot(mut self, deadline: Instant) -> Result<Boot> {
+        if let Err(e) = self.console.wait_for(0, "coretakeover-guest: ready", deadline) {
             let tail = self.console.tail(15).join("\n");
-            return Err(e.context(format!("{} did not boot; console tail:\n{tail}", self.name)));
+            let exit = self.process.wait_exit(Duration::from_secs(2));
+            let stderr = std::fs::read_to_string(self.dir.join(format!("{}.qemu-stderr.log", self.name))).unwrap_or_default();
+            let stderr: Vec<&str> = stderr.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
+            let debug = std::fs::read_to_string(self.dir.join(format!("{}.qemu-debug.log", self.name))).unwrap_or_default();
+            let how = match exit {
+                None => "QEMU still runs".to_string(),
+                Some(status) => format!(
+                    "QEMU exited ({status}){}{}",
+                    if debug.contains("Triple fault") { " after a triple fault of a vCPU" } else { "" },
+                    if stderr.is_empty() { String::new() } else { format!(", its stderr: {}", stderr.join(" | ")) }
+                ),
+            };
+            let e = e.context(format!("{} did not boot ({how}); console tail:\n{tail}", self.name));
+            let ours_ran = ["Run /init", "coretakeover-guest:", "Kernel panic", "BUG:", "Oops"]
+                .iter()
+                .any(|needle| self.console.find(0, needle).is_some());
+            return match exit {
+                Some(_) if !ours_ran => Ok(Boot::Lost(e)),
+                _ => Err(e),
+            };
         }
         let qmp = Qmp::connect(&self.dir.join(format!("{}.qmp", self.name)), deadline)?;
         let log = File::create(self.dir.join(format!("{}.shell.log", self.name)))?;
         let shell_path = self.dir.join(format!("{}.shell", self.name));
         let shell = Shell::connect(&self.name, &shell_path, deadline, log, self.epoch)?;
-        Ok(Guest { name: self.name, console: self.console, shell, qmp, process: self.process })
+        Ok(Boot::Ready(Guest { name: self.name, console: self.console, shell, qmp, process: self.process }))
+    }
+}
+
+/// How a guest's boot ended.
+pub enum Boot {
+    Ready(Guest),
+    /// QEMU exited while the kernel was still booting, before our init (or
+    /// anything of ours) ran, and without a kernel panic: the emulator, not
+    /// the code under test. CI saw it once (a node's QEMU gone 1.09 s into
+    /// the kernel's PCI scan, no message).
+    Lost(anyhow::Error),
+}
+
+/// Boots a guest; if it is `Boot::Lost`, says why and boots it once more
+/// with `again(name)`, under the name `<name>-boot2` (the first boot's logs
+/// stay). A second loss, or any other failure, fails.
+pub fn boot_or_retry(first: Starting, deadline: Instant, again: impl FnOnce(&str) -> Result<Starting>) -> Result<Guest> {
+    let name = first.name.clone();
+    match first.boot(deadline)? {
+        Boot::Ready(guest) => Ok(guest),
+        Boot::Lost(e) => {
+            println!("    ! {name}: QEMU exited before the kernel ran init, so nothing under test ran; booting it once more");
+            println!("      {}", format!("{e:#}").lines().next().unwrap_or(""));
+            again(&format!("{name}-boot2"))?.ready(deadline)
+        }
     }
 }
 

@@ -41,6 +41,18 @@ impl Spawned {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Waits up to `limit` for the process to exit; its status if it did.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < until => std::thread::sleep(std::time::Duration::from_millis(50)),
+                _ => return None,
+            }
+        }
+    }
+
     /// Sets the scheduling priority (nice) of every thread of the process
     /// (on Linux nice is per thread).
     pub fn set_nice(&mut self, nice: i32) -> Result<()> {
