@@ -116,7 +116,7 @@ impl Starting {
     /// monitor and command channel.
     pub fn ready(self, deadline: Instant) -> Result<Guest> {
         match self.boot(deadline)? {
-            Boot::Ready(guest) => Ok(guest),
+            Boot::Ready(guest) => Ok(*guest),
             Boot::Lost(e) => Err(e),
         }
     }
@@ -151,13 +151,13 @@ impl Starting {
         let log = File::create(self.dir.join(format!("{}.shell.log", self.name)))?;
         let shell_path = self.dir.join(format!("{}.shell", self.name));
         let shell = Shell::connect(&self.name, &shell_path, deadline, log, self.epoch)?;
-        Ok(Boot::Ready(Guest { name: self.name, console: self.console, shell, qmp, process: self.process }))
+        Ok(Boot::Ready(Box::new(Guest { name: self.name, console: self.console, shell, qmp, process: self.process })))
     }
 }
 
 /// How a guest's boot ended.
 pub enum Boot {
-    Ready(Guest),
+    Ready(Box<Guest>),
     /// QEMU exited while the kernel was still booting, before our init (or
     /// anything of ours) ran, and without a kernel panic: the emulator, not
     /// the code under test. CI saw it once (a node's QEMU gone 1.09 s into
@@ -171,7 +171,7 @@ pub enum Boot {
 pub fn boot_or_retry(first: Starting, deadline: Instant, again: impl FnOnce(&str) -> Result<Starting>) -> Result<Guest> {
     let name = first.name.clone();
     match first.boot(deadline)? {
-        Boot::Ready(guest) => Ok(guest),
+        Boot::Ready(guest) => Ok(*guest),
         Boot::Lost(e) => {
             println!("    ! {name}: QEMU exited before the kernel ran init, so nothing under test ran; booting it once more");
             println!("      {}", format!("{e:#}").lines().next().unwrap_or(""));
