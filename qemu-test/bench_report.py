@@ -121,8 +121,8 @@ def nfs_lines(results, goal):
         f"One client guest mounts nfs-a twice, NFSv3 and NFSv4.1, and runs `ct-nfs-load` on both mounts: "
         f"2 writers each, every record acknowledged after its fsync, and a create/rename/read/unlink mix. "
         f"{results.get('nfs_events', 0)} panics of A, each followed by A's reboot and the giveback; "
-        f"{results.get('nfs_hang_events', 0)} hangs of A (vCPUs stopped), each followed by A's resumption and "
-        f"the giveback ({results['nfs_bench_seconds'] / 60:.1f} min).",
+        f"{results.get('nfs_hang_events', 0)} hangs of A (vCPUs stopped), each followed by A's resumption (fenced, it "
+        f"stops serving), a giveback refused until A's reboot, the reboot and the giveback ({results['nfs_bench_seconds'] / 60:.1f} min).",
         "",
         "| Event | Key | NFSv3 | NFSv4.1 | worse | Goal |",
         "|---|---|---|---|---|---|",

@@ -276,6 +276,27 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Outco
     if p.verdict != Verdict::Alive {
         return Err(refuse!(EAGAIN, "giveback: refused: the partner is {}, not alive (its heartbeat must move)", p.verdict.as_str()));
     }
+    // The takeover's PREEMPT AND ABORT removed the partner's registration.
+    // It registers again when it asks for its disks: at its next boot, or
+    // (a node not fenced) by asking. A node fenced after a hang does not
+    // ask before it reboots: its page cache and journal state are those
+    // of before the fence, and a filesystem it mounted again from them was
+    // seen corrupted. Giving the disks back to it would leave them to
+    // nobody.
+    if let (Some(partner), Some((cluster, _))) = (p.partner, ours.decode()) {
+        let theirs = RegistrationKey::derive(cluster, partner).get();
+        for disk in p.partner_disks.iter() {
+            match disk.dev.pr_key_registered(theirs) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(refuse!(EAGAIN,
+                        "giveback: refused: node {} has not registered on {} since the takeover (it registers when it asks for its disks; a node fenced after a hang asks after its reboot)",
+                        partner, disk.path()));
+                }
+                Err(e) => return Err(refuse!(EIO, "giveback: {}: cannot read the registrations: {}", disk.path(), e)),
+            }
+        }
+    }
     let mut released = 0;
     for disk in p.partner_disks.iter() {
         match disk.dev.pr_holder() {

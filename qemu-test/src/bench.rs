@@ -251,8 +251,8 @@ impl Bench {
 
 /// The NFS failover figures: `nfs_runs` panics of A, each followed by A's
 /// reboot and the giveback, then `nfs_hang_runs` hangs, each followed by
-/// A's resumption (fenced, it stops serving) and the giveback; clients on
-/// NFSv3 and NFSv4.1 throughout. Writes `out/nfs-samples.json` as it goes.
+/// A's resumption (fenced, it stops serving), a refused giveback, A's reboot
+/// and the giveback; clients on NFSv3 and NFSv4.1 throughout. Writes `out/nfs-samples.json` as it goes.
 fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     use crate::scenarios::nfs::{NfsPair, MOUNTS};
     let started = Instant::now();
@@ -313,6 +313,8 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         }
         if hang {
             pair.resume_fenced(NodeName::A)?;
+            pair.giveback_refused(NodeName::A)?;
+            pair.reboot(NodeName::A)?;
         } else {
             pair.reboot(NodeName::A)?;
         }

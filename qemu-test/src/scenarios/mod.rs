@@ -153,7 +153,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "nfs-hang",
-            about: "A hangs: B fences it and serves nfs-a; A resumes, finds itself fenced, stops serving; giveback; nothing lost",
+            about: "A hangs: B fences it and serves nfs-a; A resumes, finds itself fenced, stops serving; giveback refused until A reboots; giveback; nothing lost",
             timeout: Duration::from_secs(1200),
             run: Box::new(nfs::hang_and_giveback),
         },

@@ -363,6 +363,27 @@ impl NfsPair {
         n.wait_console(mark, "this node no longer holds it; stopping now", Duration::from_secs(60), deadline)
             .context("the resumed node never noticed it was fenced")?;
         n.wait_console(mark, &needle, Duration::from_secs(120), deadline).context("the fenced node did not stop its service")?;
+        n.wait_console(mark, &format!("{} (own): waiting: fenced in this boot", service(node)), Duration::from_secs(30), deadline)
+            .context("the fenced node's agent does not say it waits for a reboot")?;
+        Ok(())
+    }
+
+    /// A giveback to `node`, fenced and not rebooted, is refused before the
+    /// survivor stops anything: the service keeps running there.
+    pub fn giveback_refused(&mut self, node: NodeName) -> Result<()> {
+        let survivor = other(node);
+        let s = self.cluster.node(survivor)?;
+        s.shell.ok(
+            "i=0; until [ \"$(cat /sys/kernel/coretakeover/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done",
+            Duration::from_secs(60),
+        )?;
+        let mark = s.console.mark();
+        let out = s.shell.fails("userland coretakeover giveback", Duration::from_secs(60))?;
+        ensure!(out.contains("has not registered"), "giveback to a fenced node: {out}");
+        let s = self.cluster.node(survivor)?;
+        ensure!(s.console.find(mark, "stopping (giveback)").is_none(), "the survivor stopped the service for a refused giveback");
+        let state = s.ok("cat /sys/kernel/coretakeover/takeover_state")?;
+        ensure!(state.trim() == "holding", "the survivor after a refused giveback: {state}");
         Ok(())
     }
 
@@ -494,16 +515,22 @@ pub fn panic_and_giveback(ctx: &mut Ctx<'_>) -> Result<()> {
 }
 
 /// A hangs: B fences it and serves nfs-a; A resumes, finds itself fenced,
-/// stops serving; giveback returns nfs-a to A.
+/// stops serving and will not take its disk back before a reboot (B's
+/// giveback is refused until then); A reboots; giveback returns nfs-a.
 pub fn hang_and_giveback(ctx: &mut Ctx<'_>) -> Result<()> {
     let mut pair = NfsPair::start(ctx)?;
     ctx.step("A hangs (its vCPUs stop): B fences it after the 2 s heartbeat timeout and serves nfs-a");
     let o = pair.hang(NodeName::A)?;
-    ctx.step("A resumes: its agent sees its disk reserved by B and stops nfs-a at once (address first)");
+    ctx.step("A resumes: its agent sees its disk reserved by B, stops nfs-a at once (address first), and waits for a reboot");
     pair.resume_fenced(NodeName::A)?;
     std::thread::sleep(Duration::from_secs(3));
     let o = pair.finish(o)?;
     judge(ctx, &o)?;
+
+    ctx.step("B's giveback is refused (A has not registered since it was fenced); B keeps serving nfs-a");
+    pair.giveback_refused(NodeName::A)?;
+    ctx.step("A reboots, as a fenced node must: its boot service registers it on its disk, its agent waits");
+    pair.reboot(NodeName::A)?;
 
     pair.start_load()?;
     let g = pair.giveback(NodeName::A)?;

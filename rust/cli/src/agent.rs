@@ -30,7 +30,7 @@ use crate::config::{Config, Hooks, DEFAULT_PATH};
 use crate::error::Error;
 use crate::genl::{self, cmd, event_name, Client, Message};
 use crate::hooks::{self, Context, Event, Role};
-use crate::scsi_pr::read_reservation;
+use crate::scsi_pr::{read_keys, read_reservation};
 use coretakeover_core::ids::{ClusterId, NodeId};
 use coretakeover_core::keys::RegistrationKey;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,22 @@ use std::time::{Duration, Instant, SystemTime};
 pub const SOCKET: &str = "/run/coretakeover/agent.sock";
 /// The services' state, rewritten on every change (`coretakeover status`).
 pub const STATE: &str = "/run/coretakeover/agent.json";
+/// Beside the state file: written when the agent finds this node fenced
+/// (a running service's disk reserved by another key). /run is emptied at
+/// boot, so it says "fenced in this boot": until the reboot neither the
+/// agent nor `coretakeover apply` asks for this node's disks again, since
+/// its page cache and journal state are those of before the fence.
+pub fn fenced_marker(state: &Path) -> PathBuf {
+    state.with_file_name("fenced")
+}
+
+/// Why this node must not ask for its disks, if it was fenced in this boot.
+pub fn fenced_in_this_boot(state: &Path) -> Option<String> {
+    std::fs::read_to_string(fenced_marker(state)).ok().map(|why| {
+        format!("fenced in this boot ({}): reboot this node before it takes its disks back", why.trim())
+    })
+}
+
 /// How often a node whose own service waits for its disks looks at them.
 const WAIT_POLL: Duration = Duration::from_millis(250);
 
@@ -313,6 +329,10 @@ impl Agent {
         if matches!(self.services[i].state, State::Running | State::Failed(_)) {
             return;
         }
+        if let Some(why) = fenced_in_this_boot(&self.state_path) {
+            self.set(i, State::Waiting(why), reason);
+            return;
+        }
         let disks = self.services[i].disks.clone();
         match check_held(&disks, self.key) {
             Ok(()) => {
@@ -421,6 +441,11 @@ impl Agent {
                 // reservation held by another key is.
                 if why.is_ok() {
                     log(&format!("{}: {text}: this node no longer holds it; stopping now", self.services[i].name));
+                    let marker = fenced_marker(&self.state_path);
+                    let note = format!("{text}, found by the agent at {}", unix_now());
+                    if let Err(e) = std::fs::write(&marker, format!("{note}\n")) {
+                        log(&format!("{}: {e}", marker.display()));
+                    }
                     self.stop(i, "fenced", State::Waiting(text));
                     continue;
                 }
@@ -495,6 +520,12 @@ impl Agent {
             let message = format!("giveback: refused: the partner is {partner}, not alive; its service stays here");
             return Reply { errno: Some(libc::EAGAIN), message: Some(message), ..Reply::default() };
         }
+        // Checked before the service stops, as the module checks it: a
+        // refused giveback must not leave the partner's clients without
+        // their service.
+        if let Some(message) = self.partner_unregistered() {
+            return Reply { errno: Some(libc::EAGAIN), message: Some(message), ..Reply::default() };
+        }
         let mut hooks = Vec::new();
         if let Some(i) = self.index(Role::Partner) {
             if self.services[i].state == State::Running || matches!(self.services[i].state, State::Failed(_)) {
@@ -531,6 +562,30 @@ impl Agent {
             },
             Err(e) => Reply { errno: Some(libc::EIO), message: Some(e.to_string()), hooks, ..Reply::default() },
         }
+    }
+
+    /// Why the partner cannot have its disks back yet: it has not
+    /// registered on one of them since the takeover removed its key (it
+    /// registers when it asks for them; a node fenced after a hang asks
+    /// after its reboot).
+    fn partner_unregistered(&self) -> Option<String> {
+        let partner = self.config.partner.as_ref()?;
+        let theirs = RegistrationKey::derive(ClusterId::new(self.config.cluster_id)?, NodeId::new(partner.node_id)?).get();
+        let i = self.index(Role::Partner)?;
+        for disk in &self.services[i].disks {
+            match read_keys(disk) {
+                Ok(keys) if keys.contains(&theirs) => {}
+                Ok(_) => {
+                    return Some(format!(
+                        "giveback: refused: node {} has not registered on {} since the takeover (it registers when it asks for its disks; a node fenced after a hang asks after its reboot); its service stays here",
+                        partner.node_id,
+                        disk.display()
+                    ))
+                }
+                Err(e) => return Some(format!("giveback: refused: cannot read the registrations: {e}; its service stays here")),
+            }
+        }
+        None
     }
 
     fn shutdown(&mut self) {
@@ -740,4 +795,23 @@ pub fn run(args: &Args) -> Result<(), Error> {
     let _ = std::fs::remove_file(&args.state);
     log("exiting");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_fenced_in_this_boot_says_so_until_the_marker_goes() {
+        let dir = std::env::temp_dir().join(format!("ct-agent-fenced-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("agent.json");
+        assert_eq!(fenced_in_this_boot(&state), None);
+        std::fs::write(fenced_marker(&state), "/dev/sda is held by node 2 of cluster 7 (key 0x4354000000070002), found by the agent at 1\n").unwrap();
+        let why = fenced_in_this_boot(&state).unwrap();
+        assert!(why.starts_with("fenced in this boot (/dev/sda is held by node 2"), "{why}");
+        assert!(why.ends_with("reboot this node before it takes its disks back"), "{why}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(fenced_in_this_boot(&state), None);
+    }
 }

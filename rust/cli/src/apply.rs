@@ -329,6 +329,10 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         steps.push(step("service_disks", "unchanged", Some(format!("{} disks", own.len()))));
         return Ok(None);
     }
+    if let Some(why) = crate::agent::fenced_in_this_boot(Path::new(crate::agent::STATE)) {
+        steps.push(step("service_disks", "waiting", Some(why.clone())));
+        return Ok(Some(why));
+    }
     let attrs = own.iter().map(|d| genl::disk_path("service-disk", &d.to_string_lossy())).collect();
     match set(&mut client, attrs) {
         Ok(()) => {
