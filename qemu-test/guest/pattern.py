@@ -1,7 +1,11 @@
 # Fills 4 MiB of locked anonymous memory with a known pattern and records the
 # physical address of every page (from /proc/self/pagemap), then waits for
 # the panic. Page i holds 256 copies of (0x636f726574616b65, i), little-endian.
-import ctypes, json, mmap, struct, sys, time
+#   pattern.py OUT.json [CPU]   with CPU, run there (its NUMA node's memory)
+import ctypes, json, mmap, os, struct, sys, time
+
+if len(sys.argv) > 2:
+    os.sched_setaffinity(0, {int(sys.argv[2])})
 
 PAGE = 4096
 SIZE = 4 << 20
@@ -24,7 +28,6 @@ with open("/proc/self/pagemap", "rb") as pagemap:
         pages.append((entry & ((1 << 55) - 1)) * PAGE)
 with open(sys.argv[1] + ".tmp", "w") as out:
     json.dump({"magic": MAGIC, "pages": pages}, out)
-import os
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 while True:
     time.sleep(60)

@@ -171,7 +171,7 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
 
     ctx.step("a process on A fills 4 MiB with a pattern and reports its physical pages");
     let a = cluster.node(NodeName::A)?;
-    let pattern_path = place_pattern(ctx, a)?;
+    let pattern_path = place_pattern(ctx, a, None)?;
 
     ctx.step("A panics (sysrq-c)");
     let mark = a.console.mark();
@@ -452,8 +452,9 @@ pub fn truncated(ctx: &mut Ctx<'_>) -> Result<()> {
 
 /// Starts qemu-test/guest/pattern.py on `node` (4 MiB of known pages, locked)
 /// and saves where its pages lie; returns that file.
-fn place_pattern(ctx: &Ctx<'_>, node: &mut Guest) -> Result<std::path::PathBuf> {
-    node.ok("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/pattern.json > /tmp/pattern.log 2>&1 </dev/null &)")?;
+fn place_pattern(ctx: &Ctx<'_>, node: &mut Guest, cpu: Option<u32>) -> Result<std::path::PathBuf> {
+    let cpu = cpu.map(|c| c.to_string()).unwrap_or_default();
+    node.ok(&format!("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/pattern.json {cpu} > /tmp/pattern.log 2>&1 </dev/null &)"))?;
     let pattern = node.shell.ok(
         "i=0; while [ ! -f /tmp/pattern.json ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i+1)); done; cat /tmp/pattern.json || cat /tmp/pattern.log",
         Duration::from_secs(150),
@@ -485,28 +486,71 @@ fn host_savecore(ctx: &Ctx<'_>, image: &std::path::Path, vmcore: &std::path::Pat
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// How far the dump's watermark moves at a time (`PROGRESS_BYTES` of
+/// rust/panic_dump.rs): a cut can only fall on such a step.
+const PROGRESS_STEP: u64 = 16 << 20;
+
+/// Where each pattern page is in the dump stream (the bytes the watermark
+/// counts), from the RAM ranges a header records.
+fn pattern_offsets(pattern: &std::path::Path, header: &Value) -> Result<Vec<u64>> {
+    let pattern: Value = serde_json::from_str(&std::fs::read_to_string(pattern)?)?;
+    let ranges = header["ram_ranges"].as_array().context("no RAM ranges in the header")?;
+    let mut offsets = Vec::new();
+    for page in pattern["pages"].as_array().context("no pattern pages")? {
+        let phys = page.as_u64().context("a pattern page")?;
+        let range = ranges.iter().find(|r| {
+            let (start, len) = (r["phys"].as_u64().unwrap_or(0), r["len"].as_u64().unwrap_or(0));
+            phys >= start && phys - start < len
+        });
+        let r = range.with_context(|| format!("pattern page {phys:#x} lies in no RAM range the header records"))?;
+        offsets.push(r["stream_offset"].as_u64().unwrap_or(0) + phys - r["phys"].as_u64().unwrap_or(0));
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
 /// Power loss in the middle of a dump: A's QEMU is killed once its header
-/// says about half is saved. savecore reports the dump as cut short at the
-/// exact extent the header recorded, every saved chunk passes its checksum,
-/// and every pattern page inside the saved part is intact.
+/// says the dump has passed half of the pattern pages (placed from CPU 0,
+/// so in the first NUMA node's memory, well before the end of the stream).
+/// savecore reports the dump as cut short at the exact extent the header
+/// recorded, every saved chunk passes its checksum, and the pattern pages
+/// inside the saved part (there must be some) are intact.
 pub fn power_loss(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("booting node A (512 MiB); its coredump disk is throttled to 20 MB/s");
     let mut cluster = armed_a(ctx, &spec(vec![NodeName::A]))?;
     let deadline = cluster.deadline;
     let image = cluster.coredump_image(NodeName::A);
     let a = cluster.node(NodeName::A)?;
-    let pattern_path = place_pattern(ctx, a)?;
+    let pattern_path = place_pattern(ctx, a, Some(0))?;
+    let armed = host_status(ctx, &image)?;
+    let offsets = pattern_offsets(&pattern_path, &armed["header"])?;
+    let dump_bytes = armed["header"]["dump_bytes"].as_u64().context("dump bytes")?;
+    let cut = offsets[offsets.len() / 2] + 4096;
+    ensure!(
+        cut + 2 * PROGRESS_STEP < dump_bytes,
+        "half the pattern lies below {} MiB of a {} MiB dump: a cut there cannot be told from its end",
+        cut >> 20,
+        dump_bytes >> 20
+    );
+    let a = cluster.node(NodeName::A)?;
     a.throttle_writes("coredump-a", 20_000_000)?;
     let mark = a.console.mark();
     panic_sysrq(a)?;
     cluster.node(NodeName::A)?.wait_console(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
 
-    ctx.step("the power fails once the header says 45 % are saved");
-    let mut percent = 0.0;
-    while percent < 45.0 {
-        ensure!(std::time::Instant::now() < deadline, "the dump never got to 45 %");
+    ctx.step(&format!(
+        "the power fails once the header's watermark passes {} MiB (half the pattern pages: they lie at {}..{} MiB of the stream)",
+        cut >> 20,
+        offsets[0] >> 20,
+        offsets[offsets.len() - 1] >> 20
+    ));
+    loop {
+        ensure!(std::time::Instant::now() < deadline, "the dump never got to {} MiB", cut >> 20);
         std::thread::sleep(Duration::from_millis(100));
-        percent = host_status(ctx, &image)?["header"]["percent"].as_f64().unwrap_or(0.0);
+        let header = &host_status(ctx, &image)?["header"];
+        if header["watermark"].as_u64().unwrap_or(0) >= cut || header["state"] != "dumping" {
+            break;
+        }
     }
     cluster.node(NodeName::A)?.kill();
     let status = host_status(ctx, &image)?;
@@ -537,6 +581,8 @@ pub fn power_loss(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(out.status.success(), "vmcore_pattern: {}", String::from_utf8_lossy(&out.stderr));
     let found: Value = serde_json::from_slice(&out.stdout)?;
     ensure!(found["first_bad"].is_null() && found["inside"] == found["intact"], "pattern pages: {found}");
+    let expected = offsets.iter().filter(|o| **o + 4096 <= watermark).count() as u64;
+    ensure!(found["inside"].as_u64() == Some(expected) && expected > offsets.len() as u64 / 2, "{expected} pattern pages lie below the watermark: {found}");
     ctx.step(&format!("{} of 1024 pattern pages lie in the saved part, all intact; {} lie beyond it", found["inside"], found["outside"]));
     ctx.fact("power_loss_saved_bytes", watermark);
     std::fs::remove_file(&vmcore)?;

@@ -46,10 +46,20 @@ struct HeaderReport {
     percent: f64,
     unreadable_pages: u32,
     ranges: usize,
+    /// The RAM ranges in dump order: where each starts in the dump stream
+    /// (the bytes the watermark counts).
+    ram_ranges: Vec<RangeReport>,
     chunk_size: u32,
     beacon_latency_us: u64,
     /// The dumped kernel's direct-map base (KASLR moves it at every boot).
     page_offset: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct RangeReport {
+    phys: u64,
+    len: u64,
+    stream_offset: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,6 +107,10 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
         percent: (percent * 10.0).round() / 10.0,
         unreadable_pages: h.unreadable_pages(),
         ranges: h.range_count(),
+        ram_ranges: h
+            .ranges()
+            .map(|r| RangeReport { phys: r.phys, len: r.len, stream_offset: r.disk_offset.saturating_sub(h.data_offset()) })
+            .collect(),
         chunk_size: h.chunk_size(),
         beacon_latency_us: h.beacon_latency_ns() / 1000,
         page_offset: h.page_offset(),
