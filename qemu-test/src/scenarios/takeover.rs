@@ -488,6 +488,16 @@ pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
         ctx.step(&format!("  {line}"));
     }
     ensure!(done.text.contains("2 of 2 disks held"), "B's takeover after the array restart: {last}");
+    // The per-disk report says what happened: the array forgot every
+    // registration, so B's first attempt on each disk failed (its key was
+    // gone too), it registered again and retried, and found the disk
+    // reserved by nobody: "reserve", in two attempts or more.
+    let disks = last["disks"].as_array().context("no per-disk report")?;
+    ensure!(disks.len() == 2, "{} disks in the report: {last}", disks.len());
+    for d in disks {
+        ensure!(d["held"].as_u64() == Some(1) && d["method"] == "reserve", "a disk not reserved anew after the array forgot its PRs: {d}");
+        ensure!(d["attempts"].as_u64().is_some_and(|n| n >= 2), "a disk taken at the first attempt, though B's key was gone: {d}");
+    }
 
     ctx.step("one owner per LUN: B writes A's LUNs, A cannot");
     for k in 0..2 {
