@@ -9,6 +9,10 @@ Every row is one write to a sysfs knob, or one generic netlink request
 (built byte by byte, so that wrong types and sizes can be sent), made as
 root or as an unprivileged user (uid 65534). Each must fail with the row's
 errno, leave every readable knob under /sys/kernel/coretakeover as it was,
+leave every disk of SUBST as it was (the registered keys and the
+reservation of each SCSI disk, asked with PERSISTENT RESERVE IN; the first
+96 KiB of each, read with O_DIRECT: a coredump disk's label and both
+header copies, the heartbeat block after them excepted),
 and (where the row says "log") add a kernel log line naming the module,
 and/or (where it says "extack") carry an extended ack message: from the
 netlink layer, which rejects the request against the family's policy
@@ -21,8 +25,11 @@ device paths. Prints one JSON object per row, then a summary line
 """
 
 import csv
+import ctypes
 import errno
+import hashlib
 import json
+import mmap
 import os
 import socket
 import struct
@@ -79,6 +86,65 @@ def snapshot():
         if os.stat(path).st_mode & 0o444:
             with open(path) as f:
                 state[name] = f.read()
+    return state
+
+
+class SgIoHdr(ctypes.Structure):
+    """struct sg_io_hdr of <scsi/sg.h>."""
+    _fields_ = [
+        ("interface_id", ctypes.c_int), ("dxfer_direction", ctypes.c_int),
+        ("cmd_len", ctypes.c_ubyte), ("mx_sb_len", ctypes.c_ubyte), ("iovec_count", ctypes.c_ushort),
+        ("dxfer_len", ctypes.c_uint), ("dxferp", ctypes.c_void_p), ("cmdp", ctypes.c_void_p),
+        ("sbp", ctypes.c_void_p), ("timeout", ctypes.c_uint), ("flags", ctypes.c_uint),
+        ("pack_id", ctypes.c_int), ("usr_ptr", ctypes.c_void_p), ("status", ctypes.c_ubyte),
+        ("masked_status", ctypes.c_ubyte), ("msg_status", ctypes.c_ubyte), ("sb_len_wr", ctypes.c_ubyte),
+        ("host_status", ctypes.c_ushort), ("driver_status", ctypes.c_ushort), ("resid", ctypes.c_int),
+        ("duration", ctypes.c_uint), ("info", ctypes.c_uint),
+    ]
+
+
+SG_IO = 0x2285
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def persistent_reserve_in(fd, action):
+    """PERSISTENT RESERVE IN's parameter data (READ KEYS: 0, READ
+    RESERVATION: 1), or an error text. A unit attention is asked again."""
+    for _ in range(4):
+        data = ctypes.create_string_buffer(1024)
+        sense = ctypes.create_string_buffer(32)
+        cdb = (ctypes.c_ubyte * 10)(0x5E, action, 0, 0, 0, 0, 0, 4, 0, 0)
+        hdr = SgIoHdr(interface_id=ord("S"), dxfer_direction=-3, cmd_len=10, mx_sb_len=32,
+                      dxfer_len=1024, dxferp=ctypes.addressof(data), cmdp=ctypes.addressof(cdb),
+                      sbp=ctypes.addressof(sense), timeout=10000)
+        if LIBC.ioctl(fd, SG_IO, ctypes.byref(hdr)) < 0:
+            return "SG_IO: errno %d" % ctypes.get_errno()
+        if hdr.status == 2 and (sense.raw[2] & 0x0F) == 6:
+            continue
+        if hdr.status or hdr.host_status:
+            return "status %#x host %#x" % (hdr.status, hdr.host_status)
+        length = 8 + struct.unpack_from(">I", data.raw, 4)[0]
+        return data.raw[:min(length, 1024)].hex()  # with the PR generation
+    return "unit attention, four times"
+
+
+def disk_state(paths):
+    """Each disk's PR state and the hash of its first 96 KiB."""
+    state = {}
+    for path in paths:
+        if not path.startswith("/dev/"):
+            continue
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        try:
+            buf = mmap.mmap(-1, 96 << 10)  # page-aligned, as O_DIRECT wants
+            got = os.readv(fd, [buf])
+            entry = {"first_96k": hashlib.sha256(buf[:got]).hexdigest()}
+            if os.path.basename(os.path.realpath(path)).startswith("sd"):
+                entry["keys"] = persistent_reserve_in(fd, 0)
+                entry["reservation"] = persistent_reserve_in(fd, 1)
+            state[path] = entry
+        finally:
+            os.close(fd)
     return state
 
 
@@ -194,6 +260,7 @@ def run_row(row, subst):
     who, interface, target, given, want, evidence = row[:6]
     want_errno = getattr(errno, want)
     before = snapshot()
+    disks_before = disk_state(sorted(set(subst.values())))
     kmsg = Kmsg()
     if who == "nobody":
         # A child drops to uid/gid 65534 with no capabilities and tries.
@@ -216,6 +283,8 @@ def run_row(row, subst):
     logged = [line for line in kmsg.new_lines() if "coretakeover" in line]
     after = snapshot()
     changed = sorted(k for k in before if before[k] != after.get(k))
+    disks_after = disk_state(sorted(set(subst.values())))
+    changed += sorted(f"disk {d}: {k}" for d in disks_before for k in disks_before[d] if disks_before[d][k] != disks_after[d].get(k))
     problems = []
     if got != want_errno:
         problems.append(f"errno {errno.errorcode.get(got, got) if got else 'none (accepted)'}, expected {want}")

@@ -37,8 +37,11 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     ))?;
 
     ctx.step("every row of the bad-input table, as root and as uid 65534");
+    // Every disk in it is also checked unchanged after each row: the
+    // service disk (reserved), the partner's (registered), the spare LUN
+    // and both labeled disks.
     let subst = a.ok(
-        "printf '{\"lun\": \"%s\", \"coredump_own\": \"%s\", \"coredump_foreign\": \"%s\"}' $(lun_dev 1) $(coredump_dev a) $(lun_dev 3)",
+        "printf '{\"lun\": \"%s\", \"coredump_own\": \"%s\", \"coredump_foreign\": \"%s\", \"service_lun\": \"%s\", \"partner_lun\": \"%s\"}' $(lun_dev 1) $(coredump_dev a) $(lun_dev 3) $(lun_dev 0) $(lun_dev 2)",
     )?;
     let out = a.shell.ok(
         &format!("cp /ct/badinput.py /ct/bad-input.rst /tmp/ && host python3 /tmp/badinput.py /tmp/bad-input.rst '{}'", subst.trim()),
