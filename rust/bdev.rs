@@ -41,6 +41,11 @@ impl IoBuf {
         self.buf.len()
     }
 
+    /// The memory the buffer really takes (what kmalloc gave it).
+    pub(crate) fn allocated(&self) -> usize {
+        allocated(self.buf.as_ptr())
+    }
+
     pub(crate) fn as_slice(&self) -> &[u8] {
         &self.buf
     }
@@ -56,6 +61,19 @@ impl IoBuf {
         // direct map, where `virt_to_page` is valid.
         unsafe { shims::ct_virt_to_page(addr.cast()) }
     }
+}
+
+/// The size of the kmalloc allocation at `ptr` (`ksize`): what an object
+/// really takes, its slab's rounding included; 0 for a null or dangling
+/// pointer (an empty vector allocates nothing).
+pub(crate) fn allocated<T>(ptr: *const T) -> usize {
+    if ptr.is_null() || ptr.is_aligned() && ptr as usize == core::mem::align_of::<T>() {
+        return 0;
+    }
+    // SAFETY: `ptr` is the start of a live kmalloc allocation: every caller
+    // passes the buffer of a `KVec` with capacity, a `KBox`, or a bio from
+    // `bio_kmalloc`, all kmalloc memory.
+    unsafe { bindings::ksize(ptr.cast()) }
 }
 
 /// `path` with a terminating NUL, for the C API.
@@ -236,6 +254,11 @@ pub(crate) struct NamedDisk {
 }
 
 impl NamedDisk {
+    /// The memory its name takes.
+    pub(crate) fn allocated(&self) -> usize {
+        allocated(self.path.as_ptr())
+    }
+
     /// Opens `path` with `open`, keeping its name.
     pub(crate) fn open(path: &str, open: fn(&CStr) -> Result<BlockDevice>) -> Result<Self> {
         let c = nul_terminated(path)?;

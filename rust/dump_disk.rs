@@ -10,7 +10,7 @@
 //! note and the plan in the header, and writes it with state `armed`. Any
 //! failure leaves the disk as it was.
 
-use crate::bdev::{BlockDevice, IoBuf, NamedDisk, PAGE};
+use crate::bdev::{allocated, BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_CPUS, MAX_RANGES, MAX_VMCOREINFO};
@@ -57,7 +57,8 @@ impl DumpContext {
         self.disk.path()
     }
 
-    /// Memory held while armed: bounce buffers, header and table buffers, bios.
+    /// Memory held while armed, as kmalloc gave it: bounce buffers, header
+    /// and table buffers, bios, the range table, this context.
     pub(crate) fn reserved_bytes(&self) -> usize {
         self.reserved_bytes
     }
@@ -317,9 +318,6 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Outcome<KBo
     }
     let mut kept_ranges = KVec::with_capacity(n, GFP_KERNEL)?;
     kept_ranges.extend_from_slice(&table[..n], GFP_KERNEL)?;
-    let bio_bytes = core::mem::size_of::<bindings::bio>() + core::mem::size_of::<bindings::bio_vec>() * pages as usize;
-    let reserved_bytes = in_flight * (chunk_size as usize + bio_bytes) + HEADER_SIZE + 2 * PAGE + 2 * bio_bytes
-        + n * core::mem::size_of::<RamRange>();
     let panic = PanicState {
         header: header_buf,
         header_bio: PolledBio::new((HEADER_SIZE / PAGE) as u16)?,
@@ -330,7 +328,11 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Outcome<KBo
         pages_per_chunk: pages as usize,
     };
     let target = DumpTarget::new(disk, panic);
-    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes, target }, GFP_KERNEL)?;
+    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, target }, GFP_KERNEL)?;
+    // What arming holds, counted allocation by allocation (not computed
+    // from the sizes asked for: slabs round up, and bios carry more than
+    // their vectors).
+    ctx.reserved_bytes = ctx.target.state_mut().allocated() + allocated(&*ctx as *const DumpContext) + ctx.disk.allocated();
 
     // The last step: the header says "armed".
     {
@@ -348,7 +350,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Outcome<KBo
         capacity >> 20,
         chunk_size >> 10,
         in_flight,
-        reserved_bytes >> 10,
+        ctx.reserved_bytes >> 10,
         if header_flags & flags::VOLATILE_CACHE != 0 { "; warning: volatile write cache, not flushed after a panic" } else { "" },
     );
     if !stopped_cpu_registers {

@@ -24,7 +24,7 @@
 //! mapped (secret memory, debug page allocation) is written as zeros and
 //! counted, instead of faulting inside the panic.
 
-use crate::bdev::{BlockDevice, IoBuf, PAGE, SECTOR_SHIFT};
+use crate::bdev::{allocated, BlockDevice, IoBuf, PAGE, SECTOR_SHIFT};
 use crate::crc::KernelCrc;
 use crate::ct_core::crc::Crc32c;
 use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
@@ -139,6 +139,19 @@ pub(crate) struct PanicState {
 }
 
 impl PanicState {
+    /// The memory all of this takes, allocation by allocation as kmalloc
+    /// gave it (`ksize`): what arming reserves for the panic path.
+    pub(crate) fn allocated(&self) -> usize {
+        let slots: usize = self.slots.iter().map(|s| s.bio.allocated() + s.bounce.allocated()).sum();
+        self.header.allocated()
+            + self.header_bio.allocated()
+            + self.crc_page.allocated()
+            + self.crc_bio.allocated()
+            + slots
+            + allocated(self.slots.as_ptr())
+            + allocated(self.ranges.as_ptr())
+    }
+
     pub(crate) fn header_buf_mut(&mut self) -> &mut IoBuf {
         &mut self.header
     }

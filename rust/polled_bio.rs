@@ -78,6 +78,12 @@ impl PolledBio {
         )?)
     }
 
+    /// The memory this bio takes: the bio with its vectors, and the box
+    /// holding this value (a `PolledBio` only exists boxed: `new`).
+    pub(crate) fn allocated(&self) -> usize {
+        crate::bdev::allocated(self.bio.as_ptr()) + crate::bdev::allocated(self as *const Self)
+    }
+
     /// Submits a polled write of `pages` (full pages) at `sector` of `bdev`.
     ///
     /// # Safety
