@@ -196,9 +196,12 @@ pub(crate) fn disarm() -> Outcome {
 
 // Pairing.
 
-/// Opens the service disks at `paths`, refusing coredump disks. With
-/// `reserve`, this node registers and reserves each (its own disks); without,
-/// it registers only (the partner's, so that a takeover is one PREEMPT).
+/// Opens the service disks at `paths`, refusing coredump disks, and
+/// registers on each. With `reserve`, this node then reserves each (its own
+/// disks); without, it registers only (the partner's, so that a takeover is
+/// one PREEMPT). Every disk is registered before any is reserved: a node
+/// whose disks the partner holds is registered on all of them when this
+/// fails with EBUSY, which is how the partner knows it may give them back.
 fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Outcome<KVec<NamedDisk>> {
     check_paths(name, paths)?;
     let Some(key) = identity().registration_key() else {
@@ -211,14 +214,21 @@ fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Outcome<KVec
         if dump_disk::carries_label(&disk.dev) {
             return Err(refuse!(EINVAL, "{}: refused {}: it carries a coredump label", name, path));
         }
-        register(name, &disk, key, reserve)?;
         disks.push(disk, GFP_KERNEL)?;
+    }
+    for disk in disks.iter() {
+        register(name, disk, key, reserve)?;
+    }
+    if reserve {
+        for disk in disks.iter() {
+            take_reservation(name, disk, key)?;
+        }
     }
     Ok(disks)
 }
 
-/// Registers `key` on `disk` and, with `reserve`, reserves it.
-fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, reserve: bool) -> Outcome {
+/// Registers `key` on `disk` (`own`: one of this node's own disks).
+fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, own: bool) -> Outcome {
     // The kernel's SCSI registration always asks for APTPL, which some
     // arrays refuse: a key registered beforehand (e.g. with sg_persist) is
     // then used as it is.
@@ -229,13 +239,27 @@ fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, reserve: bool) -
         }
         _ => Err(e),
     });
-    let reserved = if reserve { registered.and_then(|()| disk.dev.pr_reserve(key.get())) } else { registered };
-    let Err(e) = reserved else { return Ok(()) };
+    let Err(e) = registered else { return Ok(()) };
+    // Our own disk held by the partner says more than why we could not
+    // register (an array that refuses APTPL, our key preempted).
+    match holder_node(disk, key) {
+        Some(node) if own => Err(refuse!(EBUSY, "{}: refused {}: node {} holds it (ask it to give back)", name, disk.path(), node)),
+        _ => Err(refuse!(EIO, "{}: refused {}: persistent reservation failed: {}", name, disk.path(), e)),
+    }
+}
+
+/// The node (of our cluster or another) whose key holds `disk`, if not ours.
+fn holder_node(disk: &NamedDisk, key: RegistrationKey) -> Option<NodeId> {
     let holder = disk.dev.pr_holder().ok().flatten().map(|(k, _)| k).filter(|k| *k != key.get());
-    let errno = if reserve { EBUSY } else { EIO };
-    Err(match holder.and_then(|k| RegistrationKey::from_raw(k).decode()) {
-        Some((_, node)) if reserve => refuse!(errno, "{}: refused {}: node {} holds it (ask it to give back)", name, disk.path(), node),
-        _ => refuse!(errno, "{}: refused {}: persistent reservation failed: {}", name, disk.path(), e),
+    holder.and_then(|k| RegistrationKey::from_raw(k).decode()).map(|(_, node)| node)
+}
+
+/// Reserves `disk` with `key` (registered).
+fn take_reservation(name: &str, disk: &NamedDisk, key: RegistrationKey) -> Outcome {
+    let Err(e) = disk.dev.pr_reserve(key.get()) else { return Ok(()) };
+    Err(match holder_node(disk, key) {
+        Some(node) => refuse!(EBUSY, "{}: refused {}: node {} holds it (ask it to give back)", name, disk.path(), node),
+        None => refuse!(EBUSY, "{}: refused {}: persistent reservation failed: {}", name, disk.path(), e),
     })
 }
 

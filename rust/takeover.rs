@@ -289,9 +289,9 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Outco
             match disk.dev.pr_key_registered(theirs) {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Err(refuse!(EAGAIN,
-                        "giveback: refused: node {} has not registered on {} since the takeover (it registers when it asks for its disks; a node fenced after a hang asks after its reboot)",
-                        partner, disk.path()));
+                    // The extack holds 80 bytes: the log line says more.
+                    pr_warn!("giveback: node {} has not registered on {} since the takeover: it registers when it asks for its disks (a node fenced after a hang asks after its reboot)\n", partner, disk.path());
+                    return Err(refuse!(EAGAIN, "giveback: refused: node {} not registered on {} again", partner, disk.path()));
                 }
                 Err(e) => return Err(refuse!(EIO, "giveback: {}: cannot read the registrations: {}", disk.path(), e)),
             }

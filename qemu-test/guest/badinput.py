@@ -258,6 +258,7 @@ def attempt(interface, target, given, subst):
 
 def run_row(row, subst):
     who, interface, target, given, want, evidence = row[:6]
+    reason = row[6] if len(row) > 6 else ""
     want_errno = getattr(errno, want)
     before = snapshot()
     disks_before = disk_state(sorted(set(subst.values())))
@@ -295,10 +296,17 @@ def run_row(row, subst):
         problems.append("no kernel log line")
     if "extack" in kinds and not message:
         problems.append("no extack message")
+    # The row's own reason, not just any line: a refusal for another cause
+    # (an earlier check, another knob) must not pass for this one.
+    said = logged + ([message] if message else [])
+    if reason and not any(reason in line for line in said):
+        problems.append(f"no log line or extack says {reason!r}")
+    if kinds != ["perm"] and not reason:
+        problems.append("the row names no reason to look for")
     return {
         "who": who, "interface": interface, "target": target, "input": given[:60],
         "errno": errno.errorcode.get(got, str(got)) if got else None, "expected": want,
-        "log": logged[:1], "extack": message, "ok": not problems, "problems": problems,
+        "log": logged[:1], "extack": message, "reason": reason, "ok": not problems, "problems": problems,
     }
 
 

@@ -278,14 +278,21 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     let b = cluster.node(NodeName::B)?;
     b.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=300 count=1 oflag=direct"))?;
 
-    ctx.step("giveback: A cannot reserve while B holds; B gives back once A beats again; A reserves");
+    ctx.step("giveback: refused while A, alive again, has not asked for its disks (its key is gone since the takeover)");
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat resume")?;
+    let out = b.fails("coretakeover giveback")?;
+    ensure!(out.contains("not registered"), "giveback to a partner that did not ask: {out}");
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B after a refused giveback");
+
+    ctx.step("A asks for its disks: registered on each, but cannot reserve while B holds; B gives back; A reserves");
+    register_for_tgt(&mut cluster, kind, NodeName::A, &a_luns)?;
     let a = cluster.node(NodeName::A)?;
     let out = a.fails(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
     ensure!(out.contains("busy"), "A reserving held disks: {out}");
     ensure!(a.ok("dmesg | tail -n 1")?.contains("node 2 holds it"), "no log line naming the holder");
     let b = cluster.node(NodeName::B)?;
-    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
-        .context("B never saw A's heartbeat resume")?;
     let b_mark = b.console.mark();
     let gave: serde_json::Value = serde_json::from_str(&b.ok("coretakeover giveback --json")?)?;
     ensure!(gave["takeover_state"] == "watching", "coretakeover giveback: {gave}");
