@@ -186,9 +186,19 @@ fn read_text<'a>(path: &CStr, buf: &'a mut [u8]) -> Option<&'a str> {
 
 /// Where each CPU's `crash_notes` buffer is (CPU 0 first; 0: none), its
 /// size, and whether the kernel saves the registers of the CPUs it stops in
-/// a panic into them (`crash_kexec_post_notifiers`). From sysfs, as
-/// kexec-tools reads them: neither `crash_notes` nor the flag is exported.
-fn cpu_notes() -> Result<(KVec<u64>, u32, bool)> {
+/// a panic into them (`crash_kexec_post_notifiers`).
+pub(crate) struct CpuNotes {
+    phys: KVec<u64>,
+    size: u32,
+    stopped_cpus_saved: bool,
+}
+
+/// The CPU notes, from sysfs, as kexec-tools reads them: neither
+/// `crash_notes` nor the flag is exported. Read before the arming lock is
+/// taken: reading a sysfs file takes its seq_file lock, which a reader of
+/// our own attributes holds while it waits for the arming lock (lockdep
+/// sees the two orders in one lock class).
+pub(crate) fn cpu_notes() -> Result<CpuNotes> {
     // SAFETY: Set at boot, before any module loads.
     let cpus = (unsafe { bindings::nr_cpu_ids } as usize).min(MAX_CPUS);
     let mut buf = [0u8; 32];
@@ -202,7 +212,7 @@ fn cpu_notes() -> Result<(KVec<u64>, u32, bool)> {
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     let saved = read_text(c_str!("/sys/module/kernel/parameters/crash_kexec_post_notifiers"), &mut buf) == Some("Y");
-    Ok((notes, size, saved))
+    Ok(CpuNotes { phys: notes, size, stopped_cpus_saved: saved })
 }
 
 fn kernel_release() -> &'static str {
@@ -217,9 +227,9 @@ fn open_exclusive(path: &CStr) -> Result<BlockDevice> {
 }
 
 /// Arms the disk at `path` for this node, with `in_flight` bios in flight in
-/// the panic path (1..=`MAX_BIOS_IN_FLIGHT`), and publishes it to the panic
-/// path.
-pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Outcome<KBox<DumpContext>> {
+/// the panic path (1..=`MAX_BIOS_IN_FLIGHT`) and the CPU notes `cpus`
+/// (`cpu_notes`), and publishes it to the panic path.
+pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes) -> Outcome<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
     };
@@ -291,7 +301,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32) -> Outcome<KBo
     let (note_phys, note) = vmcoreinfo_note().ok_or_else(|| refuse(EINVAL, path, format_args!("no VMCOREINFO note (CONFIG_CRASH_DUMP)")))?;
     header.set_vmcoreinfo(note_phys, note).map_err(|_| EINVAL)?;
     header.set_kernel_release(kernel_release());
-    let (notes, note_size, stopped_cpu_registers) = cpu_notes()?;
+    let CpuNotes { phys: notes, size: note_size, stopped_cpus_saved: stopped_cpu_registers } = cpus;
     // CPUs past the last one with a buffer are not listed.
     let listed = notes.iter().rposition(|&phys| phys != 0).map_or(0, |last| last + 1);
     header.set_cpu_notes(note_size, notes.get(..listed).unwrap_or(&[])).map_err(|_| EINVAL)?;

@@ -175,11 +175,13 @@ pub(crate) fn arm(path: &str) -> Outcome {
     if !path.starts_with('/') {
         return Err(refuse!(EINVAL, "dump_disk: refused {:?}: give an absolute device path, or none", path));
     }
+    // Read outside the arming lock (see `cpu_notes`).
+    let cpus = dump_disk::cpu_notes()?;
     with_arming(|arming| {
         if arming.armed.is_some() {
             return Err(refuse!(EBUSY, "dump_disk: refused {}: a disk is armed; write none first", path));
         }
-        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight))?);
+        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus)?);
         Ok(())
     })
 }

@@ -9,12 +9,14 @@
 # Ends with one line "N passed, N failed": the scenarios, plus one count for
 # the log scan.
 #   scripts/check-debug.sh HARNESS HARNESS-ARGS...
+# CT_SCENARIOS="a b" runs only those scenarios (make check-debug CT_SCENARIOS=...).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
 step "QEMU scenarios on the debug kernel: $* check"
 log=$(mktemp)
-"$@" --run-kind check-debug check 2>&1 | tee "$log"
+# shellcheck disable=SC2086 # the names are words
+"$@" --run-kind check-debug check ${CT_SCENARIOS:-} 2>&1 | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 read -r passed failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$log")
 results=$(sed -n 's/^results: //p' "$log" | tail -n 1)

@@ -160,7 +160,10 @@ impl NfsPair {
             ensure!(out.contains("coretakeover.service: start done"), "{node:?}'s service: {out}");
         }
         for node in [NodeName::A, NodeName::B] {
-            cluster.node(node)?.shell.ok("agent_start", Duration::from_secs(120))?;
+            // The first start reads the failover's programs over 9p into
+            // the page cache (lib.sh's userland_up): 100 s on the debug
+            // kernel, where 120 s was not enough for the second node.
+            cluster.node(node)?.shell.ok("agent_start", Duration::from_secs(480))?;
         }
         for node in [NodeName::A, NodeName::B] {
             let needle = format!("{} (own): running", service(node));
