@@ -4,11 +4,16 @@
 # the serial line) is not run; "@@CT-GARBLED" asks for it again. After each
 # command it writes "@@CT-DONE <exit status> <bytes>" on a line of its own,
 # <bytes> being how many bytes of output it sent, so that the harness knows
-# the reply arrived whole. The output goes out as it comes (tee), counted on
-# its way (wc -c); the exit status is the command's (pipefail).
+# the reply arrived whole.
+#
+# The output goes to a file first, then to the port: not through a pipe,
+# which a background job started by the command could hold open (busybox
+# sh keeps a shell function's saved stdout, above fd 10, open in what the
+# function runs), so that the end of the output would never come.
 . /ct/lib.sh
 exec 3<>/dev/ttyS1
 stty -F /dev/ttyS1 raw -echo
+out=/tmp/.ct-serve.out
 echo "coretakeover-guest: ready role=$1"
 while IFS= read -r line <&3; do
     n=${line%% *}
@@ -17,8 +22,10 @@ while IFS= read -r line <&3; do
         echo "@@CT-GARBLED" >&3
         continue
     fi
-    sent=$(set -o pipefail; ( eval "$line" ) </dev/null 2>&1 | tee /dev/ttyS1 | wc -c)
-    echo "@@CT-DONE $? $sent" >&3
+    ( eval "$line" ) </dev/null >"$out" 2>&1
+    status=$?
+    cat "$out" >&3
+    echo "@@CT-DONE $status $(wc -c < "$out")" >&3
 done
 echo "coretakeover-guest: command channel closed"
 poweroff -f
