@@ -173,7 +173,8 @@ impl NfsPair {
         }
         ctx.step("the client mounts nfs-a over NFSv3 and NFSv4.1 and starts its workload on both");
         let c = cluster.client(0)?;
-        c.shell.ok("userland_up", Duration::from_secs(120))?;
+        // As for the nodes' agents: 120 s was not enough on the debug kernel.
+        c.shell.ok("userland_up", Duration::from_secs(480))?;
         for (_, dir, opts, path) in MOUNTS {
             c.shell.ok(
                 &format!("userland mkdir -p {dir} && userland mount -t nfs -o {opts} {}:{path} {dir}", service_address(NodeName::A)),
