@@ -372,15 +372,22 @@ impl NfsPair {
         Ok(())
     }
 
-    /// A giveback to `node`, fenced and not rebooted, is refused before the
-    /// survivor stops anything: the service keeps running there.
-    pub fn giveback_refused(&mut self, node: NodeName) -> Result<()> {
-        let survivor = other(node);
+    /// Waits until `survivor` sees its partner alive (the module refuses a
+    /// giveback before), and returns it.
+    fn survivor_sees_alive(&mut self, survivor: NodeName) -> Result<&mut crate::guest::Guest> {
         let s = self.cluster.node(survivor)?;
         s.shell.ok(
             "i=0; until [ \"$(cat /sys/kernel/coretakeover/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done",
             Duration::from_secs(60),
         )?;
+        Ok(s)
+    }
+
+    /// A giveback to `node`, fenced and not rebooted, is refused before the
+    /// survivor stops anything: the service keeps running there.
+    pub fn giveback_refused(&mut self, node: NodeName) -> Result<()> {
+        let survivor = other(node);
+        let s = self.survivor_sees_alive(survivor)?;
         let mark = s.console.mark();
         let out = s.shell.fails("userland coretakeover giveback", Duration::from_secs(60))?;
         ensure!(out.contains("has not registered"), "giveback to a fenced node: {out}");
@@ -409,12 +416,7 @@ impl NfsPair {
     pub fn giveback(&mut self, node: NodeName) -> Result<Outcome> {
         let survivor = other(node);
         let deadline = self.cluster.deadline;
-        let s = self.cluster.node(survivor)?;
-        // The module refuses while the partner is not seen alive.
-        s.shell.ok(
-            "i=0; until [ \"$(cat /sys/kernel/coretakeover/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done",
-            Duration::from_secs(60),
-        )?;
+        let s = self.survivor_sees_alive(survivor)?;
         let s_mark = s.console.mark();
         let n_mark = self.cluster.node(node)?.console.mark();
         let s = self.cluster.node(survivor)?;
