@@ -190,6 +190,17 @@ impl BlockDevice {
         }
     }
 
+    /// Drops what this node's page cache holds of the disk and of each of
+    /// its partitions (clean, unused pages). For a disk that comes to this
+    /// node after the other node wrote it: a cached page is from before,
+    /// and a mount drops the cache only when it changes the block size (a
+    /// filesystem of 1 KiB blocks mounted here before is read stale, and
+    /// so is any buffered read, fsck's included).
+    pub(crate) fn drop_cache(&self) {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { shims::ct_disk_drop_cache(self.raw()) }
+    }
+
     /// Reads `buf.len()` bytes at byte `offset` (page-aligned) and waits.
     pub(crate) fn read(&self, offset: u64, buf: &mut IoBuf) -> Result {
         self.sync_io(bindings::req_op_REQ_OP_READ, offset, buf)

@@ -224,6 +224,8 @@ fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Outcome<KVec
     if reserve {
         for disk in disks.iter() {
             take_reservation(name, disk, key)?;
+            // Our own disk, back from the partner that wrote it meanwhile.
+            disk.dev.drop_cache();
         }
     }
     Ok(disks)

@@ -21,6 +21,31 @@
 #include "netlink_gen.h"
 #include "shims.h"
 
+/*
+ * Drops this node's cached pages of a disk and of each of its partitions
+ * (invalidate_bdev: clean, unused pages and buffers), when the disk comes
+ * back to this node after the other node wrote it. Every partition has a
+ * page cache of its own, and the partition table is an xarray read under
+ * RCU (xa_for_each and rcu_read_lock are macros and inlines), as
+ * blk_report_disk_dead() walks it.
+ */
+void ct_disk_drop_cache(struct block_device *bdev)
+{
+	struct block_device *part;
+	unsigned long idx;
+
+	rcu_read_lock();
+	xa_for_each(&bdev->bd_disk->part_tbl, idx, part) {
+		if (!kobject_get_unless_zero(&part->bd_device.kobj))
+			continue;
+		rcu_read_unlock();
+		invalidate_bdev(part);
+		put_device(&part->bd_device);
+		rcu_read_lock();
+	}
+	rcu_read_unlock();
+}
+
 /* BLK_OPEN_* are macros with sparse casts. */
 blk_mode_t ct_blk_open_read_write(void) { return BLK_OPEN_READ | BLK_OPEN_WRITE; }
 blk_mode_t ct_blk_open_read(void) { return BLK_OPEN_READ; }

@@ -31,6 +31,8 @@ extern "C" {
     pub(crate) fn ct_bdev_max_sectors(bdev: *mut bindings::block_device) -> c_uint;
     pub(crate) fn ct_bdev_max_segment_size(bdev: *mut bindings::block_device) -> c_uint;
     pub(crate) fn ct_bdev_logical_block_size(bdev: *mut bindings::block_device) -> c_uint;
+    /// Drops the node's clean cached pages of the disk and its partitions.
+    pub(crate) fn ct_disk_drop_cache(bdev: *mut bindings::block_device);
     pub(crate) fn ct_phys_to_virt(phys: bindings::phys_addr_t) -> *mut c_void;
     pub(crate) fn ct_page_offset() -> c_ulong;
     pub(crate) fn ct_virt_to_page(addr: *const c_void) -> *mut bindings::page;

@@ -14,7 +14,8 @@
 //! disk on the unbound workqueue): never touch a disk that carries
 //! a coredump label; read the reservation; PREEMPT AND ABORT the partner's
 //! key with ours (PREEMPT where the target rejects ABORT, as tgt does); check
-//! that we hold the reservation. Each disk's outcome and latency is kept (the
+//! that we hold the reservation; drop what this node's page cache holds of
+//! the disk (the partner wrote it since). Each disk's outcome and latency is kept (the
 //! `TakeoverResult` netlink reports), and the end is logged at KERN_WARNING, so it reaches a
 //! console booted with `quiet`. What happens is told as events
 //! (`events.rs`); this file knows nothing of the interfaces that listen.
@@ -279,10 +280,10 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Outco
     // The takeover's PREEMPT AND ABORT removed the partner's registration.
     // It registers again when it asks for its disks: at its next boot, or
     // (a node not fenced) by asking. A node fenced after a hang does not
-    // ask before it reboots: its page cache and journal state are those
-    // of before the fence, and a filesystem it mounted again from them was
-    // seen corrupted. Giving the disks back to it would leave them to
-    // nobody.
+    // ask before it reboots: a filesystem it still has mounted holds the
+    // state of before the fence (its journal, its caches), and must never
+    // reach the disks again. Giving the disks back to it would leave them
+    // to nobody.
     if let (Some(partner), Some((cluster, _))) = (p.partner, ours.decode()) {
         let theirs = RegistrationKey::derive(cluster, partner).get();
         for disk in p.partner_disks.iter() {
@@ -307,6 +308,10 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Outco
             Ok(_) => {}
             Err(e) => return Err(refuse!(EIO, "giveback: {}: cannot read the reservation: {}", disk.path(), e)),
         }
+    }
+    // What we cached of them goes stale as the partner writes.
+    for disk in p.partner_disks.iter() {
+        disk.dev.drop_cache();
     }
     p.watch_anew();
     p.enter(Phase::Watching);
@@ -414,7 +419,12 @@ fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<T
     let mut attempts = 1;
     loop {
         match take_disk_once(dev, key, victim) {
-            Ok(how) => return Ok(Taken { attempts, ..how }),
+            Ok(how) => {
+                // The partner wrote it since we last read it: nothing this
+                // node cached of it may be read again.
+                dev.drop_cache();
+                return Ok(Taken { attempts, ..how });
+            }
             Err(DiskError::Pr(..)) if now_ns() < deadline => {
                 attempts += 1;
                 // SAFETY: A work item's process context may sleep.

@@ -152,6 +152,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(nfs::panic_and_giveback),
         },
         Scenario {
+            name: "fs-panic",
+            about: "below NFS: every file A's ext4 acknowledged (fsync of the file and its directory) is there after A's panic, B's takeover and journal replay",
+            timeout: Duration::from_secs(600),
+            run: Box::new(takeover::filesystem),
+        },
+        Scenario {
             name: "nfs-hang",
             about: "A hangs: B fences it and serves nfs-a; A resumes, finds itself fenced, stops serving; giveback refused until A reboots; giveback; nothing lost",
             timeout: Duration::from_secs(1200),

@@ -585,3 +585,95 @@ pub fn partial(ctx: &mut Ctx<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+/// Below NFS: what a filesystem on A's LUN acknowledged survives A's panic
+/// and B's takeover, twice: the second time after B had mounted the
+/// filesystem itself and given it back (as in every failover after the
+/// first). A runs ext4 on its LUN and a loop that creates a file, fsyncs
+/// it, renames it, fsyncs the directory (what knfsd's `sync` export does for
+/// a client's rename) and then prints `@@FS N` on its console: from that
+/// line on, file N is on stable storage. A panics mid-loop; B takes the LUN
+/// over, mounts it (the journal replays) and must find every file whose
+/// line A printed.
+pub fn filesystem(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = pair(ArrayKind::Lio, 1);
+    ctx.step("booting the LIO array and nodes A and B; A arms and reserves its LUN, B watches A");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let lun_a = cluster.lun_of(NodeName::A, 0);
+    for me in [NodeName::A, NodeName::B] {
+        let node = cluster.node(me)?;
+        configure(node, me)?;
+        label_and_arm(node, me)?;
+    }
+    cluster.node(NodeName::A)?.ok(&format!("echo $(lun_dev {lun_a}) > {SYSFS}/service_disks"))?;
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo $(lun_dev {lun_a}) > {SYSFS}/partner_disks && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+    let alive = format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done");
+    b.ok(&alive).context("B never saw A's heartbeat")?;
+    cluster.node(NodeName::A)?.ok(&format!("host mkfs.ext4 -q -F -E nodiscard $(lun_dev {lun_a})"))?;
+
+    for round in 1..=2 {
+        ctx.step(&format!("round {round}: A mounts ext4 on its LUN; a loop creates, fsyncs, renames, fsyncs the directory, then says so"));
+        let a = cluster.node(NodeName::A)?;
+        a.ok(&format!("mkdir -p /mnt/fs && mount -t ext4 $(lun_dev {lun_a}) /mnt/fs && mkdir -p /mnt/fs/d{round} && sync /mnt/fs /mnt/fs/d{round}"))?;
+        let mark = a.console.mark();
+        a.ok(&format!(
+            "(i=0; while :; do echo $i > /mnt/fs/d{round}/t$i && sync /mnt/fs/d{round}/t$i && mv /mnt/fs/d{round}/t$i /mnt/fs/d{round}/f$i && sync /mnt/fs/d{round} && echo \"@@FS $i\" > /dev/console || break; i=$((i+1)); done) >/dev/null 2>&1 &"
+        ))?;
+        a.wait_console(mark, "@@FS 30", Duration::from_secs(300), deadline)?;
+
+        ctx.step("A panics mid-loop; B takes its LUN over");
+        let b_mark = cluster.node(NodeName::B)?.console.mark();
+        let a = cluster.node(NodeName::A)?;
+        a.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+        a.wait_console(mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+        cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
+        let acked: Vec<u64> = cluster
+            .node(NodeName::A)?
+            .console
+            .lines_from(mark)
+            .iter()
+            .filter_map(|l| l.text.split("@@FS ").nth(1).and_then(|n| n.trim().parse().ok()))
+            .collect();
+        let last = *acked.iter().max().context("A acknowledged nothing")?;
+
+        ctx.step(&format!("B mounts A's filesystem (its journal replays) and must find d{round}/f0..=f{last}"));
+        let b = cluster.node(NodeName::B)?;
+        // What B reads through its page cache must be what is on the disk
+        // (the superblock and the first group descriptors): B read this
+        // LUN before (round 2: it had it mounted), A wrote it since.
+        let sums = b.ok(&format!(
+            "dd if=$(lun_dev {lun_a}) bs=4096 count=2 2>/dev/null | md5sum; dd if=$(lun_dev {lun_a}) bs=4096 count=2 iflag=direct 2>/dev/null | md5sum"
+        ))?;
+        let sums: Vec<&str> = sums.lines().map(|l| l.split_whitespace().next().unwrap_or("")).collect();
+        ensure!(sums.len() == 2 && sums[0] == sums[1], "round {round}: B's page cache holds stale blocks of A's LUN (buffered read {sums:?}[0], direct read [1])");
+        let listing = b.ok(&format!("mkdir -p /mnt/fs && mount -t ext4 $(lun_dev {lun_a}) /mnt/fs && ls /mnt/fs/d{round}"))?;
+        let names: std::collections::BTreeSet<&str> = listing.split_whitespace().collect();
+        let missing: Vec<u64> = (0..=last).filter(|i| !names.contains(format!("f{i}").as_str())).collect();
+        let dmesg = b.ok("dmesg | grep -i -e ext4 -e jbd2 | tail -4")?;
+        ensure!(
+            missing.is_empty(),
+            "round {round}: B lacks acknowledged files {missing:?} (A acknowledged up to {last}); B lists {listing}; B's kernel: {dmesg}"
+        );
+        ctx.step(&format!("B's buffered reads of the LUN match the disk; B has every acknowledged file (0..={last})"));
+        if round == 2 {
+            b.ok("umount /mnt/fs")?;
+            break;
+        }
+
+        ctx.step("B serves it a while (writes and fsyncs), unmounts it; A boots again, registers; B gives the LUN back");
+        b.ok("for i in 0 1 2 3 4 5 6 7; do echo $i > /mnt/fs/b$i && sync /mnt/fs/b$i; done && sync /mnt/fs && umount /mnt/fs")?;
+        cluster.restart(NodeName::A, 512)?;
+        let a = cluster.node(NodeName::A)?;
+        configure(a, NodeName::A)?;
+        a.ok(&format!("coretakeover label --force --disk $(coredump_dev a) --cluster {} --node 1 >/dev/null && echo $(coredump_dev a) > {SYSFS}/dump_disk", super::dump::CLUSTER_ID))?;
+        // B holds the LUN: A registers on it and is refused the reservation.
+        a.fails(&format!("echo $(lun_dev {lun_a}) > {SYSFS}/service_disks"))?;
+        let b = cluster.node(NodeName::B)?;
+        b.ok(&alive).context("B never saw A alive again")?;
+        b.ok(&format!("echo 1 > {SYSFS}/giveback"))?;
+        cluster.node(NodeName::A)?.ok(&format!("echo $(lun_dev {lun_a}) > {SYSFS}/service_disks"))?;
+    }
+    Ok(())
+}
