@@ -35,6 +35,7 @@ GOALS = {
     "nfs_stall_ms_p99": ("<=", 5000),
     "nfs_failed_ops": ("<=", 0),
     "nfs_lost_acked_writes": ("<=", 0),
+    "nfs_lost_acked_ops": ("<=", 0),
 }
 
 # The client's mounts: the sample tag and what the report calls it.
@@ -80,6 +81,7 @@ def nfs_figures(doc):
                 results["nfs_long_stalls"].append(f"{which}: {tag} {ms / 1000:.1f} s")
     results["nfs_replayed_ops"] = sum(len(e["replayed_ops"]) for e in events)
     results["nfs_lost_acked_writes"] = sum(e["lost_acked_writes"] for e in events)
+    results["nfs_lost_acked_ops"] = sum(sum(1 for l in e.get("lost_acked_ops", []) if l.startswith("@@LOST")) for e in events)
     results["nfs_bench_seconds"] = doc["seconds"]
     results["nfs_exec_ms_guest"] = doc.get("exec_ms_guest")
     results["nfs_exec_ms_host"] = doc.get("exec_ms_host")
@@ -146,6 +148,8 @@ def nfs_lines(results, goal):
         f"- Non-idempotent operations answered as replays (`nfs_replayed_ops`): {results['nfs_replayed_ops']}.",
         f"- Acknowledged records missing or damaged when read back after each event (`nfs_lost_acked_writes`): "
         f"{results['nfs_lost_acked_writes']} ({goal('nfs_lost_acked_writes')}).",
+        f"- Acknowledged operations the server no longer had (a renamed file gone before the client removed it, `nfs_lost_acked_ops`): "
+        f"{results['nfs_lost_acked_ops']} ({goal('nfs_lost_acked_ops')}).",
         f"- From A's panic to nfs-a running on B (`nfs_service_ms_p50`): {ms('nfs_service_ms_p50')}; "
         f"from A's pause: {ms('nfs_hang_service_ms_p50')}.",
         "",

@@ -286,13 +286,14 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     let print = |o: &crate::scenarios::nfs::Outcome| {
         let stalls: Vec<String> = o.stall_ms.iter().map(|(t, ms)| format!("{t} {ms} ms")).collect();
         println!(
-            "    - {}: stall {}; service after {} ms; {} failed, {} replayed, {} lost",
+            "    - {}: stall {}; service after {} ms; {} failed, {} replayed, {} records lost, {} operations lost",
             o.event,
             stalls.join(", "),
             o.service_ms.unwrap_or(0),
             o.failed_ops.len(),
             o.replayed_ops.len(),
-            o.lost_acked_writes
+            o.lost_acked_writes,
+            o.lost_acked_ops.iter().filter(|l| l.starts_with("@@LOST")).count()
         );
     };
     for i in 0..opts.nfs_runs + opts.nfs_hang_runs {

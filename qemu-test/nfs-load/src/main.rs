@@ -21,7 +21,11 @@
 //! reply was lost with the server, the retry finds its effect done):
 //! unlink answered ENOENT, rename answered ENOENT with the target in place,
 //! exclusive create answered EEXIST on our own empty file; those print
-//! `@@REPLAY TAG WHAT N ERRNO`. Lines are written whole, one per write;
+//! `@@REPLAY TAG WHAT N ERRNO`. Before it unlinks the previous round's
+//! file it looks it up: a file whose rename was acknowledged and that the
+//! server no longer has is an acknowledged operation lost, printed
+//! `@@LOST TAG rename N ERRNO` (and the directory's listing, `@@DIAG`).
+//! Lines are written whole, one per write;
 //! the harness stamps each with the host's clock. SIGTERM ends it after
 //! the operations in flight.
 //!
@@ -121,6 +125,20 @@ fn content(n: u64) -> Vec<u8> {
     format!("coretakeover op {n}\n").repeat(32).into_bytes()
 }
 
+/// What the server lists of the operations' directory around round `n`
+/// (a fresh READDIR), for the record of a failure.
+fn listing(d: &Path, tag: &str, n: u64) {
+    let names = match std::fs::read_dir(d) {
+        Ok(entries) => {
+            let mut v: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            v.sort();
+            v.join(",")
+        }
+        Err(e) => format!("error {}", errno(&e)),
+    };
+    say(format!("@@DIAG {tag} {n} listing {names}"));
+}
+
 /// One failed or replayed operation.
 fn op_error(tag: &str, what: &str, n: u64, e: &std::io::Error, replayed: bool) {
     let kind = if replayed { "REPLAY" } else { "ERR" };
@@ -191,10 +209,24 @@ fn ops(dir: PathBuf, tag: String, interval: Duration) {
         match std::fs::read(&fin) {
             Ok(b) if b == body => {}
             Ok(b) => say(format!("@@ERR {tag} read-mismatch {n} {}", b.len())),
-            Err(e) => op_error(&tag, "read", n, &e, false),
+            Err(e) => {
+                op_error(&tag, "read", n, &e, false);
+                listing(&d, &tag, n);
+            }
         }
         if n > 0 {
             let prev = d.join(format!("f{}", n - 1));
+            // The previous round's rename was acknowledged and nothing has
+            // removed its file since: a lookup (idempotent, never a replay)
+            // that finds it gone means the server lost an acknowledged
+            // operation. (Without this look, the unlink's ENOENT below
+            // would pass for a replay.)
+            if let Err(e) = std::fs::symlink_metadata(&prev) {
+                if e.raw_os_error() == Some(libc::ENOENT) {
+                    say(format!("@@LOST {tag} rename {} {}", n - 1, errno(&e)));
+                    listing(&d, &tag, n);
+                }
+            }
             if let Err(e) = std::fs::remove_file(&prev) {
                 // The previous file was there (this loop made it): ENOENT
                 // is our own unlink, replayed.

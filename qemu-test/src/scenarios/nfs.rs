@@ -76,6 +76,10 @@ pub(crate) struct Outcome {
     pub replayed_ops: Vec<String>,
     /// Acknowledged records missing or damaged when read back.
     pub lost_acked_writes: u64,
+    /// Acknowledged operations the server no longer had (a renamed file
+    /// gone before the client removed it), with the listings the client
+    /// took then.
+    pub lost_acked_ops: Vec<String>,
     /// From the event to the service running on its new node, in ms.
     pub service_ms: Option<u64>,
 }
@@ -256,14 +260,18 @@ impl NfsPair {
         }
     }
 
-    /// Errors and replays the client printed since the workload started.
-    pub(crate) fn errors(&mut self) -> Result<(Vec<String>, Vec<String>)> {
+    /// Errors, replays and lost acknowledged operations (each followed by
+    /// the client's listing of the directory, if it took one) the client
+    /// printed since the workload started.
+    pub(crate) fn errors(&mut self) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
         let mark = self.load_mark;
         let lines = self.cluster.client(0)?.console.lines_from(mark);
         let pick = |kind: &str| -> Vec<String> {
             lines.iter().filter_map(|l| l.text.find(kind).map(|i| l.text[i..].trim().to_string())).collect()
         };
-        Ok((pick("@@ERR "), pick("@@REPLAY ")))
+        let mut lost = pick("@@LOST ");
+        lost.extend(pick("@@DIAG "));
+        Ok((pick("@@ERR "), pick("@@REPLAY "), lost))
     }
 
     /// Stops the workload and reads every writer's file back: the number of
@@ -302,7 +310,7 @@ impl NfsPair {
     /// are the event's.
     pub fn finish(&mut self, mut o: Outcome) -> Result<Outcome> {
         o.lost_acked_writes = self.stop_and_verify()?;
-        (o.failed_ops, o.replayed_ops) = self.errors()?;
+        (o.failed_ops, o.replayed_ops, o.lost_acked_ops) = self.errors()?;
         Ok(o)
     }
 
@@ -350,9 +358,7 @@ impl NfsPair {
             out.stall_ms.insert(tag.to_string(), gap.as_millis() as u64);
         }
         out.service_ms = service_at.map(|s| s.saturating_sub(at).as_millis() as u64);
-        let (failed, replayed) = self.errors()?;
-        out.failed_ops = failed;
-        out.replayed_ops = replayed;
+        (out.failed_ops, out.replayed_ops, out.lost_acked_ops) = self.errors()?;
         Ok(out)
     }
 
@@ -500,6 +506,7 @@ fn judge(ctx: &mut Ctx<'_>, o: &Outcome) -> Result<()> {
     ctx.fact(&format!("nfs_{}", o.event), json!({ "outcome": o.to_json(), "lost_acked_writes": lost }));
     ensure!(!o.stall_ms.is_empty(), "no stall measured for the {}", o.event);
     ensure!(lost == 0, "{lost} acknowledged records lost after the {}", o.event);
+    ensure!(o.lost_acked_ops.is_empty(), "acknowledged operations lost during the {}: {:?}", o.event, o.lost_acked_ops);
     ensure!(o.failed_ops.is_empty(), "operations failed for the application during the {}: {:?}", o.event, o.failed_ops);
     Ok(())
 }
