@@ -122,6 +122,7 @@ def nfs_lines(results, goal):
         "",
         f"One client guest mounts nfs-a twice, NFSv3 and NFSv4.1, and runs `ct-nfs-load` on both mounts: "
         f"2 writers each, every record acknowledged after its fsync, and a create/rename/read/unlink mix. "
+        f"Code {results.get('nfs_commit', 'unknown')}. "
         f"{results.get('nfs_events', 0)} panics of A, each followed by A's reboot and the giveback; "
         f"{results.get('nfs_hang_events', 0)} hangs of A (vCPUs stopped), each followed by A's resumption (fenced, it "
         f"stops serving), a giveback refused until A's reboot, the reboot and the giveback ({results['nfs_bench_seconds'] / 60:.1f} min).",
@@ -256,6 +257,7 @@ def main():
         "bench_seconds": doc["seconds"],
         "peak_results_bytes": doc.get("peak_results_bytes"),
         "date": datetime.datetime.fromtimestamp(doc["started_unix"], datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "commit": doc.get("commit", "unknown"),
         "machine": machine(),
     }
     nfs_path = os.path.join(out, "nfs-samples.json")
@@ -264,6 +266,7 @@ def main():
         with open(nfs_path) as f:
             nfs_doc = json.load(f)
         results.update(nfs_figures(nfs_doc))
+        results["nfs_commit"] = nfs_doc.get("commit", "unknown")
         nfs_plot(out, nfs_doc["timeline"])
     for r in rams:
         results[f"takeover_ms_p50_8luns_{r}m"] = pct(by_ram[r], 0.5)
@@ -325,7 +328,7 @@ def main():
     lines = [
         "# coretakeover benchmark",
         "",
-        f"Run of {results['date']} on {results['machine']}; {len(s)} panics in "
+        f"Run of {results['date']} on {results['machine']}, code {results['commit']}; {len(s)} panics in "
         f"{doc['seconds'] / 60:.1f} min (`make bench`). Raw samples: `samples.json`.",
         "",
         "| Figure | Key | Value | Goal |",

@@ -7,7 +7,13 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 out=$1
 shift
-step "bench: samples into $out/samples.json (about 15 min on 2 cores)"
+# The report says which code it measured.
+CT_BENCH_COMMIT=$(git -C "$CT_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ "$CT_BENCH_COMMIT" != unknown ] && ! git -C "$CT_ROOT" diff --quiet HEAD -- 2>/dev/null; then
+    CT_BENCH_COMMIT="$CT_BENCH_COMMIT+changes"
+fi
+export CT_BENCH_COMMIT
+step "bench: samples into $out/samples.json (about 15 min on 2 cores), code $CT_BENCH_COMMIT"
 # shellcheck disable=SC2086
 "$@" bench --out "$out" ${BENCH_ARGS:-}
 step "bench: results.json, report.md and plots"

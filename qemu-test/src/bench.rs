@@ -274,6 +274,7 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     let mut timeline = serde_json::Value::Null;
     let save = |events: &[serde_json::Value], timeline: &serde_json::Value| -> Result<()> {
         let doc = serde_json::json!({
+            "commit": measured_commit(),
             "seconds": started.elapsed().as_secs_f64(),
             "exec_ms_guest": exec_guest,
             "exec_ms_host": exec_host,
@@ -352,6 +353,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     let mut samples: Vec<Sample> = Vec::new();
     let save = |samples: &[Sample]| -> Result<()> {
         let doc = serde_json::json!({
+            "commit": measured_commit(),
             "started_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs()
                 - started.elapsed().as_secs(),
             "seconds": started.elapsed().as_secs_f64(),
@@ -406,4 +408,10 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     println!("bench: peak disk use under {}: {}", dir.display(), crate::results::human(disk.peak()));
     println!("bench: {} samples in {:.0} s -> {}", samples.len(), started.elapsed().as_secs_f64(), out.join("samples.json").display());
     Ok(())
+}
+
+/// The commit the bench measures, as `scripts/bench.sh` found it
+/// (`CT_BENCH_COMMIT`: the hash, with "+changes" if the tree differed).
+fn measured_commit() -> String {
+    std::env::var("CT_BENCH_COMMIT").unwrap_or_else(|_| "unknown".into())
 }
