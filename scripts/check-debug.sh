@@ -19,7 +19,7 @@ log=$(mktemp)
 "$@" --run-kind check-debug check ${CT_SCENARIOS:-} 2>&1 | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 read -r passed failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p = $1; f = $3 } END { print p + 0, f + 0 }' "$log")
-results=$(sed -n 's/^results: //p' "$log" | tail -n 1)
+results=$(sed -n 's/^results: \(.*\) ([^)]*)$/\1/p; t; s/^results: //p' "$log" | tail -n 1)
 rm -f "$log"
 if [ "$qemu_rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 
