@@ -77,9 +77,11 @@ pub(crate) struct Outcome {
     /// Acknowledged records missing or damaged when read back.
     pub lost_acked_writes: u64,
     /// Acknowledged operations the server no longer had (a renamed file
-    /// gone before the client removed it), with the listings the client
-    /// took then.
+    /// gone before the client removed it).
     pub lost_acked_ops: Vec<String>,
+    /// The listings of the operations' directory the client took when an
+    /// operation failed or was lost.
+    pub listings: Vec<String>,
     /// From the event to the service running on its new node, in ms.
     pub service_ms: Option<u64>,
 }
@@ -260,18 +262,15 @@ impl NfsPair {
         }
     }
 
-    /// Errors, replays and lost acknowledged operations (each followed by
-    /// the client's listing of the directory, if it took one) the client
-    /// printed since the workload started.
-    pub(crate) fn errors(&mut self) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
+    /// What the client printed since the workload started: errors,
+    /// replays, lost acknowledged operations, and its directory listings.
+    pub(crate) fn errors(&mut self) -> Result<(Vec<String>, Vec<String>, Vec<String>, Vec<String>)> {
         let mark = self.load_mark;
         let lines = self.cluster.client(0)?.console.lines_from(mark);
         let pick = |kind: &str| -> Vec<String> {
             lines.iter().filter_map(|l| l.text.find(kind).map(|i| l.text[i..].trim().to_string())).collect()
         };
-        let mut lost = pick("@@LOST ");
-        lost.extend(pick("@@DIAG "));
-        Ok((pick("@@ERR "), pick("@@REPLAY "), lost))
+        Ok((pick("@@ERR "), pick("@@REPLAY "), pick("@@LOST "), pick("@@DIAG ")))
     }
 
     /// Stops the workload and reads every writer's file back: the number of
@@ -310,7 +309,7 @@ impl NfsPair {
     /// are the event's.
     pub fn finish(&mut self, mut o: Outcome) -> Result<Outcome> {
         o.lost_acked_writes = self.stop_and_verify()?;
-        (o.failed_ops, o.replayed_ops, o.lost_acked_ops) = self.errors()?;
+        (o.failed_ops, o.replayed_ops, o.lost_acked_ops, o.listings) = self.errors()?;
         Ok(o)
     }
 
@@ -358,7 +357,7 @@ impl NfsPair {
             out.stall_ms.insert(tag.to_string(), gap.as_millis() as u64);
         }
         out.service_ms = service_at.map(|s| s.saturating_sub(at).as_millis() as u64);
-        (out.failed_ops, out.replayed_ops, out.lost_acked_ops) = self.errors()?;
+        (out.failed_ops, out.replayed_ops, out.lost_acked_ops, out.listings) = self.errors()?;
         Ok(out)
     }
 
@@ -506,8 +505,8 @@ fn judge(ctx: &mut Ctx<'_>, o: &Outcome) -> Result<()> {
     ctx.fact(&format!("nfs_{}", o.event), json!({ "outcome": o.to_json(), "lost_acked_writes": lost }));
     ensure!(!o.stall_ms.is_empty(), "no stall measured for the {}", o.event);
     ensure!(lost == 0, "{lost} acknowledged records lost after the {}", o.event);
-    ensure!(o.lost_acked_ops.is_empty(), "acknowledged operations lost during the {}: {:?}", o.event, o.lost_acked_ops);
-    ensure!(o.failed_ops.is_empty(), "operations failed for the application during the {}: {:?}", o.event, o.failed_ops);
+    ensure!(o.lost_acked_ops.is_empty(), "acknowledged operations lost during the {}: {:?}; listings {:?}", o.event, o.lost_acked_ops, o.listings);
+    ensure!(o.failed_ops.is_empty(), "operations failed for the application during the {}: {:?}; listings {:?}", o.event, o.failed_ops, o.listings);
     Ok(())
 }
 
