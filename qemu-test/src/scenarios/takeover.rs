@@ -626,7 +626,9 @@ pub fn filesystem(ctx: &mut Ctx<'_>) -> Result<()> {
         ctx.step("A panics mid-loop; B takes its LUN over");
         let b_mark = cluster.node(NodeName::B)?.console.mark();
         let a = cluster.node(NodeName::A)?;
-        a.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+        // A second, so the reply leaves before the panic (check-debug's
+        // kernel once panicked first at 0.3 s).
+        a.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
         a.wait_console(mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
         cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
         let acked: Vec<u64> = cluster
