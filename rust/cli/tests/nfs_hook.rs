@@ -10,14 +10,37 @@ fn hook() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/deploy/hooks/nfs")
 }
 
-fn conf_dir(test: &str, text: Option<&str>) -> PathBuf {
+/// A test's configuration directory, removed when the test ends, passed
+/// or failed.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn conf_dir(test: &str, text: Option<&str>) -> Scratch {
     let d = std::env::temp_dir().join(format!("ct-nfs-hook-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     if let Some(text) = text {
         std::fs::write(d.join("ct-test-svc.conf"), text).unwrap();
     }
-    d
+    Scratch(d)
 }
 
 /// Programs the hook would change the machine with: in these tests they
