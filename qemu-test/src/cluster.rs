@@ -31,6 +31,29 @@ pub struct Env {
     pub modules: Vec<PathBuf>,
     /// Extra kernel command-line arguments for every guest.
     pub kernel_args: String,
+    /// How much slower than the default kernel this one runs: 1, or 3 for a
+    /// kernel with KASAN (the debug flavour), whose every memory access is
+    /// checked. Scenario deadlines, the long waits and the stale timeout a
+    /// scenario needs to see the panic beacon first are scaled by it.
+    pub slow: u32,
+}
+
+impl Env {
+    /// The slowness of the kernel whose vmlinux is `vmlinux`: its tree's
+    /// .config (next to vmlinux) says whether it has KASAN.
+    pub fn slowness_of(vmlinux: &std::path::Path) -> u32 {
+        let config = vmlinux.parent().map(|d| d.join(".config")).and_then(|c| std::fs::read_to_string(c).ok()).unwrap_or_default();
+        if config.lines().any(|l| l == "CONFIG_KASAN=y") {
+            3
+        } else {
+            1
+        }
+    }
+
+    /// `d` scaled by the kernel's slowness.
+    pub fn scaled(&self, d: Duration) -> Duration {
+        d * self.slow
+    }
 }
 
 /// A node of the pair.
@@ -196,6 +219,8 @@ pub struct Cluster {
     lan: Option<Lan>,
     /// When each guest became ready, from the epoch.
     pub boot_times: Vec<(String, Duration)>,
+    /// The kernel's slowness (`Env::slow`).
+    pub slow: u32,
 }
 
 /// A sparse image of `mib` MiB.
@@ -299,6 +324,7 @@ impl Cluster {
             array,
             lan,
             boot_times,
+            slow: env.slow,
         };
         if lun_count > 0 {
             for node in spec.nodes.clone() {

@@ -33,6 +33,8 @@ pub struct Guest {
     pub shell: Shell,
     qmp: Qmp,
     process: Spawned,
+    /// The scenario's directory (logs).
+    dir: PathBuf,
 }
 
 impl GuestSpec {
@@ -151,7 +153,7 @@ impl Starting {
         let log = File::create(self.dir.join(format!("{}.shell.log", self.name)))?;
         let shell_path = self.dir.join(format!("{}.shell", self.name));
         let shell = Shell::connect(&self.name, &shell_path, deadline, log, self.epoch)?;
-        Ok(Boot::Ready(Box::new(Guest { name: self.name, console: self.console, shell, qmp, process: self.process })))
+        Ok(Boot::Ready(Box::new(Guest { name: self.name, console: self.console, shell, qmp, process: self.process, dir: self.dir })))
     }
 }
 
@@ -244,6 +246,33 @@ impl Guest {
     /// Whether the guest's QEMU has exited.
     pub fn has_exited(&mut self) -> bool {
         self.process.has_exited()
+    }
+
+    /// Like `wait_console`, for a line the panic path prints: if it does not
+    /// come, each vCPU's registers are read twice, a second apart, into
+    /// `<name>.cpus-at-timeout.txt`, and the error names each vCPU's RIP (a
+    /// stuck vCPU shows the same RIP twice, one that spins shows a loop).
+    pub fn wait_panic_line(&mut self, from: usize, needle: &str, timeout: Duration, deadline: Instant) -> Result<crate::console::Line> {
+        match self.wait_console(from, needle, timeout, deadline) {
+            Ok(line) => Ok(line),
+            Err(e) => {
+                let mut probes = Vec::new();
+                for k in 0..2 {
+                    if k > 0 {
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                    let out = self.qmp.execute("human-monitor-command", json!({ "command-line": "info registers -a" }));
+                    probes.push(out.ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+                }
+                let path = self.dir.join(format!("{}.cpus-at-timeout.txt", self.name));
+                let _ = std::fs::write(&path, probes.join("\n=== one second later ===\n"));
+                let rips: Vec<Vec<&str>> = probes
+                    .iter()
+                    .map(|p| p.split_whitespace().filter_map(|w| w.strip_prefix("RIP=")).collect())
+                    .collect();
+                Err(e.context(format!("vCPU RIPs {:?} then {:?} (registers in {})", rips[0], rips[1], path.display())))
+            }
+        }
     }
 
     /// Waits until the guest's console shows `needle` (searching from `from`).

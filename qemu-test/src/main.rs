@@ -115,7 +115,7 @@ enum Command {
 fn run_scenario(scenario: &Scenario, env: &Env, dir: PathBuf) -> (bool, serde_json::Map<String, serde_json::Value>) {
     println!("--- {}: {}", scenario.name, scenario.about);
     let started = Instant::now();
-    let mut ctx = Ctx { env, dir: dir.clone(), deadline: started + scenario.timeout, facts: Default::default() };
+    let mut ctx = Ctx { env, dir: dir.clone(), deadline: started + env.scaled(scenario.timeout), facts: Default::default() };
     // A panic in a scenario is a failure of that scenario; the processes it
     // started are killed by their owners' Drop while unwinding.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (scenario.run)(&mut ctx)));
@@ -185,7 +185,11 @@ fn main() -> Result<()> {
         cli: absolute(&cli.cli)?,
         modules: vec![absolute(&cli.module)?, absolute(&cli.test_module)?],
         kernel_args: cli.kernel_args.clone(),
+        slow: Env::slowness_of(&cli.vmlinux),
     };
+    if env.slow > 1 {
+        println!("this kernel has KASAN: deadlines, long waits and the beacon scenarios' stale timeout are {}x the default kernel's", env.slow);
+    }
 
     match cli.command {
         Command::List => unreachable!("handled above"),

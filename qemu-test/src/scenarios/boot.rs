@@ -137,7 +137,7 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("A panics; B takes over while A dumps");
     let a_mark = cluster.node(NodeName::A)?.console.mark();
     let b_mark = cluster.node(NodeName::B)?.console.mark();
-    cluster.node(NodeName::A)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+    cluster.node(NodeName::A)?.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
     let done = cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
     ensure!(done.text.contains("2 of 2 disks held"), "{}", done.text);
     let end = cluster.node(NodeName::A)?.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(300), deadline)?;
@@ -146,7 +146,7 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("A boots again; with no command typed, its service saves the dump, applies and arms");
     cluster.restart(NodeName::A, 512)?;
     let a = cluster.node(NodeName::A)?;
-    let outcome = boot_service_started(a, Duration::from_secs(600))?;
+    let outcome = boot_service_started(a, ctx.env.scaled(Duration::from_secs(600)))?;
     ensure!(outcome == "done", "A's service at boot: {outcome}");
     ensure!(a.ok(&format!("cat {SYSFS}/dump_state"))?.trim() == "armed", "A is not armed after its boot");
     let waiting = a.console.find(0, "service disks held by the partner");

@@ -89,7 +89,7 @@ fn write_unsaved_header(image: &std::path::Path) -> Result<()> {
 
 /// Panics `node` with sysrq-c, returning at once (the node never answers again).
 fn panic_sysrq(node: &mut Guest) -> Result<()> {
-    node.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &").map(drop)
+    node.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &").map(drop)
 }
 
 /// Runs drgn on the host against `vmcore`, with the modules' debug info;
@@ -178,7 +178,7 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     panic_sysrq(a)?;
     let panicked = a.wait_console(mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
     let a = cluster.node(NodeName::A)?;
-    let beacon = a.wait_console(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+    let beacon = a.wait_panic_line(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
     let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
     ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
     let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
@@ -553,7 +553,7 @@ pub fn power_loss(ctx: &mut Ctx<'_>) -> Result<()> {
     a.throttle_writes("coredump-a", 20_000_000)?;
     let mark = a.console.mark();
     panic_sysrq(a)?;
-    cluster.node(NodeName::A)?.wait_console(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+    cluster.node(NodeName::A)?.wait_panic_line(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
 
     ctx.step(&format!(
         "the power fails once the header's watermark passes {} MiB (half the pattern pages: they lie at {}..{} MiB of the stream)",
@@ -621,8 +621,8 @@ pub fn nested_panic(ctx: &mut Ctx<'_>) -> Result<()> {
     let mark = a.console.mark();
     panic_sysrq(a)?;
     let a = cluster.node(NodeName::A)?;
-    a.wait_console(mark, "coretakeover test: panic inside the dump", Duration::from_secs(120), deadline)?;
-    let nested = a.wait_console(mark, "coretakeover: panic inside the dump", Duration::from_secs(30), deadline)?;
+    a.wait_panic_line(mark, "coretakeover test: panic inside the dump", Duration::from_secs(120), deadline)?;
+    let nested = a.wait_panic_line(mark, "coretakeover: panic inside the dump", Duration::from_secs(30), deadline)?;
     ctx.step(nested.text.split("coretakeover: ").nth(1).unwrap_or(""));
     let started = std::time::Instant::now();
     while !cluster.node(NodeName::A)?.has_exited() {

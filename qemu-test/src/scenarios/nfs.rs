@@ -319,7 +319,7 @@ impl NfsPair {
         let survivor = other(node);
         let s_mark = self.cluster.node(survivor)?.console.mark();
         let n_mark = self.cluster.node(node)?.console.mark();
-        self.cluster.node(node)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+        self.cluster.node(node)?.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
         let deadline = self.cluster.deadline;
         let at = self.cluster.node(node)?.wait_console(n_mark, "sysrq: Trigger a crash", Duration::from_secs(30), deadline)?.at;
         // Its dump runs on emulated CPUs that share the host's two cores
@@ -408,8 +408,9 @@ impl NfsPair {
     pub fn reboot(&mut self, node: NodeName) -> Result<()> {
         self.cluster.restart(node, NODE_MIB)?;
         let deadline = self.cluster.deadline;
+        let slow = self.cluster.slow;
         let n = self.cluster.node(node)?;
-        let outcome = super::boot::boot_service_started(n, Duration::from_secs(600))?;
+        let outcome = super::boot::boot_service_started(n, Duration::from_secs(600) * slow)?;
         ensure!(outcome == "done", "{node:?}'s boot service: {outcome}");
         n.wait_console(0, &format!("{} (own): waiting", service(node)), Duration::from_secs(120), deadline)
             .context("the agent of the rebooted node does not wait for its disks")?;

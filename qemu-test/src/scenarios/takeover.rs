@@ -109,6 +109,13 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         Duration::from_secs(120),
     )?;
     ensure!(b.ok(&format!("cat {SYSFS}/partner_id"))?.trim() == "1", "set-config did not set the partner");
+    if ctx.env.slow > 1 {
+        // On a KASAN kernel, A's oops and the stop of its other CPU take
+        // longer than 2 s of heartbeat silence before the panic notifier runs:
+        // B would fence A as stale before it reads the beacon this scenario
+        // is about.
+        b.ok(&format!("echo {} > {SYSFS}/stale_timeout_ms", 2000 * ctx.env.slow))?;
+    }
     b.ok(&format!(
         "i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"
     ))
@@ -133,9 +140,14 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     a.throttle_writes("coredump-a", 40_000_000)?;
     let a_mark = a.console.mark();
     let b_mark = cluster.node(NodeName::B)?.console.mark();
-    cluster.node(NodeName::A)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+    cluster.node(NodeName::A)?.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
     let panicked = cluster.node(NodeName::A)?.wait_console(a_mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
-    let done = cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
+    let done = cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline);
+    let done = match done {
+        Ok(done) => done,
+        // Where was A? (its vCPUs' registers, if its panic path is stuck)
+        Err(e) => return Err(cluster.node(NodeName::A)?.wait_panic_line(a_mark, "coretakeover: panic beacon written", Duration::ZERO, deadline).err().unwrap_or(e)),
+    };
     let takeover_ms = (done.at.saturating_sub(panicked.at)).as_secs_f64() * 1e3;
     ctx.step(&format!("B: {} ({takeover_ms:.0} ms after A's panic line, host clock)", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
 
