@@ -168,19 +168,20 @@ impl NfsPair {
         for node in [NodeName::A, NodeName::B] {
             // The first start reads the failover's programs over 9p into
             // the page cache (lib.sh's userland_up): 100 s on the debug
-            // kernel, where 120 s was not enough for the second node.
-            cluster.node(node)?.shell.ok("agent_start", Duration::from_secs(480))?;
+            // kernel of one machine, 200 s and over 480 s (the second node,
+            // while the first starts its service) on a slower one.
+            cluster.node(node)?.shell.ok("agent_start", ctx.env.scaled(Duration::from_secs(480)))?;
         }
         for node in [NodeName::A, NodeName::B] {
             let needle = format!("{} (own): running", service(node));
             let n = cluster.node(node)?;
-            n.wait_console(0, &needle, Duration::from_secs(180), cluster_deadline(ctx))
+            n.wait_console(0, &needle, ctx.env.scaled(Duration::from_secs(180)), cluster_deadline(ctx))
                 .with_context(|| format!("{node:?}'s agent never ran {}", service(node)))?;
         }
         ctx.step("the client mounts nfs-a over NFSv3 and NFSv4.1 and starts its workload on both");
         let c = cluster.client(0)?;
         // As for the nodes' agents: 120 s was not enough on the debug kernel.
-        c.shell.ok("userland_up", Duration::from_secs(480))?;
+        c.shell.ok("userland_up", ctx.env.scaled(Duration::from_secs(480)))?;
         for (_, dir, opts, path) in MOUNTS {
             c.shell.ok(
                 &format!("userland mkdir -p {dir} && userland mount -t nfs -o {opts} {}:{path} {dir}", service_address(NodeName::A)),
