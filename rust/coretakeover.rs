@@ -67,6 +67,7 @@ mod ct_core {
     pub(crate) mod crc;
     pub(crate) mod header;
     pub(crate) mod heartbeat;
+    pub(crate) mod identity;
     pub(crate) mod ids;
     pub(crate) mod keys;
     pub(crate) mod label;

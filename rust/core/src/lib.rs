@@ -17,6 +17,7 @@ pub mod config;
 pub mod crc;
 pub mod header;
 pub mod heartbeat;
+pub mod identity;
 pub mod ids;
 pub mod keys;
 pub mod label;

@@ -256,3 +256,55 @@ proptest! {
         }
     }
 }
+
+mod identity {
+    use coretakeover_core::identity::{due_this_turn, Identity, PathCheck, CHECKS_PER_TURN, TRUST_MS};
+    use proptest::prelude::*;
+
+    fn identity() -> impl Strategy<Value = Identity> {
+        prop_oneof![
+            Just(Identity::Unchecked),
+            any::<u32>().prop_map(|t| Identity::Service { at_ms: u64::from(t) }),
+            any::<u32>().prop_map(|t| Identity::Labeled { at_ms: u64::from(t) }),
+            any::<u32>().prop_map(|t| Identity::Unreadable { at_ms: u64::from(t) }),
+        ]
+    }
+
+    proptest! {
+        // The critical path preempts a disk without reading its label only
+        // on a recent "no label"; a label, however old, is never preempted.
+        #[test]
+        fn preempted_unread_only_on_a_recent_service_check(id in identity(), now in any::<u32>()) {
+            let now = u64::from(now);
+            let recent_service = matches!(id, Identity::Service { at_ms } if now.saturating_sub(at_ms) <= TRUST_MS);
+            let labeled = matches!(id, Identity::Labeled { .. });
+            match id.on_path(now) {
+                PathCheck::Preempt => prop_assert!(recent_service),
+                PathCheck::Refuse => prop_assert!(labeled),
+                PathCheck::ReadLabel => prop_assert!(!labeled && !recent_service),
+            }
+        }
+
+        // A turn picks distinct due disks, at most CHECKS_PER_TURN, and
+        // leaves none due that is older than one it picked.
+        #[test]
+        fn a_turn_picks_the_oldest_due(ids in proptest::collection::vec(identity(), 0..40), now in any::<u32>()) {
+            let now = u64::from(now);
+            let mut out = [usize::MAX; CHECKS_PER_TURN];
+            let n = due_this_turn(&ids, now, &mut out);
+            let picked = &out[..n];
+            let due: Vec<usize> = (0..ids.len()).filter(|&i| ids[i].due(now)).collect();
+            prop_assert_eq!(n, due.len().min(CHECKS_PER_TURN));
+            for (k, &i) in picked.iter().enumerate() {
+                prop_assert!(ids[i].due(now));
+                prop_assert!(!picked[..k].contains(&i));
+            }
+            let age = |i: usize| ids[i].checked_at_ms().map_or(0, |t| t + 1);
+            if let Some(newest_picked) = picked.iter().map(|&i| age(i)).max() {
+                for &i in due.iter().filter(|i| !picked.contains(i)) {
+                    prop_assert!(age(i) >= newest_picked);
+                }
+            }
+        }
+    }
+}
