@@ -104,6 +104,11 @@ pub(crate) fn carries_label(dev: &BlockDevice) -> bool {
     matches!(read_label(dev), Ok(Ok(_)))
 }
 
+/// Whether `dev` carries a coredump label, or `None` if it cannot be read.
+pub(crate) fn label_present(dev: &BlockDevice) -> Option<bool> {
+    read_label(dev).ok().map(|l| l.is_ok())
+}
+
 /// An errno that `kernel::error::code` does not name.
 fn errno(code: u32) -> Error {
     Error::from_errno(-(code as c_int))

@@ -289,7 +289,7 @@ pub(crate) fn set_partner_disks(paths: &[&str]) -> Outcome {
             return Err(refuse!(EBUSY, "partner_disks: refused: holding the partner's disks"));
         }
         pr_info!("partner_disks: registered on {} disks\n", disks.len());
-        p.partner_disks = disks;
+        p.set_partner_disks(disks)?;
         Ok(())
     })
 }
@@ -537,6 +537,8 @@ impl Loop for Watcher {
         });
         let _ = with_pairing(|p| {
             takeover::watch_partner(p, ours, watch_policy());
+            // After the watch, so that a beacon is never seen later for them.
+            takeover::check_labels(p);
             Ok(())
         });
         setting(Setting::WatchIntervalMs).min(interval)

@@ -11,24 +11,32 @@
 //! (`ct_core::partner`) and, if the policy says so, takes over.
 //!
 //! Takeover, for every partner service disk in parallel (one work item per
-//! disk on the unbound workqueue): never touch a disk that carries
-//! a coredump label; read the reservation; PREEMPT AND ABORT the partner's
-//! key with ours (PREEMPT where the target rejects ABORT, as tgt does); check
-//! that we hold the reservation; drop what this node's page cache holds of
-//! the disk (the partner wrote it since). Each disk's outcome and latency is kept (the
-//! `TakeoverResult` netlink reports), and the end is logged at KERN_WARNING, so it reaches a
-//! console booted with `quiet`. What happens is told as events
-//! (`events.rs`); this file knows nothing of the interfaces that listen.
+//! disk on the unbound workqueue), holds only what fences: one PREEMPT AND
+//! ABORT of the partner's key with ours per disk (PREEMPT where the target
+//! rejects ABORT, as tgt does), whose GOOD status is the fence (SPC-3), then
+//! the drop of what this node's page cache holds of the disk (the partner
+//! wrote it since). A disk that carries a coredump label is never touched:
+//! the labels are checked when the disks are configured and again in the
+//! background ([`check_labels`], `ct_core::identity`), and read on the path
+//! only where no recent check vouches for a disk. Each disk's outcome and
+//! latency is kept (the `TakeoverResult` netlink reports), and the end is
+//! logged at KERN_WARNING, so it reaches a console booted with `quiet`.
+//! Then, off the critical path, every preempted disk's reservation is read
+//! back; a disk that is not ours after all raises an alarm (KERN_ERR line,
+//! the disk's result turned to a failure, the phase to `partial` with its
+//! event). What happens is told as events (`events.rs`); this file knows
+//! nothing of the interfaces that listen.
 
 use crate::bdev::{BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
 use crate::ct_core::header::{newest, DumpState, Header, HEADER_COPY_OFFSETS, HEADER_SIZE};
 use crate::ct_core::heartbeat::Heartbeat;
+use crate::ct_core::identity::{due_this_turn, Identity, PathCheck, CHECKS_PER_TURN};
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::partner::{decide, stale_fence_due, Method, PartnerWatch, Phase, Reading, Reason, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
-use crate::dump_disk::carries_label;
+use crate::dump_disk::{carries_label, label_present};
 use crate::events::{emit, DiskResult, Event, Failure, Taken, TakeoverResult};
 use crate::polled_bio::now_ns;
 use crate::pr::PrError;
@@ -54,6 +62,8 @@ pub(crate) struct Pairing {
     pub(crate) partner: Option<NodeId>,
     pub(crate) partner_dump: Option<NamedDisk>,
     pub(crate) partner_disks: KVec<NamedDisk>,
+    /// The last label check of each partner disk (same order).
+    partner_ids: KVec<Identity>,
     pub(crate) service_disks: KVec<NamedDisk>,
     pub(crate) watch: Option<PartnerWatch>,
     pub(crate) verdict: Verdict,
@@ -70,6 +80,7 @@ impl Pairing {
             partner: None,
             partner_dump: None,
             partner_disks: KVec::new(),
+            partner_ids: KVec::new(),
             service_disks: KVec::new(),
             watch: None,
             verdict: Verdict::Unknown,
@@ -119,6 +130,19 @@ impl Pairing {
             self.watch_anew();
             self.enter(if self.watch.is_some() { Phase::Watching } else { Phase::Idle });
         }
+    }
+
+    /// Sets the partner's service disks, which the caller found unlabeled
+    /// just now.
+    pub(crate) fn set_partner_disks(&mut self, disks: KVec<NamedDisk>) -> Result {
+        let mut ids = KVec::with_capacity(disks.len(), GFP_KERNEL)?;
+        let now = now_ms();
+        for _ in disks.iter() {
+            ids.push(Identity::Service { at_ms: now }, GFP_KERNEL)?;
+        }
+        self.partner_disks = disks;
+        self.partner_ids = ids;
+        Ok(())
     }
 
     /// Whether this node holds, or is taking, (some of) the partner's disks.
@@ -219,6 +243,31 @@ fn fenced_by(p: &Pairing, key: u64) -> Option<(&str, u64)> {
     })
 }
 
+/// Reads again the labels of the partner disks due for it (a few per call;
+/// `ct_core::identity`), and says when a disk's identity changed.
+pub(crate) fn check_labels(p: &mut Pairing) {
+    if p.phase == Phase::TakingOver {
+        return;
+    }
+    let now = now_ms();
+    let mut due = [0; CHECKS_PER_TURN];
+    let n = due_this_turn(&p.partner_ids, now, &mut due);
+    for &i in &due[..n] {
+        let (Some(disk), Some(id)) = (p.partner_disks.get(i), p.partner_ids.get(i).copied()) else { continue };
+        let found = Identity::read(now, label_present(&disk.dev));
+        if core::mem::discriminant(&found) != core::mem::discriminant(&id) && id != Identity::Unchecked {
+            match found {
+                Identity::Labeled { .. } => pr_warn!("partner disk {} now carries a coredump label: a takeover leaves it untouched\n", disk.path()),
+                Identity::Unreadable { .. } => pr_warn!("partner disk {}: its label cannot be read: a takeover reads it first\n", disk.path()),
+                _ => pr_info!("partner disk {}: {} before, no coredump label now\n", disk.path(), id.as_str()),
+            }
+        }
+        if let Some(slot) = p.partner_ids.get_mut(i) {
+            *slot = found;
+        }
+    }
+}
+
 /// Takes over every partner service disk. Idempotent: a disk we already
 /// hold is only checked.
 pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: Reason, percent: Option<u64>) -> (usize, usize) {
@@ -235,7 +284,14 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
     let total = p.partner_disks.len();
     let mut disks = KVec::new();
     let _ = disks.reserve(total, GFP_KERNEL);
-    for (disk, (outcome, us)) in p.partner_disks.iter().zip(take_all(&p.partner_disks, key, victim)) {
+    let mut checks = KVec::new();
+    let now = now_ms();
+    for i in 0..total {
+        let check = p.partner_ids.get(i).map_or(PathCheck::ReadLabel, |id| id.on_path(now));
+        // Without memory the disks are checked on the path, as before.
+        let _ = checks.push(check, GFP_KERNEL);
+    }
+    for (disk, (outcome, us)) in p.partner_disks.iter().zip(take_all(&p.partner_disks, &checks, key, victim)) {
         let outcome = outcome.map_err(|e| {
             pr_warn!("takeover: {}: {} ({} us)\n", disk.path(), e, us);
             Failure { errno: e.errno(), message: Text::of(format_args!("{}", e)), attempts: e.attempts() }
@@ -248,7 +304,6 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
     let ms = duration_us / 1000;
     let result = TakeoverResult { reason, held, total, duration_us, dump_percent: percent, disks };
     emit(&Event::TakeoverDone(&result));
-    p.last = Some(result);
     p.enter(Phase::after_takeover(held, total));
     match percent {
         Some(pct) => pr_warn!(
@@ -257,7 +312,53 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
         ),
         None => pr_warn!("takeover done: {} of {} disks held in {} ms ({})\n", held, total, ms, reason.as_str()),
     }
+    let (result, held) = verify(&p.partner_disks, result, key);
+    p.last = Some(result);
+    if held != total && p.phase == Phase::Holding {
+        p.enter(Phase::Partial);
+    }
     (held, total)
+}
+
+/// Off the critical path: reads back the reservation of every disk the
+/// takeover preempted (its GOOD status said we hold it). A disk held by
+/// someone else, or by nobody, raises the alarm: a KERN_ERR line and the
+/// disk's result turned into a failure. Returns the result and how many
+/// disks are held. A read-back that fails leaves the disk counted held (the
+/// PREEMPT's GOOD stands) and says so.
+fn verify(partner_disks: &[NamedDisk], mut result: TakeoverResult, key: u64) -> (TakeoverResult, usize) {
+    let t0 = now_ns();
+    let mut checked = 0;
+    let mut alarms = 0;
+    for (disk, r) in partner_disks.iter().zip(result.disks.iter_mut()) {
+        if !matches!(r.outcome, Ok(Taken { method: Method::PreemptAbort | Method::Preempt, .. })) {
+            continue;
+        }
+        checked += 1;
+        match disk.dev.pr_holder() {
+            Ok(Some((k, _))) if k == key => {}
+            Ok(holder) => {
+                alarms += 1;
+                let attempts = r.outcome.as_ref().map_or(1, |t| t.attempts);
+                let message = match holder {
+                    Some((k, _)) => Text::of(format_args!("ALARM: preempted, but read back held by key {:#x}", k)),
+                    None => Text::of(format_args!("ALARM: preempted, but read back held by nobody")),
+                };
+                pr_err!("takeover ALARM: {}: PREEMPT said GOOD, but the reservation read back is not ours ({:?}): not held\n", disk.path(), holder.map(|h| h.0));
+                r.outcome = Err(Failure { errno: bindings::EBUSY, message, attempts });
+            }
+            Err(e) => pr_warn!("takeover: {}: reading the reservation back failed ({}); the PREEMPT's GOOD stands\n", disk.path(), e),
+        }
+    }
+    let held = result.disks.iter().filter(|d| d.held()).count();
+    result.held = held;
+    let us = (now_ns() - t0) / 1000;
+    if alarms == 0 {
+        pr_info!("takeover verified: {} preempted disks read back ours in {} us\n", checked, us);
+    } else {
+        pr_err!("takeover ALARM: {} of {} preempted disks are not ours on reading back ({} us): {} of {} held\n", alarms, checked, us, held, result.total);
+    }
+    (result, held)
 }
 
 /// Gives the partner's disks back: releases our reservation on each, so the
@@ -326,6 +427,7 @@ struct Job {
     // First, so that the work pointer is the job pointer.
     work: bindings::work_struct,
     dev: *const BlockDevice,
+    check: PathCheck,
     key: u64,
     victim: u64,
     outcome: core::result::Result<Taken, DiskError>,
@@ -340,7 +442,7 @@ unsafe extern "C" fn job_run(work: *mut bindings::work_struct) {
     let job = unsafe { &mut *work.cast::<Job>() };
     let t0 = now_ns();
     // SAFETY: As above: the device outlives the job.
-    job.outcome = take_disk(unsafe { &*job.dev }, job.key, job.victim);
+    job.outcome = take_disk(unsafe { &*job.dev }, job.check, job.key, job.victim);
     job.us = (now_ns() - t0) / 1000;
     // SAFETY: As above.
     if unsafe { &*job.remaining }.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -351,28 +453,32 @@ unsafe extern "C" fn job_run(work: *mut bindings::work_struct) {
 
 /// Takes every disk in parallel (one work item each on the unbound
 /// workqueue) and waits for all; each disk's outcome and latency, in order.
-/// Falls back to one disk after the other if the jobs cannot be allocated.
-fn take_all(disks: &[NamedDisk], key: u64, victim: u64) -> KVec<(core::result::Result<Taken, DiskError>, u64)> {
+/// `checks[i]` says what the path does about disk i's label (a disk without
+/// one reads it). Falls back to one disk after the other if the jobs cannot
+/// be allocated.
+fn take_all(disks: &[NamedDisk], checks: &[PathCheck], key: u64, victim: u64) -> KVec<(core::result::Result<Taken, DiskError>, u64)> {
+    let check = |i: usize| checks.get(i).copied().unwrap_or(PathCheck::ReadLabel);
     let mut results = KVec::new();
     let remaining = core::sync::atomic::AtomicUsize::new(disks.len());
     // SAFETY: All-zero is a valid initial state; `ct_init_completion` sets it up.
     let mut done: bindings::completion = unsafe { core::mem::zeroed() };
     let mut jobs: KVec<Job> = KVec::new();
     if jobs.reserve(disks.len(), GFP_KERNEL).is_err() || results.reserve(disks.len(), GFP_KERNEL).is_err() {
-        for disk in disks {
+        for (i, disk) in disks.iter().enumerate() {
             let t0 = now_ns();
-            let outcome = take_disk(&disk.dev, key, victim);
+            let outcome = take_disk(&disk.dev, check(i), key, victim);
             let _ = results.push((outcome, (now_ns() - t0) / 1000), GFP_KERNEL);
         }
         return results;
     }
     // SAFETY: `done` lives on this stack frame until every job completed.
     unsafe { shims::ct_init_completion(&mut done) };
-    for disk in disks {
+    for (i, disk) in disks.iter().enumerate() {
         let job = Job {
             // SAFETY: Set up by `ct_init_work` below, before queueing.
             work: unsafe { core::mem::zeroed() },
             dev: &disk.dev,
+            check: check(i),
             key,
             victim,
             outcome: Err(DiskError::NotHeld),
@@ -410,10 +516,13 @@ const RETRY_PAUSE_MS: u32 = 200;
 
 /// Takes one disk: how, or why not. Retries for `RETRY_NS` when a PR
 /// command fails; a disk that someone other than the victim holds, or a
-/// coredump disk, is refused at once.
-fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
-    if carries_label(dev) {
-        return Err(DiskError::CoredumpDisk);
+/// coredump disk, is refused at once. `check`: whether the disk's label is
+/// known (from the background checks) or must be read first.
+fn take_disk(dev: &BlockDevice, check: PathCheck, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
+    match check {
+        PathCheck::Refuse => return Err(DiskError::CoredumpDisk),
+        PathCheck::ReadLabel if carries_label(dev) => return Err(DiskError::CoredumpDisk),
+        PathCheck::ReadLabel | PathCheck::Preempt => {}
     }
     let deadline = now_ns() + RETRY_NS;
     let mut attempts = 1;
@@ -438,10 +547,12 @@ fn take_disk(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<T
     }
 }
 
-/// One attempt. The preempting command goes first (a takeover is measured
-/// by it); only when it fails do we look at the reservation: ours already,
-/// or nobody's (the victim released it, or the array lost its PR state),
-/// which we then reserve. Either way the reservation is read back.
+/// One attempt. The preempting command goes first and is the whole of it
+/// when it succeeds: its GOOD status is the fence, and the reservation is
+/// read back later, off the critical path (`verify`). Only when it fails do
+/// we look at the reservation: ours already, or nobody's (the victim
+/// released it, or the array lost its PR state), which we then reserve and
+/// read back.
 fn take_disk_once(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     let t0 = now_ns();
     let pr = |e| DiskError::Pr(e, 1);
@@ -451,6 +562,9 @@ fn take_disk_once(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Res
         Err(e) => Err(e),
     };
     let pr_us = (now_ns() - t0) / 1000;
+    if let Ok(method) = preempted {
+        return Ok(Taken { method, pr_us, attempts: 1 });
+    }
     let mut holder = dev.pr_holder().map_err(pr)?.map(|(k, _)| k);
     let method = match preempted {
         Ok(method) => method,
