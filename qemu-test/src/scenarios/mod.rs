@@ -122,6 +122,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(takeover::partial),
         },
         Scenario {
+            name: "label-change",
+            about: "a partner LUN gets a coredump label after it was configured: B's background check sees it, the takeover never preempts it",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::label_change),
+        },
+        Scenario {
             name: "rmmod-in-flight",
             about: "rmmod while a takeover waits on a silent array: rmmod waits, both complete, no oops",
             timeout: Duration::from_secs(300),

@@ -598,6 +598,85 @@ pub fn partial(ctx: &mut Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The label check is off the takeover's critical path, and still no disk
+/// that became a coredump disk is ever preempted. B watches A and has A's two
+/// LUNs in its partner list, all checked when configured. A then writes a
+/// coredump label on its second LUN (a disk repurposed under a configured
+/// list): B's background check says so within a few seconds; the label is
+/// wiped (B says so) and written again (B says so). A panics: B's takeover
+/// on the beacon holds the first LUN with one PR command, leaves the second
+/// untouched (A's reservation stays, read from B with sg_persist), ends
+/// `partial`, and reads the preempted reservation back after its done line.
+pub fn label_change(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = pair(ArrayKind::Lio, 2);
+    ctx.step("booting the LIO array and nodes A and B; A arms and reserves its 2 LUNs; B registers on them and watches A");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let a_luns = luns(&cluster, NodeName::A);
+    let (first, second) = (cluster.lun_of(NodeName::A, 0), cluster.lun_of(NodeName::A, 1));
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    let key_a = a.ok(&format!("cat {SYSFS}/registration_key"))?.trim().to_string();
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+    b.ok(&format!(
+        "i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"
+    ))
+    .context("B never saw A's heartbeat move")?;
+
+    // Each change of the second LUN's identity, and how long B took to say it.
+    let change = |ctx: &mut Ctx<'_>, cluster: &mut Cluster, what: &str, command: String, says: &str| -> Result<()> {
+        let mark = cluster.node(NodeName::B)?.console.mark();
+        let t0 = std::time::Instant::now();
+        cluster.node(NodeName::A)?.ok(&command)?;
+        let line = cluster.node(NodeName::B)?.wait_console(mark, says, Duration::from_secs(20), deadline)
+            .with_context(|| format!("B did not notice: {what}"))?;
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        ctx.step(&format!("{what}: B noticed within {ms:.0} ms: {}", line.text.split("coretakeover: ").nth(1).unwrap_or(&line.text)));
+        ctx.fact(&format!("noticed_ms_{}", what.split_whitespace().next().unwrap_or("change")), ms);
+        Ok(())
+    };
+    let label = format!("d=$(lun_dev {second}) && retry 3 coretakeover label --disk $d --cluster 7 --node 2 >/dev/null");
+    let wipe = format!("d=$(lun_dev {second}) && dd if=/dev/zero of=$d bs=4096 count=1 oflag=direct 2>/dev/null");
+    change(ctx, &mut cluster, "labeled: A writes a coredump label on its second LUN", label.clone(), "now carries a coredump label")?;
+    change(ctx, &mut cluster, "wiped: A zeroes the label block", wipe, "no coredump label now")?;
+    change(ctx, &mut cluster, "relabeled: A labels it again", label, "now carries a coredump label")?;
+
+    ctx.step("A panics; B takes over on the beacon");
+    let a_mark = cluster.node(NodeName::A)?.console.mark();
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    cluster.node(NodeName::A)?.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+    cluster.node(NodeName::A)?.wait_panic_line(a_mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+    let b = cluster.node(NodeName::B)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
+    ensure!(done.text.contains("1 of 2 disks held") && done.text.contains("panic-beacon"), "{}", done.text);
+    let verified = b.wait_console(b_mark, "coretakeover: takeover verified", Duration::from_secs(30), deadline)?;
+    ensure!(verified.at >= done.at && verified.text.contains("1 preempted disks read back ours"), "{}", verified.text);
+    ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    ctx.step(&format!("then, off the path: {}", verified.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    let last = last_takeover(b)?;
+    for line in disk_lines(&last) {
+        ctx.step(&format!("  {line}"));
+    }
+    let disks = last["disks"].as_array().context("no disks in the last takeover")?;
+    ensure!(disks.len() == 2, "{last}");
+    ensure!(disks[0]["held"] == 1 && disks[0]["method"] == "preempt-abort", "the first LUN: {last}");
+    ensure!(disks[1]["held"] == 0 && disks[1]["message"].as_str().is_some_and(|m| m.contains("coredump label")), "the labeled LUN: {last}");
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "partial", "B's takeover_state");
+
+    ctx.step("the labeled LUN was never preempted: A's Write Exclusive reservation is still on it; the first LUN is B's");
+    let reservation = b.ok(&format!("host sg_persist --no-inquiry --in --read-reservation $(lun_dev {second})"))?;
+    ensure!(reservation.contains(key_a.as_str()), "A's key {key_a} should still hold the labeled LUN:\n{reservation}");
+    let key_b = b.ok(&format!("cat {SYSFS}/registration_key"))?.trim().to_string();
+    let reservation = b.ok(&format!("host sg_persist --no-inquiry --in --read-reservation $(lun_dev {first})"))?;
+    ensure!(reservation.contains(key_b.as_str()), "B's key {key_b} should hold the first LUN:\n{reservation}");
+    b.ok(&format!("retry 3 dd if=/dev/zero of=$(lun_dev {first}) bs=4096 count=1 seek=1 oflag=direct 2>/dev/null"))?;
+    Ok(())
+}
+
 /// Below NFS: what a filesystem on A's LUN acknowledged survives A's panic
 /// and B's takeover, twice: the second time after B had mounted the
 /// filesystem itself and given it back (as in every failover after the
