@@ -55,6 +55,16 @@ pub struct Sample {
     pub beacon_latency_us: u64,
     /// A's panic line to A's beacon-written line, host clock.
     pub panic_to_beacon_ms_host: f64,
+    /// Detection: A's beacon-written line to B's "partner is panicked" line,
+    /// host clock (the watch interval bounds it; both lines cross a serial
+    /// console).
+    pub detect_ms_host: Option<f64>,
+    /// The takeover itself, the PR commands on every disk in parallel, as B's
+    /// module timed it (`duration_us` of its last takeover).
+    pub pr_phase_ms_module: Option<f64>,
+    /// After the done line, off the critical path: the read-back of every
+    /// preempted disk's reservation (B's "takeover verified" line).
+    pub verify_us: Option<u64>,
     pub reserved_bytes: u64,
     /// When the run waited for the dump: its size and time (A's log line),
     /// and dd's rate on the same disk in the same boot.
@@ -89,7 +99,28 @@ struct Bench {
     b_holding: bool,
     /// Whether B watches A's coredump disk (it must carry A's label first).
     b_watching: bool,
+    /// Watch intervals whose cost to measure before the next panic, once.
+    watch_costs_due: Vec<u32>,
+    watch_costs: Vec<WatchCost>,
 }
+
+/// What B's watch of A costs at one `watch_interval_ms`, A alive and B
+/// watching: the reads per second on A's coredump disk (two header copies
+/// and the heartbeat per turn), the label reads per second on A's LUNs (the
+/// background identity check), and the CPU share of B's `coretakeover`
+/// thread, over `seconds`.
+#[derive(Debug, Serialize)]
+pub struct WatchCost {
+    pub watch_interval_ms: u32,
+    pub seconds: f64,
+    pub dump_disk_reads_per_s: f64,
+    pub lun_reads_per_s: f64,
+    pub thread_cpu_percent: f64,
+    pub luns: usize,
+}
+
+/// The default `watch_interval_ms`, restored after measuring the others.
+const DEFAULT_WATCH_MS: u32 = 20;
 
 fn luns_of(cluster: &Cluster, owner: NodeName) -> String {
     (0..cluster.luns_per_node).map(|k| format!("$(lun_dev {})", cluster.lun_of(owner, k))).collect::<Vec<_>>().join(" ")
@@ -127,10 +158,43 @@ impl Bench {
         configure(b, NodeName::B)?;
         b.ok(&format!("echo \"{b_luns}\" > {SYSFS}/service_disks && echo 1 > {SYSFS}/partner_id"))?;
         b.ok(&format!("echo \"{a_luns}\" > {SYSFS}/partner_disks"))?;
-        Ok(Self { cluster, luns, a_luns, a_ram, a_fresh: true, b_holding: false, b_watching: false })
+        Ok(Self { cluster, luns, a_luns, a_ram, a_fresh: true, b_holding: false, b_watching: false, watch_costs_due: Vec::new(), watch_costs: Vec::new() })
     }
 
     /// One sample: A (with `ram` MiB) armed and holding its LUNs, then its panic.
+    /// Measures the watch at `interval_ms` for `seconds` (see [`WatchCost`]),
+    /// then restores the default interval.
+    fn watch_cost(&mut self, interval_ms: u32, seconds: u32) -> Result<WatchCost> {
+        let a_luns = self.a_luns.clone();
+        let b = self.cluster.node(NodeName::B)?;
+        // Counters: reads completed on the coredump disk and on A's LUNs
+        // (/sys/block/*/stat field 1), the thread's utime + stime (clock
+        // ticks, /proc/PID/stat fields 14 and 15), the uptime.
+        let sample = "set -- $(cat /sys/block/$d/stat); r=$1; l=0; for x in $luns; do set -- $(cat /sys/block/$x/stat); l=$((l + $1)); done; \
+             set -- $(cat /proc/$pid/stat); c=$((${14} + ${15})); set -- $(cat /proc/uptime); echo $r $l $c $1";
+        let out = b.shell.ok(
+            &format!(
+                "d=$(basename $(readlink -f $(coredump_dev a))); luns=''; for x in {a_luns}; do luns=\"$luns $(basename $(readlink -f $x))\"; done; \
+                 pid=''; for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = coretakeover ] && pid=${{p#/proc/}} && break; done; [ -n \"$pid\" ] || exit 1; \
+                 echo {interval_ms} > {SYSFS}/watch_interval_ms && sleep 1 && {sample} && sleep {seconds} && {sample}; echo {DEFAULT_WATCH_MS} > {SYSFS}/watch_interval_ms"
+            ),
+            Duration::from_secs(u64::from(seconds) + 60),
+        )?;
+        let v: Vec<f64> = out.split_whitespace().map(str::parse).collect::<Result<_, _>>().with_context(|| format!("watch counters: {out}"))?;
+        ensure!(v.len() == 8, "watch counters: {out}");
+        let secs = v[7] - v[3];
+        ensure!(secs > 0.0, "watch counters: {out}");
+        Ok(WatchCost {
+            watch_interval_ms: interval_ms,
+            seconds: secs,
+            dump_disk_reads_per_s: (v[4] - v[0]) / secs,
+            lun_reads_per_s: (v[5] - v[1]) / secs,
+            // USER_HZ is 100: a tick is 10 ms.
+            thread_cpu_percent: (v[6] - v[2]) * 10.0 / (secs * 1000.0) * 100.0,
+            luns: self.luns,
+        })
+    }
+
     fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool) -> Result<Sample> {
         if !self.a_fresh || self.a_ram != ram {
             self.cluster.restart(NodeName::A, ram)?;
@@ -171,6 +235,14 @@ impl Bench {
         let b = self.cluster.node(NodeName::B)?;
         let auto = u8::from(mode == Mode::Ours);
         b.ok(&format!("echo {auto} > {SYSFS}/auto_takeover"))?;
+        for interval in std::mem::take(&mut self.watch_costs_due) {
+            let cost = self.watch_cost(interval, 10)?;
+            println!(
+                "    - watch every {} ms: {:.0} reads/s on A's coredump disk, {:.1} label reads/s on its {} LUNs, B's thread {:.2} % of a CPU",
+                cost.watch_interval_ms, cost.dump_disk_reads_per_s, cost.lun_reads_per_s, cost.luns, cost.thread_cpu_percent
+            );
+            self.watch_costs.push(cost);
+        }
         let a_mark = self.cluster.node(NodeName::A)?.console.mark();
         let b_mark = self.cluster.node(NodeName::B)?.console.mark();
         self.cluster.node(NodeName::A)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) </dev/null >/dev/null 2>&1 &")?;
@@ -195,7 +267,12 @@ impl Bench {
         let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(300), deadline)?;
         self.b_holding = true;
         let takeover_ms = done.at.saturating_sub(panicked.at).as_secs_f64() * 1e3;
+        let verified = b.wait_console(b_mark, "coretakeover: takeover verified", Duration::from_secs(60), deadline)?;
+        let verify_us = verified.text.split(" ours in ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok());
+        let detected = b.console.find(b_mark, "coretakeover: partner is panicked");
+        let detect_ms_host = detected.as_ref().map(|d| (d.at.as_secs_f64() - beacon.at.as_secs_f64()) * 1e3);
         let last = crate::scenarios::takeover::last_takeover(b)?;
+        let pr_phase_ms_module = last["duration_us"].as_u64().map(|us| us as f64 / 1e3);
         let disks = last["disks"].as_array().cloned().unwrap_or_default();
         let pr_us: Vec<u64> = disks.iter().filter_map(|d| d["pr_us"].as_u64()).collect();
         let disks_held = disks.iter().filter(|d| d["held"] == 1 && (d["method"] == "preempt-abort" || d["method"] == "preempt")).count();
@@ -227,6 +304,9 @@ impl Bench {
                 .and_then(|p| p.trim_end_matches('%').trim().parse().ok()),
             beacon_latency_us,
             panic_to_beacon_ms_host: beacon.at.saturating_sub(panicked.at).as_secs_f64() * 1e3,
+            detect_ms_host,
+            pr_phase_ms_module,
+            verify_us,
             reserved_bytes: reserved,
             dump_mib,
             dump_ms,
@@ -351,6 +431,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let disk = crate::results::DiskWatch::start(dir);
     let mut samples: Vec<Sample> = Vec::new();
+    let watch_costs: std::cell::RefCell<Vec<WatchCost>> = Default::default();
     let save = |samples: &[Sample]| -> Result<()> {
         let doc = serde_json::json!({
             "commit": measured_commit(),
@@ -361,6 +442,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
             "baseline_runs": opts.baseline_runs,
             "throughput_runs": opts.throughput_runs,
             "peak_results_bytes": disk.peak(),
+            "watch_costs": watch_costs.borrow().as_slice(),
             "samples": samples,
         });
         std::fs::write(out.join("samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
@@ -369,6 +451,8 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
 
     println!("--- bench: 8 LUNs per node; A with 256 MiB, 1 GiB, 2 GiB; ours and the sequential baseline interleaved");
     let mut bench = Bench::start(env, &dir.join("luns-8"), 8, 256, deadline)?;
+    // Before the first panic, with A alive: what the watch costs B.
+    bench.watch_costs_due = vec![10, DEFAULT_WATCH_MS, 50, 100, 200];
     for ram in [256, 1024, 2048] {
         for i in 0..opts.runs.max(opts.baseline_runs) {
             if i < opts.runs {
@@ -377,6 +461,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
             if i < opts.baseline_runs {
                 samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024)?);
             }
+            watch_costs.borrow_mut().append(&mut bench.watch_costs);
             save(&samples)?;
         }
     }
