@@ -291,10 +291,14 @@ def main():
             "pr": statistics.median(x["pr_phase_ms_module"] for x in runs),
             "rest": statistics.median(x["takeover_ms"] - x["panic_to_beacon_ms_host"] - x["detect_ms_host"] - x["pr_phase_ms_module"] for x in runs),
             "verification": statistics.median(x["verify_us"] / 1000 for x in runs if x.get("verify_us") is not None) if any(x.get("verify_us") is not None for x in runs) else None,
+            # Within one takeover the disks' PR round trips: the first and the
+            # last to complete (their spread is what serializes them).
+            "pr_first": statistics.median(min(x["pr_us"]) / 1000 for x in runs if x["pr_us"]),
+            "pr_last": statistics.median(max(x["pr_us"]) / 1000 for x in runs if x["pr_us"]),
             "runs": len(runs),
         }
         phases[n] = p
-        for k in ["beacon", "detection", "pr", "rest", "verification"]:
+        for k in ["beacon", "detection", "pr", "rest", "verification", "pr_first", "pr_last"]:
             results[f"phase_{k}_ms_p50_{n}luns"] = p[k]
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -391,12 +395,12 @@ def main():
             "line's own printing); and, after the done line and off the critical path, the read-back of every "
             "preempted disk's reservation.",
             "",
-            "| LUNs | runs | beacon (ms) | detection (ms) | PR (ms) | console and the rest (ms) | verification after (ms) |",
-            "|---|---|---|---|---|---|---|",
+            "| LUNs | runs | beacon (ms) | detection (ms) | PR (ms) | one disk's PR, fastest / slowest (ms) | console and the rest (ms) | verification after (ms) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for n, p in phases.items():
             v = f"{p['verification']:.1f}" if p["verification"] is not None else "-"
-            lines.append(f"| {n} | {p['runs']} | {p['beacon']:.1f} | {p['detection']:.1f} | {p['pr']:.1f} | {p['rest']:.1f} | {v} |")
+            lines.append(f"| {n} | {p['runs']} | {p['beacon']:.1f} | {p['detection']:.1f} | {p['pr']:.1f} | {p['pr_first']:.1f} / {p['pr_last']:.1f} | {p['rest']:.1f} | {v} |")
     if watch:
         lines += [
             "",
