@@ -295,10 +295,12 @@ def main():
             # last to complete (their spread is what serializes them).
             "pr_first": statistics.median(min(x["pr_us"]) / 1000 for x in runs if x["pr_us"]),
             "pr_last": statistics.median(max(x["pr_us"]) / 1000 for x in runs if x["pr_us"]),
+            # The last disk's wait for a worker (the workqueue's share).
+            "queued_last": statistics.median(max(x["queued_us"]) / 1000 for x in runs if x.get("queued_us")) if any(x.get("queued_us") for x in runs) else None,
             "runs": len(runs),
         }
         phases[n] = p
-        for k in ["beacon", "detection", "pr", "rest", "verification", "pr_first", "pr_last"]:
+        for k in ["beacon", "detection", "pr", "rest", "verification", "pr_first", "pr_last", "queued_last"]:
             results[f"phase_{k}_ms_p50_{n}luns"] = p[k]
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -395,12 +397,13 @@ def main():
             "line's own printing); and, after the done line and off the critical path, the read-back of every "
             "preempted disk's reservation.",
             "",
-            "| LUNs | runs | beacon (ms) | detection (ms) | PR (ms) | one disk's PR, fastest / slowest (ms) | console and the rest (ms) | verification after (ms) |",
-            "|---|---|---|---|---|---|---|---|",
+            "| LUNs | runs | beacon (ms) | detection (ms) | PR (ms) | one disk's PR, fastest / slowest (ms) | last disk's wait for a worker (ms) | console and the rest (ms) | verification after (ms) |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for n, p in phases.items():
             v = f"{p['verification']:.1f}" if p["verification"] is not None else "-"
-            lines.append(f"| {n} | {p['runs']} | {p['beacon']:.1f} | {p['detection']:.1f} | {p['pr']:.1f} | {p['pr_first']:.1f} / {p['pr_last']:.1f} | {p['rest']:.1f} | {v} |")
+            q = f"{p['queued_last']:.1f}" if p["queued_last"] is not None else "-"
+            lines.append(f"| {n} | {p['runs']} | {p['beacon']:.1f} | {p['detection']:.1f} | {p['pr']:.1f} | {p['pr_first']:.1f} / {p['pr_last']:.1f} | {q} | {p['rest']:.1f} | {v} |")
     if watch:
         lines += [
             "",

@@ -72,6 +72,8 @@ pub(crate) struct DiskResult {
     pub(crate) outcome: core::result::Result<Taken, Failure>,
     /// The disk's whole takeover, retries included.
     pub(crate) latency_us: u64,
+    /// From the takeover's start to its work item's start.
+    pub(crate) queued_us: u64,
 }
 
 /// A disk held: how it was taken, the round trip of its preempting PR
@@ -91,10 +93,10 @@ pub(crate) struct Failure {
 }
 
 impl DiskResult {
-    pub(crate) fn new(path: &str, outcome: core::result::Result<Taken, Failure>, latency_us: u64) -> Result<Self> {
+    pub(crate) fn new(path: &str, outcome: core::result::Result<Taken, Failure>, latency_us: u64, queued_us: u64) -> Result<Self> {
         let mut copy = KVec::new();
         copy.extend_from_slice(path.as_bytes(), GFP_KERNEL)?;
-        Ok(Self { path: copy, outcome, latency_us })
+        Ok(Self { path: copy, outcome, latency_us, queued_us })
     }
 
     pub(crate) fn path(&self) -> &str {

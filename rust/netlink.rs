@@ -70,6 +70,7 @@ enum DiskAttr {
     LatencyUs,
     PrUs,
     Attempts,
+    QueuedUs,
 }
 
 impl From<Attr> for c_int {
@@ -101,7 +102,7 @@ fn put_paths<'a>(m: &mut Message, attr: Attr, paths: impl Iterator<Item = &'a st
 fn put_disk_result(m: &mut Message, disk: &DiskResult) -> Result {
     m.nest(Attr::TakeoverDisk, |m| {
         m.str(DiskAttr::Path, disk.path())?.u8(DiskAttr::Held, u8::from(disk.held()))?;
-        m.uint(DiskAttr::LatencyUs, disk.latency_us)?;
+        m.uint(DiskAttr::LatencyUs, disk.latency_us)?.uint(DiskAttr::QueuedUs, disk.queued_us)?;
         match &disk.outcome {
             Ok(t) => m.u32(DiskAttr::Method, t.method as u32)?.uint(DiskAttr::PrUs, t.pr_us)?.u32(DiskAttr::Attempts, t.attempts)?,
             Err(f) => m.u32(DiskAttr::Error, f.errno)?.str(DiskAttr::Message, f.message.as_str())?.u32(DiskAttr::Attempts, f.attempts)?,

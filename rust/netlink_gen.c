@@ -22,7 +22,7 @@ static const struct netlink_range_validation coretakeover_a_status_partner_id_ra
 };
 
 /* Common nested types */
-const struct nla_policy coretakeover_disk_nl_policy[CORETAKEOVER_A_DISK_ATTEMPTS + 1] = {
+const struct nla_policy coretakeover_disk_nl_policy[CORETAKEOVER_A_DISK_QUEUED_US + 1] = {
 	[CORETAKEOVER_A_DISK_PATH] = { .type = NLA_NUL_STRING, .len = 256, },
 	[CORETAKEOVER_A_DISK_HELD] = { .type = NLA_U8, },
 	[CORETAKEOVER_A_DISK_METHOD] = NLA_POLICY_MAX(NLA_U32, 3),
@@ -31,6 +31,7 @@ const struct nla_policy coretakeover_disk_nl_policy[CORETAKEOVER_A_DISK_ATTEMPTS
 	[CORETAKEOVER_A_DISK_LATENCY_US] = { .type = NLA_UINT, },
 	[CORETAKEOVER_A_DISK_PR_US] = { .type = NLA_UINT, },
 	[CORETAKEOVER_A_DISK_ATTEMPTS] = { .type = NLA_U32, },
+	[CORETAKEOVER_A_DISK_QUEUED_US] = { .type = NLA_UINT, },
 };
 
 /* CORETAKEOVER_CMD_SET_CONFIG - do */

@@ -12,7 +12,7 @@
 #include "netlink_uapi.h"
 
 /* Common nested types */
-extern const struct nla_policy coretakeover_disk_nl_policy[CORETAKEOVER_A_DISK_ATTEMPTS + 1];
+extern const struct nla_policy coretakeover_disk_nl_policy[CORETAKEOVER_A_DISK_QUEUED_US + 1];
 
 int coretakeover_nl_get_status_doit(struct sk_buff *skb,
 				    struct genl_info *info);

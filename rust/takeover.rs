@@ -291,13 +291,13 @@ pub(crate) fn take_over(p: &mut Pairing, ours: Option<RegistrationKey>, reason: 
         // Without memory the disks are checked on the path, as before.
         let _ = checks.push(check, GFP_KERNEL);
     }
-    for (disk, (outcome, us)) in p.partner_disks.iter().zip(take_all(&p.partner_disks, &checks, key, victim)) {
+    for (disk, (outcome, us, queued_us)) in p.partner_disks.iter().zip(take_all(&p.partner_disks, &checks, key, victim)) {
         let outcome = outcome.map_err(|e| {
             pr_warn!("takeover: {}: {} ({} us)\n", disk.path(), e, us);
             Failure { errno: e.errno(), message: Text::of(format_args!("{}", e)), attempts: e.attempts() }
         });
         // Without memory for a disk's line the count still says it.
-        let _ = DiskResult::new(disk.path(), outcome, us).and_then(|r| disks.push(r, GFP_KERNEL).map_err(Into::into));
+        let _ = DiskResult::new(disk.path(), outcome, us, queued_us).and_then(|r| disks.push(r, GFP_KERNEL).map_err(Into::into));
     }
     let held = disks.iter().filter(|d| d.held()).count();
     let duration_us = (now_ns() - started) / 1000;
@@ -432,6 +432,10 @@ struct Job {
     victim: u64,
     outcome: core::result::Result<Taken, DiskError>,
     us: u64,
+    /// When `take_all` started queueing, and how long this job waited for a
+    /// worker after that.
+    queued_ns: u64,
+    queued_us: u64,
     remaining: *const core::sync::atomic::AtomicUsize,
     done: *mut bindings::completion,
 }
@@ -441,6 +445,7 @@ unsafe extern "C" fn job_run(work: *mut bindings::work_struct) {
     // which waits for every job before the job or anything it points to goes.
     let job = unsafe { &mut *work.cast::<Job>() };
     let t0 = now_ns();
+    job.queued_us = t0.saturating_sub(job.queued_ns) / 1000;
     // SAFETY: As above: the device outlives the job.
     job.outcome = take_disk(unsafe { &*job.dev }, job.check, job.key, job.victim);
     job.us = (now_ns() - t0) / 1000;
@@ -451,12 +456,16 @@ unsafe extern "C" fn job_run(work: *mut bindings::work_struct) {
     }
 }
 
+/// A disk's outcome, its latency and how long it waited for a worker (µs).
+type JobResult = (core::result::Result<Taken, DiskError>, u64, u64);
+
 /// Takes every disk in parallel (one work item each on the unbound
-/// workqueue) and waits for all; each disk's outcome and latency, in order.
+/// workqueue) and waits for all; each disk's outcome, latency and wait for
+/// a worker, in order.
 /// `checks[i]` says what the path does about disk i's label (a disk without
 /// one reads it). Falls back to one disk after the other if the jobs cannot
 /// be allocated.
-fn take_all(disks: &[NamedDisk], checks: &[PathCheck], key: u64, victim: u64) -> KVec<(core::result::Result<Taken, DiskError>, u64)> {
+fn take_all(disks: &[NamedDisk], checks: &[PathCheck], key: u64, victim: u64) -> KVec<JobResult> {
     let check = |i: usize| checks.get(i).copied().unwrap_or(PathCheck::ReadLabel);
     let mut results = KVec::new();
     let remaining = core::sync::atomic::AtomicUsize::new(disks.len());
@@ -464,10 +473,11 @@ fn take_all(disks: &[NamedDisk], checks: &[PathCheck], key: u64, victim: u64) ->
     let mut done: bindings::completion = unsafe { core::mem::zeroed() };
     let mut jobs: KVec<Job> = KVec::new();
     if jobs.reserve(disks.len(), GFP_KERNEL).is_err() || results.reserve(disks.len(), GFP_KERNEL).is_err() {
+        let start = now_ns();
         for (i, disk) in disks.iter().enumerate() {
             let t0 = now_ns();
             let outcome = take_disk(&disk.dev, check(i), key, victim);
-            let _ = results.push((outcome, (now_ns() - t0) / 1000), GFP_KERNEL);
+            let _ = results.push((outcome, (now_ns() - t0) / 1000, (t0 - start) / 1000), GFP_KERNEL);
         }
         return results;
     }
@@ -483,13 +493,17 @@ fn take_all(disks: &[NamedDisk], checks: &[PathCheck], key: u64, victim: u64) ->
             victim,
             outcome: Err(DiskError::NotHeld),
             us: 0,
+            queued_ns: 0,
+            queued_us: 0,
             remaining: &remaining,
             done: &mut done,
         };
         // Capacity was reserved: the vector never moves while jobs run.
         let _ = jobs.push(job, GFP_KERNEL);
     }
+    let start = now_ns();
     for job in jobs.iter_mut() {
+        job.queued_ns = start;
         // SAFETY: The job stays in place (reserved vector) until the wait
         // below returns; `job_run` matches `work_func_t`.
         unsafe {
@@ -503,7 +517,7 @@ fn take_all(disks: &[NamedDisk], checks: &[PathCheck], key: u64, victim: u64) ->
     }
     for job in jobs.iter_mut() {
         let outcome = core::mem::replace(&mut job.outcome, Err(DiskError::NotHeld));
-        let _ = results.push((outcome, job.us), GFP_KERNEL);
+        let _ = results.push((outcome, job.us, job.queued_us), GFP_KERNEL);
     }
     results
 }

@@ -49,6 +49,9 @@ pub struct Sample {
     pub disks_held: usize,
     /// Each disk's preempting PR command, as B's module timed it.
     pub pr_us: Vec<u64>,
+    /// Each disk's wait for a worker: from the takeover's start to its work
+    /// item's start.
+    pub queued_us: Vec<u64>,
     /// A's dump progress when B was done (from B's log line).
     pub dump_percent_at_takeover: Option<f64>,
     /// Panic notifier entry to the beacon on the disk (A's log line).
@@ -275,6 +278,7 @@ impl Bench {
         let pr_phase_ms_module = last["duration_us"].as_u64().map(|us| us as f64 / 1e3);
         let disks = last["disks"].as_array().cloned().unwrap_or_default();
         let pr_us: Vec<u64> = disks.iter().filter_map(|d| d["pr_us"].as_u64()).collect();
+        let queued_us: Vec<u64> = disks.iter().filter_map(|d| d["queued_us"].as_u64()).collect();
         let disks_held = disks.iter().filter(|d| d["held"] == 1 && (d["method"] == "preempt-abort" || d["method"] == "preempt")).count();
         ensure!(disks_held == self.luns, "B took {disks_held} of {} LUNs: {last}", self.luns);
         let (mut dump_mib, mut dump_ms) = (None, None);
@@ -296,6 +300,7 @@ impl Bench {
             takeover_ms_module: done.text.split(" disks held in ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()),
             disks_held,
             pr_us,
+            queued_us,
             dump_percent_at_takeover: done
                 .text
                 .rsplit("partner dump at ")

@@ -84,7 +84,7 @@ const fn multi(number: u16, name: &'static str, kind: Kind) -> Def {
 }
 
 /// The `disk` set.
-pub const DISK: [Def; 8] = [
+pub const DISK: [Def; 9] = [
     def(1, "path", Kind::Str),
     def(2, "held", Kind::U8),
     def(3, "method", Kind::Enum(enums::METHOD)),
@@ -93,6 +93,7 @@ pub const DISK: [Def; 8] = [
     def(6, "latency-us", Kind::Uint),
     def(7, "pr-us", Kind::Uint),
     def(8, "attempts", Kind::U32),
+    def(9, "queued-us", Kind::Uint),
 ];
 
 /// The `status` set.
