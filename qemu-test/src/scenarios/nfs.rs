@@ -99,6 +99,8 @@ pub(crate) struct NfsPair {
     load_mark: usize,
     /// The highest sequence number acknowledged so far, per (tag, writer).
     acked: BTreeMap<(String, u32), u64>,
+    /// The kernel's slowness (`Env::slow`): the long waits scale with it.
+    slow: u32,
 }
 
 fn parse_ack(line: &crate::console::Line) -> Option<Ack> {
@@ -188,7 +190,8 @@ impl NfsPair {
                 Duration::from_secs(120),
             )?;
         }
-        let mut pair = Self { cluster, load_mark: 0, acked: BTreeMap::new() };
+        let slow = cluster.slow;
+        let mut pair = Self { cluster, load_mark: 0, acked: BTreeMap::new(), slow };
         pair.start_load()?;
         // The connections A's service recorded (its monitor, every second):
         // after a failover, the new owner tickles exactly these.
@@ -279,12 +282,12 @@ impl NfsPair {
     pub fn stop_and_verify(&mut self) -> Result<u64> {
         let c = self.cluster.client(0)?;
         for (tag, _, _, _) in MOUNTS {
-            c.shell.ok(&format!("load_stop {tag}"), Duration::from_secs(150))?;
+            c.shell.ok(&format!("load_stop {tag}"), Duration::from_secs(150) * self.slow)?;
         }
         self.acks()?;
         let mut lost = 0;
         for (tag, dir, _, _) in MOUNTS {
-            let out = self.cluster.client(0)?.shell.ok(&format!("userland ct-nfs-load verify {dir} {tag} {WRITERS}"), Duration::from_secs(120))?;
+            let out = self.cluster.client(0)?.shell.ok(&format!("userland ct-nfs-load verify {dir} {tag} {WRITERS}"), Duration::from_secs(120) * self.slow)?;
             for w in 0..WRITERS {
                 let line = out
                     .lines()
@@ -342,8 +345,8 @@ impl NfsPair {
     fn after_failover(&mut self, event: &str, node: NodeName, survivor: NodeName, at: Duration, s_mark: usize) -> Result<Outcome> {
         let deadline = self.cluster.deadline;
         let needle = format!("{} (partner): running", service(node));
-        let running = self.cluster.node(survivor)?.wait_console(s_mark, &needle, Duration::from_secs(180), deadline)?;
-        self.wait_resumed(running.at, Duration::from_secs(240))?;
+        let running = self.cluster.node(survivor)?.wait_console(s_mark, &needle, Duration::from_secs(180) * self.slow, deadline)?;
+        self.wait_resumed(running.at, Duration::from_secs(240) * self.slow)?;
         // A little more traffic on the new owner.
         std::thread::sleep(Duration::from_secs(2));
         self.outcome(event, at, Some(running.at))
@@ -370,9 +373,9 @@ impl NfsPair {
         let deadline = self.cluster.deadline;
         let needle = format!("{}: stopped in", service(node));
         let n = self.cluster.node(node)?;
-        n.wait_console(mark, "this node no longer holds it; stopping now", Duration::from_secs(60), deadline)
+        n.wait_console(mark, "this node no longer holds it; stopping now", Duration::from_secs(60) * self.slow, deadline)
             .context("the resumed node never noticed it was fenced")?;
-        n.wait_console(mark, &needle, Duration::from_secs(120), deadline).context("the fenced node did not stop its service")?;
+        n.wait_console(mark, &needle, Duration::from_secs(120) * self.slow, deadline).context("the fenced node did not stop its service")?;
         n.wait_console(mark, &format!("{} (own): waiting: fenced in this boot", service(node)), Duration::from_secs(30), deadline)
             .context("the fenced node's agent does not say it waits for a reboot")?;
         Ok(())
@@ -384,7 +387,7 @@ impl NfsPair {
         let s = self.cluster.node(survivor)?;
         s.shell.ok(
             "i=0; until [ \"$(cat /sys/kernel/coretakeover/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done",
-            Duration::from_secs(60),
+            Duration::from_secs(60) * self.slow,
         )?;
         Ok(s)
     }
@@ -393,9 +396,10 @@ impl NfsPair {
     /// survivor stops anything: the service keeps running there.
     pub fn giveback_refused(&mut self, node: NodeName) -> Result<()> {
         let survivor = other(node);
+        let slow = self.slow;
         let s = self.survivor_sees_alive(survivor)?;
         let mark = s.console.mark();
-        let out = s.shell.fails("userland coretakeover giveback", Duration::from_secs(60))?;
+        let out = s.shell.fails("userland coretakeover giveback", Duration::from_secs(60) * slow)?;
         ensure!(out.contains("has not registered"), "giveback to a fenced node: {out}");
         let s = self.cluster.node(survivor)?;
         ensure!(s.console.find(mark, "stopping (giveback)").is_none(), "the survivor stopped the service for a refused giveback");
@@ -411,9 +415,9 @@ impl NfsPair {
         let deadline = self.cluster.deadline;
         let slow = self.cluster.slow;
         let n = self.cluster.node(node)?;
-        let outcome = super::boot::boot_service_started(n, Duration::from_secs(600) * slow)?;
+        let outcome = super::boot::boot_service_started(n, Duration::from_secs(600) * self.slow * slow)?;
         ensure!(outcome == "done", "{node:?}'s boot service: {outcome}");
-        n.wait_console(0, &format!("{} (own): waiting", service(node)), Duration::from_secs(120), deadline)
+        n.wait_console(0, &format!("{} (own): waiting", service(node)), Duration::from_secs(120) * self.slow, deadline)
             .context("the agent of the rebooted node does not wait for its disks")?;
         Ok(())
     }
@@ -427,13 +431,13 @@ impl NfsPair {
         let s_mark = s.console.mark();
         let n_mark = self.cluster.node(node)?.console.mark();
         let s = self.cluster.node(survivor)?;
-        let out = s.shell.ok("userland coretakeover giveback --json", Duration::from_secs(240))?;
+        let out = s.shell.ok("userland coretakeover giveback --json", Duration::from_secs(240) * self.slow)?;
         let reply: Value = serde_json::from_str(out.trim()).with_context(|| format!("giveback: {out}"))?;
         ensure!(reply["takeover_state"] == "watching", "giveback: {reply}");
         let at = s.wait_console(s_mark, &format!("{} (partner): stopping (giveback)", service(node)), Duration::from_secs(5), deadline)?.at;
         let running =
-            self.cluster.node(node)?.wait_console(n_mark, &format!("{} (own): running", service(node)), Duration::from_secs(120), deadline)?;
-        self.wait_resumed(running.at, Duration::from_secs(240))?;
+            self.cluster.node(node)?.wait_console(n_mark, &format!("{} (own): running", service(node)), Duration::from_secs(120) * self.slow, deadline)?;
+        self.wait_resumed(running.at, Duration::from_secs(240) * self.slow)?;
         std::thread::sleep(Duration::from_secs(2));
         self.outcome("giveback", at, Some(running.at))
     }
