@@ -73,8 +73,7 @@ impl DumpContext {
             liveness,
             interval_ms,
             sequence: HEARTBEAT_SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1,
-            // SAFETY: NMI-safe clock read.
-            written_ns: unsafe { bindings::ktime_get_real_fast_ns() },
+            written_ns: wall_ns(),
         };
         let mut block = IoBuf::new(PAGE)?;
         if let Some(dst) = block.as_mut_slice().get_mut(..HEARTBEAT_SIZE) {
@@ -97,6 +96,15 @@ pub(crate) fn read_label(dev: &BlockDevice) -> Result<core::result::Result<Label
     let mut block = IoBuf::new(PAGE)?;
     dev.read(LABEL_OFFSET, &mut block)?;
     Ok(Label::decode(block.as_slice(), &KernelCrc))
+}
+
+/// The wall clock (process context), noted for the panic path's own
+/// (`panic_dump::note_wall_clock`).
+fn wall_ns() -> u64 {
+    // SAFETY: Lock-free clock read.
+    let ns = unsafe { bindings::ktime_get_real_fast_ns() };
+    crate::panic_dump::note_wall_clock(ns);
+    ns
 }
 
 /// Whether `dev` carries a coretakeover coredump label (of any node).
@@ -310,8 +318,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
     // CPUs past the last one with a buffer are not listed.
     let listed = notes.iter().rposition(|&phys| phys != 0).map_or(0, |last| last + 1);
     header.set_cpu_notes(note_size, notes.get(..listed).unwrap_or(&[])).map_err(|_| EINVAL)?;
-    // SAFETY: NMI-safe clock read.
-    header.set_armed_ns(unsafe { bindings::ktime_get_real_fast_ns() });
+    header.set_armed_ns(wall_ns());
     let mut header_flags = 0;
     if disk.write_cache() {
         header_flags |= flags::VOLATILE_CACHE;

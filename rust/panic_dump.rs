@@ -30,10 +30,10 @@ use crate::ct_core::crc::Crc32c;
 use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
 use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
 use crate::ct_core::plan::PageCursor;
-use crate::polled_bio::{now_ns, PollError, PolledBio};
+use crate::polled_bio::{panic_clock_ns, PollError, PolledBio};
 use crate::shims;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
@@ -202,7 +202,7 @@ impl PanicState {
         // SAFETY: The disk is open and polls (checked when armed); the header
         // buffer is ours and untouched until `wait` returns.
         unsafe { self.header_bio.submit_write(bdev, sector, pages)? };
-        self.header_bio.wait(now_ns() + IO_TIMEOUT_NS)
+        self.header_bio.wait(panic_clock_ns() + IO_TIMEOUT_NS)
     }
 
     /// Writes table page `index` of the checksum table and waits for it.
@@ -211,13 +211,13 @@ impl PanicState {
         let page = self.crc_page.page(0);
         // SAFETY: As in `write_header`, for the table page.
         unsafe { self.crc_bio.submit_write(bdev, sector, core::iter::once(page))? };
-        self.crc_bio.wait(now_ns() + IO_TIMEOUT_NS)
+        self.crc_bio.wait(panic_clock_ns() + IO_TIMEOUT_NS)
     }
 
     fn drain(&mut self) -> Result<(), PollError> {
         let mut result = Ok(());
         for slot in self.slots.iter_mut() {
-            if let Err(e) = slot.bio.wait(now_ns() + IO_TIMEOUT_NS) {
+            if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
                 result = Err(e);
             }
         }
@@ -233,8 +233,7 @@ impl PanicState {
         {
             let mut h = self.header();
             h.set_state(DumpState::Dumping);
-            // SAFETY: NMI-safe clock read.
-            h.set_panic_ns(unsafe { bindings::ktime_get_real_fast_ns() });
+            h.set_panic_ns(panic_wall_ns());
             // SAFETY: Reads this CPU's number.
             let cpu = unsafe { shims::ct_processor_id() };
             h.set_panic_cpu(u16::try_from(cpu).unwrap_or(NO_CPU));
@@ -242,12 +241,14 @@ impl PanicState {
             h.set_panic_registers(registers);
             h.set_watermark(0);
         }
+        // SAFETY: `bdev` is the armed disk, open while armed.
+        unsafe { shims::ct_bdev_panic_no_iostat(bdev) };
         if let Err(e) = self.write_header(bdev) {
             pr_emerg!("cannot write the panic beacon ({:?}); no dump\n", e);
             return;
         }
         self.save_crash_note(registers);
-        let beacon_ns = now_ns().saturating_sub(entered_ns);
+        let beacon_ns = panic_clock_ns().saturating_sub(entered_ns);
         self.header().set_beacon_latency_ns(beacon_ns);
         pr_emerg!(
             "panic beacon written in {} us; dumping {} MiB\n",
@@ -255,14 +256,14 @@ impl PanicState {
             capacity >> 20
         );
 
-        let started = now_ns();
+        let started = panic_clock_ns();
         let result = self.dump_ram(bdev, capacity, chunk_size, data_offset, table_offset);
         let drained = self.drain();
         let (watermark, stop) = match (result, drained) {
             (Ok(w), Ok(())) => (w, None),
             (Ok(w), Err(e)) | (Err((w, e)), _) => (w, Some(e)),
         };
-        let elapsed_ms = now_ns().saturating_sub(started) / 1_000_000;
+        let elapsed_ms = panic_clock_ns().saturating_sub(started) / 1_000_000;
         {
             let mut h = self.header();
             let complete = stop.is_none() && fits && watermark == capacity;
@@ -271,8 +272,7 @@ impl PanicState {
                 h.add_flags(flags::IO_ERROR);
             }
             h.set_watermark(watermark);
-            // SAFETY: NMI-safe clock read.
-            h.set_end_ns(unsafe { bindings::ktime_get_real_fast_ns() });
+            h.set_end_ns(panic_wall_ns());
         }
         let state = self.header().state();
         if let Err(e) = self.write_header(bdev) {
@@ -314,7 +314,7 @@ impl PanicState {
         let mut outcome = Ok(0);
         for chunk in 0..chunks {
             let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
-            if let Err(e) = slot.bio.wait(now_ns() + IO_TIMEOUT_NS) {
+            if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
                 outcome = Err((watermark, e));
                 break;
             }
@@ -458,6 +458,30 @@ unsafe fn panic_message<'a>(data: *mut c_void) -> &'a str {
 // `pt_regs` is the head of `elf_gregset_t` (see `on_panic`).
 const _: () = assert!(core::mem::size_of::<bindings::pt_regs>() == 21 * 8 && ELF_NGREG >= 21);
 
+/// The wall clock at the last heartbeat (or arming) and this CPU's clock
+/// then: the panic path's wall clock is the first plus the second's
+/// advance, so that it never reads the clocksource (see
+/// `polled_bio::panic_clock_ns`). Off by at most a heartbeat interval (the
+/// two are stored one after the other) and the CPUs' clock skew.
+static WALL_BASE_NS: AtomicU64 = AtomicU64::new(0);
+static LOCAL_BASE_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Notes the wall clock `wall_ns` (read just now in process context) for the
+/// panic path.
+pub(crate) fn note_wall_clock(wall_ns: u64) {
+    LOCAL_BASE_NS.store(panic_clock_ns(), Ordering::Relaxed);
+    WALL_BASE_NS.store(wall_ns, Ordering::Relaxed);
+}
+
+/// The wall clock in the panic path (0 if none was ever noted).
+fn panic_wall_ns() -> u64 {
+    let (wall, local) = (WALL_BASE_NS.load(Ordering::Relaxed), LOCAL_BASE_NS.load(Ordering::Relaxed));
+    if wall == 0 {
+        return 0;
+    }
+    wall.saturating_add(panic_clock_ns().saturating_sub(local))
+}
+
 /// The panic notifier.
 ///
 /// # Safety
@@ -465,7 +489,7 @@ const _: () = assert!(core::mem::size_of::<bindings::pt_regs>() == 21 * 8 && ELF
 /// Called by `panic()` through the notifier chain, with `data` the panic
 /// message.
 unsafe extern "C" fn on_panic(_nb: *mut bindings::notifier_block, _action: c_ulong, data: *mut c_void) -> c_int {
-    let entered = now_ns();
+    let entered = panic_clock_ns();
     // First, before anything else runs on this stack: the registers a
     // debugger unwinds the panicking task from (every other CPU's were saved
     // by the kernel when it stopped them, with crash_kexec_post_notifiers).

@@ -17,6 +17,7 @@
 
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::shims;
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -34,10 +35,22 @@ pub(crate) enum PollError {
     TooManyPages,
 }
 
-/// Nanoseconds on the NMI-safe monotonic clock (safe after a panic).
+/// Nanoseconds on the NMI-safe monotonic clock, for process context. Not
+/// after a panic: it reads the clocksource, which may spin forever then
+/// (see [`panic_clock_ns`]).
 pub(crate) fn now_ns() -> u64 {
     // SAFETY: Lock-free and usable in any context.
     unsafe { bindings::ktime_get_mono_fast_ns() }
+}
+
+/// Nanoseconds on this CPU's clock (`local_clock()`), the only clock the
+/// panic path reads. The timekeeping clocks read the clocksource, and
+/// HPET's read waits for a lock that a CPU stopped by the panic may hold
+/// forever: the debug kernel under TCG, which runs on HPET, hung there
+/// before the beacon. Monotonic on one CPU, which is all a deadline needs.
+pub(crate) fn panic_clock_ns() -> u64 {
+    // SAFETY: Lock-free, callable in any context.
+    unsafe { shims::ct_panic_clock_ns() }
 }
 
 /// A bio with room for `max_pages` pages, reusable for write after write.
@@ -136,13 +149,14 @@ impl PolledBio {
         Ok(())
     }
 
-    /// Polls until the write completes or `deadline_ns` (see [`now_ns`]) passes.
+    /// Polls until the write completes or `deadline_ns` (see
+    /// [`panic_clock_ns`]) passes.
     pub(crate) fn wait(&mut self, deadline_ns: u64) -> core::result::Result<(), PollError> {
         if !self.in_flight {
             return Ok(());
         }
         while !self.done.load(Ordering::Acquire) {
-            if now_ns() > deadline_ns {
+            if panic_clock_ns() > deadline_ns {
                 // The bio stays in flight: it must never be reused or freed.
                 return Err(PollError::Timeout);
             }

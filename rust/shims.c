@@ -14,6 +14,7 @@
 #include <linux/mm.h>
 #include <linux/panic_notifier.h>
 #include <linux/pr.h>
+#include <linux/sched/clock.h>
 #include <linux/smp.h>
 #include <linux/utsname.h>
 #include <net/genetlink.h>
@@ -74,6 +75,33 @@ const char *ct_kernel_release(void) { return init_utsname()->release; }
  * pointer, so the asm's memory operands do not move with its pushfq.
  */
 void ct_panic_registers(struct pt_regs *regs) { crash_setup_regs(regs, NULL); }
+
+/*
+ * The clock of the panic path. local_clock() is this CPU's sched_clock (the
+ * TSC on x86), read without a lock. The timekeeping clocks (ktime_get_*,
+ * even the NMI-safe _fast_ ones) read the clocksource, and HPET's read
+ * spins until another reader releases a lock: a CPU that the panic stopped
+ * while it held that lock makes every later read spin forever. Not among
+ * the Rust bindings (linux/sched/clock.h).
+ */
+u64 ct_panic_clock_ns(void) { return local_clock(); }
+
+/*
+ * Turns I/O accounting off on the coredump disk at a panic: with it on, the
+ * block layer stamps every request with ktime_get_ns(), which can spin
+ * forever after a panic (above, and a timekeeping update cut off by the
+ * stop of its CPU). In process context this is a queue limits update under
+ * the limits lock (what writing queue/iostats does); after a panic the
+ * other CPUs are stopped and no lock may be taken: one word written, read
+ * by the request allocations that follow on this CPU. The disk serves
+ * nothing else.
+ */
+void ct_bdev_panic_no_iostat(struct block_device *bdev)
+{
+	struct request_queue *q = bdev_get_queue(bdev);
+
+	WRITE_ONCE(q->limits.features, q->limits.features & ~BLK_FEAT_IO_STAT);
+}
 
 /* raw_smp_processor_id() is a macro. */
 unsigned int ct_processor_id(void) { return raw_smp_processor_id(); }
