@@ -49,6 +49,9 @@ unsafe extern "C" fn softirq_fired(_timer: *mut bindings::timer_list) {
     unsafe { bindings::panic(c_str!("ct_panic_trigger: panic from a timer softirq").as_char_ptr()) }
 }
 
+/// How long after the write that arms it a timer panics.
+const DELAY_MS: u32 = 1000;
+
 unsafe extern "C" fn hardirq_fired(_timer: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
     // SAFETY: A constant format string without arguments.
     unsafe { bindings::panic(c_str!("ct_panic_trigger: panic from a hard interrupt timer").as_char_ptr()) }
@@ -71,18 +74,19 @@ impl Store for Trigger {
         if ARMED.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
-        pr_emerg!("arming a {} timer to panic\n", which);
+        pr_emerg!("arming a {} timer to panic in {} ms\n", which, DELAY_MS);
         if which == "softirq" {
-            // SAFETY: Initialised in `init`; fires in 200 ms, after the write
-            // that armed it has returned.
-            unsafe { bindings::mod_timer(TIMERS.softirq.get(), bindings::jiffies + bindings::__msecs_to_jiffies(200)) };
+            // SAFETY: Initialised in `init`; fires in a second, after the
+            // write that armed it has returned and its reply has left (200 ms
+            // was too short on the debug kernel).
+            unsafe { bindings::mod_timer(TIMERS.softirq.get(), bindings::jiffies + bindings::__msecs_to_jiffies(DELAY_MS)) };
         } else {
-            // SAFETY: Initialised in `init`; fires in 200 ms, in hard
+            // SAFETY: Initialised in `init`; fires in a second, in hard
             // interrupt context, after the write that armed it has returned.
             unsafe {
                 bindings::hrtimer_start_range_ns(
                     TIMERS.hardirq.get(),
-                    200_000_000,
+                    i64::from(DELAY_MS) * 1_000_000,
                     0,
                     bindings::hrtimer_mode_HRTIMER_MODE_REL | bindings::hrtimer_mode_HRTIMER_MODE_HARD,
                 )
