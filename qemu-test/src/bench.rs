@@ -226,13 +226,19 @@ impl Bench {
             self.cluster.node(NodeName::B)?.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
             self.b_watching = true;
         }
+        let a_luns = self.a_luns.clone();
         if self.b_holding {
             wait_alive(&mut self.cluster, NodeName::B)?;
+            // A asks for its disks: it registers on each, then finds them
+            // held (EBUSY); the survivor gives back only to a partner
+            // registered again.
+            let a = self.cluster.node(NodeName::A)?;
+            let out = a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks 2>&1; echo \"exit=$?\""))?;
+            ensure!(out.contains("exit=1"), "A's service_disks while B holds them should fail (EBUSY): {out}");
             let b = self.cluster.node(NodeName::B)?;
             b.ok(&format!("echo 1 > {SYSFS}/giveback"))?;
             self.b_holding = false;
         }
-        let a_luns = self.a_luns.clone();
         self.cluster.node(NodeName::A)?.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
         wait_alive(&mut self.cluster, NodeName::B)?;
         let b = self.cluster.node(NodeName::B)?;
