@@ -43,11 +43,14 @@ pub(crate) fn now_ns() -> u64 {
     unsafe { bindings::ktime_get_mono_fast_ns() }
 }
 
-/// Nanoseconds on this CPU's clock (`local_clock()`), the only clock the
+/// Nanoseconds on `sched_clock()` (the TSC on x86), the only clock the
 /// panic path reads. The timekeeping clocks read the clocksource, and
 /// HPET's read waits for a lock that a CPU stopped by the panic may hold
 /// forever: the debug kernel under TCG, which runs on HPET, hung there
-/// before the beacon. Monotonic on one CPU, which is all a deadline needs.
+/// before the beacon. (`local_clock()` would not advance: it is clamped to
+/// a tick past the last tick.) Monotonic on one CPU, which is all a
+/// deadline needs; where sched_clock falls back to jiffies (no TSC) it
+/// stops after a panic, and [`PolledBio::wait`] is bounded without it.
 pub(crate) fn panic_clock_ns() -> u64 {
     // SAFETY: Lock-free, callable in any context.
     unsafe { shims::ct_panic_clock_ns() }
@@ -155,14 +158,21 @@ impl PolledBio {
         if !self.in_flight {
             return Ok(());
         }
+        // Bounded even by a clock that stopped: each turn waits at least a
+        // microsecond (a calibrated busy wait), so this many turns take at
+        // least the time to the deadline.
+        let mut turns = deadline_ns.saturating_sub(panic_clock_ns()) / 1000 + 1;
         while !self.done.load(Ordering::Acquire) {
-            if panic_clock_ns() > deadline_ns {
+            if panic_clock_ns() > deadline_ns || turns == 0 {
                 // The bio stays in flight: it must never be reused or freed.
                 return Err(PollError::Timeout);
             }
+            turns -= 1;
             // SAFETY: The bio is in flight on a polling queue; one-shot polling
             // reaps completions (running `end_io`) and returns.
             unsafe { bindings::bio_poll(self.bio.as_ptr(), core::ptr::null_mut(), BLK_POLL_ONESHOT) };
+            // SAFETY: A busy wait, callable in any context.
+            unsafe { shims::ct_udelay(1) };
         }
         self.in_flight = false;
         match self.status.load(Ordering::Relaxed) {

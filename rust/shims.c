@@ -9,6 +9,7 @@
 #include <linux/kexec.h>
 #include <linux/io.h>
 #include <linux/completion.h>
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/workqueue.h>
 #include <linux/mm.h>
@@ -77,14 +78,19 @@ const char *ct_kernel_release(void) { return init_utsname()->release; }
 void ct_panic_registers(struct pt_regs *regs) { crash_setup_regs(regs, NULL); }
 
 /*
- * The clock of the panic path. local_clock() is this CPU's sched_clock (the
- * TSC on x86), read without a lock. The timekeeping clocks (ktime_get_*,
+ * The clock of the panic path: sched_clock(), on x86 the TSC scaled to
+ * nanoseconds, read without a lock. The timekeeping clocks (ktime_get_*,
  * even the NMI-safe _fast_ ones) read the clocksource, and HPET's read
  * spins until another reader releases a lock: a CPU that the panic stopped
- * while it held that lock makes every later read spin forever. Not among
- * the Rust bindings (linux/sched/clock.h).
+ * while it held that lock makes every later read spin forever. Not
+ * local_clock() either: with an unstable sched_clock it is clamped to one
+ * tick past the last tick, and no tick comes after a panic. Not among the
+ * Rust bindings (linux/sched/clock.h).
  */
-u64 ct_panic_clock_ns(void) { return local_clock(); }
+u64 ct_panic_clock_ns(void) { return sched_clock(); }
+
+/* udelay() is a macro: a calibrated busy wait that reads no clock. */
+void ct_udelay(unsigned long us) { udelay(us); }
 
 /*
  * Turns I/O accounting off on the coredump disk at a panic: with it on, the

@@ -24,6 +24,7 @@ struct page *ct_virt_to_page(const void *addr);
 const char *ct_kernel_release(void);
 unsigned int ct_processor_id(void);
 u64 ct_panic_clock_ns(void);
+void ct_udelay(unsigned long us);
 void ct_bdev_panic_no_iostat(struct block_device *bdev);
 struct pt_regs;
 void ct_panic_registers(struct pt_regs *regs);

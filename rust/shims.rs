@@ -38,8 +38,10 @@ extern "C" {
     pub(crate) fn ct_virt_to_page(addr: *const c_void) -> *mut bindings::page;
     pub(crate) fn ct_kernel_release() -> *const kernel::ffi::c_char;
     pub(crate) fn ct_processor_id() -> c_uint;
-    /// `local_clock()`: this CPU's clock, lock-free (safe after a panic).
+    /// `sched_clock()`: lock-free (safe after a panic).
     pub(crate) fn ct_panic_clock_ns() -> u64;
+    /// `udelay(us)`: a busy wait that reads no clock.
+    pub(crate) fn ct_udelay(us: c_ulong);
     /// Clears the queue's I/O accounting flag (panic path).
     pub(crate) fn ct_bdev_panic_no_iostat(bdev: *mut bindings::block_device);
     /// Fills `regs` with the caller's registers (`crash_setup_regs`).
