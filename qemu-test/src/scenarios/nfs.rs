@@ -146,6 +146,7 @@ impl NfsPair {
             memory_of: vec![],
             coredump_mib: 512,
             clients: 1,
+            network: false,
         };
         ctx.step("booting the LIO array, nodes A and B, and a client on their private network");
         let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
@@ -469,8 +470,16 @@ fn write_node_files(cluster: &mut Cluster, ctx: &Ctx<'_>, node: NodeName) -> Res
          [service]\nname = \"{own_svc}\"\ndisks = [\"{own}\"]\n\n\
          [partner]\nnode_id = {pid}\nservice = \"{their_svc}\"\ndisks = [\"{theirs}\"]\n\
          dump_disk = \"/dev/disk/by-coretakeover/cluster-{CLUSTER_ID}-node-{pid}\"\n\n\
-         [policy]\nstale_timeout_ms = 2000\n\n[hooks]\nmonitor_interval_s = 2\n",
+         [policy]\nstale_timeout_ms = 2000\n\n[hooks]\nmonitor_interval_s = 2\n{limits}",
         l = node.letter(),
+        // On a KASAN kernel the hook's programs run several times slower
+        // (its start took over 120 s, the default limit): the agent's
+        // limits scale with the kernel's slowness.
+        limits = if ctx.env.slow > 1 {
+            format!("start_timeout_s = {t}\nstop_timeout_s = {t}\nmonitor_timeout_s = {m}\n", t = 120 * ctx.env.slow, m = 20 * ctx.env.slow)
+        } else {
+            String::new()
+        },
         id = node.id(),
         own_svc = service(node),
         pid = partner.id(),
