@@ -20,9 +20,12 @@ APT_PACKAGES=(
     # mkfs, and resource-agents' send_arp and tickle_tcp from this machine's
     # root: installed here, never started here (see below).
     nfs-kernel-server e2fsprogs iproute2 resource-agents
+    # The bench's kdump baseline: kexec on node A, fence_kdump (the listener,
+    # on B) and fence_kdump_send (in A's capture initramfs), all Debian's.
+    kexec-tools fence-agents
 )
 # Packages whose daemons must not run on this machine: the guests run them.
-NO_START=(nfs-server.service rpcbind.service rpcbind.socket)
+NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service)
 # Python packages for the test venv (pinned); drgn reads vmcores, matplotlib
 # draws the benchmark plots.
 VENV_PACKAGES=(drgn==0.3.0 PyYAML==6.0.3 jsonschema==4.26.0 matplotlib==3.10.7)
@@ -44,6 +47,8 @@ if ((${#missing[@]})); then
         chmod 0755 /usr/sbin/policy-rc.d
         own_policy=1
     fi
+    # kexec-tools must never take over this machine's reboots.
+    echo "kexec-tools kexec-tools/load_kexec boolean false" | debconf-set-selections
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
         { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
     [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d

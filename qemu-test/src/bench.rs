@@ -6,9 +6,14 @@
 //!
 //! One sample is one panic of node A:
 //! - *ours*: B takes over on A's panic beacon (the product);
-//! - *sequential*: B's automatic takeover is off; the harness tells B to take
-//!   over the moment A's console says the dump ended, which is what a
-//!   kdump-based cluster does at best.
+//! - *sequential* ("takeover after a full dump"): B's automatic takeover is
+//!   off; the harness tells B to take over the moment A's console says our
+//!   dump ended;
+//! - *kdump*: kdump with fence_kdump, as a Pacemaker pair runs it: A boots
+//!   with `crashkernel=`, loads a capture kernel with `kexec -p`, and is not
+//!   armed; its capture kernel sends `fence_kdump_send` messages to B over
+//!   the nodes' private network, and B, listening with `fence_kdump`,
+//!   preempts A's disks the moment the listener returns.
 //!
 //! Between samples node A is powered off and booted again (with the RAM the
 //! next sample needs), B gives A's disks back, and A reserves them again, so
@@ -21,7 +26,7 @@ use crate::cluster::{Cluster, ClusterSpec, Env, NodeName};
 use crate::scenarios::dump::{configure, parse_dump_line, parse_elapsed, CLUSTER_ID};
 use anyhow::{ensure, Context, Result};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const SYSFS: &str = "/sys/kernel/coretakeover";
@@ -32,8 +37,18 @@ const DD_MIB: u64 = 256;
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     Ours,
+    /// The takeover after a full dump (once called the sequential baseline).
+    #[serde(rename = "after-full-dump")]
     Sequential,
+    Kdump,
 }
+
+/// What node A reserves for its capture kernel in the kdump baseline:
+/// Debian's kdump-tools default for a machine with 384 MiB or more
+/// (`crashkernel=384M-:128M`).
+const CRASHKERNEL: &str = "crashkernel=128M";
+/// fence_kdump's UDP port (its default), as /proc/net/udp spells it.
+const FENCE_KDUMP_PORT_HEX: &str = "1CF2";
 
 /// One panic of node A and what it showed.
 #[derive(Debug, Serialize)]
@@ -54,10 +69,20 @@ pub struct Sample {
     pub queued_us: Vec<u64>,
     /// A's dump progress when B was done (from B's log line).
     pub dump_percent_at_takeover: Option<f64>,
-    /// Panic notifier entry to the beacon on the disk (A's log line).
-    pub beacon_latency_us: u64,
+    /// Panic notifier entry to the beacon on the disk (A's log line; not in
+    /// the kdump baseline, where A is not armed).
+    pub beacon_latency_us: Option<u64>,
     /// A's panic line to A's beacon-written line, host clock.
-    pub panic_to_beacon_ms_host: f64,
+    pub panic_to_beacon_ms_host: Option<f64>,
+    /// A's panic line to the moment B knows: B's "partner is panicked" line
+    /// (ours), or B's line that its fence_kdump listener returned (kdump),
+    /// host clock.
+    pub notice_ms_host: Option<f64>,
+    /// kdump: A's panic line to its capture kernel's first userspace line.
+    pub capture_up_ms_host: Option<f64>,
+    /// kdump: what A reserved for the capture kernel
+    /// (/sys/kernel/kexec_crash_size).
+    pub crashkernel_bytes: Option<u64>,
     /// Detection: A's beacon-written line to B's "partner is panicked" line,
     /// host clock (the watch interval bounds it; both lines cross a serial
     /// console).
@@ -89,6 +114,13 @@ pub struct Options {
     pub nfs_hang_runs: usize,
     /// Only the NFS part.
     pub nfs_only: bool,
+    /// Samples of the kdump + fence_kdump baseline (8 LUNs, 1 GiB).
+    pub kdump_runs: usize,
+    /// The capture kernel's initramfs (`initramfs::build_kdump`), its
+    /// kernel (the nodes' own) and the guests' extra kernel arguments.
+    pub kdump_initramfs: Option<PathBuf>,
+    pub kernel: PathBuf,
+    pub kernel_args: String,
 }
 
 /// The pair under measurement: the LIO array, B, and A booted anew per sample.
@@ -99,6 +131,10 @@ struct Bench {
     a_ram: u32,
     /// Whether A is fresh (booted, never panicked) right now.
     a_fresh: bool,
+    /// Whether A's current boot reserved memory for a capture kernel.
+    a_crashkernel: bool,
+    /// For the kdump baseline: the capture initramfs, kernel and arguments.
+    kdump: Option<(PathBuf, PathBuf, String)>,
     b_holding: bool,
     /// Whether B watches A's coredump disk (it must carry A's label first).
     b_watching: bool,
@@ -143,7 +179,7 @@ fn wait_alive(cluster: &mut Cluster, node: NodeName) -> Result<()> {
 }
 
 impl Bench {
-    fn start(env: &Env, dir: &Path, luns: usize, a_ram: u32, deadline: Instant) -> Result<Self> {
+    fn start(env: &Env, dir: &Path, luns: usize, a_ram: u32, deadline: Instant, kdump: Option<(PathBuf, PathBuf, String)>) -> Result<Self> {
         println!("    - booting the LIO array ({} LUNs) and nodes A ({a_ram} MiB) and B (1024 MiB)", 2 * luns);
         let spec = ClusterSpec {
             array: Some(ArrayKind::Lio),
@@ -153,6 +189,8 @@ impl Bench {
             memory_of: vec![(NodeName::A, a_ram)],
             coredump_mib: 3072,
             clients: 0,
+            // The kdump baseline's fence_kdump messages cross it.
+            network: kdump.is_some(),
         };
         let mut cluster = Cluster::start(&spec, env, dir, deadline)?;
         let a_luns = luns_of(&cluster, NodeName::A);
@@ -161,7 +199,19 @@ impl Bench {
         configure(b, NodeName::B)?;
         b.ok(&format!("echo \"{b_luns}\" > {SYSFS}/service_disks && echo 1 > {SYSFS}/partner_id"))?;
         b.ok(&format!("echo \"{a_luns}\" > {SYSFS}/partner_disks"))?;
-        Ok(Self { cluster, luns, a_luns, a_ram, a_fresh: true, b_holding: false, b_watching: false, watch_costs_due: Vec::new(), watch_costs: Vec::new() })
+        Ok(Self {
+            cluster,
+            luns,
+            a_luns,
+            a_ram,
+            a_fresh: true,
+            a_crashkernel: false,
+            kdump,
+            b_holding: false,
+            b_watching: false,
+            watch_costs_due: Vec::new(),
+            watch_costs: Vec::new(),
+        })
     }
 
     /// One sample: A (with `ram` MiB) armed and holding its LUNs, then its panic.
@@ -198,10 +248,44 @@ impl Bench {
         })
     }
 
+    /// The kdump baseline, A armed and holding its disks as in every sample:
+    /// A disarms (a kdump node has no panic notifier of ours) and loads its
+    /// capture kernel; B stops watching A's coredump disk and starts Debian's
+    /// fence_kdump listener for A, and writes `takeover` the moment it
+    /// returns 0. Returns what A reserved for the capture kernel.
+    fn kdump_arm(&mut self) -> Result<u64> {
+        let (initramfs, kernel, extra) = self.kdump.clone().context("this bench cluster has no kdump initramfs")?;
+        let (a_ip, b_ip) = (NodeName::A.address(), NodeName::B.address());
+        let append = format!(
+            "console=ttyS0 ct.ip={a_ip}/{} ct.fence_kdump={b_ip} reset_devices nr_cpus=1 irqpoll nousb panic=-1 loglevel=7 {extra}",
+            crate::cluster::NETWORK_PREFIX
+        );
+        let a = self.cluster.node(NodeName::A)?;
+        let loaded = a.ok(&format!(
+            "echo none > {SYSFS}/dump_disk && host kexec -p {} --initrd={} --append=\"{append}\" && cat /sys/kernel/kexec_crash_loaded /sys/kernel/kexec_crash_size",
+            kernel.display(),
+            initramfs.display()
+        ))?;
+        let v: Vec<u64> = loaded.split_whitespace().map(str::parse).collect::<Result<_, _>>().with_context(|| format!("kexec -p: {loaded}"))?;
+        ensure!(v.len() == 2 && v[0] == 1 && v[1] > 0, "A's capture kernel is not loaded: {loaded}");
+        let b = self.cluster.node(NodeName::B)?;
+        b.ok(&format!(
+            "echo none > {SYSFS}/partner_dump_disk && \
+             (host /usr/sbin/fence_kdump -n {a_ip} -f ipv4 -t 300 -o off >/tmp/fence_kdump.log 2>&1; rc=$?; \
+              echo \"ct-bench: fence_kdump exit $rc\" > /dev/kmsg; [ $rc = 0 ] && echo 1 > {SYSFS}/takeover) </dev/null >/dev/null 2>&1 & \
+             i=0; until grep -q ':{FENCE_KDUMP_PORT_HEX} ' /proc/net/udp; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done"
+        ))
+        .context("B's fence_kdump listener did not start")?;
+        Ok(v[1])
+    }
+
     fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool) -> Result<Sample> {
-        if !self.a_fresh || self.a_ram != ram {
+        let kdump = mode == Mode::Kdump;
+        if !self.a_fresh || self.a_ram != ram || self.a_crashkernel != kdump {
+            self.cluster.set_boot_args(NodeName::A, if kdump { CRASHKERNEL } else { "" });
             self.cluster.restart(NodeName::A, ram)?;
             self.a_ram = ram;
+            self.a_crashkernel = kdump;
         }
         self.a_fresh = false;
         let deadline = self.cluster.deadline;
@@ -244,6 +328,7 @@ impl Bench {
         let b = self.cluster.node(NodeName::B)?;
         let auto = u8::from(mode == Mode::Ours);
         b.ok(&format!("echo {auto} > {SYSFS}/auto_takeover"))?;
+        let crashkernel_bytes = if kdump { Some(self.kdump_arm()?) } else { None };
         for interval in std::mem::take(&mut self.watch_costs_due) {
             let cost = self.watch_cost(interval, 10)?;
             println!(
@@ -257,20 +342,41 @@ impl Bench {
         self.cluster.node(NodeName::A)?.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) </dev/null >/dev/null 2>&1 &")?;
         let a = self.cluster.node(NodeName::A)?;
         let panicked = a.wait_console(a_mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
-        let beacon = a.wait_console(a_mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
-        let beacon_latency_us: u64 = beacon
-            .text
-            .split("panic beacon written in ")
-            .nth(1)
-            .and_then(|t| t.split_whitespace().next()?.parse().ok())
-            .with_context(|| format!("beacon line: {}", beacon.text))?;
+        let beacon = if kdump {
+            None
+        } else {
+            let line = a.wait_console(a_mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+            let us: u64 = line
+                .text
+                .split("panic beacon written in ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next()?.parse().ok())
+                .with_context(|| format!("beacon line: {}", line.text))?;
+            Some((line, us))
+        };
+        let since_panic = |at: Duration| at.saturating_sub(panicked.at).as_secs_f64() * 1e3;
+        let mut notice_ms_host = None;
+        let mut capture_up_ms_host = None;
+        if kdump {
+            // B preempts the moment its listener returns (see kdump_arm).
+            let b = self.cluster.node(NodeName::B)?;
+            let heard = b.wait_console(b_mark, "ct-bench: fence_kdump exit", Duration::from_secs(120), deadline)?;
+            ensure!(heard.text.contains("fence_kdump exit 0"), "B's fence_kdump: {}", heard.text);
+            notice_ms_host = Some(since_panic(heard.at));
+            let a = self.cluster.node(NodeName::A)?;
+            capture_up_ms_host = a.console.find(a_mark, "ct-kdump: capture kernel userspace up").map(|l| since_panic(l.at));
+        }
         let mut dump_end = None;
         if mode == Mode::Sequential {
             // The takeover command goes to B the moment A's console says the
             // dump ended: the best a cluster that waits for the dump can do.
-            let end = a.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(300), deadline)?;
+            let end = self.cluster.node(NodeName::A)?.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(300), deadline)?;
             self.cluster.node(NodeName::B)?.ok(&format!("echo 1 > {SYSFS}/takeover"))?;
             dump_end = Some(end);
+        }
+        if kdump {
+            // B watches A's coredump disk again before the next sample.
+            self.b_watching = false;
         }
         let b = self.cluster.node(NodeName::B)?;
         let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(300), deadline)?;
@@ -279,7 +385,13 @@ impl Bench {
         let verified = b.wait_console(b_mark, "coretakeover: takeover verified", Duration::from_secs(60), deadline)?;
         let verify_us = verified.text.split(" ours in ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok());
         let detected = b.console.find(b_mark, "coretakeover: partner is panicked");
-        let detect_ms_host = detected.as_ref().map(|d| (d.at.as_secs_f64() - beacon.at.as_secs_f64()) * 1e3);
+        let detect_ms_host = match (&detected, &beacon) {
+            (Some(d), Some((line, _))) => Some((d.at.as_secs_f64() - line.at.as_secs_f64()) * 1e3),
+            _ => None,
+        };
+        if mode == Mode::Ours {
+            notice_ms_host = detected.as_ref().map(|d| since_panic(d.at));
+        }
         let last = crate::scenarios::takeover::last_takeover(b)?;
         let pr_phase_ms_module = last["duration_us"].as_u64().map(|us| us as f64 / 1e3);
         let disks = last["disks"].as_array().cloned().unwrap_or_default();
@@ -313,8 +425,11 @@ impl Bench {
                 .next()
                 .filter(|_| done.text.contains("partner dump at "))
                 .and_then(|p| p.trim_end_matches('%').trim().parse().ok()),
-            beacon_latency_us,
-            panic_to_beacon_ms_host: beacon.at.saturating_sub(panicked.at).as_secs_f64() * 1e3,
+            beacon_latency_us: beacon.as_ref().map(|(_, us)| *us),
+            panic_to_beacon_ms_host: beacon.as_ref().map(|(line, _)| since_panic(line.at)),
+            notice_ms_host,
+            capture_up_ms_host,
+            crashkernel_bytes,
             detect_ms_host,
             pr_phase_ms_module,
             verify_us,
@@ -324,11 +439,15 @@ impl Bench {
             dd_mib_s,
         };
         println!(
-            "    - {:?} {} LUNs {} MiB: takeover {:.0} ms{}",
+            "    - {:?} {} LUNs {} MiB: takeover {:.0} ms{}{}",
             mode,
             self.luns,
             ram,
             sample.takeover_ms,
+            match (mode, sample.notice_ms_host) {
+                (Mode::Kdump, Some(ms)) => format!(" (fence_kdump message after {ms:.0} ms)"),
+                _ => String::new(),
+            },
             match (sample.dump_mib, sample.dump_ms, sample.dd_mib_s) {
                 (Some(mib), Some(ms), Some(dd)) =>
                     format!("; dump {mib} MiB in {ms} ms with {in_flight} in flight, dd {dd:.0} MiB/s"),
@@ -452,6 +571,8 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
             "runs": opts.runs,
             "baseline_runs": opts.baseline_runs,
             "throughput_runs": opts.throughput_runs,
+            "kdump_runs": opts.kdump_runs,
+            "crashkernel": CRASHKERNEL,
             "peak_results_bytes": disk.peak(),
             "watch_costs": watch_costs.borrow().as_slice(),
             "samples": samples,
@@ -460,17 +581,28 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         Ok(())
     };
 
-    println!("--- bench: 8 LUNs per node; A with 256 MiB, 1 GiB, 2 GiB; ours and the sequential baseline interleaved");
-    let mut bench = Bench::start(env, &dir.join("luns-8"), 8, 256, deadline)?;
+    let kdump = match (&opts.kdump_initramfs, opts.kdump_runs) {
+        (Some(initramfs), n) if n > 0 => Some((initramfs.clone(), opts.kernel.clone(), opts.kernel_args.clone())),
+        _ => None,
+    };
+    let mut bench = Bench::start(env, &dir.join("luns-8"), 8, 256, deadline, kdump)?;
+    println!(
+        "--- bench: 8 LUNs per node; A with 256 MiB, 1 GiB, 2 GiB; ours, the takeover after a full dump{} interleaved",
+        if bench.kdump.is_some() { " and (1 GiB) kdump with fence_kdump" } else { "" }
+    );
     // Before the first panic, with A alive: what the watch costs B.
     bench.watch_costs_due = vec![10, DEFAULT_WATCH_MS, 50, 100, 200];
     for ram in [256, 1024, 2048] {
-        for i in 0..opts.runs.max(opts.baseline_runs) {
+        let kdump_runs = if ram == 1024 && bench.kdump.is_some() { opts.kdump_runs } else { 0 };
+        for i in 0..opts.runs.max(opts.baseline_runs).max(kdump_runs) {
             if i < opts.runs {
                 samples.push(bench.sample(Mode::Ours, ram, 4, false)?);
             }
             if i < opts.baseline_runs {
                 samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024)?);
+            }
+            if i < kdump_runs {
+                samples.push(bench.sample(Mode::Kdump, ram, 4, false)?);
             }
             watch_costs.borrow_mut().append(&mut bench.watch_costs);
             save(&samples)?;
@@ -488,7 +620,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
 
     for luns in [1, 32] {
         println!("--- bench: {luns} LUNs per node, A 1 GiB");
-        let mut bench = Bench::start(env, &dir.join(format!("luns-{luns}")), luns, 1024, deadline)?;
+        let mut bench = Bench::start(env, &dir.join(format!("luns-{luns}")), luns, 1024, deadline, None)?;
         for _ in 0..opts.runs {
             samples.push(bench.sample(Mode::Ours, 1024, 4, false)?);
             save(&samples)?;

@@ -115,6 +115,9 @@ pub struct ClusterSpec {
     /// Client guests; with any, the nodes and clients share a private
     /// network (`lan.rs`).
     pub clients: usize,
+    /// The nodes' private network even without clients (the bench's kdump
+    /// baseline sends fence_kdump messages over it).
+    pub network: bool,
 }
 
 /// What a client guest gets.
@@ -131,6 +134,8 @@ struct NodeEnv {
     epoch: Instant,
     /// NIC arguments per port, when there is a network.
     nics: Vec<Vec<String>>,
+    /// Kernel arguments of one node's next boots (`Cluster::set_boot_args`).
+    boot_args: Vec<(NodeName, String)>,
 }
 
 impl NodeEnv {
@@ -168,10 +173,11 @@ impl NodeEnv {
             // crash_kexec_post_notifiers: a panic saves the registers of the
             // CPUs it stops, as a node configured by the admin guide does.
             append: format!(
-                "ct.role=node ct.node={} ct.luns={}{ip} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}",
+                "ct.role=node ct.node={} ct.luns={}{ip} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}{}",
                 node.letter(),
                 self.lun_urls.len(),
-                self.kernel_args
+                self.kernel_args,
+                self.boot_args.iter().filter(|(n, _)| *n == node).map(|(_, a)| format!(" {a}")).collect::<String>()
             ),
             devices,
         }
@@ -260,7 +266,7 @@ impl Cluster {
         }
 
         // The clients' network: A, B, then the clients.
-        let lan = if spec.clients > 0 { Some(Lan::start(2 + spec.clients, Some(&dir.join("lan.pcap")))?) } else { None };
+        let lan = if spec.clients > 0 || spec.network { Some(Lan::start(2 + spec.clients, Some(&dir.join("lan.pcap")))?) } else { None };
         let nics = match &lan {
             Some(lan) => (0..2 + spec.clients).map(|p| lan.nic_args(p, &format!("52:54:00:c7:00:{:02x}", if p < 2 { p + 1 } else { 0x64 + p - 2 }))).collect(),
             None => Vec::new(),
@@ -278,6 +284,7 @@ impl Cluster {
             dir: dir.to_path_buf(),
             epoch,
             nics,
+            boot_args: Vec::new(),
         };
         let mut starting = Vec::new();
         for &node in &spec.nodes {
@@ -360,6 +367,15 @@ impl Cluster {
             self.node(name)?.ok(&format!("wait_luns {luns}"))?;
         }
         Ok(())
+    }
+
+    /// Kernel arguments for `name`'s next boots (`restart`), beside the
+    /// usual ones; empty for none.
+    pub fn set_boot_args(&mut self, name: NodeName, args: &str) {
+        self.node_env.boot_args.retain(|(n, _)| *n != name);
+        if !args.is_empty() {
+            self.node_env.boot_args.push((name, args.to_string()));
+        }
     }
 
     /// Powers the LIO array off and boots it again (same port, same images).

@@ -156,6 +156,52 @@ pub fn build(out: &Path, parts: &Parts<'_>) -> Result<()> {
     std::fs::write(out, cpio.finish()).with_context(|| format!("writing {}", out.display()))
 }
 
+/// Where Debian's fence-agents installs the capture kernel's sender.
+pub const FENCE_KDUMP_SEND: &str = "/usr/libexec/fence-agents/fence_kdump_send";
+
+/// The shared libraries `program` loads (its interpreter included), from
+/// `ldd`, as absolute paths.
+fn shared_libraries(program: &Path) -> Result<Vec<String>> {
+    let out = std::process::Command::new("ldd").arg(program).output().context("running ldd")?;
+    anyhow::ensure!(out.status.success(), "ldd {}: {}", program.display(), String::from_utf8_lossy(&out.stderr).trim());
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/')).map(str::to_string))
+        .collect())
+}
+
+/// Builds node A's kdump capture initramfs (the bench's kdump baseline):
+/// busybox, `guest/kdump-init` as /init, and Debian's `fence_kdump_send`
+/// with the libraries it loads, as dracut's kdump module packs it.
+pub fn build_kdump(out: &Path, busybox: &Path) -> Result<()> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let sender = Path::new(FENCE_KDUMP_SEND);
+    anyhow::ensure!(sender.exists(), "{FENCE_KDUMP_SEND} not found (Debian's fence-agents; scripts/setup.sh installs it)");
+    let mut cpio = Cpio::new();
+    for dir in ["bin", "sbin", "dev", "proc", "sys", "tmp", "usr", "usr/libexec", "usr/libexec/fence-agents"] {
+        cpio.dir(dir);
+    }
+    cpio.char_device("dev/console", 5, 1);
+    cpio.file("bin/busybox", 0o755, &read(busybox)?);
+    cpio.file("init", 0o755, include_bytes!("../guest/kdump-init"));
+    cpio.file(FENCE_KDUMP_SEND.trim_start_matches('/'), 0o755, &read(sender)?);
+    let mut dirs: Vec<String> = Vec::new();
+    for lib in shared_libraries(sender)? {
+        let rel = lib.trim_start_matches('/');
+        // Parent directories first, once each.
+        let mut parent = String::new();
+        for part in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, p)| p.to_vec()).unwrap_or_default() {
+            parent = if parent.is_empty() { part.to_string() } else { format!("{parent}/{part}") };
+            if !dirs.contains(&parent) && !["usr", "usr/libexec"].contains(&parent.as_str()) {
+                cpio.dir(&parent);
+                dirs.push(parent.clone());
+            }
+        }
+        cpio.file(rel, 0o755, &read(Path::new(&lib))?);
+    }
+    std::fs::write(out, cpio.finish()).with_context(|| format!("writing {}", out.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +222,31 @@ mod tests {
         let size = &data[second + 6 + 6 * 8..second + 6 + 7 * 8];
         assert_eq!(size, b"00000005");
         assert!(data.windows(10).any(|w| w == b"TRAILER!!!"));
+    }
+
+    #[test]
+    fn the_kdump_initramfs_holds_its_init_the_sender_and_what_it_loads() {
+        // scripts/setup.sh installs fence-agents and busybox-static.
+        let dir = std::env::temp_dir().join(format!("ct-kdump-cpio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let archive = dir.join("kdump.cpio");
+        build_kdump(&archive, Path::new("/bin/busybox")).unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd {} && cpio -id --quiet < kdump.cpio", dir.display()))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(std::fs::read_to_string(dir.join("init")).unwrap().contains("fence_kdump_send -i 1 -c 0"));
+        let sender = dir.join(FENCE_KDUMP_SEND.trim_start_matches('/'));
+        assert!(std::fs::metadata(&sender).unwrap().len() > 0);
+        // Every library the sender loads is in the archive, at its path.
+        let libs = shared_libraries(Path::new(FENCE_KDUMP_SEND)).unwrap();
+        assert!(libs.iter().any(|l| l.contains("libc.so")), "{libs:?}");
+        for lib in libs {
+            assert!(dir.join(lib.trim_start_matches('/')).is_file(), "{lib} missing from the archive");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

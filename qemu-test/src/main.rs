@@ -105,6 +105,9 @@ enum Command {
         /// either way).
         #[arg(long)]
         nfs_only: bool,
+        /// Samples of the kdump + fence_kdump baseline (8 LUNs, 1 GiB).
+        #[arg(long, default_value_t = 10)]
+        kdump_runs: usize,
     },
     /// List the scenarios.
     List,
@@ -244,12 +247,32 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { out } => demo(&all, &env, &root, &out),
-        Command::Bench { out, runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only } => bench::run(
-            &env,
-            &root,
-            &out,
-            &bench::Options { runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only },
-        ),
+        Command::Bench { out, runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only, kdump_runs } => {
+            let kdump_initramfs = if kdump_runs > 0 && !nfs_only {
+                let path = root.join("kdump.cpio");
+                initramfs::build_kdump(&path, &cli.busybox)?;
+                Some(path)
+            } else {
+                None
+            };
+            bench::run(
+                &env,
+                &root,
+                &out,
+                &bench::Options {
+                    runs,
+                    baseline_runs,
+                    throughput_runs,
+                    nfs_runs,
+                    nfs_hang_runs,
+                    nfs_only,
+                    kdump_runs,
+                    kdump_initramfs,
+                    kernel: env.kernel.clone(),
+                    kernel_args: env.kernel_args.clone(),
+                },
+            )
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         memory_of: vec![],
         coredump_mib: 64,
         clients: 0,
+        network: false,
     };
     ctx.step("booting node A");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

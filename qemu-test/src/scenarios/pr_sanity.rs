@@ -67,6 +67,7 @@ pub fn run(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         memory_of: vec![],
         coredump_mib: 64,
         clients: 0,
+        network: false,
     };
     ctx.step(&format!("booting the {} array, then nodes A and B", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

@@ -27,6 +27,7 @@ fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
         memory_of: vec![],
         coredump_mib: 1024,
         clients: 0,
+        network: false,
     }
 }
 
@@ -74,6 +75,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         memory_of: vec![],
         coredump_mib: 2048,
         clients: 0,
+        network: false,
     };
     ctx.step(&format!("booting the {} array and nodes A and B (1 GiB each)", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
