@@ -224,12 +224,11 @@ impl NfsPair {
         for (tag, dir, _, _) in MOUNTS {
             c.shell.ok(&format!("load_start {dir} {tag} {WRITERS}"), Duration::from_secs(60))?;
         }
-        let (mark, deadline) = (self.load_mark, self.cluster.deadline);
-        for (tag, _, _, _) in MOUNTS {
-            let c = self.cluster.client(0)?;
-            c.wait_console(mark, &format!("@@ACK {tag} w{}", WRITERS - 1), Duration::from_secs(120), deadline)?;
-        }
-        Ok(())
+        // Every writer of every mount has had a record acknowledged before
+        // this returns: an event right after must find each on both sides
+        // (waiting for the last writer alone let a hang come between its
+        // first acknowledgement and another writer's).
+        self.wait_resumed(Duration::ZERO, Duration::from_secs(120) * self.slow)
     }
 
     /// Every acknowledgement since the workload started.
