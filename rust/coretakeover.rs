@@ -63,6 +63,7 @@ mod takeover;
 #[allow(dead_code, unreachable_pub)]
 #[path = "core/src"]
 mod ct_core {
+    pub(crate) mod checksum;
     pub(crate) mod config;
     pub(crate) mod crc;
     pub(crate) mod header;

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The kernel's CRC-32C (`lib/libcrc32c.c`) for the functional core.
+//! The kernel's CRC-32C (`lib/libcrc32c.c`) and xxh64 (`lib/xxhash.c`)
+//! for the functional core.
 
+use crate::ct_core::checksum::{ChunkChecksum, Xxh64, XXH64_CHECK_VALUE};
 use crate::ct_core::crc::{Crc32c, CHECK_VALUE};
 use crate::shims;
 use kernel::prelude::*;
 
-/// The kernel's `crc32c()`; usable in any context, including the panic path.
+/// The kernel's `crc32c()` and `xxh64()`; usable in any context, including
+/// the panic path.
 pub(crate) struct KernelCrc;
 
 impl Crc32c for KernelCrc {
@@ -21,12 +24,24 @@ impl Crc32c for KernelCrc {
     }
 }
 
-/// Checks that the kernel computes the standard check value, as the host
-/// crate does (`rust/core/tests/crc_vectors.rs`).
+impl Xxh64 for KernelCrc {
+    fn xxh64(&self, data: &[u8], seed: u64) -> u64 {
+        // SAFETY: `data` is valid for reads of its length; `xxh64` only reads it.
+        unsafe { shims::xxh64(data.as_ptr().cast(), data.len(), seed) }
+    }
+}
+
+/// Checks that the kernel computes the standard check values, as the host
+/// crates do (`rust/core/tests/crc_vectors.rs`, `rust/core/tests/ondisk.rs`).
 pub(crate) fn self_test() -> Result {
     let got = KernelCrc.checksum(b"123456789");
     if got != CHECK_VALUE {
         pr_err!("crc32c self-test: got {:#010x}, expected {:#010x}\n", got, CHECK_VALUE);
+        return Err(EINVAL);
+    }
+    let got = KernelCrc.xxh64(b"123456789", 0);
+    if got != XXH64_CHECK_VALUE || ChunkChecksum::Xxh64.compute(&KernelCrc, b"123456789") != XXH64_CHECK_VALUE as u32 {
+        pr_err!("xxh64 self-test: got {:#018x}, expected {:#018x}\n", got, XXH64_CHECK_VALUE);
         return Err(EINVAL);
     }
     Ok(())

@@ -6,12 +6,17 @@
 //! be found wrong after a panic: the label (this cluster, this node), polled
 //! I/O, no I/O scheduler, the queue limits (which size the unsplittable
 //! bios), no unsaved dump on the disk. It then preallocates everything the
-//! panic path needs (`PanicState`), records the RAM ranges, the VMCOREINFO
-//! note and the plan in the header, and writes it with state `armed`. Any
-//! failure leaves the disk as it was.
+//! panic path needs (`PanicState`), chooses the chunk checksum by measuring
+//! both, rehearses the first 8 MiB of the dump through the panic path's own
+//! pipeline (its rate predicts the dump's time), records the RAM ranges, the
+//! VMCOREINFO note, the plan and the prediction in the header, and writes it
+//! with state `armed`. Any failure leaves the label, header and heartbeat as
+//! they were (the rehearsal writes only into the data area, which holds no
+//! unsaved dump).
 
 use crate::bdev::{allocated, BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
+use crate::ct_core::checksum::{ChecksumChoice, ChunkChecksum};
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_CPUS, MAX_RANGES, MAX_VMCOREINFO};
 use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
@@ -48,13 +53,70 @@ static HEARTBEAT_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct DumpContext {
     disk: NamedDisk,
     reserved_bytes: usize,
+    /// The chunk checksum and the rates it was chosen by.
+    checksum: ChecksumProbe,
     target: DumpTarget,
+}
+
+/// The chunk checksum chosen at arming, and what the probe measured.
+#[derive(Clone, Copy)]
+pub(crate) struct ChecksumProbe {
+    pub(crate) chosen: ChunkChecksum,
+    pub(crate) crc32c_mib_s: u32,
+    pub(crate) xxh64_mib_s: u32,
+}
+
+/// Bytes each round of the checksum probe covers, and the rounds: the
+/// fastest round counts, so a round slowed by an interrupt or preemption
+/// does not.
+const PROBE_BYTES: usize = 1 << 20;
+const PROBE_ROUNDS: usize = 4;
+/// The bytes of the dump that each round of arming's rehearsal writes, and
+/// the rounds.
+const REHEARSAL_BYTES: u64 = 8 << 20;
+const REHEARSAL_ROUNDS: usize = 2;
+
+/// Measures what CRC-32C and xxh64 cost on this node, over `buf` (a bounce
+/// buffer of the panic path, filled here with varied bytes), in MiB/s.
+fn probe_checksums(buf: &mut [u8]) -> (u32, u32) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8;
+    }
+    let buf: &[u8] = buf;
+    let rate = |f: ChunkChecksum| -> u32 {
+        if buf.is_empty() {
+            return 0;
+        }
+        let mut best = u64::MAX;
+        for _ in 0..PROBE_ROUNDS {
+            // SAFETY: Reads the clock.
+            let start = unsafe { bindings::ktime_get() };
+            let mut done = 0;
+            let mut sink = 0u32;
+            while done < PROBE_BYTES {
+                sink ^= f.compute(&KernelCrc, buf);
+                done += buf.len();
+            }
+            core::hint::black_box(sink);
+            // SAFETY: Reads the clock.
+            let ns = unsafe { bindings::ktime_get() }.saturating_sub(start).max(1) as u64;
+            best = best.min(ns * (PROBE_BYTES as u64) / done as u64);
+        }
+        // MiB/s = PROBE_BYTES / best ns, scaled.
+        u32::try_from((PROBE_BYTES as u64 * 1_000_000_000 / best.max(1)) >> 20).unwrap_or(u32::MAX)
+    };
+    (rate(ChunkChecksum::Crc32c), rate(ChunkChecksum::Xxh64))
 }
 
 impl DumpContext {
     /// The path the administrator gave.
     pub(crate) fn path(&self) -> &str {
         self.disk.path()
+    }
+
+    /// The chunk checksum of this arming and the probe's figures.
+    pub(crate) fn checksum(&self) -> ChecksumProbe {
+        self.checksum
     }
 
     /// Memory held while armed, as kmalloc gave it: bounce buffers, header
@@ -240,9 +302,10 @@ fn open_exclusive(path: &CStr) -> Result<BlockDevice> {
 }
 
 /// Arms the disk at `path` for this node, with `in_flight` bios in flight in
-/// the panic path (1..=`MAX_BIOS_IN_FLIGHT`) and the CPU notes `cpus`
-/// (`cpu_notes`), and publishes it to the panic path.
-pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes) -> Outcome<KBox<DumpContext>> {
+/// the panic path (1..=`MAX_BIOS_IN_FLIGHT`), the CPU notes `cpus`
+/// (`cpu_notes`) and the chunk checksum `checksum` resolves to, and
+/// publishes it to the panic path.
+pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes, checksum: ChecksumChoice) -> Outcome<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
     };
@@ -303,6 +366,21 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
     }
 
     // Everything the panic path needs, before anything is written.
+    let in_flight = in_flight.clamp(1, MAX_BIOS_IN_FLIGHT) as usize;
+    let mut slots = KVec::with_capacity(in_flight, GFP_KERNEL)?;
+    for _ in 0..in_flight {
+        slots.push(Slot::new(pages as u16, chunk_size as usize)?, GFP_KERNEL)?;
+    }
+    // What each chunk checksum costs here, on a chunk-sized buffer.
+    let (crc32c_mib_s, xxh64_mib_s) = match slots.get_mut(0) {
+        Some(slot) => probe_checksums(slot.bounce_mut()),
+        None => (0, 0),
+    };
+    let probe = ChecksumProbe {
+        chosen: checksum.resolve(u64::from(crc32c_mib_s), u64::from(xxh64_mib_s)),
+        crc32c_mib_s,
+        xxh64_mib_s,
+    };
     let mut header_buf = IoBuf::new(HEADER_SIZE)?;
     let mut header = Header::new(header_buf.as_mut_slice()).ok_or(EINVAL)?;
     header.set_state(DumpState::Armed);
@@ -330,14 +408,10 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         header_flags |= flags::STOPPED_CPU_REGISTERS;
     }
     header.set_flags(header_flags);
+    header.set_chunk_checksum(probe.chosen, crc32c_mib_s, xxh64_mib_s);
     let copy = header.next_generation(&KernelCrc);
-    let (capacity, dump_bytes) = (plan.capacity(), plan.dump_bytes());
+    let (capacity, dump_bytes, data_offset) = (plan.capacity(), plan.dump_bytes(), plan.data_offset());
 
-    let in_flight = in_flight.clamp(1, MAX_BIOS_IN_FLIGHT) as usize;
-    let mut slots = KVec::with_capacity(in_flight, GFP_KERNEL)?;
-    for _ in 0..in_flight {
-        slots.push(Slot::new(pages as u16, chunk_size as usize)?, GFP_KERNEL)?;
-    }
     let mut kept_ranges = KVec::with_capacity(n, GFP_KERNEL)?;
     kept_ranges.extend_from_slice(&table[..n], GFP_KERNEL)?;
     let panic = PanicState {
@@ -348,13 +422,48 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         slots,
         ranges: kept_ranges,
         pages_per_chunk: pages as usize,
+        checksum: probe.chosen,
     };
     let target = DumpTarget::new(disk, panic);
-    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, target }, GFP_KERNEL)?;
+    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target }, GFP_KERNEL)?;
     // What arming holds, counted allocation by allocation (not computed
     // from the sizes asked for: slabs round up, and bios carry more than
     // their vectors).
     ctx.reserved_bytes = ctx.target.state_mut().allocated() + allocated(&*ctx as *const DumpContext) + ctx.disk.allocated();
+
+    // The rehearsal: the first bytes of the dump through the panic path's
+    // own pipeline, into the data area (which holds no unsaved dump: that
+    // was refused above). Its rate predicts the dump's time.
+    // The faster of two rounds: the first also pays for warming up (the
+    // bounce buffers' and bios' first use), which a whole dump amortizes.
+    let rehearsed = {
+        let DumpContext { disk, target, .. } = &mut *ctx;
+        let bdev = disk.dev.raw();
+        let state = target.state_mut();
+        (0..REHEARSAL_ROUNDS).try_fold((0u64, u64::MAX), |best, _| {
+            let (bytes, ns) = state.rehearse(bdev, data_offset, u64::from(chunk_size), REHEARSAL_BYTES)?;
+            Ok::<_, crate::polled_bio::PollError>(if ns < best.1 { (bytes, ns) } else { best })
+        })
+    };
+    let (rehearsal_mib_s, predicted_ms) = match rehearsed {
+        Ok((bytes, ns)) if bytes > 0 => {
+            // Bytes per millisecond (the rehearsal is at most 8 MiB: no overflow).
+            let per_ms = (bytes.saturating_mul(1_000_000) / ns.max(1)).max(1);
+            (
+                u32::try_from((per_ms * 1000) >> 20).unwrap_or(u32::MAX),
+                u32::try_from(capacity / per_ms).unwrap_or(u32::MAX),
+            )
+        }
+        Ok(_) => (0, 0),
+        Err(e) => {
+            return Err(refuse(
+                errno(bindings::EIO),
+                path,
+                format_args!("the rehearsal of the dump failed ({:?}): the panic path could not write either", e),
+            ))
+        }
+    };
+    ctx.target.state_mut().record_rehearsal(rehearsal_mib_s, predicted_ms);
 
     // The last step: the header says "armed".
     {
@@ -365,7 +474,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
     // its `Drop` withdraws the target before anything in it goes.
     unsafe { ctx.target.publish() };
     pr_info!(
-        "dump disk {} armed: {} MiB of RAM in {} ranges, {} MiB fit, {} KiB chunks, {} in flight, {} KiB reserved{}\n",
+        "dump disk {} armed: {} MiB of RAM in {} ranges, {} MiB fit, {} KiB chunks, {} in flight, {} KiB reserved; chunk checksum {} ({}: crc32c {} MiB/s, xxh64 {} MiB/s); rehearsal {} MiB/s, a dump would take {} ms{}\n",
         path,
         dump_bytes >> 20,
         n,
@@ -373,6 +482,12 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         chunk_size >> 10,
         in_flight,
         ctx.reserved_bytes >> 10,
+        probe.chosen.as_str(),
+        checksum.as_str(),
+        crc32c_mib_s,
+        xxh64_mib_s,
+        rehearsal_mib_s,
+        predicted_ms,
         if header_flags & flags::VOLATILE_CACHE != 0 { "; warning: volatile write cache, not flushed after a panic" } else { "" },
     );
     if !stopped_cpu_registers {

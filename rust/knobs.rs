@@ -16,6 +16,7 @@
 //! root-only (mode 0644, or 0200 for commands); a bad write returns an errno,
 //! logs why, and changes nothing.
 
+use crate::ct_core::checksum::ChecksumChoice;
 use crate::ct_core::ids::{parse_number, ClusterId, NodeId, ParseIdError};
 use crate::ct_core::VERSION;
 use crate::events::{Event, Listener, ListenerBlock, Subscription};
@@ -157,6 +158,42 @@ impl Show for DumpReserved {
     fn show(out: &mut Page<'_>) -> Result {
         let bytes = node::read_arming(|armed| Ok(armed.map_or(0, |ctx| ctx.reserved_bytes())))?;
         out.line(format_args!("{}", bytes))
+    }
+}
+
+struct DumpChecksum;
+
+impl Show for DumpChecksum {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::dump_checksum().as_str()))
+    }
+}
+
+impl Store for DumpChecksum {
+    fn store(input: &str) -> Result {
+        match ChecksumChoice::parse(input) {
+            Some(choice) => {
+                node::set_dump_checksum(choice);
+                Ok(())
+            }
+            None => {
+                pr_warn!("dump_checksum: refused {:?}: give auto, crc32c or xxh64\n", input.trim_end());
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
+/// The armed dump's chunk checksum and the probe's rates: one line,
+/// `FUNCTION crc32c=MIB_S xxh64=MIB_S` (empty when disarmed).
+struct DumpChecksumArmed;
+
+impl Show for DumpChecksumArmed {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_arming(|armed| match armed.map(|ctx| ctx.checksum()) {
+            Some(p) => out.line(format_args!("{} crc32c={} xxh64={}", p.chosen.as_str(), p.crc32c_mib_s, p.xxh64_mib_s)),
+            None => out.line(format_args!("")),
+        })
     }
 }
 
@@ -332,6 +369,8 @@ static KEY_ATTR: Attribute = Attribute::read_only::<Key>(c_str!("registration_ke
 static DUMP_DISK_ATTR: Attribute = Attribute::read_write::<DumpDisk>(c_str!("dump_disk"));
 static DUMP_STATE_ATTR: Attribute = Attribute::read_only::<DumpState>(c_str!("dump_state"));
 static DUMP_RESERVED_ATTR: Attribute = Attribute::read_only::<DumpReserved>(c_str!("dump_reserved_bytes"));
+static DUMP_CHECKSUM_ATTR: Attribute = Attribute::read_write::<DumpChecksum>(c_str!("dump_checksum"));
+static DUMP_CHECKSUM_ARMED_ATTR: Attribute = Attribute::read_only::<DumpChecksumArmed>(c_str!("dump_checksum_armed"));
 static SERVICE_DISKS_ATTR: Attribute = Attribute::read_write::<ServiceDisks>(c_str!("service_disks"));
 static PARTNER_ID_ATTR: Attribute = Attribute::read_write::<PartnerId>(c_str!("partner_id"));
 static PARTNER_DISKS_ATTR: Attribute = Attribute::read_write::<PartnerDisks>(c_str!("partner_disks"));
@@ -346,7 +385,7 @@ static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 
-static ATTRS: AttributeList<21> = AttributeList::new([
+static ATTRS: AttributeList<23> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -356,6 +395,8 @@ static ATTRS: AttributeList<21> = AttributeList::new([
     &DUMP_STATE_ATTR,
     &DUMP_RESERVED_ATTR,
     &IN_FLIGHT_ATTR,
+    &DUMP_CHECKSUM_ATTR,
+    &DUMP_CHECKSUM_ARMED_ATTR,
     &SERVICE_DISKS_ATTR,
     &PARTNER_ID_ATTR,
     &PARTNER_DISKS_ATTR,

@@ -24,6 +24,7 @@
 //! The two mutexes are never held together.
 
 use crate::bdev::{BlockDevice, NamedDisk};
+use crate::ct_core::checksum::ChecksumChoice;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
 use crate::ct_core::keys::RegistrationKey;
@@ -181,7 +182,7 @@ pub(crate) fn arm(path: &str) -> Outcome {
         if arming.armed.is_some() {
             return Err(refuse!(EBUSY, "dump_disk: refused {}: a disk is armed; write none first", path));
         }
-        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus)?);
+        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum())?);
         Ok(())
     })
 }
@@ -455,6 +456,19 @@ pub(crate) fn set_setting(s: Setting, value: u32) -> Outcome {
     }
     s.cell().store(value, Ordering::Relaxed);
     Ok(())
+}
+
+/// The chunk checksum asked for (`ChecksumChoice::encode`), taken when a
+/// disk is armed.
+static DUMP_CHECKSUM: AtomicU32 = AtomicU32::new(0);
+
+pub(crate) fn dump_checksum() -> ChecksumChoice {
+    ChecksumChoice::decode(DUMP_CHECKSUM.load(Ordering::Relaxed)).unwrap_or(ChecksumChoice::Auto)
+}
+
+/// Sets the chunk checksum of the next arming; an armed disk keeps its own.
+pub(crate) fn set_dump_checksum(choice: ChecksumChoice) {
+    DUMP_CHECKSUM.store(choice.encode(), Ordering::Relaxed);
 }
 
 pub(crate) fn auto_takeover() -> bool {

@@ -13,7 +13,8 @@
 //! 1. the header, state `dumping`, with the panic's time, CPU and message:
 //!    the *panic beacon* the partner watches for;
 //! 2. the RAM, chunk by chunk through bounce buffers (`dump_bios_in_flight` bios in
-//!    flight), each chunk's CRC-32C into the checksum table;
+//!    flight), each chunk's checksum (CRC-32C or xxh64, as armed) into the
+//!    checksum table;
 //! 3. every `PROGRESS_BYTES`: the checksum table page, then the header with
 //!    the new watermark (only bytes whose bios completed and whose checksums
 //!    are on the disk count);
@@ -26,7 +27,7 @@
 
 use crate::bdev::{allocated, BlockDevice, IoBuf, PAGE, SECTOR_SHIFT};
 use crate::crc::KernelCrc;
-use crate::ct_core::crc::Crc32c;
+use crate::ct_core::checksum::ChunkChecksum;
 use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
 use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
 use crate::ct_core::plan::PageCursor;
@@ -123,6 +124,35 @@ impl Slot {
     pub(crate) fn new(pages: u16, bytes: usize) -> Result<Self> {
         Ok(Self { bio: PolledBio::new(pages)?, bounce: IoBuf::new(bytes)? })
     }
+
+    /// The bounce buffer, while nothing is in flight (arming's probe).
+    pub(crate) fn bounce_mut(&mut self) -> &mut [u8] {
+        self.bounce.as_mut_slice()
+    }
+
+    /// Copies the next pages of `cursor`, at most `max` of them, into the
+    /// bounce buffer (whose bio must be complete); returns how many. A page
+    /// that cannot be read becomes zeros and counts in `unreadable`.
+    fn fill(&mut self, cursor: &mut PageCursor<'_>, max: usize, unreadable: &mut u32) -> usize {
+        let mut pages = 0;
+        while pages < max {
+            let Some(phys) = cursor.next() else { break };
+            if let Some(dst) = self.bounce.as_mut_slice().get_mut(pages * PAGE..(pages + 1) * PAGE) {
+                // SAFETY: `phys` lies in System RAM, which is in the direct map;
+                // `copy_from_kernel_nofault` survives unmapped pages.
+                let copied = unsafe {
+                    let src = shims::ct_phys_to_virt(phys);
+                    bindings::copy_from_kernel_nofault(dst.as_mut_ptr().cast(), src, PAGE)
+                };
+                if copied != 0 {
+                    dst.fill(0);
+                    *unreadable = unreadable.saturating_add(1);
+                }
+            }
+            pages += 1;
+        }
+        pages
+    }
 }
 
 /// Everything the panic path writes with, preallocated when armed.
@@ -136,6 +166,8 @@ pub(crate) struct PanicState {
     pub(crate) slots: KVec<Slot>,
     pub(crate) ranges: KVec<RamRange>,
     pub(crate) pages_per_chunk: usize,
+    /// The function of the chunk checksums (also in the header).
+    pub(crate) checksum: ChunkChecksum,
 }
 
 impl PanicState {
@@ -224,6 +256,59 @@ impl PanicState {
         result
     }
 
+    /// Arming's rehearsal of the dump: the first `bytes` of the stream go
+    /// through the panic path's own pipeline (copy, chunk checksum, polled
+    /// writes with every slot in flight) into the data area, where the dump
+    /// would put them; nothing else is written (the watermark stays 0, so no
+    /// reader takes these bytes for a dump). Returns the bytes written and
+    /// the nanoseconds it took. Process context: interrupts and other CPUs
+    /// run, so a panic (which has neither) is at least as fast.
+    pub(crate) fn rehearse(&mut self, bdev: *mut bindings::block_device, data_offset: u64, chunk_size: u64, bytes: u64) -> Result<(u64, u64), PollError> {
+        let slots = self.slots.len() as u64;
+        if chunk_size == 0 || slots == 0 {
+            return Ok((0, 0));
+        }
+        let ranges = core::mem::take(&mut self.ranges);
+        let limit = bytes.min(ranges.iter().map(|r| r.len).sum());
+        let mut cursor = PageCursor::new(&ranges, limit);
+        let (mut written, mut unreadable, mut sink) = (0u64, 0u32, 0u32);
+        let started = panic_clock_ns();
+        let mut outcome = Ok(());
+        for chunk in 0..limit.div_ceil(chunk_size) {
+            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
+            if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
+                outcome = Err(e);
+                break;
+            }
+            let pages = slot.fill(&mut cursor, self.pages_per_chunk, &mut unreadable);
+            if pages == 0 {
+                break;
+            }
+            sink ^= self.checksum.compute(&KernelCrc, slot.bounce.as_slice().get(..pages * PAGE).unwrap_or(&[]));
+            let sector = (data_offset + chunk * chunk_size) >> SECTOR_SHIFT;
+            let bounce = &slot.bounce;
+            // SAFETY: As in `dump_ram`: the bounce pages are untouched until
+            // this slot's bio is reaped.
+            if let Err(e) = unsafe { slot.bio.submit_write(bdev, sector, (0..pages).map(|p| bounce.page(p * PAGE))) } {
+                outcome = Err(e);
+                break;
+            }
+            written += (pages * PAGE) as u64;
+        }
+        let drained = self.drain();
+        let ns = panic_clock_ns().saturating_sub(started);
+        core::hint::black_box(sink);
+        self.ranges = ranges;
+        outcome.and(drained).map(|()| (written, ns))
+    }
+
+    /// Records the rehearsal's figures in the header (not yet written).
+    pub(crate) fn record_rehearsal(&mut self, mib_s: u32, predicted_ms: u32) {
+        let mut h = self.header();
+        h.set_rehearsal(mib_s, predicted_ms);
+        h.seal(&KernelCrc);
+    }
+
     /// The whole dump. Returns nothing: what happened is in the header.
     fn dump(&mut self, bdev: *mut bindings::block_device, message: &str, registers: &PanicRegisters, entered_ns: u64) {
         let (capacity, chunk_size, data_offset, table_offset, fits) = {
@@ -264,6 +349,7 @@ impl PanicState {
             (Ok(w), Err(e)) | (Err((w, e)), _) => (w, Some(e)),
         };
         let elapsed_ms = panic_clock_ns().saturating_sub(started) / 1_000_000;
+        let predicted_ms = self.header().rehearsal().1;
         {
             let mut h = self.header();
             let complete = stop.is_none() && fits && watermark == capacity;
@@ -280,10 +366,12 @@ impl PanicState {
             return;
         }
         pr_emerg!(
-            "dump {}: {} MiB in {} ms{}\n",
+            "dump {}: {} MiB in {} ms (predicted at arming: {} ms for {} MiB){}\n",
             state.as_str(),
             watermark >> 20,
             elapsed_ms,
+            predicted_ms,
+            capacity >> 20,
             match stop {
                 Some(PollError::Timeout) => " (a write timed out)",
                 Some(_) => " (a write failed)",
@@ -318,26 +406,9 @@ impl PanicState {
                 outcome = Err((watermark, e));
                 break;
             }
-            let mut pages = 0;
-            while pages < self.pages_per_chunk {
-                let Some(phys) = cursor.next() else { break };
-                let dst = slot.bounce.as_mut_slice().get_mut(pages * PAGE..(pages + 1) * PAGE);
-                if let Some(dst) = dst {
-                    // SAFETY: `phys` lies in System RAM, which is in the direct map;
-                    // `copy_from_kernel_nofault` survives unmapped pages.
-                    let copied = unsafe {
-                        let src = shims::ct_phys_to_virt(phys);
-                        bindings::copy_from_kernel_nofault(dst.as_mut_ptr().cast(), src, PAGE)
-                    };
-                    if copied != 0 {
-                        dst.fill(0);
-                        unreadable = unreadable.saturating_add(1);
-                    }
-                }
-                pages += 1;
-            }
+            let pages = slot.fill(&mut cursor, self.pages_per_chunk, &mut unreadable);
             let data = slot.bounce.as_slice().get(..pages * PAGE).unwrap_or(&[]);
-            let crc = KernelCrc.checksum(data);
+            let crc = self.checksum.compute(&KernelCrc, data);
             let index = chunk % CRCS_PER_PAGE;
             if index == 0 && chunk > 0 {
                 if let Err(e) = self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE - 1) {

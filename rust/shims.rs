@@ -92,6 +92,8 @@ extern "C" {
 
     /// `lib/libcrc32c.c`: raw CRC-32C (no final inversion).
     pub(crate) fn crc32c(crc: u32, address: *const c_void, length: c_uint) -> u32;
+    /// `lib/xxhash.c`: XXH64 of `length` bytes with `seed`.
+    pub(crate) fn xxh64(input: *const c_void, length: usize, seed: u64) -> u64;
     /// `kernel/vmcore_info.c`: physical address of the VMCOREINFO ELF note.
     pub(crate) fn paddr_vmcoreinfo_note() -> bindings::phys_addr_t;
 }

@@ -98,7 +98,16 @@ pub struct Sample {
     /// and dd's rate on the same disk in the same boot.
     pub dump_mib: Option<u64>,
     pub dump_ms: Option<u64>,
+    /// The dump's time as arming's rehearsal predicted it (A's dump line).
+    pub dump_predicted_ms: Option<u64>,
     pub dd_mib_s: Option<f64>,
+    /// The chunk checksum asked for (`dump_checksum`: auto, crc32c, xxh64),
+    /// the one armed, and the rates arming measured (MiB/s); none in the
+    /// kdump baseline, where A is not armed when it panics.
+    pub checksum_asked: &'static str,
+    pub chunk_checksum: Option<String>,
+    pub crc32c_mib_s: Option<u64>,
+    pub xxh64_mib_s: Option<u64>,
 }
 
 pub struct Options {
@@ -279,7 +288,7 @@ impl Bench {
         Ok(v[1])
     }
 
-    fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool) -> Result<Sample> {
+    fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool, checksum: &'static str) -> Result<Sample> {
         let kdump = mode == Mode::Kdump;
         if !self.a_fresh || self.a_ram != ram || self.a_crashkernel != kdump {
             self.cluster.set_boot_args(NodeName::A, if kdump { CRASHKERNEL } else { "" });
@@ -291,7 +300,7 @@ impl Bench {
         let deadline = self.cluster.deadline;
         let a = self.cluster.node(NodeName::A)?;
         configure(a, NodeName::A)?;
-        a.ok(&format!("echo {in_flight} > {SYSFS}/dump_bios_in_flight && dump_ready $(coredump_dev a)"))?;
+        a.ok(&format!("echo {in_flight} > {SYSFS}/dump_bios_in_flight && echo {checksum} > {SYSFS}/dump_checksum && dump_ready $(coredump_dev a)"))?;
         let dd_mib_s = if time_dump {
             let dd = a.ok(&format!(
                 "t0=$(host date +%s%N) && dd if=/dev/zero of=$(coredump_dev a) bs=1M count={DD_MIB} oflag=direct 2>/dev/null && t1=$(host date +%s%N) && echo $t0 $t1"
@@ -305,6 +314,7 @@ impl Bench {
             "dev=$(coredump_dev a) && coretakeover label --force --disk $dev --cluster {CLUSTER_ID} --node 1 >/dev/null && echo $dev > {SYSFS}/dump_disk"
         ))?;
         let reserved: u64 = a.ok(&format!("cat {SYSFS}/dump_reserved_bytes"))?.trim().parse()?;
+        let (chunk_checksum, crc32c_mib_s, xxh64_mib_s) = crate::scenarios::dump::armed_checksum(a)?;
 
         if !self.b_watching {
             self.cluster.node(NodeName::B)?.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
@@ -399,7 +409,7 @@ impl Bench {
         let queued_us: Vec<u64> = disks.iter().filter_map(|d| d["queued_us"].as_u64()).collect();
         let disks_held = disks.iter().filter(|d| d["held"] == 1 && (d["method"] == "preempt-abort" || d["method"] == "preempt")).count();
         ensure!(disks_held == self.luns, "B took {disks_held} of {} LUNs: {last}", self.luns);
-        let (mut dump_mib, mut dump_ms) = (None, None);
+        let (mut dump_mib, mut dump_ms, mut dump_predicted_ms) = (None, None, None);
         if time_dump || mode == Mode::Sequential {
             let end = match dump_end {
                 Some(end) => end,
@@ -408,6 +418,7 @@ impl Bench {
             ensure!(end.text.contains("dump complete"), "A's dump: {}", end.text);
             let (mib, ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
             (dump_mib, dump_ms) = (Some(mib), Some(ms));
+            dump_predicted_ms = end.text.split("(predicted at arming: ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok());
         }
         let sample = Sample {
             mode,
@@ -436,7 +447,12 @@ impl Bench {
             reserved_bytes: reserved,
             dump_mib,
             dump_ms,
+            dump_predicted_ms,
             dd_mib_s,
+            checksum_asked: checksum,
+            chunk_checksum: (!kdump).then(|| chunk_checksum.clone()),
+            crc32c_mib_s: Some(crc32c_mib_s),
+            xxh64_mib_s: Some(xxh64_mib_s),
         };
         println!(
             "    - {:?} {} LUNs {} MiB: takeover {:.0} ms{}{}",
@@ -450,8 +466,8 @@ impl Bench {
             },
             match (sample.dump_mib, sample.dump_ms, sample.dd_mib_s) {
                 (Some(mib), Some(ms), Some(dd)) =>
-                    format!("; dump {mib} MiB in {ms} ms with {in_flight} in flight, dd {dd:.0} MiB/s"),
-                (Some(mib), Some(ms), None) => format!("; dump {mib} MiB in {ms} ms"),
+                    format!("; dump {mib} MiB in {ms} ms (predicted {} ms) with {in_flight} in flight and {chunk_checksum} ({checksum}), dd {dd:.0} MiB/s", sample.dump_predicted_ms.unwrap_or(0)),
+                (Some(mib), Some(ms), None) => format!("; dump {mib} MiB in {ms} ms (predicted {} ms)", sample.dump_predicted_ms.unwrap_or(0)),
                 _ => String::new(),
             }
         );
@@ -482,7 +498,7 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     println!("    - starting a program: {exec_guest:.1} ms on node B (TCG), {exec_host:.2} ms on this machine");
     let mut events = Vec::new();
     let mut timeline = serde_json::Value::Null;
-    let save = |events: &[serde_json::Value], timeline: &serde_json::Value| -> Result<()> {
+    let save_as = |events: &[serde_json::Value], timeline: &serde_json::Value, stopped_by: Option<String>| -> Result<()> {
         let doc = serde_json::json!({
             "commit": measured_commit(),
             "seconds": started.elapsed().as_secs_f64(),
@@ -490,10 +506,12 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
             "exec_ms_host": exec_host,
             "events": events,
             "timeline": timeline,
+            "stopped_by": stopped_by,
         });
         std::fs::write(out.join("nfs-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
         Ok(())
     };
+    let save = |events: &[serde_json::Value], timeline: &serde_json::Value| save_as(events, timeline, None);
     let print = |o: &crate::scenarios::nfs::Outcome| {
         let stalls: Vec<String> = o.stall_ms.iter().map(|(t, ms)| format!("{t} {ms} ms")).collect();
         println!(
@@ -507,42 +525,51 @@ fn nfs(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
             o.lost_acked_ops.len()
         );
     };
-    for i in 0..opts.nfs_runs + opts.nfs_hang_runs {
-        let hang = i >= opts.nfs_runs;
-        let o = if hang { pair.hang(NodeName::A)? } else { pair.panic(NodeName::A)? };
-        if i == 0 {
-            // The first panic's acknowledgements around it, for the plot.
-            let acks = pair.acks()?;
-            let at = pair.cluster.node(NodeName::B)?.console.find(0, "takeover done").map(|l| l.at);
-            let panic_at = pair.cluster.node(NodeName::A)?.console.find(0, "sysrq: Trigger a crash").map(|l| l.at).context("no panic line")?;
-            let rel = |d: Duration| (d.as_secs_f64() - panic_at.as_secs_f64()) * 1000.0;
-            let mut per = serde_json::Map::new();
-            for (tag, _, _, _) in MOUNTS {
-                let points: Vec<(f64, u32)> = acks.iter().filter(|a| a.tag == tag).map(|a| (rel(a.at), a.writer)).collect();
-                per.insert(tag.to_string(), serde_json::json!(points));
+    let mut run = |events: &mut Vec<serde_json::Value>, timeline: &mut serde_json::Value| -> Result<()> {
+        for i in 0..opts.nfs_runs + opts.nfs_hang_runs {
+            let hang = i >= opts.nfs_runs;
+            let o = if hang { pair.hang(NodeName::A)? } else { pair.panic(NodeName::A)? };
+            if i == 0 {
+                // The first panic's acknowledgements around it, for the plot.
+                let acks = pair.acks()?;
+                let at = pair.cluster.node(NodeName::B)?.console.find(0, "takeover done").map(|l| l.at);
+                let panic_at = pair.cluster.node(NodeName::A)?.console.find(0, "sysrq: Trigger a crash").map(|l| l.at).context("no panic line")?;
+                let rel = |d: Duration| (d.as_secs_f64() - panic_at.as_secs_f64()) * 1000.0;
+                let mut per = serde_json::Map::new();
+                for (tag, _, _, _) in MOUNTS {
+                    let points: Vec<(f64, u32)> = acks.iter().filter(|a| a.tag == tag).map(|a| (rel(a.at), a.writer)).collect();
+                    per.insert(tag.to_string(), serde_json::json!(points));
+                }
+                *timeline = serde_json::json!({ "acks": per, "takeover_done_ms": at.map(rel), "service_running_ms": o.service_ms });
             }
-            timeline = serde_json::json!({ "acks": per, "takeover_done_ms": at.map(rel), "service_running_ms": o.service_ms });
+            if hang {
+                pair.resume_fenced(NodeName::A)?;
+                pair.giveback_refused(NodeName::A)?;
+                pair.reboot(NodeName::A)?;
+            } else {
+                pair.reboot(NodeName::A)?;
+            }
+            let o = pair.finish(o)?;
+            print(&o);
+            events.push(o.to_json());
+            pair.start_load()?;
+            let mut g = pair.giveback(NodeName::A)?;
+            g = pair.finish(g)?;
+            g.event = if hang { "giveback-after-hang".into() } else { "giveback".into() };
+            print(&g);
+            events.push(g.to_json());
+            save(&events, &timeline)?;
+            // Each reboot saved a dump: it is not what this part measures.
+            let _ = std::fs::remove_dir_all(ctx.dir.join("crash-a"));
+            pair.start_load()?;
         }
-        if hang {
-            pair.resume_fenced(NodeName::A)?;
-            pair.giveback_refused(NodeName::A)?;
-            pair.reboot(NodeName::A)?;
-        } else {
-            pair.reboot(NodeName::A)?;
-        }
-        let o = pair.finish(o)?;
-        print(&o);
-        events.push(o.to_json());
-        pair.start_load()?;
-        let mut g = pair.giveback(NodeName::A)?;
-        g = pair.finish(g)?;
-        g.event = if hang { "giveback-after-hang".into() } else { "giveback".into() };
-        print(&g);
-        events.push(g.to_json());
-        save(&events, &timeline)?;
-        // Each reboot saved a dump: it is not what this part measures.
-        let _ = std::fs::remove_dir_all(ctx.dir.join("crash-a"));
-        pair.start_load()?;
+        Ok(())
+    };
+    if let Err(e) = run(&mut events, &mut timeline) {
+        // What was measured stays, with why the run stopped.
+        let after = format!("after {} events, {e:#}", events.len());
+        save_as(&events, &timeline, Some(after))?;
+        return Err(e);
     }
     drop(pair);
     crate::results::tidy_passed(&ctx.dir);
@@ -596,22 +623,22 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         let kdump_runs = if ram == 1024 && bench.kdump.is_some() { opts.kdump_runs } else { 0 };
         for i in 0..opts.runs.max(opts.baseline_runs).max(kdump_runs) {
             if i < opts.runs {
-                samples.push(bench.sample(Mode::Ours, ram, 4, false)?);
+                samples.push(bench.sample(Mode::Ours, ram, 4, false, "auto")?);
             }
             if i < opts.baseline_runs {
-                samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024)?);
+                samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024, "auto")?);
             }
             if i < kdump_runs {
-                samples.push(bench.sample(Mode::Kdump, ram, 4, false)?);
+                samples.push(bench.sample(Mode::Kdump, ram, 4, false, "auto")?);
             }
             watch_costs.borrow_mut().append(&mut bench.watch_costs);
             save(&samples)?;
         }
     }
-    println!("--- bench: dump throughput against dd, 1 and 4 bios in flight (A 1 GiB)");
+    println!("--- bench: dump throughput against dd: 1 and 4 bios in flight with the checksum auto chooses, 4 with CRC-32C (A 1 GiB)");
     for _ in 0..opts.throughput_runs {
-        for in_flight in [1, 4] {
-            samples.push(bench.sample(Mode::Ours, 1024, in_flight, true)?);
+        for (in_flight, checksum) in [(1, "auto"), (4, "auto"), (4, "crc32c")] {
+            samples.push(bench.sample(Mode::Ours, 1024, in_flight, true, checksum)?);
         }
         save(&samples)?;
     }
@@ -622,7 +649,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         println!("--- bench: {luns} LUNs per node, A 1 GiB");
         let mut bench = Bench::start(env, &dir.join(format!("luns-{luns}")), luns, 1024, deadline, None)?;
         for _ in 0..opts.runs {
-            samples.push(bench.sample(Mode::Ours, 1024, 4, false)?);
+            samples.push(bench.sample(Mode::Ours, 1024, 4, false, "auto")?);
             save(&samples)?;
         }
         drop(bench);

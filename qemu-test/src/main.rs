@@ -324,6 +324,14 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     );
     println!("  panic             node {} (sysrq-c); beacon on disk {} ms later (host clock)", fact("panic_node"), fact("panic_to_beacon_ms_host").split('.').next().unwrap_or("-"));
     println!("  dump              {} bytes in {} s, state {}", fact("dump_bytes"), fact("dump_seconds"), fact("dump_state_final"));
+    println!(
+        "  dump plan         chunk checksum {} (arming measured crc32c {} MiB/s, xxh64 {} MiB/s); rehearsal {} MiB/s predicted {} ms",
+        fact("chunk_checksum"),
+        fact("crc32c_mib_per_s_at_arming"),
+        fact("xxh64_mib_per_s_at_arming"),
+        fact("rehearsal_mib_per_s"),
+        fact("dump_predicted_ms")
+    );
     println!("  vmcore            {} (savecore ok: {})", fact("vmcore"), fact("savecore_ok"));
     println!("  drgn              {}", fact("drgn_panic_line"));
     let frames: Vec<String> = facts

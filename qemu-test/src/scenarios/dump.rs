@@ -161,9 +161,13 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     let dd_secs = parse_elapsed(&dd).with_context(|| format!("dd timing: {dd}"))?;
     let dd_mib_s = 512.0 / dd_secs;
 
-    ctx.step("label A's coredump disk and arm it");
+    ctx.step("label A's coredump disk and arm it (chunk checksum: auto)");
     label_and_arm(a, NodeName::A)?;
     let reserved: u64 = a.ok(&format!("cat {SYSFS}/dump_reserved_bytes"))?.trim().parse()?;
+    let (checksum, crc32c_mib_s, xxh64_mib_s) = armed_checksum(a)?;
+    let faster = if xxh64_mib_s > crc32c_mib_s { "xxh64" } else { "crc32c" };
+    ensure!(checksum == faster, "auto chose {checksum}, but crc32c ran at {crc32c_mib_s} MiB/s and xxh64 at {xxh64_mib_s}");
+    ctx.step(&format!("auto chose {checksum}: crc32c {crc32c_mib_s} MiB/s, xxh64 {xxh64_mib_s} MiB/s at arming"));
     let release = a.ok("uname -r")?.trim().to_string();
     let b = cluster.node(NodeName::B)?;
     let status = disk_status(b, NodeName::A)?;
@@ -183,8 +187,15 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
     let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
     let dump_mib_s = mib as f64 / (ms.max(1) as f64 / 1000.0);
+    let predicted_ms: u64 = done
+        .text
+        .split("(predicted at arming: ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no prediction in the dump line: {}", done.text))?;
+    ensure!(predicted_ms > 0, "arming's rehearsal predicted nothing: {}", done.text);
     ctx.step(&format!(
-        "beacon {:.0} ms after the panic line (host clock); {mib} MiB dumped in {ms} ms ({dump_mib_s:.0} MiB/s; dd {dd_mib_s:.0} MiB/s)",
+        "beacon {:.0} ms after the panic line (host clock); {mib} MiB dumped in {ms} ms ({dump_mib_s:.0} MiB/s; dd {dd_mib_s:.0} MiB/s); arming predicted {predicted_ms} ms",
         (beacon.at - panicked.at).as_secs_f64() * 1e3
     ));
 
@@ -193,6 +204,7 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     let status = disk_status(b, NodeName::A)?;
     let header = &status["header"];
     ensure!(header["state"] == "complete", "A's header: {header}");
+    ensure!(header["chunk_checksum"] == checksum.as_str(), "the header's chunk checksum: {}", header["chunk_checksum"]);
     ensure!(header["panic_message"].as_str().is_some_and(|m| m.contains("sysrq triggered crash")), "{header}");
     let saved = b.shell.ok("coretakeover savecore --disk $(coredump_dev a) -o /results/vmcore --json", Duration::from_secs(600))?;
     let saved: Value = serde_json::from_str(&saved).with_context(|| format!("savecore: {saved}"))?;
@@ -229,7 +241,29 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.fact("panic_to_beacon_ms_host", (beacon.at - panicked.at).as_secs_f64() * 1e3);
     ctx.fact("beacon_latency_us", header["beacon_latency_us"].clone());
     ctx.fact("reserved_bytes", reserved);
+    ctx.fact("chunk_checksum", checksum);
+    ctx.fact("dump_predicted_ms", predicted_ms);
+    ctx.fact("rehearsal_mib_per_s", header["rehearsal_mib_s"].clone());
+    ctx.fact("crc32c_mib_per_s_at_arming", crc32c_mib_s);
+    ctx.fact("xxh64_mib_per_s_at_arming", xxh64_mib_s);
     Ok(())
+}
+
+/// The armed disk's chunk checksum and the rates arming measured, from
+/// `dump_checksum_armed` ("xxh64 crc32c=88 xxh64=1480").
+pub(crate) fn armed_checksum(node: &mut Guest) -> Result<(String, u64, u64)> {
+    let line = node.ok(&format!("cat {SYSFS}/dump_checksum_armed"))?;
+    let mut words = line.split_whitespace();
+    let chosen = words.next().with_context(|| format!("dump_checksum_armed: {line:?}"))?.to_string();
+    let mut rate = |name: &str| -> Result<u64> {
+        let word = words.next().with_context(|| format!("dump_checksum_armed: {line:?}"))?;
+        let value = word.strip_prefix(name).and_then(|v| v.strip_prefix('=')).with_context(|| format!("dump_checksum_armed: {line:?}"))?;
+        Ok(value.parse()?)
+    };
+    let crc = rate("crc32c")?;
+    let xxh = rate("xxh64")?;
+    ensure!(crc > 0 && xxh > 0, "a checksum rate of 0: {line:?}");
+    Ok((chosen, crc, xxh))
 }
 
 /// x86-64's direct-map bases without memory randomization:
@@ -399,8 +433,17 @@ pub fn refusals(ctx: &mut Ctx<'_>) -> Result<()> {
 /// completely; the dump is saved on the host from the disk image, as a
 /// rebooted node would.
 pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
-    ctx.step("booting node A");
-    let mut cluster = armed_a(ctx, &spec(vec![NodeName::A]))?;
+    // Each context dumps with one fixed chunk checksum, so that both
+    // functions' panic paths run in every check (dump-sysrq takes auto).
+    let checksum = if context == "softirq" { "crc32c" } else { "xxh64" };
+    ctx.step(&format!("booting node A; chunk checksum {checksum}"));
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    a.ok(&format!("echo {checksum} > {SYSFS}/dump_checksum"))?;
+    label_and_arm(a, NodeName::A)?;
+    let (armed, _, _) = armed_checksum(a)?;
+    ensure!(armed == checksum, "armed with {armed}, asked for {checksum}");
     let deadline = cluster.deadline;
     let image = cluster.coredump_image(NodeName::A);
     let a = cluster.node(NodeName::A)?;
@@ -418,6 +461,8 @@ pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
     ctx.step(message);
 
     ctx.step("savecore on the host, from A's disk image");
+    let header = host_status(ctx, &image)?;
+    ensure!(header["header"]["chunk_checksum"] == checksum, "the header's chunk checksum: {}", header["header"]);
     let vmcore = ctx.dir.join("vmcore");
     let out = Command::new(&ctx.env.cli)
         .args(["savecore", "--json", "--disk"])

@@ -245,13 +245,15 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         steps.push(step("crash_kexec_post_notifiers", if on { "unchanged" } else { "set" }, Some("Y".into())));
     }
 
-    // The policy knobs (bios in flight is taken when a disk is armed).
+    // The policy knobs (bios in flight and the checksum are taken when a
+    // disk is armed: a change re-arms it).
     let knobs = [
         ("interval_ms", config.policy.interval_ms.map(|v| v.to_string())),
         ("watch_interval_ms", config.policy.watch_interval_ms.map(|v| v.to_string())),
         ("stale_timeout_ms", config.policy.stale_timeout_ms.map(|v| v.to_string())),
         ("auto_takeover", config.policy.auto_takeover.map(|v| u8::from(v).to_string())),
         ("dump_bios_in_flight", config.dump.bios_in_flight.map(|v| v.to_string())),
+        ("dump_checksum", config.dump.checksum.clone()),
     ];
     let mut rearm = false;
     for (name, value) in knobs {
@@ -260,7 +262,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
             steps.push(step(name, "unchanged", Some(value)));
         } else {
             write_knob(name, &value)?;
-            rearm |= name == "dump_bios_in_flight";
+            rearm |= name == "dump_bios_in_flight" || name == "dump_checksum";
             steps.push(step(name, "set", Some(value)));
         }
     }

@@ -11,6 +11,7 @@
 //! disk = "label"              # or a path: /dev/disk/by-coretakeover/cluster-7-node-1
 //! crash_dir = "/var/crash"    # where an unsaved dump is saved at boot
 //! bios_in_flight = 4
+//! checksum = "auto"           # of each chunk: auto (the faster here), crc32c, xxh64
 //! cpu_registers = true        # crash_kexec_post_notifiers
 //!
 //! [service]
@@ -44,6 +45,7 @@
 //! checks the same again when it is told.
 
 use crate::error::Error;
+use coretakeover_core::checksum::ChecksumChoice;
 use coretakeover_core::ids::{ClusterId, NodeId};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -77,6 +79,8 @@ pub struct Dump {
     #[serde(default = "default_crash_dir")]
     pub crash_dir: PathBuf,
     pub bios_in_flight: Option<u32>,
+    /// The chunk checksum: "auto", "crc32c" or "xxh64" (`dump_checksum`).
+    pub checksum: Option<String>,
     /// Save every CPU's registers in a panic (crash_kexec_post_notifiers).
     #[serde(default = "yes")]
     pub cpu_registers: bool,
@@ -218,6 +222,11 @@ impl Config {
         ClusterId::new(self.cluster_id).ok_or("cluster_id: 0 is not a cluster id")?;
         NodeId::new(self.node_id).ok_or("node_id: 0 is not a node id")?;
         check_disk_ref("dump.disk", &self.dump.disk)?;
+        if let Some(c) = &self.dump.checksum {
+            if ChecksumChoice::parse(c).is_none() || c.trim() != c {
+                return Err(format!("dump.checksum: {c:?} is not one of \"auto\", \"crc32c\", \"xxh64\""));
+            }
+        }
         if !self.dump.crash_dir.is_absolute() {
             return Err(format!("dump.crash_dir: {} is not an absolute path", self.dump.crash_dir.display()));
         }
@@ -350,6 +359,9 @@ auto_takeover = true
         assert_eq!((p.node_id, p.dump_disk.as_deref()), (2, Some("/dev/disk/by-coretakeover/cluster-7-node-2")));
         assert_eq!(c.policy.stale_timeout_ms, Some(3000));
         assert_eq!(c.policy.interval_ms, None);
+        assert_eq!(c.dump.checksum, None);
+        let c = Config::parse(&FULL.replace("bios_in_flight = 4", "checksum = \"xxh64\"")).unwrap();
+        assert_eq!(c.dump.checksum.as_deref(), Some("xxh64"));
     }
 
     #[test]
@@ -404,6 +416,8 @@ auto_takeover = true
             (FULL.replace("wwn-0x2", "wwn-0x1"), "listed twice"),
             (FULL.replace("stale_timeout_ms = 3000", "stale_timeout_ms = 50"), "100..=600000"),
             (FULL.replace("bios_in_flight = 4", "bios_in_flight = 9"), "1..=8"),
+            (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nchecksum = \"crc32\""), "dump.checksum"),
+            (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nchecksum = \" xxh64\""), "dump.checksum"),
             (FULL.replace("\"/var/crash\"", "\"crash\""), "crash_dir"),
         ];
         for (text, want) in bad {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! CRC-32C from the `crc32c` crate, for the functional core.
+//! CRC-32C from the `crc32c` crate and xxh64 from `xxhash-rust`, for the
+//! functional core.
 
+use coretakeover_core::checksum::Xxh64;
 use coretakeover_core::crc::Crc32c;
 
 pub struct HostCrc;
@@ -13,6 +15,12 @@ impl Crc32c for HostCrc {
     }
 }
 
+impl Xxh64 for HostCrc {
+    fn xxh64(&self, data: &[u8], seed: u64) -> u64 {
+        xxhash_rust::xxh64::xxh64(data, seed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -20,5 +28,6 @@ mod tests {
     #[test]
     fn check_value() {
         assert_eq!(HostCrc.checksum(b"123456789"), coretakeover_core::crc::CHECK_VALUE);
+        assert_eq!(HostCrc.xxh64(b"123456789", 0), coretakeover_core::checksum::XXH64_CHECK_VALUE);
     }
 }

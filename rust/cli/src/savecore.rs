@@ -28,7 +28,6 @@ use crate::disk::{AlignedBuf, Disk, ALIGN};
 use crate::error::Error;
 use crate::output::{emit, Report};
 use crate::private_file::{self, Policy, PrivateFile};
-use coretakeover_core::crc::Crc32c;
 use coretakeover_core::header::{flags, DumpState, Header, RamRange};
 use coretakeover_core::notes::{note_registers, parse_crash_note, prstatus_note, PRSTATUS_NOTE_SIZE, RIP, RSP};
 use coretakeover_core::plan::{disk_offset_of, phys_of, saved_bytes, ChecksumTable};
@@ -174,6 +173,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let data_offset = header.data_offset();
     let chunk = u64::from(header.chunk_size());
     let chunks = header.chunks_written();
+    let checksum = header.chunk_checksum();
     let entries = disk.read(header.crc_table_offset(), (chunks * 4) as usize)?;
     let table = ChecksumTable::new(&entries, header.chunk_size(), watermark).map_err(|e| Error::Damaged {
         path: disk.path.clone(),
@@ -262,7 +262,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
             let Some(c) = table.chunk(index) else { break };
             disk.read_into(data_offset + c.start, &mut buf)?;
             let data = &buf[..c.len as usize];
-            if HostCrc.checksum(data) != c.crc {
+            if checksum.compute(&HostCrc, data) != c.crc {
                 bad.push(BadChunk { index, phys: phys_of(&ranges, data_offset, c.start) });
             }
             writer.write(data);

@@ -50,6 +50,15 @@ struct HeaderReport {
     /// (the bytes the watermark counts).
     ram_ranges: Vec<RangeReport>,
     chunk_size: u32,
+    /// The function of the chunk checksums, and the rates (MiB/s) measured
+    /// when the disk was armed (0: not measured).
+    chunk_checksum: &'static str,
+    crc32c_mib_s: u32,
+    xxh64_mib_s: u32,
+    /// Arming's rehearsal of the dump pipeline (MiB/s) and the dump time it
+    /// predicts (ms); 0 for none.
+    rehearsal_mib_s: u32,
+    predicted_dump_ms: u32,
     beacon_latency_us: u64,
     /// The dumped kernel's direct-map base (KASLR moves it at every boot).
     page_offset: u64,
@@ -112,6 +121,11 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
             .map(|r| RangeReport { phys: r.phys, len: r.len, stream_offset: r.disk_offset.saturating_sub(h.data_offset()) })
             .collect(),
         chunk_size: h.chunk_size(),
+        chunk_checksum: h.chunk_checksum().as_str(),
+        crc32c_mib_s: h.checksum_rates_mib_s().0,
+        xxh64_mib_s: h.checksum_rates_mib_s().1,
+        rehearsal_mib_s: h.rehearsal().0,
+        predicted_dump_ms: h.rehearsal().1,
         beacon_latency_us: h.beacon_latency_ns() / 1000,
         page_offset: h.page_offset(),
     }
@@ -156,7 +170,20 @@ impl Report for DiskReport {
             h.percent,
             h.capacity >> 20
         )?;
-        writeln!(out, "layout:           {} RAM ranges, {} KiB chunks", h.ranges, h.chunk_size >> 10)
+        write!(out, "layout:           {} RAM ranges, {} KiB chunks, {} checksums", h.ranges, h.chunk_size >> 10, h.chunk_checksum)?;
+        if h.crc32c_mib_s > 0 || h.xxh64_mib_s > 0 {
+            write!(out, " (measured at arming: crc32c {} MiB/s, xxh64 {} MiB/s)", h.crc32c_mib_s, h.xxh64_mib_s)?;
+        }
+        writeln!(out)?;
+        if h.rehearsal_mib_s > 0 {
+            writeln!(
+                out,
+                "prediction:       {} MiB/s in arming's rehearsal: the whole dump in {:.1} s",
+                h.rehearsal_mib_s,
+                f64::from(h.predicted_dump_ms) / 1000.0
+            )?;
+        }
+        Ok(())
     }
 }
 

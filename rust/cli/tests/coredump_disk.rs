@@ -4,6 +4,7 @@
 //! with dumps written here through the functional core exactly as the
 //! module's panic path lays them out.
 
+use coretakeover_core::checksum::{ChunkChecksum, Xxh64};
 use coretakeover_core::crc::Crc32c;
 use coretakeover_core::header::{
     copy_for, flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_RANGES,
@@ -23,6 +24,11 @@ struct Crc;
 impl Crc32c for Crc {
     fn update(&self, crc: u32, data: &[u8]) -> u32 {
         !crc32c::crc32c_append(!crc, data)
+    }
+}
+impl Xxh64 for Crc {
+    fn xxh64(&self, data: &[u8], seed: u64) -> u64 {
+        xxhash_rust::xxh64::xxh64(data, seed)
     }
 }
 
@@ -73,6 +79,11 @@ fn write_dump(path: &Path, state: DumpState, stop: Option<u64>) -> Header<Vec<u8
     write_dump_with(path, state, stop, &[], |_| {})
 }
 
+/// As `write_dump`, with the chunks checked by `checksum`.
+fn write_dump_checked(path: &Path, checksum: ChunkChecksum) -> Header<Vec<u8>> {
+    write_dump_with(path, DumpState::Complete, None, &[], |h| h.set_chunk_checksum(checksum, 90, 400))
+}
+
 /// As `write_dump`, with `overlay` (physical address, bytes) written into
 /// the RAM and `edit` applied to the header before it is sealed.
 fn write_dump_with(
@@ -110,14 +121,15 @@ fn write_dump_with(
             }
         }
     }
-    for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
-        disk.write_all_at(chunk, plan.data_offset() + i as u64 * u64::from(CHUNK)).unwrap();
-        disk.write_all_at(&Crc.checksum(chunk).to_le_bytes(), plan.crc_table_offset() + 4 * i as u64).unwrap();
-    }
     h.set_state(state);
     h.set_watermark(watermark);
     h.set_generation(10);
     edit(&mut h);
+    let checksum = h.chunk_checksum();
+    for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
+        disk.write_all_at(chunk, plan.data_offset() + i as u64 * u64::from(CHUNK)).unwrap();
+        disk.write_all_at(&checksum.compute(&Crc, chunk).to_le_bytes(), plan.crc_table_offset() + 4 * i as u64).unwrap();
+    }
     let copy = h.next_generation(&Crc);
     disk.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
     h
@@ -224,6 +236,30 @@ fn a_damaged_chunk_is_reported_and_the_dump_left_unsaved() {
     assert!(out.contains("left unsaved"), "{out}");
     let after = header_on_disk(&img);
     assert_eq!((after.state(), after.generation()), (DumpState::Complete, h.generation()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn savecore_verifies_each_dump_with_its_own_chunk_checksum() {
+    let dir = scratch("xxh64");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    let h = write_dump_checked(&img, ChunkChecksum::Xxh64);
+    let (code, out) = cli(&["status", "--disk", p]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("xxh64 checksums (measured at arming: crc32c 90 MiB/s, xxh64 400 MiB/s)"), "{out}");
+    // A table of xxh64 values read as CRC-32C would fail every chunk: the
+    // header says which function wrote them.
+    let vmcore = dir.join("vmcore");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep"]);
+    assert_eq!(code, 0, "{out}");
+    // A flipped byte in chunk 5 is found by xxh64 as by CRC-32C.
+    let disk = OpenOptions::new().write(true).open(&img).unwrap();
+    disk.write_all_at(b"\xff", h.data_offset() + 5 * u64::from(CHUNK) + 4321).unwrap();
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", dir.join("vmcore2").to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("1 of") && out.contains("chunk 5"), "{out}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -40,7 +40,12 @@
 //! | 152    | 8    | ns from entering the notifier to the beacon on disk    |
 //! | 160    | 64   | kernel release, NUL-padded                             |
 //! | 224    | 256  | panic message, NUL-padded                              |
-//! | 480    | 32   | reserved, zero                                         |
+//! | 480    | 4    | chunk checksum ([`ChunkChecksum`]: 0 CRC-32C, 1 xxh64) |
+//! | 484    | 4    | CRC-32C rate measured at arming, MiB/s (0: not measured) |
+//! | 488    | 4    | xxh64 rate measured at arming, MiB/s (0: not measured) |
+//! | 492    | 4    | arming's rehearsal of the dump pipeline, MiB/s (0: none) |
+//! | 496    | 4    | the dump's time predicted from it, ms (0: none)        |
+//! | 500    | 12   | reserved, zero                                         |
 //! | 512    | 4096 | RAM ranges: 128 × {phys u64, len u64, disk offset u64, reserved u64} |
 //! | 4608   | 8192 | copy of the VMCOREINFO ELF note                        |
 //! | 12800  | 4    | 1 if the panicking CPU's registers follow, else 0      |
@@ -52,10 +57,12 @@
 //! | 16104  | 276  | reserved, zero                                         |
 //! | 16380  | 4    | CRC-32C of bytes 0..16380                              |
 //!
-//! Bytes 12800..16104 were reserved (zero) before they got their meaning, so a
-//! header written before reads as "no registers, no CPUs": the format version
+//! Bytes 12800..16104 and 480..500 were reserved (zero) before they got their
+//! meaning, so a header written before reads as "no registers, no CPUs" and
+//! "chunks checked with CRC-32C, no rates measured": the format version
 //! stays 1.
 
+use super::checksum::ChunkChecksum;
 use super::crc::Crc32c;
 use super::wire::{get_bytes, get_str, get_u16, get_u32, get_u64, put_bytes, put_str, put_u16, put_u32, put_u64};
 use core::fmt;
@@ -86,6 +93,7 @@ const REGISTERS_OFFSET: usize = 12800;
 const CPU_NOTES_OFFSET: usize = 13024;
 const CPU_TABLE_OFFSET: usize = 13032;
 const CRC_OFFSET: usize = HEADER_SIZE - 4;
+const CHECKSUM_OFFSET: usize = 480;
 
 /// Bits of the flags field.
 pub mod flags {
@@ -261,6 +269,9 @@ impl<B: AsRef<[u8]>> Header<B> {
         if self.u32_at(CPU_NOTES_OFFSET + 4) as usize > MAX_CPUS {
             return Err(bad("too many CPUs"));
         }
+        if ChunkChecksum::from_u32(self.u32_at(CHECKSUM_OFFSET)).is_none() {
+            return Err(bad("unknown chunk checksum"));
+        }
         if self.u32_at(REGISTERS_OFFSET) > 1 {
             return Err(bad("register marker"));
         }
@@ -371,6 +382,21 @@ impl<B: AsRef<[u8]>> Header<B> {
     }
     pub fn beacon_latency_ns(&self) -> u64 {
         self.u64_at(152)
+    }
+    /// The function of the chunk checksums (CRC-32C in a header that does
+    /// not parse: `parse` rejects an unknown one).
+    pub fn chunk_checksum(&self) -> ChunkChecksum {
+        ChunkChecksum::from_u32(self.u32_at(CHECKSUM_OFFSET)).unwrap_or(ChunkChecksum::Crc32c)
+    }
+    /// The rates of CRC-32C and xxh64 measured when the disk was armed, in
+    /// MiB/s (0: not measured).
+    pub fn checksum_rates_mib_s(&self) -> (u32, u32) {
+        (self.u32_at(CHECKSUM_OFFSET + 4), self.u32_at(CHECKSUM_OFFSET + 8))
+    }
+    /// What arming's rehearsal of the dump measured (MiB/s through the
+    /// whole pipeline) and the dump time it predicts (ms); 0 for none.
+    pub fn rehearsal(&self) -> (u32, u32) {
+        (self.u32_at(CHECKSUM_OFFSET + 12), self.u32_at(CHECKSUM_OFFSET + 16))
     }
     pub fn kernel_release(&self) -> &[u8] {
         get_str(self.b(), 160, RELEASE_LEN).unwrap_or(&[])
@@ -526,6 +552,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
     }
     pub fn set_beacon_latency_ns(&mut self, ns: u64) {
         put_u64(self.m(), 152, ns);
+    }
+    /// Records the chunk checksum and the rates (MiB/s) it was chosen by.
+    pub fn set_chunk_checksum(&mut self, checksum: ChunkChecksum, crc32c_mib_s: u32, xxh64_mib_s: u32) {
+        put_u32(self.m(), CHECKSUM_OFFSET, checksum as u32);
+        put_u32(self.m(), CHECKSUM_OFFSET + 4, crc32c_mib_s);
+        put_u32(self.m(), CHECKSUM_OFFSET + 8, xxh64_mib_s);
+    }
+    /// Records the rehearsal's rate (MiB/s) and the dump time it predicts (ms).
+    pub fn set_rehearsal(&mut self, mib_s: u32, predicted_ms: u32) {
+        put_u32(self.m(), CHECKSUM_OFFSET + 12, mib_s);
+        put_u32(self.m(), CHECKSUM_OFFSET + 16, predicted_ms);
     }
     pub fn set_kernel_release(&mut self, release: &str) {
         put_str(self.m(), 160, RELEASE_LEN, release);

@@ -13,6 +13,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod checksum;
 pub mod config;
 pub mod crc;
 pub mod header;

@@ -5,6 +5,7 @@
 
 mod common;
 use common::HostCrc;
+use coretakeover_core::checksum::{ChunkChecksum, Xxh64, XXH64_CHECK_VALUE};
 use coretakeover_core::crc::Crc32c;
 use coretakeover_core::header::{
     copy_for, flags, newest, DumpState, Header, HeaderError, PanicRegisters, RamRange, SetError, ELF_NGREG, HEADER_SIZE, MAX_CPUS,
@@ -214,6 +215,67 @@ fn register_and_cpu_note_fields_are_pinned() {
     let mut bad = Header::from_unchecked(bytes);
     bad.seal(&HostCrc);
     assert_eq!(Header::parse(bad.as_bytes(), &HostCrc).err(), Some(HeaderError::Malformed("too many CPUs")));
+}
+
+#[test]
+fn chunk_checksum_field_is_pinned_and_old_headers_read_as_crc32c() {
+    let mut h = armed_header();
+    assert_eq!(h.chunk_checksum(), ChunkChecksum::Crc32c, "a header written before the field: CRC-32C");
+    assert_eq!(h.checksum_rates_mib_s(), (0, 0));
+    h.set_chunk_checksum(ChunkChecksum::Xxh64, 91, 412);
+    h.seal(&HostCrc);
+    let b = h.as_bytes();
+    assert_eq!(&b[480..484], &1u32.to_le_bytes());
+    assert_eq!(&b[484..488], &91u32.to_le_bytes());
+    assert_eq!(&b[488..492], &412u32.to_le_bytes());
+    assert!(b[492..512].iter().all(|&x| x == 0));
+    assert_eq!(h.rehearsal(), (0, 0));
+    h.set_rehearsal(150, 6800);
+    h.seal(&HostCrc);
+    let b = h.as_bytes();
+    assert_eq!(&b[492..496], &150u32.to_le_bytes());
+    assert_eq!(&b[496..500], &6800u32.to_le_bytes());
+    assert!(b[500..512].iter().all(|&x| x == 0));
+    let parsed = Header::parse(b, &HostCrc).unwrap();
+    assert_eq!(parsed.chunk_checksum(), ChunkChecksum::Xxh64);
+    assert_eq!(parsed.checksum_rates_mib_s(), (91, 412));
+    assert_eq!(parsed.rehearsal(), (150, 6800));
+    let mut bytes = h.into_inner();
+    bytes[480..484].copy_from_slice(&2u32.to_le_bytes());
+    let mut bad = Header::from_unchecked(bytes);
+    bad.seal(&HostCrc);
+    assert_eq!(Header::parse(bad.as_bytes(), &HostCrc).err(), Some(HeaderError::Malformed("unknown chunk checksum")));
+}
+
+/// The `xxhash-rust` crate, as savecore uses it.
+struct HostXxh;
+impl Crc32c for HostXxh {
+    fn update(&self, crc: u32, data: &[u8]) -> u32 {
+        HostCrc.update(crc, data)
+    }
+}
+impl Xxh64 for HostXxh {
+    fn xxh64(&self, data: &[u8], seed: u64) -> u64 {
+        xxhash_rust::xxh64::xxh64(data, seed)
+    }
+}
+
+#[test]
+fn chunk_checksums_are_the_standard_functions() {
+    assert_eq!(HostXxh.xxh64(b"123456789", 0), XXH64_CHECK_VALUE);
+    assert_eq!(HostXxh.xxh64(b"", 0), 0xef46_db37_51d8_e999);
+    assert_eq!(ChunkChecksum::Crc32c.compute(&HostXxh, b"123456789"), coretakeover_core::crc::CHECK_VALUE);
+    assert_eq!(ChunkChecksum::Xxh64.compute(&HostXxh, b"123456789"), XXH64_CHECK_VALUE as u32);
+    // Either detects a flipped bit anywhere in a chunk.
+    let chunk: Vec<u8> = (0..128u32 << 10).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for c in ChunkChecksum::ALL {
+        let good = c.compute(&HostXxh, &chunk);
+        for at in (0..chunk.len()).step_by(4099) {
+            let mut bad = chunk.clone();
+            bad[at] ^= 0x10;
+            assert_ne!(c.compute(&HostXxh, &bad), good, "{} missed a flip at {at}", c.as_str());
+        }
+    }
 }
 
 #[test]
