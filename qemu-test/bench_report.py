@@ -440,7 +440,7 @@ def main():
         ]
     if model_errors:
         lines += [
-            row("dump_model_error_p50", f"Dump time predicted at arming, error p50 (|predicted - measured| / measured; {len(model_errors)} dumps)", "{:.2f}"),
+            row("dump_model_error_p50", f"Dump time predicted at arming: error over the measured time, p50 ({len(model_errors)} dumps)", "{:.2f}"),
         ]
     lines += [
         row("panic_to_first_write_ms", "Panic notifier to the beacon on disk (ms)", "{:.2f}"),
