@@ -164,6 +164,13 @@ impl BlockDevice {
         unsafe { shims::ct_bdev_polls(self.raw()) }
     }
 
+    /// Whether it is a virtio disk with indirect descriptors, whose driver
+    /// allocates a descriptor table for every request.
+    pub(crate) fn virtio_indirect(&self) -> bool {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { shims::ct_bdev_virtio_indirect(self.raw()) }
+    }
+
     /// Whether the device has a volatile write cache.
     pub(crate) fn write_cache(&self) -> bool {
         // SAFETY: By the type invariant the device is open.

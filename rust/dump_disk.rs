@@ -330,6 +330,12 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
     if !disk.polls() {
         return Err(refuse(errno(bindings::EOPNOTSUPP), path, format_args!("no polled I/O (boot with virtio_blk.poll_queues=1 or nvme.poll_queues=1)")));
     }
+    if disk.virtio_indirect() {
+        pr_warn!(
+            "dump disk {}: virtio with indirect descriptors: its driver allocates memory for every write of the dump, which is unsafe in a panic from an NMI (start the device with indirect_desc=off)\n",
+            path
+        );
+    }
     if disk.has_scheduler() {
         return Err(refuse(EINVAL, path, format_args!("an I/O scheduler is attached (set queue/scheduler to none)")));
     }

@@ -18,6 +18,9 @@
 #include <linux/sched/clock.h>
 #include <linux/smp.h>
 #include <linux/utsname.h>
+#include <linux/virtio.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 #include <net/genetlink.h>
 
 #include "netlink_gen.h"
@@ -61,6 +64,21 @@ unsigned int ct_bdev_max_segments(struct block_device *bdev) { return queue_max_
 unsigned int ct_bdev_max_sectors(struct block_device *bdev) { return queue_max_sectors(bdev_get_queue(bdev)); }
 unsigned int ct_bdev_max_segment_size(struct block_device *bdev) { return queue_max_segment_size(bdev_get_queue(bdev)); }
 unsigned int ct_bdev_logical_block_size(struct block_device *bdev) { return bdev_logical_block_size(bdev); }
+
+/*
+ * Whether the disk is a virtio device that negotiated indirect descriptors:
+ * then its driver allocates a descriptor table for every request
+ * (GFP_ATOMIC), also in the panic path. dev_to_virtio() is container_of();
+ * virtio_has_feature() is static inline.
+ */
+bool ct_bdev_virtio_indirect(struct block_device *bdev)
+{
+	struct device *parent = disk_to_dev(bdev->bd_disk)->parent;
+
+	if (!parent || !parent->bus || strcmp(parent->bus->name, "virtio"))
+		return false;
+	return virtio_has_feature(dev_to_virtio(parent), VIRTIO_RING_F_INDIRECT_DESC);
+}
 
 /* The direct map: __va(), PAGE_OFFSET and virt_to_page() are macros. */
 void *ct_phys_to_virt(phys_addr_t phys) { return phys_to_virt(phys); }
@@ -111,6 +129,7 @@ void ct_bdev_panic_no_iostat(struct block_device *bdev)
 
 /* raw_smp_processor_id() is a macro. */
 unsigned int ct_processor_id(void) { return raw_smp_processor_id(); }
+bool ct_in_nmi(void) { return in_nmi(); }
 
 /* linux/panic_notifier.h is not among the Rust bindings' headers. */
 int ct_panic_notifier_register(struct notifier_block *nb) { return atomic_notifier_chain_register(&panic_notifier_list, nb); }

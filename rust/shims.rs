@@ -31,6 +31,8 @@ extern "C" {
     pub(crate) fn ct_bdev_max_sectors(bdev: *mut bindings::block_device) -> c_uint;
     pub(crate) fn ct_bdev_max_segment_size(bdev: *mut bindings::block_device) -> c_uint;
     pub(crate) fn ct_bdev_logical_block_size(bdev: *mut bindings::block_device) -> c_uint;
+    /// A virtio disk with indirect descriptors (its driver allocates per request).
+    pub(crate) fn ct_bdev_virtio_indirect(bdev: *mut bindings::block_device) -> bool;
     /// Drops the node's clean cached pages of the disk and its partitions.
     pub(crate) fn ct_disk_drop_cache(bdev: *mut bindings::block_device);
     pub(crate) fn ct_phys_to_virt(phys: bindings::phys_addr_t) -> *mut c_void;
@@ -38,6 +40,8 @@ extern "C" {
     pub(crate) fn ct_virt_to_page(addr: *const c_void) -> *mut bindings::page;
     pub(crate) fn ct_kernel_release() -> *const kernel::ffi::c_char;
     pub(crate) fn ct_processor_id() -> c_uint;
+    /// `in_nmi()`.
+    pub(crate) fn ct_in_nmi() -> bool;
     /// `sched_clock()`: lock-free (safe after a panic).
     pub(crate) fn ct_panic_clock_ns() -> u64;
     /// `udelay(us)`: a busy wait that reads no clock.
@@ -92,6 +96,8 @@ extern "C" {
 
     /// `lib/libcrc32c.c`: raw CRC-32C (no final inversion).
     pub(crate) fn crc32c(crc: u32, address: *const c_void, length: c_uint) -> u32;
+    /// `lib/crc32.c`: raw CRC-32C in software (tables, no FPU, no lock).
+    pub(crate) fn __crc32c_le(crc: u32, address: *const u8, length: usize) -> u32;
     /// `lib/xxhash.c`: XXH64 of `length` bytes with `seed`.
     pub(crate) fn xxh64(input: *const c_void, length: usize, seed: u64) -> u64;
     /// `kernel/vmcore_info.c`: physical address of the VMCOREINFO ELF note.

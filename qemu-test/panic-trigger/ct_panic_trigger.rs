@@ -5,12 +5,15 @@
 //! task (sysrq-c does). Writing to `/sys/kernel/ct_panic_trigger/panic`:
 //!
 //! - `softirq`: a `timer_list` callback (timer softirq) calls `panic()`;
-//! - `hardirq`: an `hrtimer` in hard interrupt mode calls `panic()`.
+//! - `hardirq`: an `hrtimer` in hard interrupt mode calls `panic()`;
+//! - `hang`: every online CPU arms an `hrtimer` in hard interrupt mode whose
+//!   callback spins forever: the node hangs with interrupts off everywhere,
+//!   and only an NMI (with `kernel.unknown_nmi_panic`) gets a dump out of it.
 //!
 //! The production module has no such hook; this one is built only for the
 //! QEMU tests and reuses the production sysfs wrapper.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::c_str;
 use kernel::prelude::*;
@@ -27,22 +30,32 @@ module! {
     type: PanicTrigger,
     name: "ct_panic_trigger",
     author: "The coretakeover authors",
-    description: "Test only: panic from a timer callback",
+    description: "Test only: panic from a timer callback, or hang every CPU",
     license: "GPL",
 }
 
-/// Timers that only fire once armed by a write; both are static.
+/// The most CPUs `hang` can hang (one timer each).
+const MAX_CPUS: usize = 8;
+
+/// Timers that only fire once armed by a write; all are static.
 struct Timers {
     softirq: Opaque<bindings::timer_list>,
     hardirq: Opaque<bindings::hrtimer>,
+    hang: [Opaque<bindings::hrtimer>; MAX_CPUS],
 }
 
 // SAFETY: The timers are initialised once in `init`, armed at most once
 // (`ARMED`), and cancelled in `drop`; the timer code synchronises the rest.
 unsafe impl Sync for Timers {}
 
-static TIMERS: Timers = Timers { softirq: Opaque::uninit(), hardirq: Opaque::uninit() };
+static TIMERS: Timers = Timers {
+    softirq: Opaque::uninit(),
+    hardirq: Opaque::uninit(),
+    hang: [const { Opaque::uninit() }; MAX_CPUS],
+};
 static ARMED: AtomicBool = AtomicBool::new(false);
+/// Hang timers taken so far (one per CPU).
+static HANG_TIMERS: AtomicUsize = AtomicUsize::new(0);
 
 unsafe extern "C" fn softirq_fired(_timer: *mut bindings::timer_list) {
     // SAFETY: A constant format string without arguments.
@@ -57,25 +70,68 @@ unsafe extern "C" fn hardirq_fired(_timer: *mut bindings::hrtimer) -> bindings::
     unsafe { bindings::panic(c_str!("ct_panic_trigger: panic from a hard interrupt timer").as_char_ptr()) }
 }
 
+/// Where a hung CPU spins, with interrupts off, until an NMI comes.
+unsafe extern "C" fn hang_fired(_timer: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// Runs on every online CPU (IPI, interrupts off): arms this CPU's hang
+/// timer, so that every CPU stops a second after the write returned.
+unsafe extern "C" fn arm_hang(_info: *mut core::ffi::c_void) {
+    // Each CPU takes the next timer; a pinned timer fires on the CPU that
+    // started it.
+    let index = HANG_TIMERS.fetch_add(1, Ordering::AcqRel);
+    if let Some(timer) = TIMERS.hang.get(index) {
+        // SAFETY: Initialised in `init`; armed once (`ARMED`, and one index
+        // per CPU), on this CPU (`HRTIMER_MODE_PINNED`).
+        unsafe {
+            bindings::hrtimer_start_range_ns(
+                timer.get(),
+                i64::from(DELAY_MS) * 1_000_000,
+                0,
+                bindings::hrtimer_mode_HRTIMER_MODE_REL_PINNED_HARD,
+            )
+        };
+    }
+}
+
 struct Trigger;
 
 impl Show for Trigger {
     fn show(out: &mut Page<'_>) -> Result {
-        out.line(format_args!("softirq hardirq"))
+        out.line(format_args!("softirq hardirq hang"))
     }
 }
 
 impl Store for Trigger {
     fn store(input: &str) -> Result {
         let which = input.trim();
-        if which != "softirq" && which != "hardirq" {
+        if which != "softirq" && which != "hardirq" && which != "hang" {
             return Err(EINVAL);
         }
         if ARMED.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
-        pr_emerg!("arming a {} timer to panic in {} ms\n", which, DELAY_MS);
-        if which == "softirq" {
+        if which == "hang" {
+            pr_emerg!("every CPU hangs with interrupts off in {} ms\n", DELAY_MS);
+        } else {
+            pr_emerg!("arming a {} timer to panic in {} ms\n", which, DELAY_MS);
+        }
+        if which == "hang" {
+            // SAFETY: `arm_hang` only arms this CPU's static timer; process
+            // context with interrupts on, as the call wants.
+            unsafe { bindings::on_each_cpu_cond_mask(None, Some(arm_hang), core::ptr::null_mut(), true, &raw const bindings::__cpu_online_mask) };
+            if HANG_TIMERS.load(Ordering::Acquire) > MAX_CPUS {
+                pr_emerg!("more than {} CPUs: not all of them would hang; nothing armed\n", MAX_CPUS);
+                for timer in &TIMERS.hang {
+                    // SAFETY: Initialised in `init`.
+                    unsafe { bindings::hrtimer_cancel(timer.get()) };
+                }
+                return Err(EINVAL);
+            }
+        } else if which == "softirq" {
             // SAFETY: Initialised in `init`; fires in a second, after the
             // write that armed it has returned and its reply has left (200 ms
             // was too short on the debug kernel).
@@ -130,6 +186,14 @@ impl kernel::Module for PanicTrigger {
                 bindings::hrtimer_mode_HRTIMER_MODE_REL | bindings::hrtimer_mode_HRTIMER_MODE_HARD,
             );
             (*TIMERS.hardirq.get()).function = Some(hardirq_fired);
+            for timer in &TIMERS.hang {
+                bindings::hrtimer_init(
+                    timer.get(),
+                    bindings::CLOCK_MONOTONIC as i32,
+                    bindings::hrtimer_mode_HRTIMER_MODE_REL_PINNED_HARD,
+                );
+                (*timer.get()).function = Some(hang_fired);
+            }
         }
         Ok(Self { _dir: Directory::create(c_str!("ct_panic_trigger"), &GROUP)? })
     }
@@ -141,6 +205,9 @@ impl Drop for PanicTrigger {
         unsafe {
             bindings::timer_delete_sync(TIMERS.softirq.get());
             bindings::hrtimer_cancel(TIMERS.hardirq.get());
+            for timer in &TIMERS.hang {
+                bindings::hrtimer_cancel(timer.get());
+            }
         }
     }
 }

@@ -156,7 +156,10 @@ impl NodeEnv {
             devices.push("-drive".into());
             devices.push(format!("file={},if=none,id=coredump-{l},format=raw,cache=none,file.locking=off", image.display()));
             devices.push("-device".into());
-            devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l}"));
+            // No indirect descriptors: with them the virtio driver allocates a
+            // descriptor table for every request, also in the panic path,
+            // and a panic from an NMI must not allocate (arming warns).
+            devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l},indirect_desc=off"));
         }
         devices.extend(self.shared_dirs());
         let mut ip = String::new();

@@ -227,6 +227,11 @@ impl Guest {
     }
 
     /// Resumes the guest's vCPUs.
+    /// Sends the guest an NMI (QMP `inject-nmi`: every CPU on x86).
+    pub fn inject_nmi(&mut self) -> Result<()> {
+        self.qmp.execute("inject-nmi", json!({})).map(drop)
+    }
+
     pub fn resume(&mut self) -> Result<()> {
         self.qmp.execute("cont", json!({})).map(drop)
     }

@@ -94,7 +94,7 @@ fn panic_sysrq(node: &mut Guest) -> Result<()> {
 
 /// Runs drgn on the host against `vmcore`, with the modules' debug info;
 /// returns its findings.
-fn drgn(ctx: &Ctx<'_>, vmcore: &std::path::Path, panic_text: &str, pattern: Option<&std::path::Path>) -> Result<Value> {
+pub(crate) fn drgn(ctx: &Ctx<'_>, vmcore: &std::path::Path, panic_text: &str, pattern: Option<&std::path::Path>) -> Result<Value> {
     let mut cmd = Command::new(&ctx.env.python);
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/drgn_check.py"));
     cmd.arg(vmcore).arg(&ctx.env.vmlinux).arg(panic_text);
@@ -115,7 +115,7 @@ fn drgn(ctx: &Ctx<'_>, vmcore: &std::path::Path, panic_text: &str, pattern: Opti
 /// code that panicked, then `panic` itself, in that order towards the top of
 /// the stack), and every other online CPU's, stopped by the panic, must
 /// unwind too. Returns the crashed thread's first frames, for the report.
-fn check_stacks(ctx: &Ctx<'_>, found: &Value, through: &str) -> Result<Vec<String>> {
+pub(crate) fn check_stacks(ctx: &Ctx<'_>, found: &Value, through: &str) -> Result<Vec<String>> {
     let frames: Vec<String> = found["crashed_frames"]
         .as_array()
         .with_context(|| format!("drgn found no crashed thread: {}", found["crashed_error"]))?
@@ -123,7 +123,9 @@ fn check_stacks(ctx: &Ctx<'_>, found: &Value, through: &str) -> Result<Vec<Strin
         .filter_map(|f| f.as_str().map(str::to_string))
         .collect();
     let at = |name: &str| frames.iter().position(|f| f == name);
-    let (Some(panic), Some(origin)) = (at("panic"), at(through)) else {
+    // panic() is a wrapper of vpanic() in 6.12; a caller may reach vpanic()
+    // through a tail call, with no panic() frame.
+    let (Some(panic), Some(origin)) = (at("panic").or_else(|| at("vpanic")), at(through)) else {
         bail!("the crashed thread's stack does not run from {through} through panic(): {frames:?}");
     };
     ensure!(panic < origin, "panic() is not above {through} on the crashed thread's stack: {frames:?}");
@@ -542,7 +544,7 @@ fn host_status(ctx: &Ctx<'_>, image: &std::path::Path) -> Result<Value> {
 }
 
 /// `coretakeover savecore` of a coredump disk image into `vmcore`, on the host.
-fn host_savecore(ctx: &Ctx<'_>, image: &std::path::Path, vmcore: &std::path::Path) -> Result<Value> {
+pub(crate) fn host_savecore(ctx: &Ctx<'_>, image: &std::path::Path, vmcore: &std::path::Path) -> Result<Value> {
     let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "--disk"]).arg(image).arg("-o").arg(vmcore).output()?;
     ensure!(out.status.success(), "savecore: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     Ok(serde_json::from_slice(&out.stdout)?)

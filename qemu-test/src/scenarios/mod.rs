@@ -223,5 +223,11 @@ pub fn all() -> Vec<Scenario> {
             timeout: Duration::from_secs(600),
             run: Box::new(|ctx| dump::interrupt(ctx, "hardirq")),
         },
+        Scenario {
+            name: "dump-nmi",
+            about: "A hangs with interrupts off on every CPU; B fences it; an NMI panics A, which dumps from NMI context; drgn reads the hung stacks",
+            timeout: Duration::from_secs(600),
+            run: Box::new(takeover::nmi_dump),
+        },
     ]
 }

@@ -3,7 +3,7 @@
 //! Scenarios of the surviving node's half: takeover on the panic beacon
 //! while the partner is still dumping.
 
-use super::dump::{configure, disk_status, label_and_arm};
+use super::dump::{check_stacks, configure, disk_status, drgn, host_savecore, label_and_arm};
 use super::Ctx;
 use crate::array::ArrayKind;
 use crate::cluster::{Cluster, ClusterSpec, NodeName};
@@ -322,6 +322,87 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B does not watch A's heartbeat after giveback")?;
     ctx.step("A holds its LUNs again and B watches its heartbeat");
+    Ok(())
+}
+
+/// A hangs with interrupts off on every CPU (the test module's `hang`: a
+/// pinned hard-interrupt timer per CPU that spins forever), so nothing of A
+/// runs but NMIs. B fences A on the stale heartbeat. Then the NMI an
+/// operator or a BMC would send (QMP `inject-nmi`, with
+/// `kernel.unknown_nmi_panic=1`): A panics in NMI context and dumps from
+/// there; B sees the dump complete and keeps A's disk; drgn reads the
+/// panicking CPU's stack through the NMI and a hung CPU's spin loop.
+pub fn nmi_dump(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = pair(ArrayKind::Lio, 1);
+    ctx.step("booting the LIO array and nodes A and B (1 LUN each)");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let a_luns = luns(&cluster, NodeName::A);
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    a.ok("insmod /ct/ct_panic_trigger.ko && echo 1 > /proc/sys/kernel/unknown_nmi_panic")?;
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!(
+        "echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks && echo {} > {SYSFS}/stale_timeout_ms && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk",
+        2000 * ctx.env.slow
+    ))?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat move")?;
+
+    ctx.step("A hangs: every CPU spins in a hard-interrupt timer, interrupts off");
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    let a = cluster.node(NodeName::A)?;
+    let a_mark = a.console.mark();
+    a.ok("echo hang > /sys/kernel/ct_panic_trigger/panic")?;
+    let b = cluster.node(NodeName::B)?;
+    b.wait_console(b_mark, "coretakeover: partner is stale", Duration::from_secs(60), deadline)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(30), deadline)?;
+    ensure!(done.text.contains("1 of 1 disks held") && done.text.contains("stale-heartbeat"), "{}", done.text);
+    ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    let a = cluster.node(NodeName::A)?;
+    ensure!(a.console.find(a_mark, "Kernel panic").is_none(), "A panicked before the NMI");
+
+    ctx.step("an NMI to A (QMP inject-nmi): A panics in NMI context and dumps");
+    a.inject_nmi()?;
+    let panicked = a.wait_console(a_mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+    ensure!(panicked.text.contains("NMI"), "not the NMI's panic: {}", panicked.text);
+    let a = cluster.node(NodeName::A)?;
+    let beacon = a.wait_panic_line(a_mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    let end = a.wait_console(a_mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+    ensure!(end.text.contains("dump complete"), "A's dump from NMI context: {}", end.text);
+    ctx.step(&format!(
+        "beacon {:.0} ms after the panic line; {}",
+        (beacon.at - panicked.at).as_secs_f64() * 1e3,
+        end.text.split("coretakeover: ").nth(1).unwrap_or("")
+    ));
+
+    ctx.step("B: A's dump is complete, and B still holds A's disk");
+    let b = cluster.node(NodeName::B)?;
+    let status = disk_status(b, NodeName::A)?;
+    let header = &status["header"];
+    ensure!(header["state"] == "complete", "A's header as B reads it: {header}");
+    ensure!(header["panic_message"].as_str().is_some_and(|m| m.contains("NMI")), "panic message: {header}");
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B let go of A's disk");
+
+    ctx.step("savecore on the host; drgn reads the stacks");
+    let image = cluster.coredump_image(NodeName::A);
+    let vmcore = ctx.dir.join("vmcore");
+    let saved = host_savecore(ctx, &image, &vmcore)?;
+    ensure!(saved["complete"] == true, "savecore: {saved}");
+    let found = drgn(ctx, &vmcore, "NMI: Not continuing", None)?;
+    check_stacks(ctx, &found, "exc_nmi")?;
+    // The hung context: a CPU's stack (the panicking one's below its NMI, or
+    // one stopped by the panic) runs through the test module's spin loop.
+    let mut stacks = vec![found["crashed_frames"].clone()];
+    stacks.extend(found["cpus"].as_object().into_iter().flatten().map(|(_, c)| c["frames"].clone()));
+    let hung = stacks.iter().filter(|f| f.as_array().is_some_and(|f| f.iter().any(|n| n.as_str().is_some_and(|n| n.contains("hang_fired"))))).count();
+    ensure!(hung > 0, "no stack runs through the hung CPUs' spin loop (hang_fired): {found}");
+    ctx.step(&format!("{hung} of {} stacks run through the spin loop the NMI interrupted", stacks.len()));
+    std::fs::remove_file(&vmcore)?;
     Ok(())
 }
 
