@@ -60,7 +60,14 @@ pattern() {
 # harness gives it the virtio serial "coredump-a" / "coredump-b").
 coredump_dev() {
     for s in /sys/block/vd*/serial; do
+        [ -r "$s" ] || continue
         [ "$(cat "$s")" = "coredump-$1" ] && { d=${s%/serial}; echo "/dev/${d##*/}"; return 0; }
+    done
+    # On NVMe the serial is the controller's, padded with spaces.
+    for s in /sys/block/nvme*/device/serial; do
+        [ -r "$s" ] || continue
+        read -r v < "$s"
+        [ "$v" = "coredump-$1" ] && { d=${s%/device/serial}; echo "/dev/${d##*/}"; return 0; }
     done
     echo "no coredump disk of node $1" >&2
     return 1

@@ -200,6 +200,7 @@ impl Bench {
             clients: 0,
             // The kdump baseline's fence_kdump messages cross it.
             network: kdump.is_some(),
+            nvme_coredump: false,
         };
         let mut cluster = Cluster::start(&spec, env, dir, deadline)?;
         let a_luns = luns_of(&cluster, NodeName::A);

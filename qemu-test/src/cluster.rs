@@ -118,6 +118,9 @@ pub struct ClusterSpec {
     /// The nodes' private network even without clients (the bench's kdump
     /// baseline sends fence_kdump messages over it).
     pub network: bool,
+    /// Coredump disks on QEMU's NVMe controller (polled through
+    /// `nvme.poll_queues`) instead of virtio-blk.
+    pub nvme_coredump: bool,
 }
 
 /// What a client guest gets.
@@ -130,6 +133,8 @@ struct NodeEnv {
     initramfs: PathBuf,
     lun_urls: Vec<String>,
     coredumps: Vec<(NodeName, PathBuf)>,
+    /// Coredump disks on NVMe (`ClusterSpec::nvme_coredump`).
+    nvme_coredump: bool,
     dir: PathBuf,
     epoch: Instant,
     /// NIC arguments per port, when there is a network.
@@ -156,10 +161,15 @@ impl NodeEnv {
             devices.push("-drive".into());
             devices.push(format!("file={},if=none,id=coredump-{l},format=raw,cache=none,file.locking=off", image.display()));
             devices.push("-device".into());
-            // No indirect descriptors: with them the virtio driver allocates a
-            // descriptor table for every request, also in the panic path,
-            // and a panic from an NMI must not allocate (arming warns).
-            devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l},indirect_desc=off"));
+            if self.nvme_coredump {
+                devices.push(format!("nvme,drive=coredump-{l},share-rw=on,serial=coredump-{l}"));
+            } else {
+                // No indirect descriptors: with them the virtio driver
+                // allocates a descriptor table for every request, also in the
+                // panic path, and a panic from an NMI must not allocate
+                // (arming warns).
+                devices.push(format!("virtio-blk-pci,drive=coredump-{l},share-rw=on,serial=coredump-{l},indirect_desc=off"));
+            }
         }
         devices.extend(self.shared_dirs());
         let mut ip = String::new();
@@ -176,7 +186,7 @@ impl NodeEnv {
             // crash_kexec_post_notifiers: a panic saves the registers of the
             // CPUs it stops, as a node configured by the admin guide does.
             append: format!(
-                "ct.role=node ct.node={} ct.luns={}{ip} virtio_blk.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}{}",
+                "ct.role=node ct.node={} ct.luns={}{ip} virtio_blk.poll_queues=1 nvme.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}{}",
                 node.letter(),
                 self.lun_urls.len(),
                 self.kernel_args,
@@ -284,6 +294,7 @@ impl Cluster {
             initramfs: env.initramfs.clone(),
             lun_urls,
             coredumps,
+            nvme_coredump: spec.nvme_coredump,
             dir: dir.to_path_buf(),
             epoch,
             nics,

@@ -25,6 +25,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         coredump_mib: 1024,
         clients: 0,
         network: false,
+        nvme_coredump: false,
     };
     ctx.step("booting the LIO array and node A");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

@@ -94,6 +94,7 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
         coredump_mib: 1024,
         clients: 0,
         network: false,
+        nvme_coredump: false,
     };
     ctx.step("booting the LIO array and nodes A and B");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

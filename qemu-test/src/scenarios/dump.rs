@@ -17,7 +17,7 @@ pub(crate) const CLUSTER_ID: u32 = 7;
 const NODE_MIB: u32 = 512;
 
 fn spec(nodes: Vec<NodeName>) -> ClusterSpec {
-    ClusterSpec { array: None, luns_per_node: 0, nodes, node_memory_mib: NODE_MIB, memory_of: vec![], coredump_mib: 1024, clients: 0, network: false }
+    ClusterSpec { array: None, luns_per_node: 0, nodes, node_memory_mib: NODE_MIB, memory_of: vec![], coredump_mib: 1024, clients: 0, network: false, nvme_coredump: false }
 }
 
 /// Loads and configures the module on `node`.
@@ -479,6 +479,54 @@ pub fn interrupt(ctx: &mut Ctx<'_>, context: &str) -> Result<()> {
     ensure!(found["panic_line"].is_string(), "drgn: {found}");
     // The kernel's code that ran the trigger's callback.
     check_stacks(ctx, &found, if context == "softirq" { "call_timer_fn" } else { "__hrtimer_run_queues" })?;
+    std::fs::remove_file(&vmcore)?;
+    Ok(())
+}
+
+/// Both coredump disks on QEMU's NVMe controller, polled through
+/// `nvme.poll_queues`, instead of virtio-blk: A dumps through the NVMe poll
+/// queue (sysrq-c), B reads A's header through its own controller on the
+/// shared image, savecore and drgn read the dump.
+pub fn nvme(ctx: &mut Ctx<'_>) -> Result<()> {
+    let mut spec = spec(vec![NodeName::A, NodeName::B]);
+    spec.nvme_coredump = true;
+    ctx.step("booting nodes A and B, both coredump disks on NVMe controllers (nvme.poll_queues=1)");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    let dev = a.ok("coredump_dev a")?.trim().to_string();
+    ensure!(dev.starts_with("/dev/nvme"), "A's coredump disk is {dev}, not an NVMe namespace");
+    let polls = a.ok(&format!("cat /sys/block/{}/queue/io_poll", dev.trim_start_matches("/dev/")))?;
+    ensure!(polls.trim() == "1", "{dev} has no poll queue: io_poll {polls}");
+    label_and_arm(a, NodeName::A)?;
+    let armed = a.ok("dmesg | grep 'dump disk .* armed' | tail -n 1")?;
+    ctx.step(&format!("armed {dev}: {}", armed.split("armed: ").nth(1).unwrap_or(&armed).trim()));
+
+    ctx.step("A panics (sysrq-c) and dumps through the NVMe poll queue");
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let a = cluster.node(NodeName::A)?;
+    a.wait_console(mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    a.wait_panic_line(mark, "coretakeover: panic beacon written", Duration::from_secs(30), deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+    ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
+    ctx.step(done.text.split("coretakeover: ").nth(1).unwrap_or(&done.text));
+
+    ctx.step("B reads A's NVMe disk: complete; savecore on the host; drgn reads the panic");
+    let b = cluster.node(NodeName::B)?;
+    let status = disk_status(b, NodeName::A)?;
+    ensure!(status["header"]["state"] == "complete", "A's header as B reads it: {}", status["header"]);
+    let image = cluster.coredump_image(NodeName::A);
+    let vmcore = ctx.dir.join("vmcore");
+    let saved = host_savecore(ctx, &image, &vmcore)?;
+    ensure!(saved["complete"] == true, "savecore: {saved}");
+    let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
+    ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    check_stacks(ctx, &found, "sysrq_handle_crash")?;
     std::fs::remove_file(&vmcore)?;
     Ok(())
 }

@@ -224,6 +224,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| dump::interrupt(ctx, "hardirq")),
         },
         Scenario {
+            name: "dump-nvme",
+            about: "both coredump disks on NVMe (nvme.poll_queues): A dumps through the NVMe poll queue, B reads it, savecore and drgn",
+            timeout: Duration::from_secs(600),
+            run: Box::new(dump::nvme),
+        },
+        Scenario {
             name: "dump-nmi",
             about: "A hangs with interrupts off on every CPU; B fences it; an NMI panics A, which dumps from NMI context; drgn reads the hung stacks",
             timeout: Duration::from_secs(600),

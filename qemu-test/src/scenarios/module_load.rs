@@ -23,6 +23,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         coredump_mib: 64,
         clients: 0,
         network: false,
+        nvme_coredump: false,
     };
     ctx.step("booting node A");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

@@ -147,6 +147,7 @@ impl NfsPair {
             coredump_mib: 512,
             clients: 1,
             network: false,
+            nvme_coredump: false,
         };
         ctx.step("booting the LIO array, nodes A and B, and a client on their private network");
         let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

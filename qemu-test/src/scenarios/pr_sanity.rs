@@ -68,6 +68,7 @@ pub fn run(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         coredump_mib: 64,
         clients: 0,
         network: false,
+        nvme_coredump: false,
     };
     ctx.step(&format!("booting the {} array, then nodes A and B", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

@@ -28,6 +28,7 @@ fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
         coredump_mib: 1024,
         clients: 0,
         network: false,
+        nvme_coredump: false,
     }
 }
 
@@ -76,6 +77,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         coredump_mib: 2048,
         clients: 0,
         network: false,
+        nvme_coredump: false,
     };
     ctx.step(&format!("booting the {} array and nodes A and B (1 GiB each)", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
