@@ -164,6 +164,14 @@ impl BlockDevice {
         unsafe { shims::ct_bdev_polls(self.raw()) }
     }
 
+    /// The driver behind the disk (for a SCSI disk, its host adapter's).
+    pub(crate) fn driver(&self) -> &'static str {
+        // SAFETY: By the type invariant the device is open; the name is the
+        // driver's static string (built in, or its module pinned by the disk).
+        let name = unsafe { kernel::str::CStr::from_char_ptr(shims::ct_bdev_driver(self.raw())) };
+        name.to_str().unwrap_or("?")
+    }
+
     /// Whether it is a virtio disk with indirect descriptors, whose driver
     /// allocates a descriptor table for every request.
     pub(crate) fn virtio_indirect(&self) -> bool {

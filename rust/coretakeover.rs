@@ -65,6 +65,7 @@ mod takeover;
 mod ct_core {
     pub(crate) mod checksum;
     pub(crate) mod config;
+    pub(crate) mod drivers;
     pub(crate) mod crc;
     pub(crate) mod header;
     pub(crate) mod heartbeat;

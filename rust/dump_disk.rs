@@ -328,7 +328,19 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         ));
     }
     if !disk.polls() {
-        return Err(refuse(errno(bindings::EOPNOTSUPP), path, format_args!("no polled I/O (boot with virtio_blk.poll_queues=1 or nvme.poll_queues=1)")));
+        let driver = disk.driver();
+        return Err(match crate::ct_core::drivers::poll_setting(driver) {
+            Some(setting) => refuse(
+                errno(bindings::EOPNOTSUPP),
+                path,
+                format_args!("no polled I/O: its driver, {}, has no poll queues (set {})", driver, setting),
+            ),
+            None => refuse(
+                errno(bindings::EOPNOTSUPP),
+                path,
+                format_args!("no polled I/O: its driver, {}, cannot poll (see the admin guide for the controllers that can)", if driver.is_empty() { "unknown" } else { driver }),
+            ),
+        });
     }
     if disk.virtio_indirect() {
         pr_warn!(

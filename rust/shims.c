@@ -66,6 +66,21 @@ unsigned int ct_bdev_max_segment_size(struct block_device *bdev) { return queue_
 unsigned int ct_bdev_logical_block_size(struct block_device *bdev) { return bdev_logical_block_size(bdev); }
 
 /*
+ * The driver behind a disk: the first device up from the disk that has a
+ * driver, past SCSI's "sd" (for a SCSI disk, the host adapter's driver);
+ * "" if none. Walking dev->parent is what dev_driver_string() cannot do.
+ */
+const char *ct_bdev_driver(struct block_device *bdev)
+{
+	struct device *dev = disk_to_dev(bdev->bd_disk)->parent;
+
+	for (; dev; dev = dev->parent)
+		if (dev->driver && dev->driver->name && strcmp(dev->driver->name, "sd"))
+			return dev->driver->name;
+	return "";
+}
+
+/*
  * Whether the disk is a virtio device that negotiated indirect descriptors:
  * then its driver allocates a descriptor table for every request
  * (GFP_ATOMIC), also in the panic path. dev_to_virtio() is container_of();

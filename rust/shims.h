@@ -18,6 +18,7 @@ unsigned int ct_bdev_max_sectors(struct block_device *bdev);
 unsigned int ct_bdev_max_segment_size(struct block_device *bdev);
 unsigned int ct_bdev_logical_block_size(struct block_device *bdev);
 bool ct_bdev_virtio_indirect(struct block_device *bdev);
+const char *ct_bdev_driver(struct block_device *bdev);
 void ct_disk_drop_cache(struct block_device *bdev);
 void *ct_phys_to_virt(phys_addr_t phys);
 unsigned long ct_page_offset(void);

@@ -33,6 +33,8 @@ extern "C" {
     pub(crate) fn ct_bdev_logical_block_size(bdev: *mut bindings::block_device) -> c_uint;
     /// A virtio disk with indirect descriptors (its driver allocates per request).
     pub(crate) fn ct_bdev_virtio_indirect(bdev: *mut bindings::block_device) -> bool;
+    /// The name of the driver behind the disk (for SCSI, the host adapter's).
+    pub(crate) fn ct_bdev_driver(bdev: *mut bindings::block_device) -> *const kernel::ffi::c_char;
     /// Drops the node's clean cached pages of the disk and its partitions.
     pub(crate) fn ct_disk_drop_cache(bdev: *mut bindings::block_device);
     pub(crate) fn ct_phys_to_virt(phys: bindings::phys_addr_t) -> *mut c_void;

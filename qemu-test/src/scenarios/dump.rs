@@ -528,6 +528,19 @@ pub fn nvme(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(found["panic_line"].is_string(), "drgn: {found}");
     check_stacks(ctx, &found, "sysrq_handle_crash")?;
     std::fs::remove_file(&vmcore)?;
+
+    ctx.step("B boots again with nvme.poll_queues=0: arming its NVMe disk is refused, naming the driver and the setting");
+    cluster.set_boot_args(NodeName::B, "nvme.poll_queues=0");
+    cluster.restart(NodeName::B, NODE_MIB)?;
+    let b = cluster.node(NodeName::B)?;
+    configure(b, NodeName::B)?;
+    let out = b.fails(&format!(
+        "dev=$(coredump_dev b) && dump_ready $dev && coretakeover label --disk $dev --cluster {CLUSTER_ID} --node 2 >/dev/null && echo $dev > {SYSFS}/dump_disk"
+    ))?;
+    ensure!(out.contains("not supported"), "arming a disk without poll queues: {out}");
+    let why = b.ok("dmesg | grep 'no polled I/O' | tail -n 1")?;
+    ensure!(why.contains("its driver, nvme, has no poll queues (set nvme.poll_queues=1)"), "the refusal: {why}");
+    ctx.step(why.split("coretakeover: ").nth(1).unwrap_or(&why).trim());
     Ok(())
 }
 

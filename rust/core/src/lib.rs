@@ -15,6 +15,7 @@
 
 pub mod checksum;
 pub mod config;
+pub mod drivers;
 pub mod crc;
 pub mod header;
 pub mod heartbeat;
