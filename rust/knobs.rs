@@ -326,6 +326,28 @@ impl Store for AutoTakeover {
     }
 }
 
+struct AutoTakeoverOnStale;
+
+impl Show for AutoTakeoverOnStale {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", u8::from(node::auto_takeover_on_stale())))
+    }
+}
+
+impl Store for AutoTakeoverOnStale {
+    fn store(input: &str) -> Result {
+        match input.trim() {
+            "0" => node::set_auto_takeover_on_stale(false),
+            "1" => node::set_auto_takeover_on_stale(true),
+            other => {
+                pr_warn!("auto_takeover_on_stale: refused {:?}: give 0 or 1\n", other);
+                return Err(EINVAL);
+            }
+        }
+        Ok(())
+    }
+}
+
 struct TakeoverCommand;
 
 impl Store for TakeoverCommand {
@@ -380,12 +402,13 @@ static WATCH_INTERVAL_ATTR: Attribute = Attribute::read_write::<Number<WatchInte
 static STALE_ATTR: Attribute = Attribute::read_write::<Number<StaleTimeout>>(c_str!("stale_timeout_ms"));
 static IN_FLIGHT_ATTR: Attribute = Attribute::read_write::<Number<BiosInFlight>>(c_str!("dump_bios_in_flight"));
 static AUTO_ATTR: Attribute = Attribute::read_write::<AutoTakeover>(c_str!("auto_takeover"));
+static AUTO_STALE_ATTR: Attribute = Attribute::read_write::<AutoTakeoverOnStale>(c_str!("auto_takeover_on_stale"));
 static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
 static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 
-static ATTRS: AttributeList<23> = AttributeList::new([
+static ATTRS: AttributeList<24> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -405,6 +428,7 @@ static ATTRS: AttributeList<23> = AttributeList::new([
     &WATCH_INTERVAL_ATTR,
     &STALE_ATTR,
     &AUTO_ATTR,
+    &AUTO_STALE_ATTR,
     &TAKEOVER_ATTR,
     &GIVEBACK_ATTR,
     &TAKEOVER_STATE_ATTR,

@@ -29,7 +29,7 @@ use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::heartbeat::Liveness;
-use crate::ct_core::partner::{Phase, Reason};
+use crate::ct_core::partner::{AutoTakeover, Phase, Reason};
 use crate::dump_disk::{self, DumpContext, MAX_BIOS_IN_FLIGHT};
 use crate::kthread::{Loop, Thread};
 use crate::polled_bio::now_ns;
@@ -475,13 +475,30 @@ pub(crate) fn auto_takeover() -> bool {
     AUTO_TAKEOVER.load(Ordering::Relaxed)
 }
 
+/// Whether a stale heartbeat, too, starts a takeover (with `auto_takeover`).
+static AUTO_TAKEOVER_ON_STALE: AtomicBool = AtomicBool::new(true);
+
+pub(crate) fn auto_takeover_on_stale() -> bool {
+    AUTO_TAKEOVER_ON_STALE.load(Ordering::Relaxed)
+}
+
+/// Whether a stale heartbeat starts a takeover by itself (a panic beacon
+/// still does, with `auto_takeover`): off under a cluster manager, which
+/// judges silence with quorum and fencing.
+pub(crate) fn set_auto_takeover_on_stale(on: bool) {
+    AUTO_TAKEOVER_ON_STALE.store(on, Ordering::Relaxed);
+}
+
 /// Whether a panic beacon or a stale heartbeat starts a takeover.
 pub(crate) fn set_auto_takeover(on: bool) {
     AUTO_TAKEOVER.store(on, Ordering::Relaxed);
 }
 
 fn watch_policy() -> WatchPolicy {
-    WatchPolicy { auto_takeover: auto_takeover(), stale_timeout_ms: setting(Setting::StaleTimeoutMs) }
+    WatchPolicy {
+        auto: AutoTakeover::from_knobs(auto_takeover(), auto_takeover_on_stale()),
+        stale_timeout_ms: setting(Setting::StaleTimeoutMs),
+    }
 }
 
 // Commands.

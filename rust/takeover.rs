@@ -34,7 +34,7 @@ use crate::ct_core::heartbeat::Heartbeat;
 use crate::ct_core::identity::{due_this_turn, Identity, PathCheck, CHECKS_PER_TURN};
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
-use crate::ct_core::partner::{decide, stale_fence_due, Method, PartnerWatch, Phase, Reading, Reason, Verdict};
+use crate::ct_core::partner::{decide, AutoTakeover, stale_fence_due, Method, PartnerWatch, Phase, Reading, Reason, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
 use crate::dump_disk::{carries_label, label_present};
 use crate::events::{emit, DiskResult, Event, Failure, Taken, TakeoverResult};
@@ -49,8 +49,8 @@ use kernel::prelude::*;
 /// What the watch needs to know of the node's policy, read at every watch.
 #[derive(Clone, Copy)]
 pub(crate) struct WatchPolicy {
-    /// Whether a panic beacon or a stale heartbeat starts a takeover.
-    pub(crate) auto_takeover: bool,
+    /// Which verdicts start a takeover by themselves.
+    pub(crate) auto: AutoTakeover,
     /// The longest silence of a live partner (milliseconds).
     pub(crate) stale_timeout_ms: u32,
 }
@@ -212,7 +212,7 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, poli
         return;
     }
     // After a takeover, holding or partial, nothing starts again on its own.
-    let Some(reason) = decide(verdict, policy.auto_takeover, p.phase.took_over()) else { return };
+    let Some(reason) = decide(verdict, policy.auto, p.phase.took_over()) else { return };
     if let Verdict::Stale { silent_ms } = verdict {
         // A silent partner may be alive and believe the same of us: the
         // lower id waits longer, and nobody fences after being fenced.

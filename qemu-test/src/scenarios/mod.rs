@@ -92,6 +92,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| takeover::during_dump(ctx, ArrayKind::Lio)),
         },
         Scenario {
+            name: "takeover-panic-only",
+            about: "B with auto_takeover_on_stale 0 (as under Pacemaker): a hung A is left alone, a panicked A is taken over on its beacon",
+            timeout: Duration::from_secs(300),
+            run: Box::new(takeover::panic_only),
+        },
+        Scenario {
             name: "takeover-hung",
             about: "A hangs: B fences it after the heartbeat timeout, A's writes fail; giveback returns the disks",
             timeout: Duration::from_secs(300),

@@ -327,6 +327,59 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     Ok(())
 }
 
+/// B with `auto_takeover_on_stale` 0, as under a cluster manager: A hangs
+/// (QMP stop) for three stale timeouts and B, which sees it stale, takes
+/// nothing; A resumes and is alive again, its disks its own; then A panics
+/// and B takes over on the beacon, by itself.
+pub fn panic_only(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = pair(ArrayKind::Lio, 1);
+    ctx.step("booting the LIO array and nodes A and B (1 LUN each); B: auto_takeover 1, auto_takeover_on_stale 0");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let a_luns = luns(&cluster, NodeName::A);
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    let stale_ms = 2000 * ctx.env.slow;
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!(
+        "echo 0 > {SYSFS}/auto_takeover_on_stale && echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks && echo {stale_ms} > {SYSFS}/stale_timeout_ms && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"
+    ))?;
+    ensure!(b.ok(&format!("cat {SYSFS}/auto_takeover {SYSFS}/auto_takeover_on_stale"))?.split_whitespace().collect::<Vec<_>>() == ["1", "0"], "B's knobs");
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat move")?;
+
+    ctx.step(&format!("A hangs for three stale timeouts ({} s): B sees it stale and takes nothing", 3 * stale_ms / 1000));
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    cluster.node(NodeName::A)?.pause()?;
+    let b = cluster.node(NodeName::B)?;
+    b.wait_console(b_mark, "coretakeover: partner is stale", Duration::from_secs(60), deadline)?;
+    std::thread::sleep(Duration::from_millis(u64::from(3 * stale_ms)));
+    let b = cluster.node(NodeName::B)?;
+    ensure!(b.console.find(b_mark, "coretakeover: takeover").is_none(), "B took over a silent partner with auto_takeover_on_stale 0");
+    let state = b.ok(&format!("cat {SYSFS}/partner_state {SYSFS}/takeover_state"))?;
+    ensure!(state.split_whitespace().collect::<Vec<_>>() == ["stale", "watching"], "B: {state}");
+
+    ctx.step("A resumes: alive again, and its LUN is still its own");
+    cluster.node(NodeName::A)?.resume()?;
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat resume")?;
+    let lun = cluster.lun_of(NodeName::A, 0);
+    cluster.node(NodeName::A)?.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=300 count=1 oflag=direct"))?;
+
+    ctx.step("A panics: B takes over on the beacon, by itself");
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    cluster.node(NodeName::A)?.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+    let b = cluster.node(NodeName::B)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
+    ensure!(done.text.contains("1 of 1 disks held") && done.text.contains("panic-beacon"), "{}", done.text);
+    ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    Ok(())
+}
+
 /// A hangs with interrupts off on every CPU (the test module's `hang`: a
 /// pinned hard-interrupt timer per CPU that spins forever), so nothing of A
 /// runs but NMIs. B fences A on the stale heartbeat. Then the NMI an

@@ -27,6 +27,7 @@
 //! watch_interval_ms = 20
 //! stale_timeout_ms = 2000
 //! auto_takeover = true
+//! auto_takeover_on_stale = true   # false under Pacemaker: silence is its call
 //!
 //! [hooks]                     # what `coretakeover agent` runs
 //! dir = "/etc/coretakeover/hooks.d"
@@ -114,6 +115,8 @@ pub struct Policy {
     pub watch_interval_ms: Option<u32>,
     pub stale_timeout_ms: Option<u32>,
     pub auto_takeover: Option<bool>,
+    /// With `auto_takeover`, whether a stale heartbeat too starts a takeover.
+    pub auto_takeover_on_stale: Option<bool>,
 }
 
 /// The hook programs `coretakeover agent` runs, and their time limits.

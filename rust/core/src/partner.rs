@@ -248,15 +248,41 @@ impl Method {
     }
 }
 
-/// Whether a verdict starts a takeover: only with automatic takeover on, and
+/// Which verdicts the kernel acts on by itself (`auto_takeover`,
+/// `auto_takeover_on_stale`). Under a cluster manager (Pacemaker) the kernel
+/// acts alone only on the panic beacon, which cannot be mistaken, and leaves
+/// a silent partner to quorum and fencing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoTakeover {
+    pub on_panic: bool,
+    pub on_stale: bool,
+}
+
+impl AutoTakeover {
+    /// On the panic beacon and on a stale heartbeat: the default.
+    pub const ALL: Self = Self { on_panic: true, on_stale: true };
+    /// Only on the panic beacon.
+    pub const PANIC_ONLY: Self = Self { on_panic: true, on_stale: false };
+    /// Never by itself: every takeover is a command.
+    pub const NONE: Self = Self { on_panic: false, on_stale: false };
+
+    /// From the two knobs: a stale heartbeat acts only with automatic
+    /// takeover on at all.
+    pub const fn from_knobs(auto_takeover: bool, on_stale: bool) -> Self {
+        Self { on_panic: auto_takeover, on_stale: auto_takeover && on_stale }
+    }
+}
+
+/// Whether a verdict starts a takeover: only if the policy acts on it, and
 /// only if the partner's disks are not already held.
-pub fn decide(verdict: Verdict, auto_takeover: bool, holding: bool) -> Option<Reason> {
-    if holding || !auto_takeover {
+pub fn decide(verdict: Verdict, auto: AutoTakeover, holding: bool) -> Option<Reason> {
+    if holding {
         return None;
     }
     match verdict {
-        Verdict::Panicked => Some(Reason::PanicBeacon),
-        Verdict::Stale { .. } => Some(Reason::StaleHeartbeat),
+        Verdict::Panicked if auto.on_panic => Some(Reason::PanicBeacon),
+        Verdict::Stale { .. } if auto.on_stale => Some(Reason::StaleHeartbeat),
+        Verdict::Panicked | Verdict::Stale { .. } => None,
         Verdict::Unknown | Verdict::Alive | Verdict::Stopped | Verdict::Unreachable => None,
     }
 }
@@ -309,10 +335,16 @@ mod tests {
         let mut panicked = beat(9, Liveness::Alive);
         panicked.header_state = Some(DumpState::Dumping);
         assert_eq!(w.observe(&panicked, 60_100, 1000), Verdict::Panicked);
-        assert_eq!(decide(Verdict::Panicked, true, false), Some(Reason::PanicBeacon));
-        assert_eq!(decide(Verdict::Panicked, false, false), None);
-        assert_eq!(decide(Verdict::Panicked, true, true), None);
-        assert_eq!(decide(Verdict::Unknown, true, false), None);
+        assert_eq!(decide(Verdict::Panicked, AutoTakeover::ALL, false), Some(Reason::PanicBeacon));
+        assert_eq!(decide(Verdict::Panicked, AutoTakeover::NONE, false), None);
+        assert_eq!(decide(Verdict::Panicked, AutoTakeover::ALL, true), None);
+        // Under a cluster manager: the beacon acts, silence does not.
+        assert_eq!(decide(Verdict::Panicked, AutoTakeover::PANIC_ONLY, false), Some(Reason::PanicBeacon));
+        assert_eq!(decide(Verdict::Stale { silent_ms: 60_000 }, AutoTakeover::PANIC_ONLY, false), None);
+        assert_eq!(AutoTakeover::from_knobs(true, false), AutoTakeover::PANIC_ONLY);
+        assert_eq!(AutoTakeover::from_knobs(false, true), AutoTakeover::NONE);
+        assert_eq!(AutoTakeover::from_knobs(true, true), AutoTakeover::ALL);
+        assert_eq!(decide(Verdict::Unknown, AutoTakeover::ALL, false), None);
     }
 
     #[test]
@@ -324,7 +356,7 @@ mod tests {
         for t in (200..60_000).step_by(100) {
             assert_eq!(w.unreadable(t), Verdict::Unreachable);
         }
-        assert_eq!(decide(Verdict::Unreachable, true, false), None);
+        assert_eq!(decide(Verdict::Unreachable, AutoTakeover::ALL, false), None);
         // Back, with the same sequence: a baseline, not silence since 100 ms.
         assert_eq!(w.observe(&beat(2, Liveness::Alive), 60_000, 1000), Verdict::Alive);
         assert_eq!(w.observe(&beat(2, Liveness::Alive), 60_900, 1000), Verdict::Alive);
@@ -358,7 +390,7 @@ mod tests {
         assert_eq!(Phase::after_takeover(0, 2), Phase::Partial);
         assert!(Phase::Partial.took_over() && Phase::Holding.took_over() && !Phase::Watching.took_over());
         // A partial takeover is not started again on its own: the command retries.
-        assert_eq!(decide(Verdict::Panicked, true, Phase::Partial.took_over()), None);
+        assert_eq!(decide(Verdict::Panicked, AutoTakeover::ALL, Phase::Partial.took_over()), None);
     }
 
     #[test]
@@ -368,6 +400,6 @@ mod tests {
         w.observe(&beat(2, Liveness::Alive), 100, 1000);
         assert_eq!(w.observe(&beat(3, Liveness::Stopped), 200, 1000), Verdict::Stopped);
         assert_eq!(w.observe(&beat(3, Liveness::Stopped), 60_000, 1000), Verdict::Stopped);
-        assert_eq!(decide(Verdict::Stopped, true, false), None);
+        assert_eq!(decide(Verdict::Stopped, AutoTakeover::ALL, false), None);
     }
 }

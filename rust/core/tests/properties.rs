@@ -188,7 +188,7 @@ proptest! {
 }
 
 use coretakeover_core::heartbeat::{Heartbeat, HeartbeatError, Liveness, HEARTBEAT_SIZE};
-use coretakeover_core::partner::{decide, PartnerWatch, Reading, Reason, Verdict};
+use coretakeover_core::partner::{decide, AutoTakeover, PartnerWatch, Reading, Reason, Verdict};
 
 fn heartbeat() -> impl Strategy<Value = Heartbeat> {
     (any::<u32>(), any::<u16>(), any::<bool>(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
@@ -240,7 +240,7 @@ proptest! {
             let verdict = w.observe(&reading, now, stale_after);
             if what == 0 {
                 prop_assert_eq!(verdict, Verdict::Panicked);
-                prop_assert_eq!(decide(verdict, true, false), Some(Reason::PanicBeacon));
+                prop_assert_eq!(decide(verdict, AutoTakeover::ALL, false), Some(Reason::PanicBeacon));
                 continue;
             }
             if what >= 2 && beats && seen_move { last_move = now; }
@@ -249,7 +249,7 @@ proptest! {
                 prop_assert!(silent_ms > stale_after);
                 prop_assert!(now - last_move > stale_after || last_move == 0);
             }
-            if decide(verdict, true, false).is_some() {
+            if decide(verdict, AutoTakeover::ALL, false).is_some() {
                 let stale = matches!(verdict, Verdict::Stale { .. });
                 prop_assert!(stale);
             }
