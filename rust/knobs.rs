@@ -304,21 +304,29 @@ impl NumberSetting for BiosInFlight {
     const SETTING: Setting = Setting::DumpBiosInFlight;
 }
 
-struct AutoTakeover;
+/// A boolean policy setting of the node, written and shown as 0 or 1.
+trait FlagSetting {
+    const NAME: &'static str;
+    fn get() -> bool;
+    fn set(on: bool);
+}
 
-impl Show for AutoTakeover {
+/// The knob of the boolean setting `S`.
+struct Flag<S>(PhantomData<S>);
+
+impl<S: FlagSetting> Show for Flag<S> {
     fn show(out: &mut Page<'_>) -> Result {
-        out.line(format_args!("{}", u8::from(node::auto_takeover())))
+        out.line(format_args!("{}", u8::from(S::get())))
     }
 }
 
-impl Store for AutoTakeover {
+impl<S: FlagSetting> Store for Flag<S> {
     fn store(input: &str) -> Result {
         match input.trim() {
-            "0" => node::set_auto_takeover(false),
-            "1" => node::set_auto_takeover(true),
+            "0" => S::set(false),
+            "1" => S::set(true),
             other => {
-                pr_warn!("auto_takeover: refused {:?}: give 0 or 1\n", other);
+                pr_warn!("{}: refused {:?}: give 0 or 1\n", S::NAME, other);
                 return Err(EINVAL);
             }
         }
@@ -326,25 +334,26 @@ impl Store for AutoTakeover {
     }
 }
 
+struct AutoTakeover;
 struct AutoTakeoverOnStale;
 
-impl Show for AutoTakeoverOnStale {
-    fn show(out: &mut Page<'_>) -> Result {
-        out.line(format_args!("{}", u8::from(node::auto_takeover_on_stale())))
+impl FlagSetting for AutoTakeover {
+    const NAME: &'static str = "auto_takeover";
+    fn get() -> bool {
+        node::auto_takeover()
+    }
+    fn set(on: bool) {
+        node::set_auto_takeover(on)
     }
 }
 
-impl Store for AutoTakeoverOnStale {
-    fn store(input: &str) -> Result {
-        match input.trim() {
-            "0" => node::set_auto_takeover_on_stale(false),
-            "1" => node::set_auto_takeover_on_stale(true),
-            other => {
-                pr_warn!("auto_takeover_on_stale: refused {:?}: give 0 or 1\n", other);
-                return Err(EINVAL);
-            }
-        }
-        Ok(())
+impl FlagSetting for AutoTakeoverOnStale {
+    const NAME: &'static str = "auto_takeover_on_stale";
+    fn get() -> bool {
+        node::auto_takeover_on_stale()
+    }
+    fn set(on: bool) {
+        node::set_auto_takeover_on_stale(on)
     }
 }
 
@@ -401,8 +410,8 @@ static INTERVAL_ATTR: Attribute = Attribute::read_write::<Number<Interval>>(c_st
 static WATCH_INTERVAL_ATTR: Attribute = Attribute::read_write::<Number<WatchInterval>>(c_str!("watch_interval_ms"));
 static STALE_ATTR: Attribute = Attribute::read_write::<Number<StaleTimeout>>(c_str!("stale_timeout_ms"));
 static IN_FLIGHT_ATTR: Attribute = Attribute::read_write::<Number<BiosInFlight>>(c_str!("dump_bios_in_flight"));
-static AUTO_ATTR: Attribute = Attribute::read_write::<AutoTakeover>(c_str!("auto_takeover"));
-static AUTO_STALE_ATTR: Attribute = Attribute::read_write::<AutoTakeoverOnStale>(c_str!("auto_takeover_on_stale"));
+static AUTO_ATTR: Attribute = Attribute::read_write::<Flag<AutoTakeover>>(c_str!("auto_takeover"));
+static AUTO_STALE_ATTR: Attribute = Attribute::read_write::<Flag<AutoTakeoverOnStale>>(c_str!("auto_takeover_on_stale"));
 static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
 static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));

@@ -327,29 +327,39 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     Ok(())
 }
 
-/// B with `auto_takeover_on_stale` 0, as under a cluster manager: A hangs
-/// (QMP stop) for three stale timeouts and B, which sees it stale, takes
-/// nothing; A resumes and is alive again, its disks its own; then A panics
-/// and B takes over on the beacon, by itself.
-pub fn panic_only(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = pair(ArrayKind::Lio, 1);
-    ctx.step("booting the LIO array and nodes A and B (1 LUN each); B: auto_takeover 1, auto_takeover_on_stale 0");
-    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
-    let deadline = cluster.deadline;
+/// The LIO array and nodes A and B with one LUN each: A armed and holding
+/// its LUN, B (after `b_first`, shell commands run before anything else on
+/// B) watching A with a stale timeout of 2 s (scaled on a slow kernel)
+/// until it sees A alive. Returns the cluster and A's LUN list.
+fn watched_pair(ctx: &mut Ctx<'_>, b_first: &str) -> Result<(Cluster, String)> {
+    let mut cluster = Cluster::start(&pair(ArrayKind::Lio, 1), ctx.env, &ctx.dir, ctx.deadline)?;
     let a_luns = luns(&cluster, NodeName::A);
     configure(cluster.node(NodeName::A)?, NodeName::A)?;
     configure(cluster.node(NodeName::B)?, NodeName::B)?;
     let a = cluster.node(NodeName::A)?;
     label_and_arm(a, NodeName::A)?;
     a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
-    let stale_ms = 2000 * ctx.env.slow;
     let b = cluster.node(NodeName::B)?;
     b.ok(&format!(
-        "echo 0 > {SYSFS}/auto_takeover_on_stale && echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks && echo {stale_ms} > {SYSFS}/stale_timeout_ms && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"
+        "{b_first}echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks && echo {} > {SYSFS}/stale_timeout_ms && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk",
+        2000 * ctx.env.slow
     ))?;
-    ensure!(b.ok(&format!("cat {SYSFS}/auto_takeover {SYSFS}/auto_takeover_on_stale"))?.split_whitespace().collect::<Vec<_>>() == ["1", "0"], "B's knobs");
     b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
         .context("B never saw A's heartbeat move")?;
+    Ok((cluster, a_luns))
+}
+
+/// B with `auto_takeover_on_stale` 0, as under a cluster manager: A hangs
+/// (QMP stop) for three stale timeouts and B, which sees it stale, takes
+/// nothing; A resumes and is alive again, its disks its own; then A panics
+/// and B takes over on the beacon, by itself.
+pub fn panic_only(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting the LIO array and nodes A and B (1 LUN each); B: auto_takeover 1, auto_takeover_on_stale 0");
+    let (mut cluster, _) = watched_pair(ctx, &format!("echo 0 > {SYSFS}/auto_takeover_on_stale && "))?;
+    let deadline = cluster.deadline;
+    let stale_ms = 2000 * ctx.env.slow;
+    let b = cluster.node(NodeName::B)?;
+    ensure!(b.ok(&format!("cat {SYSFS}/auto_takeover {SYSFS}/auto_takeover_on_stale"))?.split_whitespace().collect::<Vec<_>>() == ["1", "0"], "B's knobs");
 
     ctx.step(&format!("A hangs for three stale timeouts ({} s): B sees it stale and takes nothing", 3 * stale_ms / 1000));
     let b_mark = cluster.node(NodeName::B)?.console.mark();
@@ -388,24 +398,10 @@ pub fn panic_only(ctx: &mut Ctx<'_>) -> Result<()> {
 /// there; B sees the dump complete and keeps A's disk; drgn reads the
 /// panicking CPU's stack through the NMI and a hung CPU's spin loop.
 pub fn nmi_dump(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = pair(ArrayKind::Lio, 1);
     ctx.step("booting the LIO array and nodes A and B (1 LUN each)");
-    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let (mut cluster, _) = watched_pair(ctx, "")?;
     let deadline = cluster.deadline;
-    let a_luns = luns(&cluster, NodeName::A);
-    configure(cluster.node(NodeName::A)?, NodeName::A)?;
-    configure(cluster.node(NodeName::B)?, NodeName::B)?;
-    let a = cluster.node(NodeName::A)?;
-    label_and_arm(a, NodeName::A)?;
-    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
-    a.ok("insmod /ct/ct_panic_trigger.ko && echo 1 > /proc/sys/kernel/unknown_nmi_panic")?;
-    let b = cluster.node(NodeName::B)?;
-    b.ok(&format!(
-        "echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks && echo {} > {SYSFS}/stale_timeout_ms && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk",
-        2000 * ctx.env.slow
-    ))?;
-    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
-        .context("B never saw A's heartbeat move")?;
+    cluster.node(NodeName::A)?.ok("insmod /ct/ct_panic_trigger.ko && echo 1 > /proc/sys/kernel/unknown_nmi_panic")?;
 
     ctx.step("A hangs: every CPU spins in a hard-interrupt timer, interrupts off");
     let b_mark = cluster.node(NodeName::B)?.console.mark();
