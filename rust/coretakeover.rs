@@ -74,6 +74,7 @@ mod ct_core {
     pub(crate) mod keys;
     pub(crate) mod label;
     pub(crate) mod notes;
+    pub(crate) mod pagefilter;
     pub(crate) mod partner;
     pub(crate) mod plan;
     pub(crate) mod version;

@@ -22,8 +22,9 @@ use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_
 use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
+use crate::ct_core::pagefilter::{Class, Filter, PageLayout, Walker};
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
-use crate::panic_dump::{self, DumpTarget, PanicState, Slot};
+use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, PanicState, Slot, MAP_BIO_PAGES};
 use crate::polled_bio::PolledBio;
 use crate::refusal::{Outcome, Refusal};
 use crate::shims;
@@ -305,7 +306,7 @@ fn open_exclusive(path: &CStr) -> Result<BlockDevice> {
 /// the panic path (1..=`MAX_BIOS_IN_FLIGHT`), the CPU notes `cpus`
 /// (`cpu_notes`) and the chunk checksum `checksum` resolves to, and
 /// publishes it to the panic path.
-pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes, checksum: ChecksumChoice) -> Outcome<KBox<DumpContext>> {
+pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes, checksum: ChecksumChoice, filter: Filter) -> Outcome<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
     };
@@ -371,8 +372,37 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
     let table: &mut [RamRange; MAX_RANGES] = ranges.as_mut_slice().try_into().map_err(|_| EINVAL)?;
     let n = collect_ranges(raw.iter().copied(), table)
         .map_err(|e| refuse(EINVAL, path, format_args!("{}", e)))?;
-    let plan = Plan::new(&mut table[..n], chunk_size, disk.size_bytes())
-        .map_err(|e| refuse(ENOSPC, path, format_args!("{}", e)))?;
+    let plan = if filter.filters() {
+        Plan::with_page_map(&mut table[..n], chunk_size, disk.size_bytes())
+    } else {
+        Plan::new(&mut table[..n], chunk_size, disk.size_bytes())
+    }
+    .map_err(|e| refuse(ENOSPC, path, format_args!("{}", e)))?;
+    let (note_phys, note) = vmcoreinfo_note().ok_or_else(|| refuse(EINVAL, path, format_args!("no VMCOREINFO note (CONFIG_CRASH_DUMP)")))?;
+    // A filtered dump decodes `struct page` with the offsets VMCOREINFO
+    // gives (as savecore's readers will), checked against this kernel's.
+    let filtering = match plan.page_map() {
+        Some((map_offset, pass_bytes)) => {
+            let layout = PageLayout::from_vmcoreinfo(note)
+                .map_err(|e| refuse(EINVAL, path, format_args!("page filter {}: {}", filter.as_str(), e)))?;
+            // SAFETY: Reads constants.
+            let (memmap, size) = unsafe { (shims::ct_memmap_base() as u64, shims::ct_struct_page_size() as usize) };
+            if layout.size != size {
+                return Err(refuse(EINVAL, path, format_args!("page filter {}: VMCOREINFO says struct page has {} bytes, the kernel {}", filter.as_str(), layout.size, size)));
+            }
+            Some(Filtering {
+                filter,
+                walker: Walker::new(layout, memmap),
+                map_offset,
+                pass_bytes,
+                bitmaps: [Bitmap::new(pass_bytes)?, Bitmap::new(pass_bytes)?],
+                bio: PolledBio::new(MAP_BIO_PAGES as u16)?,
+                census: [0; 5],
+                flushed: [0; 2],
+            })
+        }
+        None => None,
+    };
 
     let (state, generation) = read_newest_header(&disk)?;
     if state.holds_unsaved_dump() {
@@ -407,8 +437,10 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
     header.set_plan(&plan).map_err(|_| EINVAL)?;
     // SAFETY: Reads a constant.
     header.set_page_offset(unsafe { shims::ct_page_offset() } as u64);
-    let (note_phys, note) = vmcoreinfo_note().ok_or_else(|| refuse(EINVAL, path, format_args!("no VMCOREINFO note (CONFIG_CRASH_DUMP)")))?;
     header.set_vmcoreinfo(note_phys, note).map_err(|_| EINVAL)?;
+    if let Some((offset, pass_bytes)) = plan.page_map() {
+        header.set_page_map(filter, offset, pass_bytes);
+    }
     header.set_kernel_release(kernel_release());
     let CpuNotes { phys: notes, size: note_size, stopped_cpus_saved: stopped_cpu_registers } = cpus;
     // CPUs past the last one with a buffer are not listed.
@@ -441,6 +473,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         ranges: kept_ranges,
         pages_per_chunk: pages as usize,
         checksum: probe.chosen,
+        filtering,
     };
     let target = DumpTarget::new(disk, panic);
     let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target }, GFP_KERNEL)?;
@@ -463,13 +496,29 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
             Ok::<_, crate::polled_bio::PollError>(if ns < best.1 { (bytes, ns) } else { best })
         })
     };
+    // A filtered dump writes what its filter keeps, and visits every page
+    // twice: a census now tells how much it would keep and what a visit costs.
+    let census = {
+        let state = ctx.target.state_mut();
+        let ranges = core::mem::take(&mut state.ranges);
+        let census = state.filtering.as_mut().map(|f| f.census_now(&ranges));
+        state.ranges = ranges;
+        census
+    };
+    let (stream_bytes, scan_ms) = match (&census, filter) {
+        (Some((c, ns)), filter) => {
+            let kept: u64 = Class::ALL.iter().filter(|&&class| class != Class::Zero && filter.keeps(class)).map(|&class| c[class as usize]).sum();
+            ((kept * PAGE as u64).min(capacity), 2 * ns / 1_000_000)
+        }
+        (None, _) => (capacity, 0),
+    };
     let (rehearsal_mib_s, predicted_ms) = match rehearsed {
         Ok((bytes, ns)) if bytes > 0 => {
             // Bytes per millisecond (the rehearsal is at most 8 MiB: no overflow).
             let per_ms = (bytes.saturating_mul(1_000_000) / ns.max(1)).max(1);
             (
                 u32::try_from((per_ms * 1000) >> 20).unwrap_or(u32::MAX),
-                u32::try_from(capacity / per_ms).unwrap_or(u32::MAX),
+                u32::try_from(stream_bytes / per_ms + scan_ms).unwrap_or(u32::MAX),
             )
         }
         Ok(_) => (0, 0),
@@ -482,6 +531,20 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         }
     };
     ctx.target.state_mut().record_rehearsal(rehearsal_mib_s, predicted_ms);
+    if let Some((c, ns)) = &census {
+        ctx.target.state_mut().record_census(c);
+        pr_info!(
+            "dump disk {}: page filter {}: would keep {} MiB now (kernel {}, cache {}, user {}, free {} MiB; census took {} ms)\n",
+            path,
+            filter.as_str(),
+            stream_bytes >> 20,
+            c[Class::Kernel as usize] >> 8,
+            c[Class::Cache as usize] >> 8,
+            c[Class::User as usize] >> 8,
+            c[Class::Free as usize] >> 8,
+            ns / 1_000_000
+        );
+    }
 
     // The last step: the header says "armed".
     {

@@ -17,6 +17,7 @@
 //! logs why, and changes nothing.
 
 use crate::ct_core::checksum::ChecksumChoice;
+use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::ids::{parse_number, ClusterId, NodeId, ParseIdError};
 use crate::ct_core::VERSION;
 use crate::events::{Event, Listener, ListenerBlock, Subscription};
@@ -178,6 +179,29 @@ impl Store for DumpChecksum {
             }
             None => {
                 pr_warn!("dump_checksum: refused {:?}: give auto, crc32c or xxh64\n", input.trim_end());
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
+struct DumpFilter;
+
+impl Show for DumpFilter {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::dump_filter().as_str()))
+    }
+}
+
+impl Store for DumpFilter {
+    fn store(input: &str) -> Result {
+        match Filter::parse(input) {
+            Some(filter) => {
+                node::set_dump_filter(filter);
+                Ok(())
+            }
+            None => {
+                pr_warn!("dump_filter: refused {:?}: give all, no-free, no-cache or kernel\n", input.trim_end());
                 Err(EINVAL)
             }
         }
@@ -401,6 +425,7 @@ static DUMP_DISK_ATTR: Attribute = Attribute::read_write::<DumpDisk>(c_str!("dum
 static DUMP_STATE_ATTR: Attribute = Attribute::read_only::<DumpState>(c_str!("dump_state"));
 static DUMP_RESERVED_ATTR: Attribute = Attribute::read_only::<DumpReserved>(c_str!("dump_reserved_bytes"));
 static DUMP_CHECKSUM_ATTR: Attribute = Attribute::read_write::<DumpChecksum>(c_str!("dump_checksum"));
+static DUMP_FILTER_ATTR: Attribute = Attribute::read_write::<DumpFilter>(c_str!("dump_filter"));
 static DUMP_CHECKSUM_ARMED_ATTR: Attribute = Attribute::read_only::<DumpChecksumArmed>(c_str!("dump_checksum_armed"));
 static SERVICE_DISKS_ATTR: Attribute = Attribute::read_write::<ServiceDisks>(c_str!("service_disks"));
 static PARTNER_ID_ATTR: Attribute = Attribute::read_write::<PartnerId>(c_str!("partner_id"));
@@ -417,7 +442,7 @@ static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 
-static ATTRS: AttributeList<24> = AttributeList::new([
+static ATTRS: AttributeList<25> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -428,6 +453,7 @@ static ATTRS: AttributeList<24> = AttributeList::new([
     &DUMP_RESERVED_ATTR,
     &IN_FLIGHT_ATTR,
     &DUMP_CHECKSUM_ATTR,
+    &DUMP_FILTER_ATTR,
     &DUMP_CHECKSUM_ARMED_ATTR,
     &SERVICE_DISKS_ATTR,
     &PARTNER_ID_ATTR,

@@ -25,6 +25,7 @@
 
 use crate::bdev::{BlockDevice, NamedDisk};
 use crate::ct_core::checksum::ChecksumChoice;
+use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
 use crate::ct_core::keys::RegistrationKey;
@@ -182,7 +183,7 @@ pub(crate) fn arm(path: &str) -> Outcome {
         if arming.armed.is_some() {
             return Err(refuse!(EBUSY, "dump_disk: refused {}: a disk is armed; write none first", path));
         }
-        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum())?);
+        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum(), dump_filter())?);
         Ok(())
     })
 }
@@ -469,6 +470,18 @@ pub(crate) fn dump_checksum() -> ChecksumChoice {
 /// Sets the chunk checksum of the next arming; an armed disk keeps its own.
 pub(crate) fn set_dump_checksum(choice: ChecksumChoice) {
     DUMP_CHECKSUM.store(choice.encode(), Ordering::Relaxed);
+}
+
+/// The page filter asked for (`Filter as u32`), taken when a disk is armed.
+static DUMP_FILTER: AtomicU32 = AtomicU32::new(Filter::All as u32);
+
+pub(crate) fn dump_filter() -> Filter {
+    Filter::from_u32(DUMP_FILTER.load(Ordering::Relaxed)).unwrap_or(Filter::All)
+}
+
+/// Sets the page filter of the next arming; an armed disk keeps its own.
+pub(crate) fn set_dump_filter(filter: Filter) {
+    DUMP_FILTER.store(filter as u32, Ordering::Relaxed);
 }
 
 pub(crate) fn auto_takeover() -> bool {

@@ -30,7 +30,8 @@ use crate::crc::KernelCrc;
 use crate::ct_core::checksum::ChunkChecksum;
 use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
 use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
-use crate::ct_core::plan::PageCursor;
+use crate::ct_core::pagefilter::{Census, Class, Filter, Walker};
+use crate::ct_core::plan::{PageCursor, ScanCursor};
 use crate::polled_bio::{panic_clock_ns, PollError, PolledBio};
 use crate::shims;
 use core::cell::UnsafeCell;
@@ -155,6 +156,179 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// As [`fill`](Self::fill), for a filtered dump: visits the pages of
+    /// `scan` until `max` pages are kept (or the scan ends), keeping those
+    /// `filtering` keeps; each kept page's bit is set in its pass's bitmap.
+    fn fill_filtered(&mut self, scan: &mut ScanCursor<'_>, filtering: &mut Filtering, max: usize, unreadable: &mut u32) -> usize {
+        let mut pages = 0;
+        while pages < max {
+            let Some((pass, index, phys)) = scan.next() else { break };
+            if index == 0 {
+                filtering.walker.reset();
+            }
+            let class = filtering.walker.class(phys / PAGE as u64, &mut read_nofault);
+            if pass == 0 {
+                if let Some(n) = filtering.census.get_mut(class as usize) {
+                    *n += 1;
+                }
+            }
+            let keep = if pass == 0 { class == Class::Kernel } else { class != Class::Kernel && filtering.filter.keeps(class) };
+            if !keep {
+                continue;
+            }
+            let Some(dst) = self.bounce.as_mut_slice().get_mut(pages * PAGE..(pages + 1) * PAGE) else { break };
+            // SAFETY: As in `fill`.
+            let copied = unsafe {
+                let src = shims::ct_phys_to_virt(phys);
+                bindings::copy_from_kernel_nofault(dst.as_mut_ptr().cast(), src, PAGE)
+            };
+            if copied != 0 {
+                dst.fill(0);
+                *unreadable = unreadable.saturating_add(1);
+            } else if dst.chunks_exact(8).all(|w| w == [0u8; 8]) {
+                if let Some(n) = filtering.census.get_mut(Class::Zero as usize) {
+                    *n += 1;
+                }
+                continue;
+            }
+            if let Some(bitmap) = filtering.bitmaps.get_mut(pass) {
+                bitmap.set(index);
+            }
+            pages += 1;
+        }
+        pages
+    }
+}
+
+/// Reads the `struct page` at `addr` into `buf`, if it can be read.
+fn read_nofault(addr: u64, buf: &mut [u8]) -> bool {
+    // SAFETY: `copy_from_kernel_nofault` checks the address and survives a
+    // fault; `buf` is ours.
+    unsafe { bindings::copy_from_kernel_nofault(buf.as_mut_ptr().cast(), addr as *const c_void, buf.len()) == 0 }
+}
+
+/// One pass's bitmap of the page map: one bit per page of the RAM ranges,
+/// in kmalloc segments (whole pages, each under kmalloc's largest size).
+pub(crate) struct Bitmap {
+    segments: KVec<IoBuf>,
+    segment_bytes: usize,
+}
+
+/// The largest segment of a bitmap.
+const BITMAP_SEGMENT: usize = 1 << 20;
+/// Pages of the page map written by one bio.
+pub(crate) const MAP_BIO_PAGES: usize = 16;
+
+impl Bitmap {
+    /// A zeroed bitmap of `bytes` (a multiple of `PAGE`).
+    pub(crate) fn new(bytes: u64) -> Result<Self> {
+        let bytes = usize::try_from(bytes).map_err(|_| EINVAL)?;
+        let segment_bytes = bytes.next_power_of_two().clamp(PAGE, BITMAP_SEGMENT);
+        let count = bytes.div_ceil(segment_bytes);
+        let mut segments = KVec::with_capacity(count, GFP_KERNEL)?;
+        for _ in 0..count {
+            segments.push(IoBuf::new(segment_bytes)?, GFP_KERNEL)?;
+        }
+        Ok(Self { segments, segment_bytes })
+    }
+
+    fn allocated(&self) -> usize {
+        self.segments.iter().map(IoBuf::allocated).sum::<usize>() + allocated(self.segments.as_ptr())
+    }
+
+    fn clear(&mut self) {
+        for s in self.segments.iter_mut() {
+            s.as_mut_slice().fill(0);
+        }
+    }
+
+    fn set(&mut self, bit: u64) {
+        let byte = (bit / 8) as usize;
+        if let Some(b) = self.segments.get_mut(byte / self.segment_bytes).and_then(|s| s.as_mut_slice().get_mut(byte % self.segment_bytes)) {
+            *b |= 1 << (bit % 8);
+        }
+    }
+
+    /// The page holding bitmap page `index`, if the bitmap has it.
+    fn page(&self, index: usize) -> Option<*mut bindings::page> {
+        let byte = index * PAGE;
+        let segment = self.segments.get(byte / self.segment_bytes)?;
+        Some(segment.page(byte % self.segment_bytes))
+    }
+}
+
+/// What a filtered dump needs beyond an unfiltered one, prepared at arming.
+pub(crate) struct Filtering {
+    pub(crate) filter: Filter,
+    pub(crate) walker: Walker,
+    /// The page map's byte offset on the disk, and one bitmap's bytes there.
+    pub(crate) map_offset: u64,
+    pub(crate) pass_bytes: u64,
+    pub(crate) bitmaps: [Bitmap; 2],
+    pub(crate) bio: KBox<PolledBio>,
+    pub(crate) census: Census,
+    /// Bitmap pages of each pass that are final on the disk.
+    pub(crate) flushed: [usize; 2],
+}
+
+impl Filtering {
+    pub(crate) fn allocated(&self) -> usize {
+        self.bitmaps.iter().map(Bitmap::allocated).sum::<usize>() + self.bio.allocated()
+    }
+
+    /// Ready for a dump (or a census): nothing kept, nothing counted.
+    fn begin(&mut self) {
+        for b in self.bitmaps.iter_mut() {
+            b.clear();
+        }
+        self.census = [0; 5];
+        self.flushed = [0; 2];
+        self.walker.reset();
+    }
+
+    /// Writes the bitmap pages that changed up to `scanned` pages of each
+    /// pass (the last, partial, page again next time) and waits for them.
+    fn flush(&mut self, bdev: *mut bindings::block_device, scanned: [u64; 2]) -> Result<(), PollError> {
+        for pass in 0..2 {
+            let bits = scanned[pass];
+            let end = (bits.div_ceil(8).div_ceil(PAGE as u64)) as usize;
+            let mut first = self.flushed[pass];
+            while first < end {
+                let n = (end - first).min(MAP_BIO_PAGES);
+                let sector = (self.map_offset + pass as u64 * self.pass_bytes + (first * PAGE) as u64) >> SECTOR_SHIFT;
+                let bitmap = &self.bitmaps[pass];
+                // SAFETY: The disk polls; the bitmap pages are untouched until
+                // `wait` returns.
+                unsafe { self.bio.submit_write(bdev, sector, (first..first + n).filter_map(|i| bitmap.page(i)))? };
+                self.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS)?;
+                first += n;
+            }
+            self.flushed[pass] = (bits / 8 / PAGE as u64) as usize;
+        }
+        Ok(())
+    }
+
+    /// Classifies every page of `ranges` now, as the dump's first pass would
+    /// (process context, while the node runs: an estimate); returns the
+    /// census and the nanoseconds it took.
+    pub(crate) fn census_now(&mut self, ranges: &[RamRange]) -> (Census, u64) {
+        let started = panic_clock_ns();
+        self.walker.reset();
+        let mut census = [0u64; 5];
+        for (pass, _, phys) in ScanCursor::new(ranges) {
+            if pass > 0 {
+                break;
+            }
+            let class = self.walker.class(phys / PAGE as u64, &mut read_nofault);
+            if let Some(n) = census.get_mut(class as usize) {
+                *n += 1;
+            }
+        }
+        (census, panic_clock_ns().saturating_sub(started))
+    }
+}
+
 /// Everything the panic path writes with, preallocated when armed.
 pub(crate) struct PanicState {
     /// The dump header (16 KiB), kept current from arming on.
@@ -168,6 +342,8 @@ pub(crate) struct PanicState {
     pub(crate) pages_per_chunk: usize,
     /// The function of the chunk checksums (also in the header).
     pub(crate) checksum: ChunkChecksum,
+    /// The page filter's state, for a filtered dump.
+    pub(crate) filtering: Option<Filtering>,
 }
 
 impl PanicState {
@@ -182,6 +358,7 @@ impl PanicState {
             + slots
             + allocated(self.slots.as_ptr())
             + allocated(self.ranges.as_ptr())
+            + self.filtering.as_ref().map_or(0, Filtering::allocated)
     }
 
     pub(crate) fn header_buf_mut(&mut self) -> &mut IoBuf {
@@ -302,6 +479,13 @@ impl PanicState {
         outcome.and(drained).map(|()| (written, ns))
     }
 
+    /// Records arming's census in the header (not yet written).
+    pub(crate) fn record_census(&mut self, census: &Census) {
+        let mut h = self.header();
+        h.set_census(census);
+        h.seal(&KernelCrc);
+    }
+
     /// Records the rehearsal's figures in the header (not yet written).
     pub(crate) fn record_rehearsal(&mut self, mib_s: u32, predicted_ms: u32) {
         let mut h = self.header();
@@ -344,15 +528,21 @@ impl PanicState {
         let started = panic_clock_ns();
         let result = self.dump_ram(bdev, capacity, chunk_size, data_offset, table_offset);
         let drained = self.drain();
-        let (watermark, stop) = match (result, drained) {
-            (Ok(w), Ok(())) => (w, None),
-            (Ok(w), Err(e)) | (Err((w, e)), _) => (w, Some(e)),
+        let (watermark, ended, stop) = match (result, drained) {
+            (Ok((w, ended)), Ok(())) => (w, ended, None),
+            (Ok((w, _)), Err(e)) | (Err((w, e)), _) => (w, false, Some(e)),
         };
+        let filter = self.filtering.as_ref().map(|f| (f.filter, f.census));
         let elapsed_ms = panic_clock_ns().saturating_sub(started) / 1_000_000;
         let predicted_ms = self.header().rehearsal().1;
         {
             let mut h = self.header();
-            let complete = stop.is_none() && fits && watermark == capacity;
+            let complete = stop.is_none()
+                && match filter {
+                    // A filtered stream is complete when every page was visited.
+                    Some(_) => ended,
+                    None => fits && watermark == capacity,
+                };
             h.set_state(if complete { DumpState::Complete } else { DumpState::Truncated });
             if stop.is_some() {
                 h.add_flags(flags::IO_ERROR);
@@ -378,9 +568,24 @@ impl PanicState {
                 None => "",
             }
         );
+        if let Some((filter, census)) = filter {
+            pr_emerg!(
+                "dump filter {}: kept {} of {} MiB of RAM (kernel {}, cache {}, user {}, free {} MiB; {} zero pages dropped)\n",
+                filter.as_str(),
+                watermark >> 20,
+                self.header().dump_bytes() >> 20,
+                census[Class::Kernel as usize] >> 8,
+                census[Class::Cache as usize] >> 8,
+                census[Class::User as usize] >> 8,
+                census[Class::Free as usize] >> 8,
+                census[Class::Zero as usize],
+            );
+        }
     }
 
-    /// Writes the RAM up to `capacity`; returns the final watermark, or the
+    /// Writes the RAM (the pages the filter keeps, for a filtered dump) up to
+    /// `capacity` bytes of stream; returns the final watermark and whether
+    /// the stream ended (every page visited) before the capacity, or the
     /// watermark reached and why it stopped.
     fn dump_ram(
         &mut self,
@@ -389,30 +594,50 @@ impl PanicState {
         chunk_size: u64,
         data_offset: u64,
         table_offset: u64,
-    ) -> core::result::Result<u64, (u64, PollError)> {
-        let chunks = capacity.div_ceil(chunk_size);
+    ) -> core::result::Result<(u64, bool), (u64, PollError)> {
         let slots = self.slots.len() as u64;
         let mut watermark = 0u64;
         let mut unreadable = 0u32;
         let mut next_progress = PROGRESS_BYTES;
         self.crc_page.as_mut_slice().fill(0);
-        // The cursor borrows the ranges; the slots and buffers are other fields.
+        // The cursors borrow the ranges; the slots and buffers are other fields.
         let ranges = core::mem::take(&mut self.ranges);
+        let mut filtering = self.filtering.take();
+        if let Some(f) = filtering.as_mut() {
+            f.begin();
+        }
         let mut cursor = PageCursor::new(&ranges, capacity);
-        let mut outcome = Ok(0);
-        for chunk in 0..chunks {
-            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
-            if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
-                outcome = Err((watermark, e));
+        let mut scan = ScanCursor::new(&ranges);
+        let mut written = 0u64;
+        let mut chunk = 0u64;
+        let mut ended = false;
+        let mut outcome = Ok(());
+        loop {
+            let max = (chunk_size.min(capacity - written) / PAGE as u64) as usize;
+            if max == 0 {
+                // The disk is full; a filtered stream may have ended right there.
+                ended = filtering.is_none() || scan.finished();
                 break;
             }
-            let pages = slot.fill(&mut cursor, self.pages_per_chunk, &mut unreadable);
+            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
+            if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
+                outcome = Err(e);
+                break;
+            }
+            let pages = match filtering.as_mut() {
+                Some(f) => slot.fill_filtered(&mut scan, f, max, &mut unreadable),
+                None => slot.fill(&mut cursor, max, &mut unreadable),
+            };
+            if pages == 0 {
+                ended = true;
+                break;
+            }
             let data = slot.bounce.as_slice().get(..pages * PAGE).unwrap_or(&[]);
             let crc = self.checksum.compute(&KernelCrc, data);
             let index = chunk % CRCS_PER_PAGE;
             if index == 0 && chunk > 0 {
                 if let Err(e) = self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE - 1) {
-                    outcome = Err((watermark, e));
+                    outcome = Err(e);
                     break;
                 }
                 self.crc_page.as_mut_slice().fill(0);
@@ -422,34 +647,27 @@ impl PanicState {
                 entry.copy_from_slice(&crc.to_le_bytes());
             }
             let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
-            let sector = (data_offset + chunk * chunk_size) >> SECTOR_SHIFT;
+            let sector = (data_offset + written) >> SECTOR_SHIFT;
             let bounce = &slot.bounce;
             // SAFETY: The disk polls; the bounce pages are untouched until
             // this slot's bio is reaped (next use of the slot, or `drain`).
             let submitted = unsafe { slot.bio.submit_write(bdev, sector, (0..pages).map(|p| bounce.page(p * PAGE))) };
             if let Err(e) = submitted {
-                outcome = Err((watermark, e));
+                outcome = Err(e);
                 break;
             }
-            let written = ((chunk + 1) * chunk_size).min(capacity);
-            if written >= next_progress || written == capacity {
-                let progress = self.drain().and_then(|()| self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE));
-                if let Err(e) = progress {
-                    outcome = Err((watermark, e));
+            written += (pages * PAGE) as u64;
+            chunk += 1;
+            if written >= next_progress {
+                if let Err(e) = self.progress(bdev, table_offset, chunk - 1, filtering.as_mut(), scan.scanned()) {
+                    outcome = Err(e);
                     break;
                 }
                 watermark = written;
-                outcome = Ok(watermark);
-                {
-                    let mut h = self.header();
-                    h.set_watermark(watermark);
-                    h.set_unreadable_pages(unreadable);
-                }
-                if written < capacity {
-                    if let Err(e) = self.write_header(bdev) {
-                        outcome = Err((watermark, e));
-                        break;
-                    }
+                self.record_progress(watermark, unreadable, filtering.as_ref(), scan.scanned());
+                if let Err(e) = self.write_header(bdev) {
+                    outcome = Err(e);
+                    break;
                 }
                 let test_panic = u64::from(TEST_PANIC_AFTER_MIB.load(Ordering::Relaxed)) << 20;
                 if test_panic != 0 && written >= test_panic {
@@ -459,9 +677,53 @@ impl PanicState {
                 next_progress = written + PROGRESS_BYTES;
             }
         }
+        // The rest since the last progress point counts once it is on the
+        // disk with its checksums and map (the final header is the caller's).
+        if outcome.is_ok() && written > watermark {
+            match self.progress(bdev, table_offset, chunk.saturating_sub(1), filtering.as_mut(), scan.scanned()) {
+                Ok(()) => {
+                    watermark = written;
+                    self.record_progress(watermark, unreadable, filtering.as_ref(), scan.scanned());
+                }
+                Err(e) => outcome = Err(e),
+            }
+        }
         self.header().set_unreadable_pages(unreadable);
+        self.filtering = filtering;
         self.ranges = ranges;
-        outcome
+        match outcome {
+            Ok(()) => Ok((watermark, ended)),
+            Err(e) => Err((watermark, e)),
+        }
+    }
+
+    /// Makes everything submitted so far durable: the data, the checksum
+    /// table page of chunk `last_chunk`, and the page map.
+    fn progress(
+        &mut self,
+        bdev: *mut bindings::block_device,
+        table_offset: u64,
+        last_chunk: u64,
+        filtering: Option<&mut Filtering>,
+        scanned: [u64; 2],
+    ) -> Result<(), PollError> {
+        self.drain()?;
+        self.write_crc_page(bdev, table_offset, last_chunk / CRCS_PER_PAGE)?;
+        match filtering {
+            Some(f) => f.flush(bdev, scanned),
+            None => Ok(()),
+        }
+    }
+
+    /// Puts a progress point's figures into the header (not yet written).
+    fn record_progress(&mut self, watermark: u64, unreadable: u32, filtering: Option<&Filtering>, scanned: [u64; 2]) {
+        let mut h = self.header();
+        h.set_watermark(watermark);
+        h.set_unreadable_pages(unreadable);
+        if let Some(f) = filtering {
+            h.set_scanned(scanned);
+            h.set_census(&f.census);
+        }
     }
 }
 

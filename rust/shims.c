@@ -98,6 +98,10 @@ bool ct_bdev_virtio_indirect(struct block_device *bdev)
 /* The direct map: __va(), PAGE_OFFSET and virt_to_page() are macros. */
 void *ct_phys_to_virt(phys_addr_t phys) { return phys_to_virt(phys); }
 unsigned long ct_page_offset(void) { return PAGE_OFFSET; }
+/* The memory map: struct page of page frame 0 (SPARSEMEM_VMEMMAP: the map is
+ * one virtual array), and the size of one entry. */
+unsigned long ct_memmap_base(void) { return (unsigned long)vmemmap; }
+unsigned long ct_struct_page_size(void) { return sizeof(struct page); }
 struct page *ct_virt_to_page(const void *addr) { return virt_to_page(addr); }
 
 /* init_utsname() is a static inline and struct uts_namespace opaque to Rust. */

@@ -22,6 +22,8 @@ const char *ct_bdev_driver(struct block_device *bdev);
 void ct_disk_drop_cache(struct block_device *bdev);
 void *ct_phys_to_virt(phys_addr_t phys);
 unsigned long ct_page_offset(void);
+unsigned long ct_memmap_base(void);
+unsigned long ct_struct_page_size(void);
 struct page *ct_virt_to_page(const void *addr);
 const char *ct_kernel_release(void);
 unsigned int ct_processor_id(void);

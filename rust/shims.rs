@@ -39,6 +39,8 @@ extern "C" {
     pub(crate) fn ct_disk_drop_cache(bdev: *mut bindings::block_device);
     pub(crate) fn ct_phys_to_virt(phys: bindings::phys_addr_t) -> *mut c_void;
     pub(crate) fn ct_page_offset() -> c_ulong;
+    pub(crate) fn ct_memmap_base() -> c_ulong;
+    pub(crate) fn ct_struct_page_size() -> c_ulong;
     pub(crate) fn ct_virt_to_page(addr: *const c_void) -> *mut bindings::page;
     pub(crate) fn ct_kernel_release() -> *const kernel::ffi::c_char;
     pub(crate) fn ct_processor_id() -> c_uint;

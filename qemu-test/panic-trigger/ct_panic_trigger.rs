@@ -10,6 +10,13 @@
 //!   callback spins forever: the node hangs with interrupts off everywhere,
 //!   and only an NMI (with `kernel.unknown_nmi_panic`) gets a dump out of it.
 //!
+//!
+//! It also holds a pattern in kernel memory from loading on (16 pages,
+//! physically contiguous, page `i` holding 256 copies of the little-endian
+//! pair (`KERNEL_MAGIC`, `i`)); `/sys/kernel/ct_panic_trigger/kernel_pattern`
+//! gives its magic and the virtual address of each page, so that a test
+//! can look for it in a dump of any page filter (kernel pages are in all).
+//!
 //! The production module has no such hook; this one is built only for the
 //! QEMU tests and reuses the production sysfs wrapper.
 
@@ -97,6 +104,37 @@ unsafe extern "C" fn arm_hang(_info: *mut core::ffi::c_void) {
     }
 }
 
+/// "ctkernel", little-endian.
+const KERNEL_MAGIC: u64 = 0x6c65_6e72_656b_7463;
+const PATTERN_PAGES: usize = 16;
+/// The pattern's address (0 until loaded).
+static PATTERN: AtomicUsize = AtomicUsize::new(0);
+
+struct KernelPattern;
+
+impl Show for KernelPattern {
+    fn show(out: &mut Page<'_>) -> Result {
+        let base = PATTERN.load(Ordering::Acquire);
+        out.line(format_args!(
+            "{{\"magic\": {}, \"virt\": [{}]}}",
+            KERNEL_MAGIC,
+            VirtList(base)
+        ))
+    }
+}
+
+/// The pattern pages' addresses, comma-separated.
+struct VirtList(usize);
+
+impl core::fmt::Display for VirtList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for i in 0..PATTERN_PAGES {
+            write!(f, "{}{}", if i > 0 { ", " } else { "" }, self.0 + i * 4096)?;
+        }
+        Ok(())
+    }
+}
+
 struct Trigger;
 
 impl Show for Trigger {
@@ -153,7 +191,8 @@ impl Store for Trigger {
 }
 
 static PANIC_ATTR: Attribute = Attribute::read_write::<Trigger>(c_str!("panic"));
-static ATTRS: AttributeList<1> = AttributeList::new([&PANIC_ATTR]);
+static PATTERN_ATTR: Attribute = Attribute::read_only::<KernelPattern>(c_str!("kernel_pattern"));
+static ATTRS: AttributeList<2> = AttributeList::new([&PANIC_ATTR, &PATTERN_ATTR]);
 static GROUP: Group = Group::new(&ATTRS);
 
 /// The softirq timer's lock class: lockdep wants a static key for every timer.
@@ -166,6 +205,8 @@ static TIMER_KEY: TimerKey = TimerKey(kernel::types::Opaque::uninit());
 
 struct PanicTrigger {
     _dir: Directory,
+    /// The kernel pattern: one kmalloc allocation, so physically contiguous.
+    _pattern: KVec<u64>,
 }
 
 impl kernel::Module for PanicTrigger {
@@ -195,7 +236,14 @@ impl kernel::Module for PanicTrigger {
                 (*timer.get()).function = Some(hang_fired);
             }
         }
-        Ok(Self { _dir: Directory::create(c_str!("ct_panic_trigger"), &GROUP)? })
+        let words = PATTERN_PAGES * 4096 / 8;
+        let mut pattern = KVec::with_capacity(words, GFP_KERNEL)?;
+        for w in 0..words {
+            let page = (w * 8 / 4096) as u64;
+            pattern.push(if w % 2 == 0 { KERNEL_MAGIC } else { page }, GFP_KERNEL)?;
+        }
+        PATTERN.store(pattern.as_ptr() as usize, Ordering::Release);
+        Ok(Self { _dir: Directory::create(c_str!("ct_panic_trigger"), &GROUP)?, _pattern: pattern })
     }
 }
 

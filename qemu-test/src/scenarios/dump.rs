@@ -579,14 +579,126 @@ pub fn truncated(ctx: &mut Ctx<'_>) -> Result<()> {
 /// and saves where its pages lie; returns that file.
 fn place_pattern(ctx: &Ctx<'_>, node: &mut Guest, cpu: Option<u32>) -> Result<std::path::PathBuf> {
     let cpu = cpu.map(|c| c.to_string()).unwrap_or_default();
-    node.ok(&format!("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/pattern.json {cpu} > /tmp/pattern.log 2>&1 </dev/null &)"))?;
+    place_pattern_as(ctx, node, "pattern", &cpu)
+}
+
+/// As `place_pattern`, under `name` (its JSON file), with `args` after the
+/// output file (CPU, `--file PATH`).
+fn place_pattern_as(ctx: &Ctx<'_>, node: &mut Guest, name: &str, args: &str) -> Result<std::path::PathBuf> {
+    node.ok(&format!("cp /ct/pattern.py /tmp/ && (host python3 /tmp/pattern.py /tmp/{name}.json {args} > /tmp/{name}.log 2>&1 </dev/null &)"))?;
     let pattern = node.shell.ok(
-        "i=0; while [ ! -f /tmp/pattern.json ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i+1)); done; cat /tmp/pattern.json || cat /tmp/pattern.log",
+        &format!("i=0; while [ ! -f /tmp/{name}.json ] && [ $i -lt 240 ]; do sleep 0.5; i=$((i+1)); done; cat /tmp/{name}.json || cat /tmp/{name}.log"),
         Duration::from_secs(150),
     )?;
-    let path = ctx.dir.join("pattern.json");
+    let path = ctx.dir.join(format!("{name}.json"));
     std::fs::write(&path, pattern.trim())?;
     Ok(path)
+}
+
+/// What `vmcore_pattern.py` finds of the pattern `pattern` in `vmcore`.
+fn vmcore_pattern(ctx: &Ctx<'_>, vmcore: &std::path::Path, pattern: &std::path::Path) -> Result<Value> {
+    let out = Command::new(&ctx.env.python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/vmcore_pattern.py"))
+        .arg(vmcore)
+        .arg(pattern)
+        .output()?;
+    ensure!(out.status.success(), "vmcore_pattern: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// A filtered dump (`filter`: no-free, no-cache or kernel) of node A with
+/// three known patterns in its RAM: 4 MiB of anonymous user memory, 4 MiB
+/// of a file's page cache, 64 KiB of a kernel allocation (the test module's).
+/// Each pattern's pages must be in the vmcore, intact, exactly when the
+/// filter keeps their class, and absent (in no PT_LOAD) otherwise; drgn
+/// reads the panic and every CPU's stack from what is kept.
+pub fn filtered(ctx: &mut Ctx<'_>, filter: &str) -> Result<()> {
+    let (keeps_cache, keeps_user) = match filter {
+        "no-free" => (true, true),
+        "no-cache" => (false, true),
+        "kernel" => (false, false),
+        other => bail!("no such filter in this scenario: {other}"),
+    };
+    ctx.step(&format!("booting node A (512 MiB); page filter {filter}"));
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    a.fails(&format!("echo kernel-only > {SYSFS}/dump_filter"))?;
+    a.ok(&format!("echo {filter} > {SYSFS}/dump_filter"))?;
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_filter"))?.trim() == filter, "dump_filter does not read back {filter}");
+    a.ok("insmod /ct/ct_panic_trigger.ko")?;
+
+    ctx.step("patterns: 4 MiB of user memory, 4 MiB of page cache, 64 KiB of kernel memory");
+    let user = place_pattern_as(ctx, a, "user", "")?;
+    let cache = place_pattern_as(ctx, a, "cache", "'' --file /tmp/ct-cache-pattern")?;
+    label_and_arm(a, NodeName::A)?;
+    let armed = host_status(ctx, &image)?;
+    let header = &armed["header"];
+    ensure!(header["filter"] == filter, "the armed header's filter: {header}");
+    let census = &header["census"];
+    let page_offset = header["page_offset"].as_u64().context("page offset")?;
+    ctx.step(&format!(
+        "armed; arming's census: kernel {} MiB, cache {} MiB, user {} MiB, free {} MiB; a dump would take {} ms",
+        census["kernel_pages"].as_u64().unwrap_or(0) >> 8,
+        census["cache_pages"].as_u64().unwrap_or(0) >> 8,
+        census["user_pages"].as_u64().unwrap_or(0) >> 8,
+        census["free_pages"].as_u64().unwrap_or(0) >> 8,
+        header["predicted_dump_ms"]
+    ));
+    ensure!(census["kernel_pages"].as_u64().unwrap_or(0) > 0 && census["user_pages"].as_u64().unwrap_or(0) >= 1024, "census: {census}");
+    let a = cluster.node(NodeName::A)?;
+    let kernel: Value = serde_json::from_str(&a.ok("cat /sys/kernel/ct_panic_trigger/kernel_pattern")?)?;
+    let pages: Vec<u64> = kernel["virt"].as_array().context("kernel pattern")?.iter().filter_map(Value::as_u64).map(|v| v - page_offset).collect();
+    let kernel_path = ctx.dir.join("kernel.json");
+    std::fs::write(&kernel_path, serde_json::json!({"magic": kernel["magic"], "pages": pages}).to_string())?;
+
+    ctx.step("A panics (sysrq-c)");
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let a = cluster.node(NodeName::A)?;
+    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+    ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
+    let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
+    let a = cluster.node(NodeName::A)?;
+    let kept = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
+    ctx.step(kept.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
+
+    ctx.step("savecore on the host: an ELF vmcore with holes");
+    let status = host_status(ctx, &image)?;
+    ensure!(status["header"]["state"] == "complete" && status["header"]["filter"] == filter, "A's header: {}", status["header"]);
+    let vmcore = ctx.dir.join("vmcore");
+    let saved = host_savecore(ctx, &image, &vmcore)?;
+    ensure!(saved["complete"] == true && saved["filter"] == filter, "savecore: {saved}");
+    let saved_bytes = saved["saved_bytes"].as_u64().context("saved bytes")?;
+    let ram = saved["dump_bytes"].as_u64().context("dump bytes")?;
+    ensure!(saved_bytes < ram, "a filtered dump kept {saved_bytes} of {ram} bytes");
+    ensure!(std::fs::metadata(&vmcore)?.len() < saved_bytes + (16 << 20), "the vmcore is larger than the pages kept");
+
+    let expect = [("kernel", &kernel_path, true, 16u64), ("user", &user, keeps_user, 1024), ("cache", &cache, keeps_cache, 1024)];
+    for (name, path, kept, pages) in expect {
+        let found = vmcore_pattern(ctx, &vmcore, path)?;
+        let inside = found["inside"].as_u64().unwrap_or(u64::MAX);
+        if kept {
+            ensure!(inside == pages && found["intact"] == pages && found["first_bad"].is_null(), "the {name} pattern, kept by {filter}: {found}");
+        } else {
+            ensure!(inside == 0, "the {name} pattern, dropped by {filter}, is in the vmcore: {found}");
+        }
+        ctx.step(&format!("{name} pattern: {} of {pages} pages in the vmcore, {} intact", inside, found["intact"]));
+    }
+
+    ctx.step("drgn reads the panic and every CPU's stack from the kept pages");
+    let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
+    ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    let fraction = saved_bytes as f64 / ram as f64;
+    ctx.step(&format!("{filter}: kept {} of {} MiB ({:.3} of RAM) in {ms} ms ({mib} MiB)", saved_bytes >> 20, ram >> 20, fraction));
+    ctx.fact("filter", filter);
+    ctx.fact("kept_fraction_of_ram", fraction);
+    ctx.fact("dump_ms", ms);
+    std::fs::remove_file(&vmcore)?;
+    Ok(())
 }
 
 /// Node A alone (`spec`), the module configured and its coredump disk armed.

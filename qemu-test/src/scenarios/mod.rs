@@ -236,6 +236,24 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(dump::nvme),
         },
         Scenario {
+            name: "dump-filter-kernel",
+            about: "A dumps kernel pages only: a user and a page-cache pattern are absent from the vmcore, a kernel pattern intact; drgn reads it",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::filtered(ctx, "kernel")),
+        },
+        Scenario {
+            name: "dump-filter-no-cache",
+            about: "A dumps without page cache: the user and kernel patterns are intact in the vmcore, the page-cache pattern absent",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::filtered(ctx, "no-cache")),
+        },
+        Scenario {
+            name: "dump-filter-no-free",
+            about: "A dumps without free pages: all three patterns intact in a vmcore smaller than RAM",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::filtered(ctx, "no-free")),
+        },
+        Scenario {
             name: "dump-nmi",
             about: "A hangs with interrupts off on every CPU; B fences it; an NMI panics A, which dumps from NMI context; drgn reads the hung stacks",
             timeout: Duration::from_secs(600),

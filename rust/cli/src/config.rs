@@ -12,6 +12,7 @@
 //! crash_dir = "/var/crash"    # where an unsaved dump is saved at boot
 //! bios_in_flight = 4
 //! checksum = "auto"           # of each chunk: auto (the faster here), crc32c, xxh64
+//! filter = "all"              # pages kept: all, no-free, no-cache, kernel
 //! cpu_registers = true        # crash_kexec_post_notifiers
 //!
 //! [service]
@@ -47,6 +48,7 @@
 
 use crate::error::Error;
 use coretakeover_core::checksum::ChecksumChoice;
+use coretakeover_core::pagefilter::Filter;
 use coretakeover_core::ids::{ClusterId, NodeId};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -82,6 +84,8 @@ pub struct Dump {
     pub bios_in_flight: Option<u32>,
     /// The chunk checksum: "auto", "crc32c" or "xxh64" (`dump_checksum`).
     pub checksum: Option<String>,
+    /// The page filter: "all", "no-free", "no-cache" or "kernel" (`dump_filter`).
+    pub filter: Option<String>,
     /// Save every CPU's registers in a panic (crash_kexec_post_notifiers).
     #[serde(default = "yes")]
     pub cpu_registers: bool,
@@ -230,6 +234,11 @@ impl Config {
                 return Err(format!("dump.checksum: {c:?} is not one of \"auto\", \"crc32c\", \"xxh64\""));
             }
         }
+        if let Some(f) = &self.dump.filter {
+            if Filter::parse(f).is_none() || f.trim() != f {
+                return Err(format!("dump.filter: {f:?} is not one of \"all\", \"no-free\", \"no-cache\", \"kernel\""));
+            }
+        }
         if !self.dump.crash_dir.is_absolute() {
             return Err(format!("dump.crash_dir: {} is not an absolute path", self.dump.crash_dir.display()));
         }
@@ -365,6 +374,8 @@ auto_takeover = true
         assert_eq!(c.dump.checksum, None);
         let c = Config::parse(&FULL.replace("bios_in_flight = 4", "checksum = \"xxh64\"")).unwrap();
         assert_eq!(c.dump.checksum.as_deref(), Some("xxh64"));
+        let c = Config::parse(&FULL.replace("bios_in_flight = 4", "filter = \"kernel\"")).unwrap();
+        assert_eq!(c.dump.filter.as_deref(), Some("kernel"));
     }
 
     #[test]
@@ -421,6 +432,7 @@ auto_takeover = true
             (FULL.replace("bios_in_flight = 4", "bios_in_flight = 9"), "1..=8"),
             (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nchecksum = \"crc32\""), "dump.checksum"),
             (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nchecksum = \" xxh64\""), "dump.checksum"),
+            (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nfilter = \"kernel-only\""), "dump.filter"),
             (FULL.replace("\"/var/crash\"", "\"crash\""), "crash_dir"),
         ];
         for (text, want) in bad {

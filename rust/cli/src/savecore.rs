@@ -5,8 +5,19 @@
 //!
 //! The vmcore has one PT_NOTE and one PT_LOAD per saved RAM range, at its
 //! physical address and its direct-map virtual address, as kdump's
-//! `/proc/vmcore` has them. Every chunk is checked against its CRC-32C as
-//! it is copied. The PT_NOTE holds, as kdump's does:
+//! `/proc/vmcore` has them. Every chunk is checked against its checksum as
+//! it is copied.
+//!
+//! A filtered dump (format version 2) becomes an ELF file *with holes*: one
+//! PT_LOAD per run of pages that are consecutive both in RAM and in the
+//! dump's stream, sorted by address; a page the filter dropped lies in no
+//! PT_LOAD, so drgn and crash report it as absent instead of reading zeros.
+//! The file data is the stream as the dump wrote it (kernel pages first),
+//! so its size is the bytes the dump kept. makedumpfile's kdump-compressed
+//! format would hold the same with a bitmap, but only libkdumpfile-enabled
+//! drgn builds read it; ELF is read by every tool. Beyond 65534 runs the
+//! program header count moves to section header 0 (`PN_XNUM`), which drgn
+//! (libelf) and crash read. The PT_NOTE holds, as kdump's does:
 //!
 //! - one `NT_PRSTATUS` note per CPU whose registers are known, in CPU order:
 //!   the panicking CPU's from the registers the panic path put in the dump
@@ -30,7 +41,7 @@ use crate::output::{emit, Report};
 use crate::private_file::{self, Policy, PrivateFile};
 use coretakeover_core::header::{flags, DumpState, Header, RamRange};
 use coretakeover_core::notes::{note_registers, parse_crash_note, prstatus_note, PRSTATUS_NOTE_SIZE, RIP, RSP};
-use coretakeover_core::plan::{disk_offset_of, phys_of, saved_bytes, ChecksumTable};
+use coretakeover_core::plan::{saved_bytes, ChecksumTable, PageMap, Run, PAGE_SIZE};
 use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, Writer};
 use object::write::StreamingBuffer;
@@ -76,6 +87,8 @@ struct SaveReport {
     saved_bytes: u64,
     dump_bytes: u64,
     segments: usize,
+    /// The dump's page filter ("all": every page).
+    filter: &'static str,
     chunks_verified: u64,
     kernel_release: String,
     panic_message: String,
@@ -107,10 +120,11 @@ impl Report for SaveReport {
         let what = if self.complete { "complete dump" } else { "truncated dump" };
         writeln!(
             out,
-            "saved {what} of {} ({} of {} MiB, {} segments, {} chunks verified) to {}",
+            "saved {what} of {} ({} of {} MiB, page filter {}, {} segments, {} chunks verified) to {}",
             self.kernel_release,
             self.saved_bytes >> 20,
             self.dump_bytes >> 20,
+            self.filter,
             self.segments,
             self.chunks_verified,
             self.vmcore
@@ -180,13 +194,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         reason: format!("{e}"),
         saved: "nothing saved".into(),
     })?;
-    let segments: Vec<(RamRange, u64)> = ranges
-        .iter()
-        .map(|r| (*r, saved_bytes(r, data_offset, watermark)))
-        .filter(|(_, saved)| *saved > 0)
-        .collect();
+    let layout = Layout::read(&disk, header, &ranges, watermark)?;
 
-    let (prstatus, cpus) = cpu_registers(&disk, header, &ranges, watermark)?;
+    let (prstatus, cpus) = cpu_registers(&disk, header, &layout)?;
     let mut note = prstatus;
     note.extend_from_slice(&vmcoreinfo_with_crashtime(header.vmcoreinfo(), header.panic_ns() / 1_000_000_000));
 
@@ -204,8 +214,17 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let mut bad = Vec::new();
     {
         let mut writer = Writer::new(object::Endianness::Little, true, &mut buffer);
+        let phnum = u32::try_from(1 + layout.runs.len()).map_err(|_| Error::Damaged {
+            path: disk.path.clone(),
+            reason: "more RAM runs than an ELF file can describe".into(),
+            saved: "nothing saved".into(),
+        })?;
         writer.reserve_file_header();
-        writer.reserve_program_headers(1 + segments.len() as u32);
+        writer.reserve_program_headers(phnum);
+        if phnum >= u32::from(elf::PN_XNUM) {
+            writer.reserve_null_section_index();
+            writer.reserve_section_headers();
+        }
         let note_offset = writer.reserve(note.len() as u64, 4);
         let first_load = writer.reserve(watermark, 4096);
         writer
@@ -229,19 +248,21 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
             p_memsz: 0,
             p_align: 0,
         });
-        let mut offset = first_load;
-        for (r, saved) in &segments {
+        for run in &layout.runs {
+            let bytes = run.pages * PAGE_SIZE;
             writer.write_program_header(&ProgramHeader {
                 p_type: elf::PT_LOAD,
                 p_flags: elf::PF_R | elf::PF_W | elf::PF_X,
-                p_offset: offset,
-                p_vaddr: header.page_offset().wrapping_add(r.phys),
-                p_paddr: r.phys,
-                p_filesz: *saved,
-                p_memsz: *saved,
+                p_offset: first_load + run.stream_page * PAGE_SIZE,
+                p_vaddr: header.page_offset().wrapping_add(run.phys),
+                p_paddr: run.phys,
+                p_filesz: bytes,
+                p_memsz: bytes,
                 p_align: 0,
             });
-            offset += saved;
+        }
+        if phnum >= u32::from(elf::PN_XNUM) {
+            writer.write_null_section_header();
         }
         writer.pad_until(note_offset);
         writer.write(&note);
@@ -263,7 +284,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
             disk.read_into(data_offset + c.start, &mut buf)?;
             let data = &buf[..c.len as usize];
             if checksum.compute(&HostCrc, data) != c.crc {
-                bad.push(BadChunk { index, phys: phys_of(&ranges, data_offset, c.start) });
+                bad.push(BadChunk { index, phys: layout.phys_of(c.start) });
             }
             writer.write(data);
             progress.inc(c.len);
@@ -312,7 +333,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         complete,
         saved_bytes: watermark,
         dump_bytes: header.dump_bytes(),
-        segments: segments.len(),
+        segments: layout.runs.len(),
+        filter: header.filter().as_str(),
         chunks_verified: chunks,
         kernel_release: String::from_utf8_lossy(header.kernel_release()).into_owned(),
         panic_message: String::from_utf8_lossy(header.panic_message()).into_owned(),
@@ -324,7 +346,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     };
     let mut report = report;
     if let Some(dir) = dir {
-        let ram = DumpRam::new(&disk, header, &ranges, watermark);
+        let ram = DumpRam::new(&disk, header, &layout);
         let text = crate::dmesg::vmcoreinfo_text(header.vmcoreinfo());
         report.dmesg = Some(match crate::dmesg::read(&text, &ram, header.page_offset()) {
             Ok(log) => PrivateFile::write_all(&dir.join("dmesg.txt"), policy, log.as_bytes()).map(|p| p.display().to_string()).map_err(|e| e.to_string()),
@@ -355,14 +377,13 @@ pub fn save_to_crash_dir(disk: &Path, crash_dir: &Path, json: bool, out: &mut dy
 struct DumpRam<'a> {
     disk: &'a Disk,
     header: &'a Header<Vec<u8>>,
-    ranges: &'a [RamRange],
-    watermark: u64,
+    layout: &'a Layout,
     pages: std::cell::RefCell<std::collections::HashMap<u64, Option<Vec<u8>>>>,
 }
 
 impl<'a> DumpRam<'a> {
-    fn new(disk: &'a Disk, header: &'a Header<Vec<u8>>, ranges: &'a [RamRange], watermark: u64) -> Self {
-        Self { disk, header, ranges, watermark, pages: Default::default() }
+    fn new(disk: &'a Disk, header: &'a Header<Vec<u8>>, layout: &'a Layout) -> Self {
+        Self { disk, header, layout, pages: Default::default() }
     }
 
     fn page(&self, phys: u64) -> Option<Vec<u8>> {
@@ -370,7 +391,7 @@ impl<'a> DumpRam<'a> {
         let mut pages = self.pages.borrow_mut();
         pages
             .entry(page)
-            .or_insert_with(|| read_ram(self.disk, self.header, self.ranges, self.watermark, page, ALIGN).ok().flatten())
+            .or_insert_with(|| read_ram(self.disk, self.header, self.layout, page, ALIGN).ok().flatten())
             .clone()
     }
 }
@@ -392,7 +413,7 @@ impl crate::dmesg::Ram for DumpRam<'_> {
 
 /// The `NT_PRSTATUS` notes of every CPU whose registers the dump holds, in
 /// CPU order, and what is known of each CPU.
-fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], watermark: u64) -> Result<(Vec<u8>, Vec<CpuRegisters>), Error> {
+fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, layout: &Layout) -> Result<(Vec<u8>, Vec<CpuRegisters>), Error> {
     let panic_cpu = Some(usize::from(header.panic_cpu())).filter(|&c| c != usize::from(coretakeover_core::header::NO_CPU));
     let count = header.cpu_count().max(panic_cpu.map_or(0, |c| c + 1));
     let note_size = (header.cpu_note_size() as usize).clamp(PRSTATUS_NOTE_SIZE, ALIGN);
@@ -406,7 +427,7 @@ fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], wat
                 .map(|r| (prstatus_note(&r).to_vec(), "panic-path"))
                 .ok_or_else(|| "the panic path saved none (a dump made before registers were saved)".to_string())
         } else if let Some(phys) = header.cpu_note(cpu) {
-            read_ram(disk, header, ranges, watermark, phys, note_size)?
+            read_ram(disk, header, layout, phys, note_size)?
                 .ok_or_else(|| format!("its crash_notes at {phys:#x} are not in the saved part of the dump"))
                 .and_then(|buf| {
                     parse_crash_note(&buf).map(|n| (n.to_vec(), "crash_notes")).map_err(|e| {
@@ -437,12 +458,71 @@ fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], wat
 }
 
 /// `len` bytes of RAM at `phys` as the dump holds them, if saved.
-fn read_ram(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], watermark: u64, phys: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
-    let Some(at) = disk_offset_of(ranges, header.data_offset(), watermark, phys, len as u64) else { return Ok(None) };
+fn read_ram(disk: &Disk, header: &Header<Vec<u8>>, layout: &Layout, phys: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
+    let Some(at) = layout.stream_offset(phys, len as u64).map(|o| header.data_offset() + o) else { return Ok(None) };
     let start = at - at % ALIGN as u64;
     let skip = (at - start) as usize;
     let buf = disk.read(start, skip + len)?;
     Ok(buf.get(skip..skip + len).map(<[u8]>::to_vec))
+}
+
+/// Where the saved RAM lies in the dump's stream: runs of pages, sorted by
+/// address. A version 1 dump has one run per saved RAM range; a filtered
+/// one, what its page map says.
+struct Layout {
+    runs: Vec<Run>,
+}
+
+impl Layout {
+    fn read(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], watermark: u64) -> Result<Self, Error> {
+        let damaged = |reason: String| Error::Damaged { path: disk.path.clone(), reason, saved: "nothing saved".into() };
+        let data_offset = header.data_offset();
+        let mut runs: Vec<Run> = if header.filter().filters() {
+            let (offset, pass_bytes) = header.page_map();
+            let len = usize::try_from(pass_bytes).map_err(|_| damaged("page map too large".into()))?;
+            let map = disk.read(offset, 2 * len)?;
+            let (pass0, pass1) = map.split_at(len);
+            let map = PageMap::new(ranges, [pass0, &pass1[..len]], header.scanned())
+                .ok_or_else(|| damaged("the page map does not match the RAM ranges".into()))?;
+            let runs: Vec<Run> = map.runs().collect();
+            let pages: u64 = runs.iter().map(|r| r.pages).sum();
+            if pages != watermark / PAGE_SIZE || watermark % PAGE_SIZE != 0 {
+                return Err(damaged(format!(
+                    "the page map lists {pages} pages, the watermark {} bytes ({} pages)",
+                    watermark,
+                    watermark / PAGE_SIZE
+                )));
+            }
+            runs
+        } else {
+            ranges
+                .iter()
+                .map(|r| (r, saved_bytes(r, data_offset, watermark)))
+                .filter(|(_, saved)| *saved > 0)
+                .map(|(r, saved)| Run { phys: r.phys, pages: saved / PAGE_SIZE, stream_page: (r.disk_offset - data_offset) / PAGE_SIZE })
+                .collect()
+        };
+        runs.sort_by_key(|r| r.phys);
+        Ok(Self { runs })
+    }
+
+    /// The stream offset of the `len` bytes of RAM at `phys`, if one run
+    /// holds them all.
+    fn stream_offset(&self, phys: u64, len: u64) -> Option<u64> {
+        let i = self.runs.partition_point(|r| r.phys <= phys).checked_sub(1)?;
+        let r = self.runs.get(i)?;
+        let within = phys - r.phys;
+        (within.checked_add(len)? <= r.pages * PAGE_SIZE).then(|| r.stream_page * PAGE_SIZE + within)
+    }
+
+    /// The RAM address of byte `offset` of the stream (0 if no run holds it).
+    fn phys_of(&self, offset: u64) -> u64 {
+        let page = offset / PAGE_SIZE;
+        self.runs
+            .iter()
+            .find(|r| (r.stream_page..r.stream_page + r.pages).contains(&page))
+            .map_or(0, |r| r.phys + (page - r.stream_page) * PAGE_SIZE + offset % PAGE_SIZE)
+    }
 }
 
 /// The VMCOREINFO note with the `CRASHTIME=` line kdump adds at the panic.

@@ -59,9 +59,23 @@ struct HeaderReport {
     /// predicts (ms); 0 for none.
     rehearsal_mib_s: u32,
     predicted_dump_ms: u32,
+    /// The page filter ("all": every page, format version 1).
+    filter: &'static str,
+    /// Pages by class (kernel, cache, user, free; zero: dropped as zero):
+    /// arming's census while armed, the dump's scan after a panic.
+    census: Option<CensusReport>,
     beacon_latency_us: u64,
     /// The dumped kernel's direct-map base (KASLR moves it at every boot).
     page_offset: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CensusReport {
+    kernel_pages: u64,
+    cache_pages: u64,
+    user_pages: u64,
+    free_pages: u64,
+    zero_pages: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +140,11 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
         xxh64_mib_s: h.checksum_rates_mib_s().1,
         rehearsal_mib_s: h.rehearsal().0,
         predicted_dump_ms: h.rehearsal().1,
+        filter: h.filter().as_str(),
+        census: h.filter().filters().then(|| {
+            let c = h.census();
+            CensusReport { kernel_pages: c[0], cache_pages: c[1], user_pages: c[2], free_pages: c[3], zero_pages: c[4] }
+        }),
         beacon_latency_us: h.beacon_latency_ns() / 1000,
         page_offset: h.page_offset(),
     }
@@ -175,6 +194,18 @@ impl Report for DiskReport {
             write!(out, " (measured at arming: crc32c {} MiB/s, xxh64 {} MiB/s)", h.crc32c_mib_s, h.xxh64_mib_s)?;
         }
         writeln!(out)?;
+        if let Some(c) = &h.census {
+            writeln!(
+                out,
+                "page filter:      {} (pages: kernel {} MiB, cache {} MiB, user {} MiB, free {} MiB; {} zero pages dropped)",
+                h.filter,
+                c.kernel_pages >> 8,
+                c.cache_pages >> 8,
+                c.user_pages >> 8,
+                c.free_pages >> 8,
+                c.zero_pages
+            )?;
+        }
         if h.rehearsal_mib_s > 0 {
             writeln!(
                 out,

@@ -14,7 +14,7 @@
 //! | offset | size | field                                                  |
 //! |--------|------|--------------------------------------------------------|
 //! | 0      | 8    | magic `"CTDUMPHD"`                                     |
-//! | 8      | 4    | format version (1)                                     |
+//! | 8      | 4    | format version (1; 2 with a page map, see below)       |
 //! | 12     | 4    | header size in bytes (16384)                           |
 //! | 16     | 4    | state ([`DumpState`])                                  |
 //! | 20     | 4    | flags ([`flags`])                                      |
@@ -54,21 +54,40 @@
 //! | 13024  | 4    | bytes of each CPU's `crash_notes` buffer               |
 //! | 13028  | 4    | CPUs listed below (at most 384)                        |
 //! | 13032  | 3072 | 384 × u64: physical address of CPU n's `crash_notes` (0: none) |
-//! | 16104  | 276  | reserved, zero                                         |
+//! | 16104  | 4    | page filter ([`Filter`]; 0 in version 1)               |
+//! | 16108  | 4    | reserved, zero                                         |
+//! | 16112  | 8    | byte offset of the page map on the disk (version 2)    |
+//! | 16120  | 8    | bytes of each pass's bitmap in the page map            |
+//! | 16128  | 16   | 2 × u64: stream pages each pass has scanned (its bitmap is final below) |
+//! | 16144  | 40   | census: 5 × u64 pages by class (kernel, cache, user, free, zero) |
+//! | 16184  | 196  | reserved, zero                                         |
 //! | 16380  | 4    | CRC-32C of bytes 0..16380                              |
 //!
 //! Bytes 12800..16104 and 480..500 were reserved (zero) before they got their
 //! meaning, so a header written before reads as "no registers, no CPUs" and
 //! "chunks checked with CRC-32C, no rates measured": the format version
 //! stays 1.
+//!
+//! **Version 2** is a filtered dump ([`Filter`] other than `all`): the
+//! stream holds only the pages the filter kept, kernel pages first (pass 0,
+//! in physical order), then the others it keeps (pass 1, in physical
+//! order), packed. The page map, between the checksum table and the data,
+//! holds one bitmap per pass, one bit per page of the RAM ranges (bit `i %
+//! 8` of byte `i / 8` is page `i`); a set bit means the page is the next
+//! one of the stream. Only the bits below a pass's scanned count are
+//! meaningful, and they account for exactly the watermark's pages. A reader
+//! of version 1 refuses version 2, which it would misread.
 
 use super::checksum::ChunkChecksum;
 use super::crc::Crc32c;
+use super::pagefilter::{Census, Filter};
 use super::wire::{get_bytes, get_str, get_u16, get_u32, get_u64, put_bytes, put_str, put_u16, put_u32, put_u64};
 use core::fmt;
 
 pub const HEADER_MAGIC: [u8; 8] = *b"CTDUMPHD";
 pub const HEADER_VERSION: u32 = 1;
+/// The format version of a filtered dump (with a page map).
+pub const HEADER_VERSION_PAGE_MAP: u32 = 2;
 pub const HEADER_SIZE: usize = 16384;
 /// Byte offsets of header copies A and B on the disk.
 pub const HEADER_COPY_OFFSETS: [u64; 2] = [32 << 10, 64 << 10];
@@ -94,6 +113,10 @@ const CPU_NOTES_OFFSET: usize = 13024;
 const CPU_TABLE_OFFSET: usize = 13032;
 const CRC_OFFSET: usize = HEADER_SIZE - 4;
 const CHECKSUM_OFFSET: usize = 480;
+const FILTER_OFFSET: usize = 16104;
+const PAGE_MAP_OFFSET: usize = 16112;
+const SCANNED_OFFSET: usize = 16128;
+const CENSUS_OFFSET: usize = 16144;
 
 /// Bits of the flags field.
 pub mod flags {
@@ -244,7 +267,7 @@ impl<B: AsRef<[u8]>> Header<B> {
             return Err(HeaderError::NoHeader);
         }
         let version = self.u32_at(8);
-        if version != HEADER_VERSION {
+        if version != HEADER_VERSION && version != HEADER_VERSION_PAGE_MAP {
             return Err(HeaderError::Version(version));
         }
         let stored = self.u32_at(CRC_OFFSET);
@@ -313,6 +336,25 @@ impl<B: AsRef<[u8]>> Header<B> {
             {
                 return Err(bad("checksum table overlaps header or data"));
             }
+            if version == HEADER_VERSION_PAGE_MAP {
+                if !Filter::from_u32(self.u32_at(FILTER_OFFSET)).is_some_and(Filter::filters) {
+                    return Err(bad("page filter"));
+                }
+                let pages = self.dump_bytes() / PAGE;
+                let (offset, bytes) = self.page_map();
+                let map_end = bytes.checked_mul(2).and_then(|b| b.checked_add(offset)).ok_or(bad("page map overflows"))?;
+                if offset < table_end || map_end > self.data_offset() || offset % PAGE != 0 || bytes % PAGE != 0 {
+                    return Err(bad("page map overlaps the checksum table or data"));
+                }
+                if bytes.saturating_mul(8) < pages {
+                    return Err(bad("page map too small for the RAM ranges"));
+                }
+                if self.scanned().iter().any(|&s| s > pages) {
+                    return Err(bad("scanned beyond the RAM ranges"));
+                }
+            }
+        } else if version == HEADER_VERSION_PAGE_MAP {
+            return Err(bad("page map without RAM ranges"));
         }
         Ok(())
     }
@@ -397,6 +439,30 @@ impl<B: AsRef<[u8]>> Header<B> {
     /// whole pipeline) and the dump time it predicts (ms); 0 for none.
     pub fn rehearsal(&self) -> (u32, u32) {
         (self.u32_at(CHECKSUM_OFFSET + 12), self.u32_at(CHECKSUM_OFFSET + 16))
+    }
+    /// The format version (1, or 2 with a page map).
+    pub fn version(&self) -> u32 {
+        self.u32_at(8)
+    }
+    /// The page filter (`All` in version 1).
+    pub fn filter(&self) -> Filter {
+        if self.version() != HEADER_VERSION_PAGE_MAP {
+            return Filter::All;
+        }
+        Filter::from_u32(self.u32_at(FILTER_OFFSET)).unwrap_or(Filter::All)
+    }
+    /// The page map's byte offset and the bytes of each pass's bitmap
+    /// (version 2; zeros otherwise).
+    pub fn page_map(&self) -> (u64, u64) {
+        (self.u64_at(PAGE_MAP_OFFSET), self.u64_at(PAGE_MAP_OFFSET + 8))
+    }
+    /// Stream pages each pass has scanned, as of the watermark.
+    pub fn scanned(&self) -> [u64; 2] {
+        [self.u64_at(SCANNED_OFFSET), self.u64_at(SCANNED_OFFSET + 8)]
+    }
+    /// Pages by class (`Class as usize`), as the dump's scan counted them.
+    pub fn census(&self) -> Census {
+        core::array::from_fn(|i| self.u64_at(CENSUS_OFFSET + 8 * i))
     }
     pub fn kernel_release(&self) -> &[u8] {
         get_str(self.b(), 160, RELEASE_LEN).unwrap_or(&[])
@@ -563,6 +629,23 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
     pub fn set_rehearsal(&mut self, mib_s: u32, predicted_ms: u32) {
         put_u32(self.m(), CHECKSUM_OFFSET + 12, mib_s);
         put_u32(self.m(), CHECKSUM_OFFSET + 16, predicted_ms);
+    }
+    /// Makes this a version 2 header: a dump filtered by `filter`, whose
+    /// page map is at `offset`, `pass_bytes` a pass.
+    pub fn set_page_map(&mut self, filter: Filter, offset: u64, pass_bytes: u64) {
+        put_u32(self.m(), 8, HEADER_VERSION_PAGE_MAP);
+        put_u32(self.m(), FILTER_OFFSET, filter as u32);
+        put_u64(self.m(), PAGE_MAP_OFFSET, offset);
+        put_u64(self.m(), PAGE_MAP_OFFSET + 8, pass_bytes);
+    }
+    pub fn set_scanned(&mut self, scanned: [u64; 2]) {
+        put_u64(self.m(), SCANNED_OFFSET, scanned[0]);
+        put_u64(self.m(), SCANNED_OFFSET + 8, scanned[1]);
+    }
+    pub fn set_census(&mut self, census: &Census) {
+        for (i, n) in census.iter().enumerate() {
+            put_u64(self.m(), CENSUS_OFFSET + 8 * i, *n);
+        }
     }
     pub fn set_kernel_release(&mut self, release: &str) {
         put_str(self.m(), 160, RELEASE_LEN, release);

@@ -24,6 +24,7 @@ pub mod ids;
 pub mod keys;
 pub mod label;
 pub mod notes;
+pub mod pagefilter;
 pub mod partner;
 pub mod plan;
 pub mod version;

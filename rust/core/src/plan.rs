@@ -12,9 +12,13 @@
 //! | 64 KiB            | 16 KiB   | dump header copy B                        |
 //! | 96 KiB            | 4 KiB    | heartbeat block (the live owner's writes) |
 //! | 1 MiB             | n × 4 B  | chunk checksum table, one CRC-32C a chunk |
+//! | next 4 KiB        | 2 × m    | page map (filtered dumps only): a bitmap a pass |
 //! | data offset       | capacity | the dump: RAM ranges back to back         |
 //!
-//! The data offset is the first 1 MiB boundary after the checksum table.
+//! The data offset is the first 1 MiB boundary after the checksum table (and
+//! the page map, when there is one). A filtered dump's stream holds only the
+//! pages its filter keeps, packed (see `header.rs`, version 2); its capacity
+//! is still at most the RAM's size, and its checksum table as large.
 //! The *stream* is the RAM ranges in physical order, concatenated; it is cut
 //! into chunks of the chunk size (the last may be shorter), each checksummed.
 //! When the disk is too small, the stream is cut at the capacity.
@@ -109,12 +113,28 @@ pub struct Plan<'a> {
     data_offset: u64,
     dump_bytes: u64,
     capacity: u64,
+    /// The page map's offset and the bytes of each pass's bitmap.
+    page_map: Option<(u64, u64)>,
+}
+
+/// Bytes of one pass's bitmap for `pages` pages: whole 4 KiB pages.
+pub const fn page_map_pass_bytes(pages: u64) -> u64 {
+    pages.div_ceil(8).div_ceil(PAGE_SIZE) * PAGE_SIZE
 }
 
 impl<'a> Plan<'a> {
     /// Plans the dump of `ranges` (sorted, disjoint, page-aligned; their disk
     /// offsets are filled in here) onto a disk of `disk_bytes`.
     pub fn new(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64) -> Result<Self, PlanError> {
+        Self::build(ranges, chunk_size, disk_bytes, false)
+    }
+
+    /// As [`new`](Self::new), for a filtered dump: with a page map.
+    pub fn with_page_map(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64) -> Result<Self, PlanError> {
+        Self::build(ranges, chunk_size, disk_bytes, true)
+    }
+
+    fn build(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64, with_map: bool) -> Result<Self, PlanError> {
         if ranges.is_empty() {
             return Err(PlanError::NoRam);
         }
@@ -134,8 +154,15 @@ impl<'a> Plan<'a> {
             dump_bytes = dump_bytes.checked_add(r.len).ok_or(PlanError::Overflow)?;
         }
         let table_len = chunk_count(dump_bytes, chunk_size).checked_mul(4).ok_or(PlanError::Overflow)?;
-        let data_offset = CRC_TABLE_OFFSET
-            .checked_add(table_len)
+        let table_end = CRC_TABLE_OFFSET.checked_add(table_len).ok_or(PlanError::Overflow)?;
+        let page_map = if with_map {
+            let offset = table_end.checked_next_multiple_of(PAGE_SIZE).ok_or(PlanError::Overflow)?;
+            Some((offset, page_map_pass_bytes(dump_bytes / PAGE_SIZE)))
+        } else {
+            None
+        };
+        let data_offset = page_map
+            .map_or(Some(table_end), |(offset, bytes)| offset.checked_add(bytes.checked_mul(2)?))
             .and_then(|end| end.checked_next_multiple_of(DATA_ALIGN))
             .ok_or(PlanError::Overflow)?;
         let room = align_down(disk_bytes.saturating_sub(data_offset), PAGE_SIZE);
@@ -154,7 +181,13 @@ impl<'a> Plan<'a> {
             data_offset,
             dump_bytes,
             capacity: dump_bytes.min(room),
+            page_map,
         })
+    }
+
+    /// The page map's offset and the bytes of each pass's bitmap, if any.
+    pub fn page_map(&self) -> Option<(u64, u64)> {
+        self.page_map
     }
 
     pub fn ranges(&self) -> &[RamRange] {
@@ -218,6 +251,64 @@ impl Iterator for PageCursor<'_> {
                 self.offset += PAGE_SIZE;
                 self.pages_left -= 1;
                 return Some(phys);
+            }
+            self.range += 1;
+            self.offset = 0;
+        }
+    }
+}
+
+/// The pages of the RAM ranges in the order a filtered dump visits them:
+/// every page for pass 0, then every page again for pass 1. Yields
+/// `(pass, index of the page in the ranges, physical address)`.
+pub struct ScanCursor<'a> {
+    ranges: &'a [RamRange],
+    pass: usize,
+    range: usize,
+    offset: u64,
+    index: u64,
+    total: u64,
+}
+
+impl<'a> ScanCursor<'a> {
+    pub fn new(ranges: &'a [RamRange]) -> Self {
+        let total = ranges.iter().map(|r| r.len / PAGE_SIZE).sum();
+        Self { ranges, pass: 0, range: 0, offset: 0, index: 0, total }
+    }
+
+    /// Pages each pass has visited so far.
+    pub fn scanned(&self) -> [u64; 2] {
+        match self.pass {
+            0 => [self.index, 0],
+            1 => [self.total, self.index],
+            _ => [self.total, self.total],
+        }
+    }
+
+    /// Whether both passes have visited every page.
+    pub fn finished(&self) -> bool {
+        self.scanned() == [self.total, self.total]
+    }
+}
+
+impl Iterator for ScanCursor<'_> {
+    type Item = (usize, u64, u64);
+
+    fn next(&mut self) -> Option<(usize, u64, u64)> {
+        loop {
+            if self.pass >= 2 {
+                return None;
+            }
+            let Some(r) = self.ranges.get(self.range) else {
+                self.pass += 1;
+                (self.range, self.offset, self.index) = (0, 0, 0);
+                continue;
+            };
+            if self.offset < r.len {
+                let item = (self.pass, self.index, r.phys.checked_add(self.offset)?);
+                self.offset += PAGE_SIZE;
+                self.index += 1;
+                return Some(item);
             }
             self.range += 1;
             self.offset = 0;
@@ -322,5 +413,106 @@ impl<'a> ChecksumTable<'a> {
         let at = usize::try_from(index).ok()?.checked_mul(4)?;
         let crc = u32::from_le_bytes(self.entries.get(at..at + 4)?.try_into().ok()?);
         Some(Chunk { start, len, crc })
+    }
+}
+
+/// The page map of a filtered dump, as read from the disk: which pages of
+/// the RAM ranges the stream holds, and in what order.
+#[derive(Clone, Copy, Debug)]
+pub struct PageMap<'a> {
+    ranges: &'a [RamRange],
+    passes: [&'a [u8]; 2],
+    scanned: [u64; 2],
+}
+
+/// Pages of RAM that lie back to back both in RAM and in the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub phys: u64,
+    pub pages: u64,
+    /// Index of the run's first page in the stream.
+    pub stream_page: u64,
+}
+
+impl<'a> PageMap<'a> {
+    /// The map of `ranges` from the two bitmaps (at least `scanned[p]` bits
+    /// each), of which the first `scanned[p]` bits count. None if a bitmap
+    /// is too short or a pass scanned beyond the ranges.
+    pub fn new(ranges: &'a [RamRange], passes: [&'a [u8]; 2], scanned: [u64; 2]) -> Option<Self> {
+        let pages: u64 = ranges.iter().map(|r| r.len / PAGE_SIZE).sum();
+        for (bits, s) in passes.iter().zip(scanned) {
+            if s > pages || (bits.len() as u64).saturating_mul(8) < s {
+                return None;
+            }
+        }
+        Some(Self { ranges, passes, scanned })
+    }
+
+    fn bit(&self, pass: usize, page: u64) -> bool {
+        let Some(bits) = self.passes.get(pass) else { return false };
+        usize::try_from(page / 8).ok().and_then(|i| bits.get(i)).is_some_and(|b| b & (1 << (page % 8)) != 0)
+    }
+
+    /// Pages the stream holds (set bits below the scanned counts).
+    pub fn pages(&self) -> u64 {
+        self.runs().map(|r| r.pages).sum()
+    }
+
+    /// The runs, in stream order.
+    pub fn runs(&self) -> Runs<'_> {
+        Runs { map: self, pass: 0, index: 0, range: 0, range_first: 0, packed: 0 }
+    }
+}
+
+/// The runs of a [`PageMap`], in stream order.
+pub struct Runs<'m> {
+    map: &'m PageMap<'m>,
+    pass: usize,
+    index: u64,
+    range: usize,
+    range_first: u64,
+    packed: u64,
+}
+
+impl Iterator for Runs<'_> {
+    type Item = Run;
+
+    fn next(&mut self) -> Option<Run> {
+        loop {
+            let scanned = *self.map.scanned.get(self.pass)?;
+            if self.index >= scanned {
+                self.pass += 1;
+                (self.index, self.range, self.range_first) = (0, 0, 0);
+                continue;
+            }
+            if !self.map.bit(self.pass, self.index) {
+                // Whole empty bytes at once.
+                let byte = usize::try_from(self.index / 8).ok().and_then(|i| self.map.passes.get(self.pass)?.get(i).copied());
+                self.index += if self.index % 8 == 0 && byte == Some(0) { 8 } else { 1 };
+                continue;
+            }
+            // The range that holds page `index`.
+            let r = loop {
+                let r = self.map.ranges.get(self.range)?;
+                let pages = r.len / PAGE_SIZE;
+                if self.index < self.range_first + pages {
+                    break r;
+                }
+                self.range += 1;
+                self.range_first += pages;
+            };
+            let range_end = self.range_first + r.len / PAGE_SIZE;
+            let first = self.index;
+            while self.index < scanned && self.index < range_end && self.map.bit(self.pass, self.index) {
+                self.index += 1;
+            }
+            let run = Run {
+                phys: r.phys + (first - self.range_first) * PAGE_SIZE,
+                pages: self.index - first,
+                stream_page: self.packed,
+            };
+            self.packed += run.pages;
+            return Some(run);
+        }
     }
 }

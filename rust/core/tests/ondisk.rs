@@ -13,7 +13,8 @@ use coretakeover_core::header::{
 };
 use coretakeover_core::ids::{ClusterId, NodeId};
 use coretakeover_core::label::{Label, LabelError, LABEL_SIZE};
-use coretakeover_core::plan::{collect_ranges, disk_offset_of, saved_bytes, PageCursor, Plan, PlanError};
+use coretakeover_core::pagefilter::Filter;
+use coretakeover_core::plan::{collect_ranges, disk_offset_of, page_map_pass_bytes, saved_bytes, PageCursor, PageMap, Plan, PlanError, Run, ScanCursor};
 
 fn label() -> Label {
     Label {
@@ -348,4 +349,127 @@ fn checksum_table_tiles_the_stream_and_refuses_short_tables() {
     assert_eq!(phys_of(&ranges, 0x10000, 0x1800), 0x101800);
     assert_eq!(phys_of(&ranges, 0x10000, 0x2000), 0);
     assert_eq!(phys_of(&ranges, u64::MAX, 1), 0);
+}
+
+#[test]
+fn a_filtered_plan_puts_the_page_map_between_table_and_data() {
+    let (mut ranges, n) = sample_ranges();
+    let pages = (0x9f000 + 0x1fee0000) / 4096u64;
+    let plan = Plan::with_page_map(&mut ranges[..n], 1 << 20, 2 * GIB).unwrap();
+    let (offset, bytes) = plan.page_map().unwrap();
+    // 512 chunks × 4 bytes of checksums, then the map on the next page.
+    assert_eq!(offset, (1 << 20) + 4096);
+    assert_eq!(bytes, page_map_pass_bytes(pages));
+    assert_eq!(bytes, 16 << 10);
+    assert_eq!(plan.data_offset(), 2 << 20);
+    assert!(Plan::new(&mut sample_ranges().0[..n], 1 << 20, 2 * GIB).unwrap().page_map().is_none());
+}
+
+fn filtered_header() -> Header<Vec<u8>> {
+    let (mut ranges, n) = sample_ranges();
+    let plan = Plan::with_page_map(&mut ranges[..n], 1 << 20, 2 * GIB).unwrap();
+    let mut h = armed_header();
+    h.set_plan(&plan).unwrap();
+    let (offset, bytes) = plan.page_map().unwrap();
+    h.set_page_map(Filter::Kernel, offset, bytes);
+    h.seal(&HostCrc);
+    h
+}
+
+#[test]
+fn page_map_fields_are_pinned_and_make_version_2() {
+    let mut h = filtered_header();
+    h.set_scanned([7, 9]);
+    h.set_census(&[1, 2, 3, 4, 5]);
+    h.seal(&HostCrc);
+    let b = h.as_bytes();
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    assert_eq!(u32_at(8), 2);
+    assert_eq!(u32_at(16104), 3);
+    assert_eq!(u64_at(16112), (1 << 20) + 4096);
+    assert_eq!(u64_at(16120), 16 << 10);
+    assert_eq!((u64_at(16128), u64_at(16136)), (7, 9));
+    assert_eq!((u64_at(16144), u64_at(16176)), (1, 5));
+    let parsed = Header::parse(b, &HostCrc).unwrap();
+    assert_eq!(parsed.version(), 2);
+    assert_eq!(parsed.filter(), Filter::Kernel);
+    assert_eq!(parsed.scanned(), [7, 9]);
+    assert_eq!(parsed.census(), [1, 2, 3, 4, 5]);
+    // Version 1 reads as unfiltered.
+    assert_eq!(armed_header().filter(), Filter::All);
+}
+
+#[test]
+fn an_inconsistent_page_map_is_refused() {
+    let bad = |edit: &dyn Fn(&mut Header<Vec<u8>>)| {
+        let mut h = filtered_header();
+        edit(&mut h);
+        h.seal(&HostCrc);
+        matches!(Header::parse(h.as_bytes(), &HostCrc), Err(HeaderError::Malformed(_)))
+    };
+    assert!(!bad(&|_| ()));
+    assert!(bad(&|h| h.set_scanned([u64::MAX, 0])));
+    assert!(bad(&|h| h.set_page_map(Filter::All, (1 << 20) + 4096, 16 << 10)));
+    assert!(bad(&|h| h.set_page_map(Filter::Kernel, 1 << 20, 16 << 10)));
+    assert!(bad(&|h| h.set_page_map(Filter::Kernel, (1 << 20) + 4096, 4096)));
+    assert!(bad(&|h| h.set_page_map(Filter::Kernel, (1 << 20) + 4096, 1 << 20)));
+    assert!(bad(&|h| h.set_page_map(Filter::Kernel, u64::MAX - 4095, 16 << 10)));
+}
+
+#[test]
+fn the_page_map_lists_runs_in_stream_order() {
+    let ranges = [
+        RamRange { phys: 0x1000, len: 0x4000, disk_offset: 0 },
+        RamRange { phys: 0x10000, len: 0x10000, disk_offset: 0 },
+    ];
+    // 20 pages: 4 in the first range, 16 in the second.
+    let mut pass0 = [0u8; 3];
+    let mut pass1 = [0u8; 3];
+    let set = |bits: &mut [u8], i: usize| bits[i / 8] |= 1 << (i % 8);
+    for i in [0, 2, 3, 4, 5, 19] {
+        set(&mut pass0, i);
+    }
+    for i in [1, 6, 7] {
+        set(&mut pass1, i);
+    }
+    let map = PageMap::new(&ranges, [&pass0, &pass1], [20, 20]).unwrap();
+    let runs: Vec<Run> = map.runs().collect();
+    assert_eq!(
+        runs,
+        [
+            Run { phys: 0x1000, pages: 1, stream_page: 0 },
+            // Pages 2 and 3 end the first range; 4 and 5 start the second.
+            Run { phys: 0x3000, pages: 2, stream_page: 1 },
+            Run { phys: 0x10000, pages: 2, stream_page: 3 },
+            Run { phys: 0x1f000, pages: 1, stream_page: 5 },
+            Run { phys: 0x2000, pages: 1, stream_page: 6 },
+            Run { phys: 0x12000, pages: 2, stream_page: 7 },
+        ]
+    );
+    assert_eq!(map.pages(), 9);
+    // Bits beyond a pass's scanned count do not count.
+    let map = PageMap::new(&ranges, [&pass0, &pass1], [6, 0]).unwrap();
+    assert_eq!(map.pages(), 5);
+    // A bitmap shorter than its count, or a count beyond the ranges.
+    assert!(PageMap::new(&ranges, [&pass0[..1], &pass1], [20, 0]).is_none());
+    assert!(PageMap::new(&ranges, [&pass0, &pass1], [21, 0]).is_none());
+}
+
+#[test]
+fn the_scan_visits_every_page_twice_and_counts_its_passes() {
+    let ranges = [
+        RamRange { phys: 0x1000, len: 0x2000, disk_offset: 0 },
+        RamRange { phys: 0x10000, len: 0x1000, disk_offset: 0 },
+    ];
+    let mut scan = ScanCursor::new(&ranges);
+    assert_eq!(scan.scanned(), [0, 0]);
+    let first: Vec<_> = scan.by_ref().take(4).collect();
+    assert_eq!(first, [(0, 0, 0x1000), (0, 1, 0x2000), (0, 2, 0x10000), (1, 0, 0x1000)]);
+    assert_eq!(scan.scanned(), [3, 1]);
+    assert!(!scan.finished());
+    assert_eq!(scan.by_ref().count(), 2);
+    assert!(scan.finished());
+    assert_eq!(scan.scanned(), [3, 3]);
+    assert_eq!(ScanCursor::new(&[]).next(), None);
 }
