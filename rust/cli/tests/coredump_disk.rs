@@ -12,6 +12,7 @@ use coretakeover_core::header::{
 use coretakeover_core::notes::{prstatus_note, NT_PRSTATUS};
 use std::os::unix::fs::PermissionsExt;
 use coretakeover_core::label::Label;
+use coretakeover_core::pagefilter::Filter;
 use coretakeover_core::plan::{collect_ranges, PageCursor, Plan};
 use object::read::elf::{ElfFile64, ProgramHeader as _};
 use object::{Endianness, Object};
@@ -402,5 +403,107 @@ fn savecore_never_writes_through_a_planted_link_or_into_a_shared_directory() {
     assert!(out.contains("writable by others") && !shared.join("vmcore").exists(), "{out}");
     let (code, out) = cli(&["savecore", "--disk", p, "-o", shared.join("vmcore").to_str().unwrap(), "--shared-dir", "--keep"]);
     assert_eq!(code, 0, "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Writes a filtered dump (format version 2) of the simulated RAM, as the
+/// panic path lays it out: pass 0 keeps the pages whose index is a multiple
+/// of 3, pass 1 those one above; the rest are dropped. `scanned` overrides
+/// the passes' scanned counts in the header (a damaged map). Returns the
+/// header and the kept pages' addresses.
+fn write_filtered_dump(path: &Path, scanned: Option<[u64; 2]>) -> (Header<Vec<u8>>, Vec<u64>) {
+    let disk = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut block = vec![0u8; 128];
+    disk.read_exact_at(&mut block, 0).unwrap();
+    let label = Label::decode(&block, &Crc).unwrap();
+    let mut ranges = [RamRange::default(); MAX_RANGES];
+    let n = collect_ranges([(0x1000, 0x9fbff), (0x100000, 0x2fffff)], &mut ranges).unwrap();
+    let plan = Plan::with_page_map(&mut ranges[..n], CHUNK, disk.metadata().unwrap().len()).unwrap();
+    let (map_offset, pass_bytes) = plan.page_map().unwrap();
+    let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
+    h.set_identity(&label.disk_uuid, label.cluster.get(), label.node.get());
+    h.set_plan(&plan).unwrap();
+    h.set_page_map(Filter::Kernel, map_offset, pass_bytes);
+    h.set_page_offset(0xffff_8880_0000_0000);
+    h.set_vmcoreinfo(0x22e000, &note()).unwrap();
+    h.set_kernel_release("6.12.117");
+    h.set_panic_message("sysrq triggered crash");
+    h.set_panic_cpu(0);
+    let all: Vec<u64> = PageCursor::new(plan.ranges(), u64::MAX).collect();
+    let mut bitmaps = vec![vec![0u8; pass_bytes as usize]; 2];
+    let mut kept = Vec::new();
+    for pass in 0..2 {
+        for (i, phys) in all.iter().enumerate() {
+            if i % 3 == pass {
+                bitmaps[pass][i / 8] |= 1 << (i % 8);
+                kept.push(*phys);
+            }
+        }
+    }
+    let stream: Vec<u8> = kept.iter().flat_map(|&phys| (0..4096).map(move |i| ram_byte(phys + i))).collect();
+    for (pass, bitmap) in bitmaps.iter().enumerate() {
+        disk.write_all_at(bitmap, map_offset + pass as u64 * pass_bytes).unwrap();
+    }
+    h.set_state(DumpState::Complete);
+    h.set_watermark(stream.len() as u64);
+    h.set_scanned(scanned.unwrap_or([all.len() as u64; 2]));
+    h.set_census(&[all.len() as u64 / 3, 0, 0, 0, 0]);
+    h.set_generation(10);
+    let checksum = h.chunk_checksum();
+    for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
+        disk.write_all_at(chunk, plan.data_offset() + i as u64 * u64::from(CHUNK)).unwrap();
+        disk.write_all_at(&checksum.compute(&Crc, chunk).to_le_bytes(), plan.crc_table_offset() + 4 * i as u64).unwrap();
+    }
+    let copy = h.next_generation(&Crc);
+    disk.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
+    (h, kept)
+}
+
+#[test]
+fn savecore_of_a_filtered_dump_writes_the_kept_pages_only_at_their_addresses() {
+    let dir = scratch("filtered");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    let (h, kept) = write_filtered_dump(&img, None);
+    let (code, out) = cli(&["status", "--disk", p]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("page filter:      kernel"), "{out}");
+    let vmcore = dir.join("vmcore");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--json", "--keep"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["complete"].clone(), report["filter"].clone()), (true.into(), "kernel".into()));
+    assert_eq!(report["saved_bytes"], h.watermark());
+
+    let data = std::fs::read(&vmcore).unwrap();
+    let elf = ElfFile64::<Endianness>::parse(&*data).unwrap();
+    let loads: Vec<_> = elf.elf_program_headers().iter().filter(|p| p.p_type(Endianness::Little) == object::elf::PT_LOAD).collect();
+    assert_eq!(report["segments"], loads.len());
+    // Sorted by address, disjoint; every byte is the RAM's.
+    let mut covered = std::collections::BTreeSet::new();
+    let mut prev_end = 0;
+    for load in &loads {
+        let (paddr, off, size) = (load.p_paddr(Endianness::Little), load.p_offset(Endianness::Little), load.p_filesz(Endianness::Little));
+        assert!(paddr >= prev_end, "PT_LOADs unsorted or overlapping at {paddr:#x}");
+        prev_end = paddr + size;
+        for page in (0..size).step_by(4096) {
+            covered.insert(paddr + page);
+            for probe in [0, 1, 4095] {
+                assert_eq!(data[(off + page + probe) as usize], ram_byte(paddr + page + probe), "phys {:#x}", paddr + page + probe);
+            }
+        }
+    }
+    let expected: std::collections::BTreeSet<u64> = kept.iter().copied().collect();
+    assert_eq!(covered, expected, "the PT_LOADs hold exactly the kept pages");
+    assert!((data.len() as u64) < h.watermark() + (1 << 20), "the vmcore holds the kept pages, not all RAM");
+
+    // A map that accounts for fewer pages than the watermark is damaged.
+    let (_, _) = write_filtered_dump(&img, Some([671, 600]));
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", dir.join("vmcore2").to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("the page map lists") && out.contains("nothing saved"), "{out}");
+    assert!(!dir.join("vmcore2").exists());
+    assert_eq!(header_on_disk(&img).state(), DumpState::Complete);
     std::fs::remove_dir_all(dir).unwrap();
 }
