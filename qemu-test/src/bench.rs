@@ -108,6 +108,11 @@ pub struct Sample {
     pub chunk_checksum: Option<String>,
     pub crc32c_mib_s: Option<u64>,
     pub xxh64_mib_s: Option<u64>,
+    /// The page filter armed (`dump_filter`), and for a filtered dump what
+    /// it kept of how much RAM (A's "dump filter" line, MiB).
+    pub filter: &'static str,
+    pub kept_mib: Option<u64>,
+    pub ram_dump_mib: Option<u64>,
 }
 
 pub struct Options {
@@ -289,7 +294,7 @@ impl Bench {
         Ok(v[1])
     }
 
-    fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool, checksum: &'static str) -> Result<Sample> {
+    fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool, checksum: &'static str, filter: &'static str) -> Result<Sample> {
         let kdump = mode == Mode::Kdump;
         if !self.a_fresh || self.a_ram != ram || self.a_crashkernel != kdump {
             self.cluster.set_boot_args(NodeName::A, if kdump { CRASHKERNEL } else { "" });
@@ -301,7 +306,9 @@ impl Bench {
         let deadline = self.cluster.deadline;
         let a = self.cluster.node(NodeName::A)?;
         configure(a, NodeName::A)?;
-        a.ok(&format!("echo {in_flight} > {SYSFS}/dump_bios_in_flight && echo {checksum} > {SYSFS}/dump_checksum && dump_ready $(coredump_dev a)"))?;
+        a.ok(&format!(
+            "echo {in_flight} > {SYSFS}/dump_bios_in_flight && echo {checksum} > {SYSFS}/dump_checksum && echo {filter} > {SYSFS}/dump_filter && dump_ready $(coredump_dev a)"
+        ))?;
         let dd_mib_s = if time_dump {
             let dd = a.ok(&format!(
                 "t0=$(host date +%s%N) && dd if=/dev/zero of=$(coredump_dev a) bs=1M count={DD_MIB} oflag=direct 2>/dev/null && t1=$(host date +%s%N) && echo $t0 $t1"
@@ -421,6 +428,15 @@ impl Bench {
             (dump_mib, dump_ms) = (Some(mib), Some(ms));
             dump_predicted_ms = end.text.split("(predicted at arming: ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok());
         }
+        let (mut kept_mib, mut ram_dump_mib) = (None, None);
+        if filter != "all" && dump_ms.is_some() {
+            // "dump filter F: kept X of Y MiB of RAM (...)"
+            let line = self.cluster.node(NodeName::A)?.wait_console(a_mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
+            let mut words = line.text.split(": kept ").nth(1).unwrap_or("").split_whitespace();
+            kept_mib = words.next().and_then(|w| w.parse().ok());
+            ram_dump_mib = words.nth(1).and_then(|w| w.parse().ok());
+            ensure!(kept_mib.is_some() && ram_dump_mib.is_some(), "filter line: {}", line.text);
+        }
         let sample = Sample {
             mode,
             luns: self.luns,
@@ -454,6 +470,9 @@ impl Bench {
             chunk_checksum: (!kdump).then(|| chunk_checksum.clone()),
             crc32c_mib_s: Some(crc32c_mib_s),
             xxh64_mib_s: Some(xxh64_mib_s),
+            filter,
+            kept_mib,
+            ram_dump_mib,
         };
         println!(
             "    - {:?} {} LUNs {} MiB: takeover {:.0} ms{}{}",
@@ -467,7 +486,7 @@ impl Bench {
             },
             match (sample.dump_mib, sample.dump_ms, sample.dd_mib_s) {
                 (Some(mib), Some(ms), Some(dd)) =>
-                    format!("; dump {mib} MiB in {ms} ms (predicted {} ms) with {in_flight} in flight and {chunk_checksum} ({checksum}), dd {dd:.0} MiB/s", sample.dump_predicted_ms.unwrap_or(0)),
+                    format!("; dump {mib} MiB (filter {filter}) in {ms} ms (predicted {} ms) with {in_flight} in flight and {chunk_checksum} ({checksum}), dd {dd:.0} MiB/s", sample.dump_predicted_ms.unwrap_or(0)),
                 (Some(mib), Some(ms), None) => format!("; dump {mib} MiB in {ms} ms (predicted {} ms)", sample.dump_predicted_ms.unwrap_or(0)),
                 _ => String::new(),
             }
@@ -624,13 +643,13 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         let kdump_runs = if ram == 1024 && bench.kdump.is_some() { opts.kdump_runs } else { 0 };
         for i in 0..opts.runs.max(opts.baseline_runs).max(kdump_runs) {
             if i < opts.runs {
-                samples.push(bench.sample(Mode::Ours, ram, 4, false, "auto")?);
+                samples.push(bench.sample(Mode::Ours, ram, 4, false, "auto", "all")?);
             }
             if i < opts.baseline_runs {
-                samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024, "auto")?);
+                samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024, "auto", "all")?);
             }
             if i < kdump_runs {
-                samples.push(bench.sample(Mode::Kdump, ram, 4, false, "auto")?);
+                samples.push(bench.sample(Mode::Kdump, ram, 4, false, "auto", "all")?);
             }
             watch_costs.borrow_mut().append(&mut bench.watch_costs);
             save(&samples)?;
@@ -639,7 +658,14 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     println!("--- bench: dump throughput against dd: 1 and 4 bios in flight with the checksum auto chooses, 4 with CRC-32C (A 1 GiB)");
     for _ in 0..opts.throughput_runs {
         for (in_flight, checksum) in [(1, "auto"), (4, "auto"), (4, "crc32c")] {
-            samples.push(bench.sample(Mode::Ours, 1024, in_flight, true, checksum)?);
+            samples.push(bench.sample(Mode::Ours, 1024, in_flight, true, checksum, "all")?);
+        }
+        save(&samples)?;
+    }
+    println!("--- bench: page filters, A 1 GiB idle: every page, and kernel pages only, side by side (4 in flight, checksum auto)");
+    for _ in 0..opts.throughput_runs {
+        for filter in ["all", "kernel"] {
+            samples.push(bench.sample(Mode::Ours, 1024, 4, true, "auto", filter)?);
         }
         save(&samples)?;
     }
@@ -650,7 +676,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         println!("--- bench: {luns} LUNs per node, A 1 GiB");
         let mut bench = Bench::start(env, &dir.join(format!("luns-{luns}")), luns, 1024, deadline, None)?;
         for _ in 0..opts.runs {
-            samples.push(bench.sample(Mode::Ours, 1024, 4, false, "auto")?);
+            samples.push(bench.sample(Mode::Ours, 1024, 4, false, "auto", "all")?);
             save(&samples)?;
         }
         drop(bench);
