@@ -77,6 +77,7 @@ mod ct_core {
     pub(crate) mod pagefilter;
     pub(crate) mod partner;
     pub(crate) mod plan;
+    pub(crate) mod scheme;
     pub(crate) mod version;
     mod wire;
     pub(crate) use version::VERSION;

@@ -23,6 +23,7 @@ use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
 use crate::ct_core::pagefilter::{Class, Filter, PageLayout, Walker};
+use crate::ct_core::scheme::Model;
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
 use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, PanicState, Slot, MAP_BIO_PAGES};
 use crate::polled_bio::PolledBio;
@@ -57,6 +58,21 @@ pub(crate) struct DumpContext {
     /// The chunk checksum and the rates it was chosen by.
     checksum: ChecksumProbe,
     target: DumpTarget,
+    /// The model's table, for a dump with a page map.
+    plan: Option<PlanTable>,
+}
+
+/// The model's predictions at arming, filter by filter (by number).
+pub(crate) struct PlanTable {
+    pub(crate) rows: [Option<PlanRow>; 4],
+    pub(crate) budget_ms: u32,
+}
+
+pub(crate) struct PlanRow {
+    pub(crate) filter: Filter,
+    pub(crate) ms: u64,
+    pub(crate) mib: u64,
+    pub(crate) verdict: &'static str,
 }
 
 /// The chunk checksum chosen at arming, and what the probe measured.
@@ -118,6 +134,11 @@ impl DumpContext {
     /// The chunk checksum of this arming and the probe's figures.
     pub(crate) fn checksum(&self) -> ChecksumProbe {
         self.checksum
+    }
+
+    /// The model's table (a dump with a page map only).
+    pub(crate) fn plan(&self) -> Option<&PlanTable> {
+        self.plan.as_ref()
     }
 
     /// Memory held while armed, as kmalloc gave it: bounce buffers, header
@@ -306,7 +327,15 @@ fn open_exclusive(path: &CStr) -> Result<BlockDevice> {
 /// the panic path (1..=`MAX_BIOS_IN_FLIGHT`), the CPU notes `cpus`
 /// (`cpu_notes`) and the chunk checksum `checksum` resolves to, and
 /// publishes it to the panic path.
-pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes, checksum: ChecksumChoice, filter: Filter) -> Outcome<KBox<DumpContext>> {
+pub(crate) fn arm(
+    path: &str,
+    config: NodeConfig,
+    in_flight: u32,
+    cpus: CpuNotes,
+    checksum: ChecksumChoice,
+    filter: Filter,
+    budget_ms: u32,
+) -> Outcome<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
     };
@@ -372,7 +401,9 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
     let table: &mut [RamRange; MAX_RANGES] = ranges.as_mut_slice().try_into().map_err(|_| EINVAL)?;
     let n = collect_ranges(raw.iter().copied(), table)
         .map_err(|e| refuse(EINVAL, path, format_args!("{}", e)))?;
-    let plan = if filter.filters() {
+    // A filtered dump, or one with a time budget (which may drop pages to
+    // meet it), has a page map.
+    let plan = if filter.filters() || budget_ms > 0 {
         Plan::with_page_map(&mut table[..n], chunk_size, disk.size_bytes())
     } else {
         Plan::new(&mut table[..n], chunk_size, disk.size_bytes())
@@ -399,6 +430,9 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
                 bio: PolledBio::new(MAP_BIO_PAGES as u16)?,
                 census: [0; 5],
                 flushed: [0; 2],
+                model: None,
+                budget_ms: u64::from(budget_ms),
+                switches: 0,
             })
         }
         None => None,
@@ -476,7 +510,7 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         filtering,
     };
     let target = DumpTarget::new(disk, panic);
-    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target }, GFP_KERNEL)?;
+    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target, plan: None }, GFP_KERNEL)?;
     // What arming holds, counted allocation by allocation (not computed
     // from the sizes asked for: slabs round up, and bios carry more than
     // their vectors).
@@ -505,23 +539,10 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
         state.ranges = ranges;
         census
     };
-    let (stream_bytes, scan_ms) = match (&census, filter) {
-        (Some((c, ns)), filter) => {
-            let kept: u64 = Class::ALL.iter().filter(|&&class| class != Class::Zero && filter.keeps(class)).map(|&class| c[class as usize]).sum();
-            ((kept * PAGE as u64).min(capacity), 2 * ns / 1_000_000)
-        }
-        (None, _) => (capacity, 0),
-    };
-    let (rehearsal_mib_s, predicted_ms) = match rehearsed {
-        Ok((bytes, ns)) if bytes > 0 => {
-            // Bytes per millisecond (the rehearsal is at most 8 MiB: no overflow).
-            let per_ms = (bytes.saturating_mul(1_000_000) / ns.max(1)).max(1);
-            (
-                u32::try_from((per_ms * 1000) >> 20).unwrap_or(u32::MAX),
-                u32::try_from(stream_bytes / per_ms + scan_ms).unwrap_or(u32::MAX),
-            )
-        }
-        Ok(_) => (0, 0),
+    let per_ms = match rehearsed {
+        // Bytes per millisecond (the rehearsal is at most 8 MiB: no overflow).
+        Ok((bytes, ns)) if bytes > 0 => Some((bytes.saturating_mul(1_000_000) / ns.max(1)).max(1)),
+        Ok(_) => None,
         Err(e) => {
             return Err(refuse(
                 errno(bindings::EIO),
@@ -530,20 +551,60 @@ pub(crate) fn arm(path: &str, config: NodeConfig, in_flight: u32, cpus: CpuNotes
             ))
         }
     };
-    ctx.target.state_mut().record_rehearsal(rehearsal_mib_s, predicted_ms);
-    if let Some((c, ns)) = &census {
-        ctx.target.state_mut().record_census(c);
+    let rehearsal_mib_s = per_ms.map_or(0, |r| u32::try_from((r * 1000) >> 20).unwrap_or(u32::MAX));
+    let mut predicted_ms = per_ms.map_or(0, |r| u32::try_from(capacity / r).unwrap_or(u32::MAX));
+    if let (Some((c, ns)), Some(per_ms)) = (&census, per_ms) {
+        // The model: the richest filter no richer than dump_filter whose
+        // predicted time fits the budget and whose bytes fit the disk.
+        let model = Model::new(dump_bytes / PAGE as u64, *c, *ns, per_ms);
+        let (chosen, fits) = model.choose(filter, u64::from(budget_ms), capacity);
+        let mut ms = [0u32; 4];
+        let mut mib = [0u32; 4];
+        let mut rows: [Option<PlanRow>; 4] = [None, None, None, None];
+        for f in Filter::ALL.into_iter().filter(|f| *f as u32 >= filter as u32) {
+            let (t, b) = (model.predict_ms(f), model.bytes(f));
+            ms[f as usize] = u32::try_from(t).unwrap_or(u32::MAX);
+            mib[f as usize] = u32::try_from(b >> 20).unwrap_or(u32::MAX);
+            let over_budget = budget_ms > 0 && t > u64::from(budget_ms);
+            let too_large = b > capacity;
+            let verdict = match (f == chosen, over_budget, too_large) {
+                (true, false, false) => "chosen",
+                (true, _, _) => "chosen: the leanest, yet it does not fit",
+                (false, true, true) => "over the budget and larger than the disk",
+                (false, true, false) => "over the budget",
+                (false, false, true) => "larger than the disk",
+                (false, false, false) if (f as u32) < (chosen as u32) => "fits",
+                (false, false, false) => "fits (a leaner fallback)",
+            };
+            rows[f as usize] = Some(PlanRow { filter: f, ms: t, mib: b >> 20, verdict });
+        }
+        predicted_ms = ms[chosen as usize];
+        let state = ctx.target.state_mut();
+        if let Some(f) = state.filtering.as_mut() {
+            f.filter = chosen;
+            f.model = Some(model);
+        }
+        state.record_model(chosen, budget_ms, &ms, &mib);
         pr_info!(
-            "dump disk {}: page filter {}: would keep {} MiB now (kernel {}, cache {}, user {}, free {} MiB; census took {} ms)\n",
+            "dump disk {}: page filter {} (asked {}{}): {} MiB in {} ms predicted{} (pages now: kernel {}, cache {}, user {}, free {} MiB; census took {} ms)\n",
             path,
+            chosen.as_str(),
             filter.as_str(),
-            stream_bytes >> 20,
+            if budget_ms > 0 { ", within a budget" } else { "" },
+            mib[chosen as usize],
+            predicted_ms,
+            if fits { "" } else { ": over the budget or the disk even so" },
             c[Class::Kernel as usize] >> 8,
             c[Class::Cache as usize] >> 8,
             c[Class::User as usize] >> 8,
             c[Class::Free as usize] >> 8,
             ns / 1_000_000
         );
+        ctx.plan = Some(PlanTable { rows, budget_ms });
+    }
+    ctx.target.state_mut().record_rehearsal(rehearsal_mib_s, predicted_ms);
+    if let Some((c, _)) = &census {
+        ctx.target.state_mut().record_census(c);
     }
 
     // The last step: the header says "armed".

@@ -221,6 +221,26 @@ impl Show for DumpChecksumArmed {
     }
 }
 
+/// The armed dump's plan, as `makedumpfile --mem-usage` shows one: every
+/// page filter the model considered, its predicted time and size, and which
+/// was chosen or why not; then the budget. Empty while no disk is armed.
+struct DumpPlan;
+
+impl Show for DumpPlan {
+    fn show(out: &mut Page<'_>) -> Result {
+        node::read_arming(|armed| match armed.and_then(|ctx| ctx.plan()) {
+            Some(plan) => {
+                out.line(format_args!("filter    predicted_ms  predicted_mib  choice"))?;
+                for row in plan.rows.iter().flatten() {
+                    out.line(format_args!("{:<9} {:>12}  {:>13}  {}", row.filter.as_str(), row.ms, row.mib, row.verdict))?;
+                }
+                out.line(format_args!("budget_ms {}", plan.budget_ms))
+            }
+            None => out.line(format_args!("")),
+        })
+    }
+}
+
 struct ServiceDisks;
 
 impl Show for ServiceDisks {
@@ -311,6 +331,11 @@ struct Interval;
 struct WatchInterval;
 struct StaleTimeout;
 struct BiosInFlight;
+struct BudgetMs;
+
+impl NumberSetting for BudgetMs {
+    const SETTING: Setting = Setting::DumpBudgetMs;
+}
 
 impl NumberSetting for Interval {
     const SETTING: Setting = Setting::IntervalMs;
@@ -435,6 +460,8 @@ static INTERVAL_ATTR: Attribute = Attribute::read_write::<Number<Interval>>(c_st
 static WATCH_INTERVAL_ATTR: Attribute = Attribute::read_write::<Number<WatchInterval>>(c_str!("watch_interval_ms"));
 static STALE_ATTR: Attribute = Attribute::read_write::<Number<StaleTimeout>>(c_str!("stale_timeout_ms"));
 static IN_FLIGHT_ATTR: Attribute = Attribute::read_write::<Number<BiosInFlight>>(c_str!("dump_bios_in_flight"));
+static BUDGET_ATTR: Attribute = Attribute::read_write::<Number<BudgetMs>>(c_str!("dump_budget_ms"));
+static DUMP_PLAN_ATTR: Attribute = Attribute::read_only::<DumpPlan>(c_str!("dump_plan"));
 static AUTO_ATTR: Attribute = Attribute::read_write::<Flag<AutoTakeover>>(c_str!("auto_takeover"));
 static AUTO_STALE_ATTR: Attribute = Attribute::read_write::<Flag<AutoTakeoverOnStale>>(c_str!("auto_takeover_on_stale"));
 static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
@@ -442,7 +469,7 @@ static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 
-static ATTRS: AttributeList<25> = AttributeList::new([
+static ATTRS: AttributeList<27> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -452,6 +479,8 @@ static ATTRS: AttributeList<25> = AttributeList::new([
     &DUMP_STATE_ATTR,
     &DUMP_RESERVED_ATTR,
     &IN_FLIGHT_ATTR,
+    &BUDGET_ATTR,
+    &DUMP_PLAN_ATTR,
     &DUMP_CHECKSUM_ATTR,
     &DUMP_FILTER_ATTR,
     &DUMP_CHECKSUM_ARMED_ATTR,

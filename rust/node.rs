@@ -183,7 +183,7 @@ pub(crate) fn arm(path: &str) -> Outcome {
         if arming.armed.is_some() {
             return Err(refuse!(EBUSY, "dump_disk: refused {}: a disk is armed; write none first", path));
         }
-        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum(), dump_filter())?);
+        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum(), dump_filter(), setting(Setting::DumpBudgetMs))?);
         Ok(())
     })
 }
@@ -406,12 +406,16 @@ pub(crate) enum Setting {
     StaleTimeoutMs,
     /// Bios in flight in the panic path, taken when a disk is armed.
     DumpBiosInFlight,
+    /// The dump's time budget (milliseconds, 0: none), taken when a disk is
+    /// armed: the model picks the richest page filter that fits it.
+    DumpBudgetMs,
 }
 
 static INTERVAL_MS: AtomicU32 = AtomicU32::new(100);
 static WATCH_INTERVAL_MS: AtomicU32 = AtomicU32::new(20);
 static STALE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
 static DUMP_BIOS_IN_FLIGHT: AtomicU32 = AtomicU32::new(4);
+static DUMP_BUDGET_MS: AtomicU32 = AtomicU32::new(0);
 static AUTO_TAKEOVER: AtomicBool = AtomicBool::new(true);
 
 impl Setting {
@@ -422,6 +426,7 @@ impl Setting {
             Self::WatchIntervalMs => "watch_interval_ms",
             Self::StaleTimeoutMs => "stale_timeout_ms",
             Self::DumpBiosInFlight => "dump_bios_in_flight",
+            Self::DumpBudgetMs => "dump_budget_ms",
         }
     }
 
@@ -431,6 +436,7 @@ impl Setting {
             Self::IntervalMs | Self::WatchIntervalMs => 10..=10_000,
             Self::StaleTimeoutMs => 100..=600_000,
             Self::DumpBiosInFlight => 1..=MAX_BIOS_IN_FLIGHT,
+            Self::DumpBudgetMs => 0..=3_600_000,
         }
     }
 
@@ -440,6 +446,7 @@ impl Setting {
             Self::WatchIntervalMs => &WATCH_INTERVAL_MS,
             Self::StaleTimeoutMs => &STALE_TIMEOUT_MS,
             Self::DumpBiosInFlight => &DUMP_BIOS_IN_FLIGHT,
+            Self::DumpBudgetMs => &DUMP_BUDGET_MS,
         }
     }
 }

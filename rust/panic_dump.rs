@@ -32,6 +32,8 @@ use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange,
 use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
 use crate::ct_core::pagefilter::{Census, Class, Filter, Walker};
 use crate::ct_core::plan::{PageCursor, ScanCursor};
+use crate::ct_core::header::SwitchRecord;
+use crate::ct_core::scheme::{replan, Model};
 use crate::polled_bio::{panic_clock_ns, PollError, PolledBio};
 use crate::shims;
 use core::cell::UnsafeCell;
@@ -186,7 +188,7 @@ impl Slot {
             if copied != 0 {
                 dst.fill(0);
                 *unreadable = unreadable.saturating_add(1);
-            } else if dst.chunks_exact(8).all(|w| w == [0u8; 8]) {
+            } else if !filtering.filter.keeps(Class::Zero) && dst.chunks_exact(8).all(|w| w == [0u8; 8]) {
                 if let Some(n) = filtering.census.get_mut(Class::Zero as usize) {
                     *n += 1;
                 }
@@ -212,7 +214,8 @@ fn read_nofault(addr: u64, buf: &mut [u8]) -> bool {
 /// in kmalloc segments (whole pages, each under kmalloc's largest size).
 pub(crate) struct Bitmap {
     segments: KVec<IoBuf>,
-    segment_bytes: usize,
+    /// log2 of each segment's bytes (shifts: no division in the panic path).
+    segment_shift: u32,
 }
 
 /// The largest segment of a bitmap.
@@ -230,7 +233,7 @@ impl Bitmap {
         for _ in 0..count {
             segments.push(IoBuf::new(segment_bytes)?, GFP_KERNEL)?;
         }
-        Ok(Self { segments, segment_bytes })
+        Ok(Self { segments, segment_shift: segment_bytes.trailing_zeros() })
     }
 
     fn allocated(&self) -> usize {
@@ -243,18 +246,22 @@ impl Bitmap {
         }
     }
 
+    /// Segment index and offset in it of byte `byte`.
+    fn locate(&self, byte: usize) -> (usize, usize) {
+        (byte >> self.segment_shift, byte & ((1 << self.segment_shift) - 1))
+    }
+
     fn set(&mut self, bit: u64) {
-        let byte = (bit / 8) as usize;
-        if let Some(b) = self.segments.get_mut(byte / self.segment_bytes).and_then(|s| s.as_mut_slice().get_mut(byte % self.segment_bytes)) {
+        let (segment, offset) = self.locate((bit / 8) as usize);
+        if let Some(b) = self.segments.get_mut(segment).and_then(|s| s.as_mut_slice().get_mut(offset)) {
             *b |= 1 << (bit % 8);
         }
     }
 
     /// The page holding bitmap page `index`, if the bitmap has it.
     fn page(&self, index: usize) -> Option<*mut bindings::page> {
-        let byte = index * PAGE;
-        let segment = self.segments.get(byte / self.segment_bytes)?;
-        Some(segment.page(byte % self.segment_bytes))
+        let (segment, offset) = self.locate(index * PAGE);
+        Some(self.segments.get(segment)?.page(offset))
     }
 }
 
@@ -270,6 +277,11 @@ pub(crate) struct Filtering {
     pub(crate) census: Census,
     /// Bitmap pages of each pass that are final on the disk.
     pub(crate) flushed: [usize; 2],
+    /// The time model (arming's census and rates) and the budget it must
+    /// keep (ms, 0: none); re-plans so far.
+    pub(crate) model: Option<Model>,
+    pub(crate) budget_ms: u64,
+    pub(crate) switches: u32,
 }
 
 impl Filtering {
@@ -452,7 +464,7 @@ impl PanicState {
         let started = panic_clock_ns();
         let mut outcome = Ok(());
         for chunk in 0..limit.div_ceil(chunk_size) {
-            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
+            let Some(slot) = self.slots.get_mut(chunk.checked_rem(slots).unwrap_or(0) as usize) else { break };
             if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
                 outcome = Err(e);
                 break;
@@ -477,6 +489,14 @@ impl PanicState {
         core::hint::black_box(sink);
         self.ranges = ranges;
         outcome.and(drained).map(|()| (written, ns))
+    }
+
+    /// Records the model's choice in the header (not yet written).
+    pub(crate) fn record_model(&mut self, chosen: Filter, budget_ms: u32, ms: &[u32; 4], mib: &[u32; 4]) {
+        let mut h = self.header();
+        h.set_filter(chosen);
+        h.set_budget(budget_ms, chosen, ms, mib);
+        h.seal(&KernelCrc);
     }
 
     /// Records arming's census in the header (not yet written).
@@ -532,7 +552,7 @@ impl PanicState {
             (Ok((w, ended)), Ok(())) => (w, ended, None),
             (Ok((w, _)), Err(e)) | (Err((w, e)), _) => (w, false, Some(e)),
         };
-        let filter = self.filtering.as_ref().map(|f| (f.filter, f.census));
+        let filter = self.filtering.as_ref().map(|f| (f.filter, f.census, f.switches));
         let elapsed_ms = panic_clock_ns().saturating_sub(started) / 1_000_000;
         let predicted_ms = self.header().rehearsal().1;
         {
@@ -568,9 +588,9 @@ impl PanicState {
                 None => "",
             }
         );
-        if let Some((filter, census)) = filter {
+        if let Some((filter, census, switches)) = filter {
             pr_emerg!(
-                "dump filter {}: kept {} of {} MiB of RAM (kernel {}, cache {}, user {}, free {} MiB; {} zero pages dropped)\n",
+                "dump filter {}: kept {} of {} MiB of RAM (kernel {}, cache {}, user {}, free {} MiB; {} zero pages dropped; {} re-plans)\n",
                 filter.as_str(),
                 watermark >> 20,
                 self.header().dump_bytes() >> 20,
@@ -579,6 +599,7 @@ impl PanicState {
                 census[Class::User as usize] >> 8,
                 census[Class::Free as usize] >> 8,
                 census[Class::Zero as usize],
+                switches,
             );
         }
     }
@@ -611,6 +632,8 @@ impl PanicState {
         let mut written = 0u64;
         let mut chunk = 0u64;
         let mut ended = false;
+        let started = panic_clock_ns();
+        let mut exact_census = false;
         let mut outcome = Ok(());
         loop {
             let max = (chunk_size.min(capacity - written) / PAGE as u64) as usize;
@@ -619,7 +642,7 @@ impl PanicState {
                 ended = filtering.is_none() || scan.finished();
                 break;
             }
-            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
+            let Some(slot) = self.slots.get_mut(chunk.checked_rem(slots).unwrap_or(0) as usize) else { break };
             if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
                 outcome = Err(e);
                 break;
@@ -646,7 +669,7 @@ impl PanicState {
             if let Some(entry) = self.crc_page.as_mut_slice().get_mut(at..at + 4) {
                 entry.copy_from_slice(&crc.to_le_bytes());
             }
-            let Some(slot) = self.slots.get_mut((chunk % slots) as usize) else { break };
+            let Some(slot) = self.slots.get_mut(chunk.checked_rem(slots).unwrap_or(0) as usize) else { break };
             let sector = (data_offset + written) >> SECTOR_SHIFT;
             let bounce = &slot.bounce;
             // SAFETY: The disk polls; the bounce pages are untouched until
@@ -658,6 +681,9 @@ impl PanicState {
             }
             written += (pages * PAGE) as u64;
             chunk += 1;
+            if let Some(f) = filtering.as_mut() {
+                self.replan(f, &scan, started, written, &mut exact_census);
+            }
             if written >= next_progress {
                 if let Err(e) = self.progress(bdev, table_offset, chunk - 1, filtering.as_mut(), scan.scanned()) {
                     outcome = Err(e);
@@ -695,6 +721,50 @@ impl PanicState {
             Ok(()) => Ok((watermark, ended)),
             Err(e) => Err((watermark, e)),
         }
+    }
+
+    /// With a time budget: re-plans the rest of the dump if it is projected
+    /// to overrun (see `scheme::replan`), logging the switch in the header
+    /// (written at the next progress point) and on the console.
+    fn replan(&mut self, f: &mut Filtering, scan: &ScanCursor<'_>, started: u64, written: u64, exact_census: &mut bool) {
+        let (Some(model), budget) = (f.model.as_mut(), f.budget_ms) else { return };
+        if budget == 0 {
+            return;
+        }
+        let at = scan.position();
+        if at.pass >= 1 && !*exact_census {
+            // Pass 0 has classified every page: the dump's census is exact.
+            for (m, c) in model.census.iter_mut().zip(f.census.iter()).take(4) {
+                *m = *c;
+            }
+            *exact_census = true;
+        }
+        let elapsed_ms = panic_clock_ns().saturating_sub(started) / 1_000_000;
+        let scanned = scan.scanned();
+        let Some(switch) = replan(model, f.filter, budget, at, elapsed_ms, scanned[0].saturating_add(scanned[1]), written) else {
+            return;
+        };
+        let record = SwitchRecord {
+            at_ms: u32::try_from(elapsed_ms).unwrap_or(u32::MAX),
+            from: f.filter,
+            to: switch.to,
+            pass: at.pass as u8,
+            visited: u32::try_from(at.visited).unwrap_or(u32::MAX),
+            projected_ms: u32::try_from(switch.projected_ms).unwrap_or(u32::MAX),
+        };
+        f.filter = switch.to;
+        f.switches = f.switches.saturating_add(1);
+        self.header().add_switch(&record);
+        pr_emerg!(
+            "dump re-planned at {} ms ({} MiB written, pass {}): page filter {} -> {}, projected {} ms over a budget of {} ms\n",
+            elapsed_ms,
+            written >> 20,
+            at.pass,
+            record.from.as_str(),
+            record.to.as_str(),
+            switch.projected_ms,
+            budget
+        );
     }
 
     /// Makes everything submitted so far durable: the data, the checksum

@@ -130,6 +130,9 @@ pub struct Options {
     pub nfs_only: bool,
     /// Samples of the kdump + fence_kdump baseline (8 LUNs, 1 GiB).
     pub kdump_runs: usize,
+    /// Passes over the dump-budget grid, and whether to run only that.
+    pub budget_runs: usize,
+    pub budget_only: bool,
     /// The capture kernel's initramfs (`initramfs::build_kdump`), its
     /// kernel (the nodes' own) and the guests' extra kernel arguments.
     pub kdump_initramfs: Option<PathBuf>,
@@ -603,6 +606,10 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         std::fs::create_dir_all(out)?;
         return nfs(env, dir, out, opts);
     }
+    if opts.budget_only {
+        std::fs::create_dir_all(out)?;
+        return budget(env, dir, out, opts.budget_runs);
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(60 * 60);
     std::fs::create_dir_all(out)?;
@@ -683,12 +690,119 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         crate::results::tidy_passed(&dir.join(format!("luns-{luns}")));
     }
     save(&samples)?;
+    if opts.budget_runs > 0 {
+        budget(env, dir, out, opts.budget_runs)?;
+    }
     if opts.nfs_runs + opts.nfs_hang_runs > 0 {
         nfs(env, dir, out, opts)?;
     }
     save(&samples)?;
     println!("bench: peak disk use under {}: {}", dir.display(), crate::results::human(disk.peak()));
     println!("bench: {} samples in {:.0} s -> {}", samples.len(), started.elapsed().as_secs_f64(), out.join("samples.json").display());
+    Ok(())
+}
+
+/// One dump under a time budget (`budget`).
+#[derive(Debug, Serialize)]
+pub struct BudgetSample {
+    pub budget_ms: u64,
+    pub ram_mib: u32,
+    /// The coredump disk's write limit (bytes/s; 0: none), set after arming.
+    pub throttle_bytes_s: u64,
+    /// The filter arming chose, and the one in force at the end.
+    pub chosen: String,
+    pub final_filter: String,
+    pub replans: u64,
+    pub dump_mib: u64,
+    pub dump_ms: u64,
+    pub predicted_ms: u64,
+    /// Every filter's prediction at arming (dump_plan).
+    pub plan: Vec<(String, u64, u64)>,
+}
+
+/// Budgets {1, 3, 10 s} × node RAM {256 MiB, 1, 2 GiB} × the coredump
+/// disk's write rate {20 MB/s, 40 MB/s, unthrottled}, `runs` times: node A
+/// alone, armed with `dump_filter` all and the budget (the model chooses),
+/// its disk throttled after arming (the model never knew), then a panic.
+/// Writes OUT/budget-samples.json as it goes.
+fn budget(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(90 * 60);
+    let spec = ClusterSpec {
+        array: None,
+        luns_per_node: 0,
+        nodes: vec![NodeName::A],
+        node_memory_mib: 256,
+        memory_of: vec![],
+        coredump_mib: 3072,
+        clients: 0,
+        network: false,
+        nvme_coredump: false,
+    };
+    println!("--- bench: dump budgets {{1, 3, 10 s}} x RAM {{256 MiB, 1, 2 GiB}} x disk {{20 MB/s, 40 MB/s, unthrottled}}");
+    let dir = dir.join("budget");
+    let mut cluster = Cluster::start(&spec, env, &dir, deadline)?;
+    let mut samples: Vec<BudgetSample> = Vec::new();
+    let mut first = true;
+    for _ in 0..runs {
+        for ram in [256u32, 1024, 2048] {
+            for budget_ms in [1000u64, 3000, 10_000] {
+                for throttle in [20_000_000u64, 40_000_000, 0] {
+                    if !first || ram != 256 {
+                        cluster.restart(NodeName::A, ram)?;
+                    }
+                    first = false;
+                    let a = cluster.node(NodeName::A)?;
+                    configure(a, NodeName::A)?;
+                    a.ok(&format!(
+                        "echo all > {SYSFS}/dump_filter && echo {budget_ms} > {SYSFS}/dump_budget_ms && dev=$(coredump_dev a) && dump_ready $dev && \
+                         coretakeover label --force --disk $dev --cluster {CLUSTER_ID} --node 1 >/dev/null && echo $dev > {SYSFS}/dump_disk"
+                    ))?;
+                    let plan_text = a.ok(&format!("cat {SYSFS}/dump_plan"))?;
+                    let mut plan = Vec::new();
+                    let mut chosen = String::new();
+                    for line in plan_text.lines().skip(1) {
+                        let w: Vec<&str> = line.split_whitespace().collect();
+                        if w.len() >= 4 && w[0] != "budget_ms" {
+                            plan.push((w[0].to_string(), w[1].parse().unwrap_or(0), w[2].parse().unwrap_or(0)));
+                            if line.contains(" chosen") {
+                                chosen = w[0].to_string();
+                            }
+                        }
+                    }
+                    ensure!(!chosen.is_empty(), "no filter chosen: {plan_text}");
+                    if throttle > 0 {
+                        a.throttle_writes("coredump-a", throttle)?;
+                    }
+                    let mark = a.console.mark();
+                    a.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) </dev/null >/dev/null 2>&1 &")?;
+                    let a = cluster.node(NodeName::A)?;
+                    let end = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+                    ensure!(end.text.contains("dump complete"), "A's dump: {}", end.text);
+                    let (dump_mib, dump_ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
+                    let predicted_ms = end.text.split("(predicted at arming: ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+                    let a = cluster.node(NodeName::A)?;
+                    let line = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
+                    let final_filter = line.text.split("dump filter ").nth(1).and_then(|t| t.split(':').next()).unwrap_or("").to_string();
+                    let replans = line.text.split("; ").last().and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+                    println!(
+                        "    - budget {budget_ms} ms, {ram} MiB, disk {}: chose {chosen}, ended {final_filter} after {replans} re-plans; {dump_mib} MiB in {dump_ms} ms (predicted {predicted_ms} ms){}",
+                        if throttle > 0 { format!("{} MB/s", throttle / 1_000_000) } else { "unthrottled".into() },
+                        if dump_ms * 10 > budget_ms * 11 { " OVER" } else { "" }
+                    );
+                    samples.push(BudgetSample { budget_ms, ram_mib: ram, throttle_bytes_s: throttle, chosen, final_filter, replans, dump_mib, dump_ms, predicted_ms, plan });
+                    let doc = serde_json::json!({
+                        "commit": measured_commit(),
+                        "seconds": started.elapsed().as_secs_f64(),
+                        "samples": samples,
+                    });
+                    std::fs::write(out.join("budget-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
+                }
+            }
+        }
+    }
+    drop(cluster);
+    crate::results::tidy_passed(&dir);
     Ok(())
 }
 

@@ -108,6 +108,14 @@ enum Command {
         /// Samples of the kdump + fence_kdump baseline (8 LUNs, 1 GiB).
         #[arg(long, default_value_t = 10)]
         kdump_runs: usize,
+        /// Passes over the dump-budget grid (budgets × RAM × disk rates);
+        /// 0 skips it.
+        #[arg(long, default_value_t = 1)]
+        budget_runs: usize,
+        /// Only the dump-budget grid (its samples go to
+        /// OUT/budget-samples.json either way).
+        #[arg(long)]
+        budget_only: bool,
     },
     /// List the scenarios.
     List,
@@ -247,8 +255,8 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { out } => demo(&all, &env, &root, &out),
-        Command::Bench { out, runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only, kdump_runs } => {
-            let kdump_initramfs = if kdump_runs > 0 && !nfs_only {
+        Command::Bench { out, runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only, kdump_runs, budget_runs, budget_only } => {
+            let kdump_initramfs = if kdump_runs > 0 && !nfs_only && !budget_only {
                 let path = root.join("kdump.cpio");
                 initramfs::build_kdump(&path, &cli.busybox)?;
                 Some(path)
@@ -267,6 +275,8 @@ fn main() -> Result<()> {
                     nfs_hang_runs,
                     nfs_only,
                     kdump_runs,
+                    budget_runs,
+                    budget_only,
                     kdump_initramfs,
                     kernel: env.kernel.clone(),
                     kernel_args: env.kernel_args.clone(),

@@ -723,6 +723,118 @@ pub(crate) fn host_savecore(ctx: &Ctx<'_>, image: &std::path::Path, vmcore: &std
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// A dump under a time budget whose disk slows down after arming: node A
+/// (512 MiB) arms with every page allowed and a budget that the full dump
+/// meets at the disk's speed (the model chooses `all`); then A's coredump
+/// disk is throttled to 20 MB/s and A panics. The dump must see that it
+/// will overrun, switch to a leaner filter (logged in the header and on the
+/// console), and end within the budget plus 10 %; savecore and drgn read it.
+/// With `power_loss`, the disk is throttled to 5 MB/s instead and A's power
+/// fails after the switch, once a watermark step is on the disk: savecore
+/// saves the cut dump, every chunk and the page map consistent with it.
+pub fn replan(ctx: &mut Ctx<'_>, power_loss: bool) -> Result<()> {
+    const BUDGET_MS: u64 = 3000;
+    ctx.step(&format!("booting node A (512 MiB); dump_filter all, dump_budget_ms {BUDGET_MS}"));
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    a.fails(&format!("echo 3600001 > {SYSFS}/dump_budget_ms"))?;
+    a.ok(&format!("echo {BUDGET_MS} > {SYSFS}/dump_budget_ms && echo all > {SYSFS}/dump_filter"))?;
+    a.ok("insmod /ct/ct_panic_trigger.ko")?;
+    let user = place_pattern_as(ctx, a, "user", "")?;
+    label_and_arm(a, NodeName::A)?;
+    let plan = a.ok(&format!("cat {SYSFS}/dump_plan"))?;
+    for line in plan.lines() {
+        ctx.step(&format!("dump_plan: {line}"));
+    }
+    let chosen = plan.lines().find(|l| l.ends_with(" chosen")).and_then(|l| l.split_whitespace().next()).unwrap_or("");
+    ensure!(chosen == "all", "at the disk's full speed the model should choose every page within {BUDGET_MS} ms: {plan}");
+    let page_offset = host_status(ctx, &image)?["header"]["page_offset"].as_u64().context("page offset")?;
+    let a = cluster.node(NodeName::A)?;
+    let kernel: Value = serde_json::from_str(&a.ok("cat /sys/kernel/ct_panic_trigger/kernel_pattern")?)?;
+    let pages: Vec<u64> = kernel["virt"].as_array().context("kernel pattern")?.iter().filter_map(Value::as_u64).map(|v| v - page_offset).collect();
+    let kernel_path = ctx.dir.join("kernel.json");
+    std::fs::write(&kernel_path, serde_json::json!({"magic": kernel["magic"], "pages": pages}).to_string())?;
+
+    let rate = if power_loss { 5_000_000 } else { 20_000_000 };
+    ctx.step(&format!("A's coredump disk slows to {} MB/s; A panics (sysrq-c)", rate / 1_000_000));
+    a.throttle_writes("coredump-a", rate)?;
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let a = cluster.node(NodeName::A)?;
+    let switched = a.wait_panic_line(mark, "coretakeover: dump re-planned", Duration::from_secs(60), deadline)?;
+    ctx.step(switched.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
+
+    if power_loss {
+        ctx.step("the power fails once the header records the re-plan and a watermark step");
+        loop {
+            ensure!(std::time::Instant::now() < deadline, "the dump never recorded its re-plan and a watermark");
+            std::thread::sleep(Duration::from_millis(100));
+            let header = &host_status(ctx, &image)?["header"];
+            ensure!(header["state"] == "dumping", "the dump ended before the power loss: {header}");
+            if header["plan"]["replans"].as_u64().unwrap_or(0) > 0 && header["watermark"].as_u64().unwrap_or(0) > 0 {
+                break;
+            }
+        }
+        cluster.node(NodeName::A)?.kill();
+        let header = host_status(ctx, &image)?["header"].clone();
+        let watermark = header["watermark"].as_u64().context("watermark")?;
+        ensure!(header["state"] == "dumping" && header["filter"] != "all", "after the power loss: {header}");
+        let vmcore = ctx.dir.join("vmcore");
+        let saved = host_savecore(ctx, &image, &vmcore)?;
+        ensure!(saved["complete"] == false && saved["saved_bytes"].as_u64() == Some(watermark), "savecore: {saved}");
+        let chunk = header["chunk_size"].as_u64().context("chunk size")?;
+        ensure!(saved["chunks_verified"].as_u64() == Some(watermark.div_ceil(chunk)), "chunks verified: {saved}");
+        for path in [&kernel_path, &user] {
+            let found = vmcore_pattern(ctx, &vmcore, path)?;
+            ensure!(found["first_bad"].is_null() && found["inside"] == found["intact"], "pattern pages in the cut dump: {found}");
+        }
+        ctx.step(&format!(
+            "savecore: {} MiB saved of a dump cut after its re-plan to {} (page map and {} chunks consistent)",
+            watermark >> 20,
+            header["filter"],
+            saved["chunks_verified"]
+        ));
+        std::fs::remove_file(&vmcore)?;
+        return Ok(());
+    }
+
+    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(120), deadline)?;
+    ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
+    let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
+    let a = cluster.node(NodeName::A)?;
+    let kept = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
+    ctx.step(kept.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
+    ensure!(ms <= BUDGET_MS * 11 / 10, "the dump took {ms} ms ({mib} MiB), over its budget of {BUDGET_MS} ms + 10 %");
+
+    let status = host_status(ctx, &image)?;
+    let header = &status["header"];
+    let plan = &header["plan"];
+    ensure!(plan["chosen"] == "all" && plan["replans"].as_u64().unwrap_or(0) >= 1, "the header's plan: {plan}");
+    let last = plan["switches"].as_array().and_then(|s| s.last()).context("no re-plan logged")?;
+    ensure!(last["to"] == header["filter"] && header["filter"] != "all", "the filter in force {} and the last re-plan {last}", header["filter"]);
+    let vmcore = ctx.dir.join("vmcore");
+    let saved = host_savecore(ctx, &image, &vmcore)?;
+    ensure!(saved["complete"] == true, "savecore: {saved}");
+    let filter = header["filter"].as_str().unwrap_or("");
+    let keeps_user = filter == "no-free" || filter == "no-cache";
+    let found = vmcore_pattern(ctx, &vmcore, &kernel_path)?;
+    ensure!(found["inside"] == 16 && found["intact"] == 16, "the kernel pattern: {found}");
+    let found = vmcore_pattern(ctx, &vmcore, &user)?;
+    let inside = found["inside"].as_u64().unwrap_or(0);
+    ensure!(found["first_bad"].is_null() && inside == if keeps_user { 1024 } else { 0 }, "the user pattern under {filter}: {found}");
+    let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
+    ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    ctx.step(&format!("{mib} MiB in {ms} ms within the {BUDGET_MS} ms budget, after a re-plan to {filter}; drgn reads it"));
+    ctx.fact("replan_dump_ms", ms);
+    ctx.fact("replan_filter", filter);
+    std::fs::remove_file(&vmcore)?;
+    Ok(())
+}
+
 /// How far the dump's watermark moves at a time (`PROGRESS_BYTES` of
 /// rust/panic_dump.rs): a cut can only fall on such a step.
 const PROGRESS_STEP: u64 = 16 << 20;

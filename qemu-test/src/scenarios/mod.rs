@@ -254,6 +254,18 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| dump::filtered(ctx, "no-free")),
         },
         Scenario {
+            name: "dump-replan",
+            about: "A arms with a budget its full dump meets; its disk slows to 20 MB/s; the dump re-plans to a leaner filter and ends within budget",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::replan(ctx, false)),
+        },
+        Scenario {
+            name: "dump-replan-power-loss",
+            about: "As dump-replan at 5 MB/s, and A's power fails after the re-plan: savecore saves the cut filtered dump, consistent",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::replan(ctx, true)),
+        },
+        Scenario {
             name: "dump-nmi",
             about: "A hangs with interrupts off on every CPU; B fences it; an NMI panics A, which dumps from NMI context; drgn reads the hung stacks",
             timeout: Duration::from_secs(600),

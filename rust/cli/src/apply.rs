@@ -245,8 +245,8 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         steps.push(step("crash_kexec_post_notifiers", if on { "unchanged" } else { "set" }, Some("Y".into())));
     }
 
-    // The policy knobs (bios in flight, the checksum and the page filter are
-    // taken when a disk is armed: a change re-arms it).
+    // The policy knobs (bios in flight, the checksum, the page filter and the
+    // budget are taken when a disk is armed: a change re-arms it).
     let knobs = [
         ("interval_ms", config.policy.interval_ms.map(|v| v.to_string())),
         ("watch_interval_ms", config.policy.watch_interval_ms.map(|v| v.to_string())),
@@ -256,6 +256,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         ("dump_bios_in_flight", config.dump.bios_in_flight.map(|v| v.to_string())),
         ("dump_checksum", config.dump.checksum.clone()),
         ("dump_filter", config.dump.filter.clone()),
+        ("dump_budget_ms", config.dump.budget_ms.map(|v| v.to_string())),
     ];
     let mut rearm = false;
     for (name, value) in knobs {
@@ -264,7 +265,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
             steps.push(step(name, "unchanged", Some(value)));
         } else {
             write_knob(name, &value)?;
-            rearm |= matches!(name, "dump_bios_in_flight" | "dump_checksum" | "dump_filter");
+            rearm |= matches!(name, "dump_bios_in_flight" | "dump_checksum" | "dump_filter" | "dump_budget_ms");
             steps.push(step(name, "set", Some(value)));
         }
     }

@@ -13,6 +13,7 @@
 //! bios_in_flight = 4
 //! checksum = "auto"           # of each chunk: auto (the faster here), crc32c, xxh64
 //! filter = "all"              # pages kept: all, no-free, no-cache, kernel
+//! budget_ms = 0               # the dump's time budget: a leaner filter to meet it
 //! cpu_registers = true        # crash_kexec_post_notifiers
 //!
 //! [service]
@@ -84,8 +85,11 @@ pub struct Dump {
     pub bios_in_flight: Option<u32>,
     /// The chunk checksum: "auto", "crc32c" or "xxh64" (`dump_checksum`).
     pub checksum: Option<String>,
-    /// The page filter: "all", "no-free", "no-cache" or "kernel" (`dump_filter`).
+    /// The page filter: "all", "no-free", "no-cache" or "kernel" (`dump_filter`):
+    /// the richest the dump may keep.
     pub filter: Option<String>,
+    /// The dump's time budget in ms, 0 for none (`dump_budget_ms`).
+    pub budget_ms: Option<u32>,
     /// Save every CPU's registers in a panic (crash_kexec_post_notifiers).
     #[serde(default = "yes")]
     pub cpu_registers: bool,
@@ -208,6 +212,7 @@ pub const INTERVAL: Knob = Knob { name: "interval_ms", min: 10, max: 10_000 };
 pub const WATCH_INTERVAL: Knob = Knob { name: "watch_interval_ms", min: 10, max: 10_000 };
 pub const STALE_TIMEOUT: Knob = Knob { name: "stale_timeout_ms", min: 100, max: 600_000 };
 pub const BIOS_IN_FLIGHT: Knob = Knob { name: "dump_bios_in_flight", min: 1, max: 8 };
+pub const BUDGET: Knob = Knob { name: "dump_budget_ms", min: 0, max: 3_600_000 };
 
 impl Config {
     /// Reads and checks `path`.
@@ -293,6 +298,7 @@ impl Config {
             (&WATCH_INTERVAL, self.policy.watch_interval_ms),
             (&STALE_TIMEOUT, self.policy.stale_timeout_ms),
             (&BIOS_IN_FLIGHT, self.dump.bios_in_flight),
+            (&BUDGET, self.dump.budget_ms),
         ];
         for (knob, value) in knobs {
             if let Some(v) = value.filter(|v| !(knob.min..=knob.max).contains(v)) {
@@ -433,6 +439,7 @@ auto_takeover = true
             (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nchecksum = \"crc32\""), "dump.checksum"),
             (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nchecksum = \" xxh64\""), "dump.checksum"),
             (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nfilter = \"kernel-only\""), "dump.filter"),
+            (FULL.replace("bios_in_flight = 4", "bios_in_flight = 4\nbudget_ms = 3600001"), "0..=3600000"),
             (FULL.replace("\"/var/crash\"", "\"crash\""), "crash_dir"),
         ];
         for (text, want) in bad {

@@ -477,7 +477,7 @@ impl Layout {
     fn read(disk: &Disk, header: &Header<Vec<u8>>, ranges: &[RamRange], watermark: u64) -> Result<Self, Error> {
         let damaged = |reason: String| Error::Damaged { path: disk.path.clone(), reason, saved: "nothing saved".into() };
         let data_offset = header.data_offset();
-        let mut runs: Vec<Run> = if header.filter().filters() {
+        let mut runs: Vec<Run> = if header.has_page_map() {
             let (offset, pass_bytes) = header.page_map();
             let len = usize::try_from(pass_bytes).map_err(|_| damaged("page map too large".into()))?;
             let map = disk.read(offset, 2 * len)?;

@@ -8,7 +8,8 @@ use crate::disk::Disk;
 use crate::error::Error;
 use crate::output::{emit, Report};
 use crate::takeover::TakeoverSummary;
-use coretakeover_core::header::{flags, Header};
+use coretakeover_core::pagefilter::Filter;
+use coretakeover_core::header::{flags, Header, MAX_SWITCHES};
 use coretakeover_core::label::UuidText;
 use serde::Serialize;
 use std::io::Write;
@@ -64,9 +65,39 @@ struct HeaderReport {
     /// Pages by class (kernel, cache, user, free; zero: dropped as zero):
     /// arming's census while armed, the dump's scan after a panic.
     census: Option<CensusReport>,
+    /// The model's plan at arming (a dump with a page map): the budget, the
+    /// filter chosen, every filter's predicted time and size; then the
+    /// dump's re-plans.
+    plan: Option<PlanReport>,
     beacon_latency_us: u64,
     /// The dumped kernel's direct-map base (KASLR moves it at every boot).
     page_offset: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct PlanReport {
+    budget_ms: u32,
+    chosen: &'static str,
+    predictions: Vec<Prediction>,
+    replans: u32,
+    switches: Vec<SwitchReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct Prediction {
+    filter: &'static str,
+    ms: u32,
+    mib: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct SwitchReport {
+    at_ms: u32,
+    from: &'static str,
+    to: &'static str,
+    pass: u8,
+    pages_visited: u32,
+    projected_ms: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,9 +172,33 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
         rehearsal_mib_s: h.rehearsal().0,
         predicted_dump_ms: h.rehearsal().1,
         filter: h.filter().as_str(),
-        census: h.filter().filters().then(|| {
+        census: h.has_page_map().then(|| {
             let c = h.census();
             CensusReport { kernel_pages: c[0], cache_pages: c[1], user_pages: c[2], free_pages: c[3], zero_pages: c[4] }
+        }),
+        plan: h.has_page_map().then(|| {
+            let (budget_ms, chosen, ms, mib) = h.budget();
+            PlanReport {
+                budget_ms,
+                chosen: chosen.as_str(),
+                predictions: Filter::ALL
+                    .iter()
+                    .filter(|f| ms[**f as usize] > 0 || mib[**f as usize] > 0)
+                    .map(|f| Prediction { filter: f.as_str(), ms: ms[*f as usize], mib: mib[*f as usize] })
+                    .collect(),
+                replans: h.switch_count(),
+                switches: (0..MAX_SWITCHES)
+                    .filter_map(|i| h.switch(i))
+                    .map(|s| SwitchReport {
+                        at_ms: s.at_ms,
+                        from: s.from.as_str(),
+                        to: s.to.as_str(),
+                        pass: s.pass,
+                        pages_visited: s.visited,
+                        projected_ms: s.projected_ms,
+                    })
+                    .collect(),
+            }
         }),
         beacon_latency_us: h.beacon_latency_ns() / 1000,
         page_offset: h.page_offset(),
@@ -205,6 +260,21 @@ impl Report for DiskReport {
                 c.free_pages >> 8,
                 c.zero_pages
             )?;
+        }
+        if let Some(p) = &h.plan {
+            let table: Vec<String> = p.predictions.iter().map(|x| format!("{} {} ms {} MiB", x.filter, x.ms, x.mib)).collect();
+            let budget = if p.budget_ms > 0 { format!("budget {} ms", p.budget_ms) } else { "no budget".into() };
+            writeln!(out, "dump plan:        {budget}; chose {} ({})", p.chosen, table.join(", "))?;
+            for s in &p.switches {
+                writeln!(
+                    out,
+                    "re-planned:       at {} ms (pass {}, {} pages visited): {} -> {}, projected {} ms",
+                    s.at_ms, s.pass, s.pages_visited, s.from, s.to, s.projected_ms
+                )?;
+            }
+            if p.replans as usize > p.switches.len() {
+                writeln!(out, "re-planned:       {} more times (not logged)", p.replans as usize - p.switches.len())?;
+            }
         }
         if h.rehearsal_mib_s > 0 {
             writeln!(

@@ -60,7 +60,13 @@
 //! | 16120  | 8    | bytes of each pass's bitmap in the page map            |
 //! | 16128  | 16   | 2 × u64: stream pages each pass has scanned (its bitmap is final below) |
 //! | 16144  | 40   | census: 5 × u64 pages by class (kernel, cache, user, free, zero) |
-//! | 16184  | 196  | reserved, zero                                         |
+//! | 16184  | 4    | dump time budget, ms (0: none)                         |
+//! | 16188  | 4    | the filter arming chose (the dump starts with it)      |
+//! | 16192  | 16   | 4 × u32: predicted ms of each filter (by number; 0: not considered) |
+//! | 16208  | 16   | 4 × u32: predicted MiB of each filter                  |
+//! | 16224  | 4    | re-plans during the dump (the first 8 are logged)      |
+//! | 16228  | 128  | 8 × re-plan: {ms into the dump u32, from u8, to u8, pass u8, 0 u8, pages of the pass visited u32, projected ms u32} |
+//! | 16356  | 24   | reserved, zero                                         |
 //! | 16380  | 4    | CRC-32C of bytes 0..16380                              |
 //!
 //! Bytes 12800..16104 and 480..500 were reserved (zero) before they got their
@@ -117,6 +123,11 @@ const FILTER_OFFSET: usize = 16104;
 const PAGE_MAP_OFFSET: usize = 16112;
 const SCANNED_OFFSET: usize = 16128;
 const CENSUS_OFFSET: usize = 16144;
+const BUDGET_OFFSET: usize = 16184;
+const SWITCHES_OFFSET: usize = 16224;
+/// Re-plans the header logs (more are counted).
+pub const MAX_SWITCHES: usize = 8;
+const SWITCH_SIZE: usize = 16;
 
 /// Bits of the flags field.
 pub mod flags {
@@ -337,7 +348,7 @@ impl<B: AsRef<[u8]>> Header<B> {
                 return Err(bad("checksum table overlaps header or data"));
             }
             if version == HEADER_VERSION_PAGE_MAP {
-                if !Filter::from_u32(self.u32_at(FILTER_OFFSET)).is_some_and(Filter::filters) {
+                if Filter::from_u32(self.u32_at(FILTER_OFFSET)).is_none() || Filter::from_u32(self.u32_at(BUDGET_OFFSET + 4)).is_none() {
                     return Err(bad("page filter"));
                 }
                 let pages = self.dump_bytes() / PAGE;
@@ -444,7 +455,40 @@ impl<B: AsRef<[u8]>> Header<B> {
     pub fn version(&self) -> u32 {
         self.u32_at(8)
     }
-    /// The page filter (`All` in version 1).
+    /// Whether the dump has a page map (version 2).
+    pub fn has_page_map(&self) -> bool {
+        self.version() == HEADER_VERSION_PAGE_MAP
+    }
+    /// The time budget (ms, 0: none), the filter arming chose, and what the
+    /// model predicted for each filter (ms, MiB; by filter number).
+    pub fn budget(&self) -> (u32, Filter, [u32; 4], [u32; 4]) {
+        let initial = Filter::from_u32(self.u32_at(BUDGET_OFFSET + 4)).unwrap_or(Filter::All);
+        let ms = core::array::from_fn(|i| self.u32_at(BUDGET_OFFSET + 8 + 4 * i));
+        let mib = core::array::from_fn(|i| self.u32_at(BUDGET_OFFSET + 24 + 4 * i));
+        (self.u32_at(BUDGET_OFFSET), initial, ms, mib)
+    }
+    /// Re-plans during the dump (all of them, logged or not).
+    pub fn switch_count(&self) -> u32 {
+        self.u32_at(SWITCHES_OFFSET)
+    }
+    /// Logged re-plan `i`.
+    pub fn switch(&self, i: usize) -> Option<SwitchRecord> {
+        if i >= MAX_SWITCHES || i >= self.switch_count() as usize {
+            return None;
+        }
+        let at = SWITCHES_OFFSET + 4 + i * SWITCH_SIZE;
+        let b = self.b().get(at..at + SWITCH_SIZE)?;
+        Some(SwitchRecord {
+            at_ms: self.u32_at(at),
+            from: Filter::from_u32(u32::from(b[4]))?,
+            to: Filter::from_u32(u32::from(b[5]))?,
+            pass: b[6],
+            visited: self.u32_at(at + 8),
+            projected_ms: self.u32_at(at + 12),
+        })
+    }
+    /// The page filter (`All` in version 1; the one in force at the end,
+    /// after any re-plan, in version 2).
     pub fn filter(&self) -> Filter {
         if self.version() != HEADER_VERSION_PAGE_MAP {
             return Filter::All;
@@ -540,6 +584,20 @@ impl<B: AsRef<[u8]>> Header<B> {
 
 /// The number of `chunk`-byte chunks that `bytes` bytes make (the last one
 /// may be partial).
+/// A re-plan, as the header logs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchRecord {
+    /// Milliseconds into the dump (from the beacon).
+    pub at_ms: u32,
+    pub from: Filter,
+    pub to: Filter,
+    pub pass: u8,
+    /// Pages of the pass visited then.
+    pub visited: u32,
+    /// The dump's projected time under `from`, which overran the budget.
+    pub projected_ms: u32,
+}
+
 pub const fn chunk_count(bytes: u64, chunk: u32) -> u64 {
     if chunk == 0 {
         return 0;
@@ -637,6 +695,33 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
         put_u32(self.m(), FILTER_OFFSET, filter as u32);
         put_u64(self.m(), PAGE_MAP_OFFSET, offset);
         put_u64(self.m(), PAGE_MAP_OFFSET + 8, pass_bytes);
+    }
+    /// The filter in force (a re-plan changes it).
+    pub fn set_filter(&mut self, filter: Filter) {
+        put_u32(self.m(), FILTER_OFFSET, filter as u32);
+    }
+    /// The time budget, the filter chosen for it and the model's table.
+    pub fn set_budget(&mut self, budget_ms: u32, chosen: Filter, predicted_ms: &[u32; 4], predicted_mib: &[u32; 4]) {
+        put_u32(self.m(), BUDGET_OFFSET, budget_ms);
+        put_u32(self.m(), BUDGET_OFFSET + 4, chosen as u32);
+        for i in 0..4 {
+            put_u32(self.m(), BUDGET_OFFSET + 8 + 4 * i, predicted_ms[i]);
+            put_u32(self.m(), BUDGET_OFFSET + 24 + 4 * i, predicted_mib[i]);
+        }
+    }
+    /// Logs a re-plan (the first `MAX_SWITCHES`; every one is counted) and
+    /// makes its filter the one in force.
+    pub fn add_switch(&mut self, record: &SwitchRecord) {
+        let n = self.switch_count() as usize;
+        if n < MAX_SWITCHES {
+            let at = SWITCHES_OFFSET + 4 + n * SWITCH_SIZE;
+            put_u32(self.m(), at, record.at_ms);
+            put_bytes(self.m(), at + 4, &[record.from as u8, record.to as u8, record.pass, 0]);
+            put_u32(self.m(), at + 8, record.visited);
+            put_u32(self.m(), at + 12, record.projected_ms);
+        }
+        put_u32(self.m(), SWITCHES_OFFSET, (n as u32).saturating_add(1));
+        self.set_filter(record.to);
     }
     pub fn set_scanned(&mut self, scanned: [u64; 2]) {
         put_u64(self.m(), SCANNED_OFFSET, scanned[0]);

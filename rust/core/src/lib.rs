@@ -27,6 +27,7 @@ pub mod notes;
 pub mod pagefilter;
 pub mod partner;
 pub mod plan;
+pub mod scheme;
 pub mod version;
 mod wire;
 

@@ -344,7 +344,7 @@ impl Walker {
             Decoded::Class(class) => class,
             Decoded::Buddy { order } => {
                 let pages = 1u64 << order;
-                if pfn % pages != 0 {
+                if pfn & (pages - 1) != 0 {
                     return Class::Kernel;
                 }
                 self.free_from = pfn;
@@ -365,8 +365,8 @@ impl Walker {
         let size = self.layout.size as u64;
         let plausible = head
             .checked_sub(self.memmap)
-            .filter(|off| off % size == 0)
-            .map(|off| off / size)
+            .filter(|off| off.checked_rem(size) == Some(0))
+            .and_then(|off| off.checked_div(size))
             .is_some_and(|head_pfn| head_pfn < pfn && pfn - head_pfn < MAX_COMPOUND_PAGES);
         let class = if !plausible {
             Class::Kernel

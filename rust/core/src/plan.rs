@@ -285,6 +285,11 @@ impl<'a> ScanCursor<'a> {
         }
     }
 
+    /// The pass it is in and the pages of it visited (pass 2: both done).
+    pub fn position(&self) -> super::scheme::Position {
+        super::scheme::Position { pass: self.pass.min(2), visited: if self.pass >= 2 { 0 } else { self.index } }
+    }
+
     /// Whether both passes have visited every page.
     pub fn finished(&self) -> bool {
         self.scanned() == [self.total, self.total]

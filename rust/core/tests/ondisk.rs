@@ -410,7 +410,7 @@ fn an_inconsistent_page_map_is_refused() {
     };
     assert!(!bad(&|_| ()));
     assert!(bad(&|h| h.set_scanned([u64::MAX, 0])));
-    assert!(bad(&|h| h.set_page_map(Filter::All, (1 << 20) + 4096, 16 << 10)));
+    assert!(!bad(&|h| h.set_page_map(Filter::All, (1 << 20) + 4096, 16 << 10)));
     assert!(bad(&|h| h.set_page_map(Filter::Kernel, 1 << 20, 16 << 10)));
     assert!(bad(&|h| h.set_page_map(Filter::Kernel, (1 << 20) + 4096, 4096)));
     assert!(bad(&|h| h.set_page_map(Filter::Kernel, (1 << 20) + 4096, 1 << 20)));
@@ -472,4 +472,36 @@ fn the_scan_visits_every_page_twice_and_counts_its_passes() {
     assert!(scan.finished());
     assert_eq!(scan.scanned(), [3, 3]);
     assert_eq!(ScanCursor::new(&[]).next(), None);
+}
+
+#[test]
+fn budget_model_and_replans_are_pinned() {
+    use coretakeover_core::header::{SwitchRecord, MAX_SWITCHES};
+    let mut h = filtered_header();
+    h.set_budget(3000, Filter::NoFree, &[9000, 2900, 1000, 400], &[1024, 200, 100, 40]);
+    for i in 0..MAX_SWITCHES as u32 + 2 {
+        h.add_switch(&SwitchRecord { at_ms: 10 + i, from: Filter::NoFree, to: Filter::Kernel, pass: 1, visited: 77, projected_ms: 5000 });
+    }
+    h.seal(&HostCrc);
+    let b = h.as_bytes();
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    assert_eq!((u32_at(16184), u32_at(16188), u32_at(16192), u32_at(16220)), (3000, 1, 9000, 40));
+    assert_eq!(u32_at(16224), 10);
+    assert_eq!((u32_at(16228), b[16232], b[16233], b[16234], u32_at(16236), u32_at(16240)), (10, 1, 3, 1, 77, 5000));
+    assert_eq!(u32_at(16228 + 7 * 16), 17);
+    assert!(b[16356..16380].iter().all(|&x| x == 0));
+    let p = Header::parse(b, &HostCrc).unwrap();
+    assert_eq!(p.filter(), Filter::Kernel);
+    assert_eq!(p.budget(), (3000, Filter::NoFree, [9000, 2900, 1000, 400], [1024, 200, 100, 40]));
+    assert_eq!(p.switch_count(), 10);
+    assert_eq!(p.switch(7).map(|s| s.at_ms), Some(17));
+    assert_eq!(p.switch(8), None);
+    // An unknown filter number there is refused.
+    let mut h = filtered_header();
+    h.set_budget(3000, Filter::NoFree, &[0; 4], &[0; 4]);
+    let mut raw = h.as_bytes().to_vec();
+    raw[16188] = 9;
+    let mut h = Header::from_unchecked(raw);
+    h.seal(&HostCrc);
+    assert!(matches!(Header::parse(h.as_bytes(), &HostCrc), Err(HeaderError::Malformed(_))));
 }
