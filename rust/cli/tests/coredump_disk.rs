@@ -12,6 +12,7 @@ use coretakeover_core::header::{
 use coretakeover_core::notes::{prstatus_note, NT_PRSTATUS};
 use std::os::unix::fs::PermissionsExt;
 use coretakeover_core::label::Label;
+use coretakeover_core::header::SwitchRecord;
 use coretakeover_core::pagefilter::Filter;
 use coretakeover_core::plan::{collect_ranges, PageCursor, Plan};
 use object::read::elf::{ElfFile64, ProgramHeader as _};
@@ -448,6 +449,8 @@ fn write_filtered_dump(path: &Path, scanned: Option<[u64; 2]>) -> (Header<Vec<u8
     h.set_watermark(stream.len() as u64);
     h.set_scanned(scanned.unwrap_or([all.len() as u64; 2]));
     h.set_census(&[all.len() as u64 / 3, 0, 0, 0, 0]);
+    h.set_budget(3000, Filter::All, &[9000, 2000, 1500, 900], &[600, 300, 200, 100]);
+    h.add_switch(&SwitchRecord { at_ms: 312, from: Filter::All, to: Filter::Kernel, pass: 0, visited: 100, projected_ms: 9100 });
     h.set_generation(10);
     let checksum = h.chunk_checksum();
     for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
@@ -469,6 +472,8 @@ fn savecore_of_a_filtered_dump_writes_the_kept_pages_only_at_their_addresses() {
     let (code, out) = cli(&["status", "--disk", p]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("page filter:      kernel"), "{out}");
+    assert!(out.contains("dump plan:        budget 3000 ms; chose all (all 9000 ms 600 MiB, no-free 2000 ms 300 MiB"), "{out}");
+    assert!(out.contains("re-planned:       at 312 ms (pass 0, 100 pages visited): all -> kernel, projected 9100 ms"), "{out}");
     let vmcore = dir.join("vmcore");
     let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--json", "--keep"]);
     assert_eq!(code, 0, "{out}");

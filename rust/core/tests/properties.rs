@@ -308,3 +308,90 @@ mod identity {
         }
     }
 }
+
+mod page_filter {
+    use coretakeover_core::header::RamRange;
+    use coretakeover_core::pagefilter::{Census, Class, Filter};
+    use coretakeover_core::plan::{PageMap, ScanCursor};
+    use coretakeover_core::scheme::{replan, Model, Position};
+    use proptest::prelude::*;
+
+    /// Two RAM ranges of `a` and `b` pages, a gap between them.
+    fn ranges(a: u64, b: u64) -> [RamRange; 2] {
+        [
+            RamRange { phys: 0x1000, len: a * 4096, disk_offset: 0 },
+            RamRange { phys: 0x1000 + (a + 7) * 4096, len: b * 4096, disk_offset: 0 },
+        ]
+    }
+
+    proptest! {
+        /// What the panic path writes (each page of the scan in at most one
+        /// pass, its bit set, the page appended to the stream) is exactly
+        /// what the reader's runs give back, page by page, in order.
+        #[test]
+        fn the_page_map_gives_back_the_stream_the_scan_wrote(
+            a in 1u64..300, b in 1u64..300, keep in proptest::collection::vec(0u8..3, 600),
+        ) {
+            let r = ranges(a, b);
+            let n = (a + b) as usize;
+            let mut bits = [vec![0u8; n.div_ceil(8)], vec![0u8; n.div_ceil(8)]];
+            let mut stream = Vec::new();
+            for (pass, index, phys) in ScanCursor::new(&r) {
+                // keep[i]: 0 dropped, 1 kernel (pass 0), 2 other (pass 1).
+                if usize::from(keep[index as usize]) == pass + 1 {
+                    bits[pass][index as usize / 8] |= 1 << (index % 8);
+                    stream.push(phys);
+                }
+            }
+            let map = PageMap::new(&r, [&bits[0], &bits[1]], [a + b; 2]).unwrap();
+            let mut back = Vec::new();
+            for run in map.runs() {
+                prop_assert_eq!(run.stream_page, back.len() as u64);
+                back.extend((0..run.pages).map(|p| run.phys + p * 4096));
+            }
+            prop_assert_eq!(back, stream);
+        }
+
+        /// The model: a richer filter never predicts less time or fewer
+        /// bytes; the choice fits when it says so; a re-plan only ever goes
+        /// leaner, and never when the dump runs on the model's pace within
+        /// its budget.
+        #[test]
+        fn the_model_orders_filters_and_replans_only_leaner(
+            census in proptest::array::uniform5(0u64..1 << 22),
+            census_ns in 0u64..1 << 36,
+            rate in 1u64..1 << 32,
+            budget in 0u64..100_000,
+            pass in 0usize..3,
+            visited_share in 0u64..=100,
+            slowdown in 1u64..50,
+        ) {
+            let census: Census = census;
+            let pages: u64 = census[..4].iter().sum::<u64>().max(1);
+            let m = Model::new(pages, census, census_ns, rate);
+            for w in Filter::ALL.windows(2) {
+                prop_assert!(m.predict_ms(w[0]) >= m.predict_ms(w[1]));
+                prop_assert!(m.bytes(w[0]) >= m.bytes(w[1]));
+            }
+            let (chosen, fits) = m.choose(Filter::All, budget, u64::MAX);
+            if fits {
+                prop_assert!(budget == 0 || m.predict_ms(chosen) <= budget);
+            } else {
+                prop_assert_eq!(chosen, Filter::Kernel);
+            }
+            let at = Position { pass, visited: pages * visited_share / 100 };
+            let visited = pass as u64 * pages + at.visited;
+            let written = census[Class::Kernel as usize] * 4096 * visited_share / 100;
+            let (v, w) = m.done(visited, written);
+            for f in Filter::ALL {
+                if let Some(s) = replan(&m, f, budget, at, v + w * slowdown, visited, written) {
+                    prop_assert!(s.to as u32 > f as u32);
+                    prop_assert!(s.projected_ms > budget);
+                }
+            }
+            if budget > 0 && v + w + m.remaining_ms(chosen, at) <= budget {
+                prop_assert_eq!(replan(&m, chosen, budget, at, v + w, visited, written), None);
+            }
+        }
+    }
+}
