@@ -56,6 +56,24 @@ enum Attr {
     PartnerDisk,
     PartnerDumpDisk,
     TakeoverDisk,
+    DumpBudgetMs,
+    DumpPlanRow,
+}
+
+/// Attributes of the `plan-row` set (`CORETAKEOVER_A_PLAN_ROW_*`).
+#[derive(Clone, Copy)]
+#[repr(i32)]
+enum PlanAttr {
+    Filter = 1,
+    PredictedMs,
+    PredictedMib,
+    Verdict,
+}
+
+impl From<PlanAttr> for c_int {
+    fn from(attr: PlanAttr) -> c_int {
+        attr as c_int
+    }
 }
 
 /// Attributes of the `disk` set (`CORETAKEOVER_A_DISK_*`).
@@ -136,6 +154,17 @@ fn fill_status(m: &mut Message) -> Result {
         m.u32(Attr::DumpState, u32::from(armed.is_some()))?;
         if let Some(ctx) = armed {
             m.str(Attr::DumpDisk, ctx.path())?;
+            if let Some(plan) = ctx.plan() {
+                m.u32(Attr::DumpBudgetMs, plan.budget_ms)?;
+                for row in plan.rows.iter().flatten() {
+                    m.nest(Attr::DumpPlanRow, |m| {
+                        m.str(PlanAttr::Filter, row.filter.as_str())?;
+                        m.u32(PlanAttr::PredictedMs, u32::try_from(row.ms).unwrap_or(u32::MAX))?;
+                        m.u32(PlanAttr::PredictedMib, u32::try_from(row.mib).unwrap_or(u32::MAX))?;
+                        m.str(PlanAttr::Verdict, row.verdict).map(drop)
+                    })?;
+                }
+            }
         }
         Ok(())
     })?;

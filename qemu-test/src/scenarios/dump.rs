@@ -751,6 +751,11 @@ pub fn replan(ctx: &mut Ctx<'_>, power_loss: bool) -> Result<()> {
     }
     let chosen = plan.lines().find(|l| l.ends_with(" chosen")).and_then(|l| l.split_whitespace().next()).unwrap_or("");
     ensure!(chosen == "all", "at the disk's full speed the model should choose every page within {BUDGET_MS} ms: {plan}");
+    let status = a.ok("coretakeover status")?;
+    ensure!(
+        status.contains(&format!("dump plan:        budget {BUDGET_MS} ms")) && status.lines().any(|l| l.trim_start().starts_with("all ") && l.ends_with("chosen")),
+        "netlink status does not show the plan: {status}"
+    );
     let page_offset = host_status(ctx, &image)?["header"]["page_offset"].as_u64().context("page offset")?;
     let a = cluster.node(NodeName::A)?;
     let kernel: Value = serde_json::from_str(&a.ok("cat /sys/kernel/ct_panic_trigger/kernel_pattern")?)?;

@@ -61,8 +61,8 @@ pub enum Kind {
     Uint,
     /// A u32 of the named enum (its entries in order).
     Enum(&'static [&'static str]),
-    /// A nest of the `disk` set.
-    Disk,
+    /// A nest of the given set (`disk`, `plan-row`).
+    Nest(&'static [Def]),
 }
 
 /// One attribute of a set: number, spec name, type, and whether it may
@@ -96,8 +96,16 @@ pub const DISK: [Def; 9] = [
     def(9, "queued-us", Kind::Uint),
 ];
 
+/// The `plan-row` set.
+pub const PLAN_ROW: [Def; 4] = [
+    def(1, "filter", Kind::Str),
+    def(2, "predicted-ms", Kind::U32),
+    def(3, "predicted-mib", Kind::U32),
+    def(4, "verdict", Kind::Str),
+];
+
 /// The `status` set.
-pub const STATUS: [Def; 19] = [
+pub const STATUS: [Def; 21] = [
     def(1, "version", Kind::Str),
     def(2, "state", Kind::Enum(enums::NODE_STATE)),
     def(3, "cluster-id", Kind::U32),
@@ -113,10 +121,12 @@ pub const STATUS: [Def; 19] = [
     def(13, "disks-total", Kind::U32),
     def(14, "duration-us", Kind::Uint),
     def(15, "dump-percent", Kind::U32),
-    multi(16, "service-disk", Kind::Disk),
-    multi(17, "partner-disk", Kind::Disk),
+    multi(16, "service-disk", Kind::Nest(&DISK)),
+    multi(17, "partner-disk", Kind::Nest(&DISK)),
     def(18, "partner-dump-disk", Kind::Str),
-    multi(19, "takeover-disk", Kind::Disk),
+    multi(19, "takeover-disk", Kind::Nest(&DISK)),
+    def(20, "dump-budget-ms", Kind::U32),
+    multi(21, "dump-plan-row", Kind::Nest(&PLAN_ROW)),
 ];
 
 /// `NLA_F_NESTED`: set on every nest we send (strict validation wants it).
@@ -229,7 +239,7 @@ fn decode_attrs(buf: &[u8], set: &[Def]) -> Result<Vec<(&'static str, Decoded)>,
                 let n = number(value)?;
                 Decoded::Enum(names.get(n as usize).map_or_else(|| n.to_string(), |s| s.to_string()))
             }
-            Kind::Disk => Decoded::Nest(decode_attrs(value, &DISK)?),
+            Kind::Nest(set) => Decoded::Nest(decode_attrs(value, set)?),
         };
         attrs.push((def.name, decoded));
     }
@@ -570,7 +580,7 @@ mod tests {
         let spec = include_str!("../../../Documentation/netlink/specs/coretakeover.yaml");
         let sets = spec.split("    name: status\n").collect::<Vec<_>>();
         let (disk_part, status_part) = (sets[0], sets[1]);
-        for (set, part) in [(&DISK[..], disk_part), (&STATUS[..], status_part)] {
+        for (set, part) in [(&DISK[..], disk_part), (&PLAN_ROW[..], disk_part), (&STATUS[..], status_part)] {
             let names: Vec<&str> =
                 part.lines().filter_map(|l| l.strip_prefix("        name: ")).collect();
             for (i, d) in set.iter().enumerate() {

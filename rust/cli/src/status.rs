@@ -325,6 +325,10 @@ struct StatusReport {
     service_disks: Vec<String>,
     partner_disks: Vec<String>,
     partner_dump_disk: Option<String>,
+    /// The armed dump's plan: its budget and every filter the model
+    /// considered (netlink only; a dump with a page map).
+    dump_budget_ms: Option<u64>,
+    dump_plan: Vec<serde_json::Map<String, serde_json::Value>>,
     /// What the last takeover did (netlink only).
     last_takeover: Option<TakeoverSummary>,
     /// The services `coretakeover agent` runs here (its state file).
@@ -341,6 +345,18 @@ impl Report for StatusReport {
         writeln!(out, "node id:          {}", unset(&self.node_id))?;
         writeln!(out, "registration key: {}", unset(&self.registration_key))?;
         writeln!(out, "dump disk:        {} {}", unset(&self.dump_state), self.dump_disk.as_deref().unwrap_or(""))?;
+        if !self.dump_plan.is_empty() {
+            let budget = match self.dump_budget_ms {
+                Some(b) if b > 0 => format!("budget {b} ms"),
+                _ => "no budget".into(),
+            };
+            writeln!(out, "dump plan:        {budget}")?;
+            for row in &self.dump_plan {
+                let text = |k: &str| row.get(k).and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
+                let num = |k: &str| row.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                writeln!(out, "  {:<9} {:>7} ms {:>6} MiB  {}", text("filter"), num("predicted_ms"), num("predicted_mib"), text("verdict"))?;
+            }
+        }
         writeln!(out, "service disks:    {}", list(&self.service_disks))?;
         writeln!(out, "partner id:       {}", unset(&self.partner_id))?;
         writeln!(out, "partner disks:    {}", list(&self.partner_disks))?;
@@ -394,6 +410,8 @@ fn read_netlink() -> Result<StatusReport, Error> {
         service_disks: paths("service-disk"),
         partner_disks: paths("partner-disk"),
         partner_dump_disk: text("partner-dump-disk"),
+        dump_budget_ms: m.num("dump-budget-ms"),
+        dump_plan: m.nests("dump-plan-row"),
         last_takeover: TakeoverSummary::of(&m),
         services: agent_services(),
     })
@@ -427,6 +445,8 @@ fn read(dir: &Path) -> Result<StatusReport, Error> {
         service_disks: optional("service_disks")?.map(|l| l.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
         partner_disks: optional("partner_disks")?.map(|l| l.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
         partner_dump_disk: optional("partner_dump_disk")?,
+        dump_budget_ms: None,
+        dump_plan: Vec::new(),
         last_takeover: None,
         services: None,
     })
