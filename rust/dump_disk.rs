@@ -25,7 +25,7 @@ use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
 use crate::ct_core::pagefilter::{Class, Filter, PageLayout, Walker};
 use crate::ct_core::scheme::Model;
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
-use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, PanicState, Slot, MAP_BIO_PAGES};
+use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, MemmapReader, PanicState, Slot, MAP_BIO_PAGES};
 use crate::polled_bio::PolledBio;
 use crate::refusal::{Outcome, Refusal};
 use crate::shims;
@@ -433,6 +433,7 @@ pub(crate) fn arm(
                 model: None,
                 budget_ms: u64::from(budget_ms),
                 switches: 0,
+                memmap: MemmapReader::new()?,
             })
         }
         None => None,

@@ -165,11 +165,17 @@ impl Slot {
     fn fill_filtered(&mut self, scan: &mut ScanCursor<'_>, filtering: &mut Filtering, max: usize, unreadable: &mut u32) -> usize {
         let mut pages = 0;
         while pages < max {
+            if scan.at().pass == 1 && filtering.filter == Filter::Kernel {
+                // Pass 1 would keep nothing: skip it.
+                scan.finish();
+                break;
+            }
             let Some((pass, index, phys)) = scan.next() else { break };
             if index == 0 {
                 filtering.walker.reset();
             }
-            let class = filtering.walker.class(phys / PAGE as u64, &mut read_nofault);
+            let Filtering { walker, memmap, .. } = filtering;
+            let class = walker.class(phys / PAGE as u64, &mut |addr, buf| memmap.read(addr, buf));
             if pass == 0 {
                 if let Some(n) = filtering.census.get_mut(class as usize) {
                     *n += 1;
@@ -203,11 +209,60 @@ impl Slot {
     }
 }
 
-/// Reads the `struct page` at `addr` into `buf`, if it can be read.
+/// Reads `buf.len()` bytes of kernel memory at `addr`, if they can be read.
 fn read_nofault(addr: u64, buf: &mut [u8]) -> bool {
     // SAFETY: `copy_from_kernel_nofault` checks the address and survives a
     // fault; `buf` is ours.
     unsafe { bindings::copy_from_kernel_nofault(buf.as_mut_ptr().cast(), addr as *const c_void, buf.len()) == 0 }
+}
+
+/// The memory map, read a page at a time: one no-fault copy serves the 64
+/// `struct page`s of a 4 KiB page of the map, in the order the walk visits
+/// them, instead of one copy each.
+pub(crate) struct MemmapReader {
+    page: IoBuf,
+    /// The address of the map page `page` holds (`u64::MAX`: none; 1: it
+    /// could not be read).
+    cached: u64,
+}
+
+impl MemmapReader {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self { page: IoBuf::new(PAGE)?, cached: u64::MAX })
+    }
+
+    fn allocated(&self) -> usize {
+        self.page.allocated()
+    }
+
+    /// Forgets the cached page (the map may have changed: a new census).
+    fn forget(&mut self) {
+        self.cached = u64::MAX;
+    }
+
+    /// The `struct page` at `addr` into `buf`.
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> bool {
+        let base = addr & !(PAGE as u64 - 1);
+        let offset = (addr - base) as usize;
+        if offset + buf.len() > PAGE {
+            // Straddles two pages of the map: read it alone.
+            return read_nofault(addr, buf);
+        }
+        if self.cached != base {
+            self.cached = if read_nofault(base, self.page.as_mut_slice()) { base } else { 1 };
+        }
+        if self.cached != base {
+            // The page as a whole could not be read: try the entry alone.
+            return read_nofault(addr, buf);
+        }
+        match self.page.as_slice().get(offset..offset + buf.len()) {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// One pass's bitmap of the page map: one bit per page of the RAM ranges,
@@ -282,11 +337,12 @@ pub(crate) struct Filtering {
     pub(crate) model: Option<Model>,
     pub(crate) budget_ms: u64,
     pub(crate) switches: u32,
+    pub(crate) memmap: MemmapReader,
 }
 
 impl Filtering {
     pub(crate) fn allocated(&self) -> usize {
-        self.bitmaps.iter().map(Bitmap::allocated).sum::<usize>() + self.bio.allocated()
+        self.bitmaps.iter().map(Bitmap::allocated).sum::<usize>() + self.bio.allocated() + self.memmap.allocated()
     }
 
     /// Ready for a dump (or a census): nothing kept, nothing counted.
@@ -297,6 +353,7 @@ impl Filtering {
         self.census = [0; 5];
         self.flushed = [0; 2];
         self.walker.reset();
+        self.memmap.forget();
     }
 
     /// Writes the bitmap pages that changed up to `scanned` pages of each
@@ -327,12 +384,14 @@ impl Filtering {
     pub(crate) fn census_now(&mut self, ranges: &[RamRange]) -> (Census, u64) {
         let started = panic_clock_ns();
         self.walker.reset();
+        self.memmap.forget();
         let mut census = [0u64; 5];
         for (pass, _, phys) in ScanCursor::new(ranges) {
             if pass > 0 {
                 break;
             }
-            let class = self.walker.class(phys / PAGE as u64, &mut read_nofault);
+            let Self { walker, memmap, .. } = self;
+            let class = walker.class(phys / PAGE as u64, &mut |addr, buf| memmap.read(addr, buf));
             if let Some(n) = census.get_mut(class as usize) {
                 *n += 1;
             }
@@ -731,7 +790,7 @@ impl PanicState {
         if budget == 0 {
             return;
         }
-        let at = scan.position();
+        let at = scan.at();
         if at.pass >= 1 && !*exact_census {
             // Pass 0 has classified every page: the dump's census is exact.
             for (m, c) in model.census.iter_mut().zip(f.census.iter()).take(4) {

@@ -777,12 +777,12 @@ fn budget(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
                     let mark = a.console.mark();
                     a.ok("(sleep 0.3; echo c > /proc/sysrq-trigger) </dev/null >/dev/null 2>&1 &")?;
                     let a = cluster.node(NodeName::A)?;
-                    let end = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
-                    ensure!(end.text.contains("dump complete"), "A's dump: {}", end.text);
+                    // The dump's last line (re-plan lines start alike: wait for this one).
+                    let line = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(600), deadline)?;
+                    let a = cluster.node(NodeName::A)?;
+                    let end = a.console.find(mark, "coretakeover: dump complete").context("A's dump did not complete")?;
                     let (dump_mib, dump_ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
                     let predicted_ms = end.text.split("(predicted at arming: ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
-                    let a = cluster.node(NodeName::A)?;
-                    let line = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
                     let final_filter = line.text.split("dump filter ").nth(1).and_then(|t| t.split(':').next()).unwrap_or("").to_string();
                     let replans = line.text.split("; ").last().and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
                     println!(

@@ -806,12 +806,12 @@ pub fn replan(ctx: &mut Ctx<'_>, power_loss: bool) -> Result<()> {
         return Ok(());
     }
 
-    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(120), deadline)?;
-    ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
-    let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
-    let a = cluster.node(NodeName::A)?;
-    let kept = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
+    // The dump's last line (re-plan lines start alike: wait for this one).
+    let kept = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(120), deadline)?;
     ctx.step(kept.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
+    let a = cluster.node(NodeName::A)?;
+    let done = a.console.find(mark, "coretakeover: dump complete").context("the dump did not complete")?;
+    let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
     ensure!(ms <= BUDGET_MS * 11 / 10, "the dump took {ms} ms ({mib} MiB), over its budget of {BUDGET_MS} ms + 10 %");
 
     let status = host_status(ctx, &image)?;

@@ -286,8 +286,14 @@ impl<'a> ScanCursor<'a> {
     }
 
     /// The pass it is in and the pages of it visited (pass 2: both done).
-    pub fn position(&self) -> super::scheme::Position {
+    pub fn at(&self) -> super::scheme::Position {
         super::scheme::Position { pass: self.pass.min(2), visited: if self.pass >= 2 { 0 } else { self.index } }
+    }
+
+    /// Ends the scan: pass 1 has nothing to visit (a kernel-only filter
+    /// keeps no page of it); both passes count as done.
+    pub fn finish(&mut self) {
+        self.pass = 2;
     }
 
     /// Whether both passes have visited every page.

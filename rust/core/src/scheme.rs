@@ -8,7 +8,8 @@
 //! the write rate of the panic path's own pipeline (the rehearsal) and the
 //! cost of visiting one page (classifying it from its `struct page`: the
 //! census's time over the pages it visited); and the census of page classes.
-//! A filtered dump visits every page twice (two passes) and writes what its
+//! A filtered dump visits every page twice (two passes; once for a
+//! kernel-only filter, which keeps nothing of pass 1) and writes what its
 //! filter keeps, so from any point of the dump:
 //!
 //! ```text
@@ -104,11 +105,14 @@ impl Model {
     /// visiting pages, and writing bytes.
     pub fn remaining(&self, filter: Filter, at: Position) -> (u64, u64) {
         let kernel = self.count(Class::Kernel).saturating_mul(PAGE);
+        // A kernel-only dump skips pass 1: it would keep nothing there.
+        let pass1_visits = if filter == Filter::Kernel { 0 } else { self.pages };
         let (visits, bytes) = match at.pass {
             0 => (
-                self.pages.saturating_sub(at.visited).saturating_add(self.pages),
+                self.pages.saturating_sub(at.visited).saturating_add(pass1_visits),
                 self.ahead(kernel, at.visited).saturating_add(self.pass1_bytes(filter)),
             ),
+            1 if filter == Filter::Kernel => (0, 0),
             1 => (self.pages.saturating_sub(at.visited), self.ahead(self.pass1_bytes(filter), at.visited)),
             _ => (0, 0),
         };
@@ -199,9 +203,11 @@ mod tests {
     #[test]
     fn predictions_add_two_visits_of_every_page_and_the_kept_bytes() {
         let m = model();
-        // 2 × 262144 × 250 ns = 131 ms of visits.
+        // 262144 × 250 ns = 65 ms a pass; kernel-only makes one.
         assert_eq!(m.remaining_ms(Filter::Kernel, Position { pass: 2, visited: 0 }), 0);
-        assert_eq!(m.predict_ms(Filter::Kernel), 131 + (40 << 20) / m.write_bytes_per_ms);
+        assert_eq!(m.remaining_ms(Filter::Kernel, Position { pass: 1, visited: 0 }), 0);
+        assert_eq!(m.predict_ms(Filter::Kernel), 65 + (40 << 20) / m.write_bytes_per_ms);
+        assert_eq!(m.predict_ms(Filter::NoCache), 131 + (100 << 20) / m.write_bytes_per_ms);
         assert_eq!(m.bytes(Filter::All), 1 << 30);
         assert_eq!(m.bytes(Filter::NoFree), 200 << 20);
         assert_eq!(m.bytes(Filter::NoCache), 100 << 20);
