@@ -29,7 +29,7 @@
 //! |            | `crc.rs`         | the kernel's CRC-32C for the functional core    |
 //! |            | `refusal.rs`     | an errno and why, for the log and netlink       |
 //! |            | `shims.rs`/`.c`  | forwarders to kernel macros and static inlines  |
-//! | core       | `core/src/`      | the functional core (on-disk format, plan, keys, the partner watch) |
+//! | core       | `core/src/`      | the functional core (on-disk format, plan, page filter, dump model, keys, the partner watch) |
 //!
 //! Interfaces call the owner with typed values and listen to events; the
 //! owner calls the engines; the engines report through events and never

@@ -21,6 +21,15 @@
 //! 4. the header, state `complete` (or `truncated` when the disk is too small
 //!    or an I/O failed or timed out).
 //!
+//! A filtered dump (a page filter, or a time budget) visits the RAM twice:
+//! pass 0 copies the kernel pages, pass 1 the others its filter keeps (a
+//! kernel-only filter skips pass 1); each page's class comes from its
+//! `struct page` (`core/src/pagefilter.rs`), the memory map read a page at a
+//! time. Kept pages are packed into the chunks; each is marked in its pass's
+//! bitmap, and the bitmaps' changed pages are written at step 3 with the
+//! checksum table. With a budget, after every chunk the rest is projected
+//! (`core/src/scheme.rs`) and the dump may switch to a leaner filter.
+//!
 //! Pages are copied with `copy_from_kernel_nofault`: a page that is not
 //! mapped (secret memory, debug page allocation) is written as zeros and
 //! counted, instead of faulting inside the panic.
