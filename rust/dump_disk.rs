@@ -25,7 +25,7 @@ use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
 use crate::ct_core::pagefilter::{Class, Filter, PageLayout, Walker};
 use crate::ct_core::scheme::Model;
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
-use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, MemmapReader, PanicState, Slot, MAP_BIO_PAGES};
+use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, MemmapReader, PanicState, Rehearsal, Slot, MAP_BIO_PAGES};
 use crate::polled_bio::PolledBio;
 use crate::refusal::{Outcome, Refusal};
 use crate::shims;
@@ -520,15 +520,18 @@ pub(crate) fn arm(
     // The rehearsal: the first bytes of the dump through the panic path's
     // own pipeline, into the data area (which holds no unsaved dump: that
     // was refused above). Its rate predicts the dump's time.
-    // The faster of two rounds: the first also pays for warming up (the
-    // bounce buffers' and bios' first use), which a whole dump amortizes.
+    // The faster of two rounds (by steady rate): the first also pays for
+    // warming up (the bounce buffers' and bios' first use), which a whole
+    // dump amortizes. The steady rate, after the first chunk completed,
+    // predicts a long dump; the whole rehearsal's rate would count the
+    // pipeline's fill once per 8 MiB.
     let rehearsed = {
         let DumpContext { disk, target, .. } = &mut *ctx;
         let bdev = disk.dev.raw();
         let state = target.state_mut();
-        (0..REHEARSAL_ROUNDS).try_fold((0u64, u64::MAX), |best, _| {
-            let (bytes, ns) = state.rehearse(bdev, data_offset, u64::from(chunk_size), REHEARSAL_BYTES)?;
-            Ok::<_, crate::polled_bio::PollError>(if ns < best.1 { (bytes, ns) } else { best })
+        (0..REHEARSAL_ROUNDS).try_fold(Rehearsal::default(), |best, _| {
+            let r = state.rehearse(bdev, data_offset, u64::from(chunk_size), REHEARSAL_BYTES)?;
+            Ok::<_, crate::polled_bio::PollError>(if r.steady_bytes_per_ms() > best.steady_bytes_per_ms() { r } else { best })
         })
     };
     // A filtered dump writes what its filter keeps, and visits every page
@@ -540,10 +543,8 @@ pub(crate) fn arm(
         state.ranges = ranges;
         census
     };
-    let per_ms = match rehearsed {
-        // Bytes per millisecond (the rehearsal is at most 8 MiB: no overflow).
-        Ok((bytes, ns)) if bytes > 0 => Some((bytes.saturating_mul(1_000_000) / ns.max(1)).max(1)),
-        Ok(_) => None,
+    let rehearsal = match rehearsed {
+        Ok(r) => r,
         Err(e) => {
             return Err(refuse(
                 errno(bindings::EIO),
@@ -552,8 +553,9 @@ pub(crate) fn arm(
             ))
         }
     };
+    let per_ms = rehearsal.steady_bytes_per_ms();
     let rehearsal_mib_s = per_ms.map_or(0, |r| u32::try_from((r * 1000) >> 20).unwrap_or(u32::MAX));
-    let mut predicted_ms = per_ms.map_or(0, |r| u32::try_from(capacity / r).unwrap_or(u32::MAX));
+    let mut predicted_ms = rehearsal.predict_ms(capacity).map_or(0, |ms| u32::try_from(ms).unwrap_or(u32::MAX));
     if let (Some((c, ns)), Some(per_ms)) = (&census, per_ms) {
         // The model: the richest filter no richer than dump_filter whose
         // predicted time fits the budget and whose bytes fit the disk.

@@ -409,6 +409,38 @@ impl Filtering {
     }
 }
 
+/// What a rehearsal measured (see `PanicState::rehearse`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Rehearsal {
+    pub(crate) bytes: u64,
+    pub(crate) ns: u64,
+    pub(crate) first_done_ns: u64,
+    pub(crate) first_chunk: u64,
+}
+
+impl Rehearsal {
+    /// The steady rate, bytes per millisecond: what completed after the
+    /// first chunk, over the time since (the whole rehearsal's rate if the
+    /// first completion was not seen).
+    pub(crate) fn steady_bytes_per_ms(&self) -> Option<u64> {
+        let (bytes, ns) = match self.first_done_ns {
+            0 => (self.bytes, self.ns),
+            first => (self.bytes.saturating_sub(self.first_chunk), self.ns.saturating_sub(first)),
+        };
+        // At most 8 MiB × 10^6: no overflow.
+        (bytes > 0).then(|| (bytes.saturating_mul(1_000_000) / ns.max(1)).max(1))
+    }
+
+    /// The time to write `total` bytes: the pipeline's fill, then the rest
+    /// at the steady rate.
+    pub(crate) fn predict_ms(&self, total: u64) -> Option<u64> {
+        let rate = self.steady_bytes_per_ms()?;
+        let fill_ms = if self.first_done_ns == 0 { 0 } else { self.first_done_ns / 1_000_000 };
+        let rest = if self.first_done_ns == 0 { total } else { total.saturating_sub(self.first_chunk) };
+        Some(fill_ms + rest / rate)
+    }
+}
+
 /// Everything the panic path writes with, preallocated when armed.
 pub(crate) struct PanicState {
     /// The dump header (16 KiB), kept current from arming on.
@@ -517,14 +549,18 @@ impl PanicState {
     /// through the panic path's own pipeline (copy, chunk checksum, polled
     /// writes with every slot in flight) into the data area, where the dump
     /// would put them; nothing else is written (the watermark stays 0, so no
-    /// reader takes these bytes for a dump). Returns the bytes written and
-    /// the nanoseconds it took. Process context: interrupts and other CPUs
-    /// run, so a panic (which has neither) is at least as fast.
-    pub(crate) fn rehearse(&mut self, bdev: *mut bindings::block_device, data_offset: u64, chunk_size: u64, bytes: u64) -> Result<(u64, u64), PollError> {
+    /// reader takes these bytes for a dump). Returns the bytes written, the
+    /// nanoseconds it took, and when the first chunk was seen complete (0
+    /// if the rehearsal had no more chunks than slots): the pipeline's fill
+    /// time, after which the rest ran at its steady rate. Process context:
+    /// interrupts and other CPUs run, so a panic (which has neither) is at
+    /// least as fast.
+    pub(crate) fn rehearse(&mut self, bdev: *mut bindings::block_device, data_offset: u64, chunk_size: u64, bytes: u64) -> Result<Rehearsal, PollError> {
         let slots = self.slots.len() as u64;
         if chunk_size == 0 || slots == 0 {
-            return Ok((0, 0));
+            return Ok(Rehearsal::default());
         }
+        let mut first_done_ns = 0;
         let ranges = core::mem::take(&mut self.ranges);
         let limit = bytes.min(ranges.iter().map(|r| r.len).sum());
         let mut cursor = PageCursor::new(&ranges, limit);
@@ -536,6 +572,10 @@ impl PanicState {
             if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
                 outcome = Err(e);
                 break;
+            }
+            if chunk == slots {
+                // Chunk 0's bio was just reaped.
+                first_done_ns = panic_clock_ns().saturating_sub(started);
             }
             let pages = slot.fill(&mut cursor, self.pages_per_chunk, &mut unreadable);
             if pages == 0 {
@@ -556,7 +596,7 @@ impl PanicState {
         let ns = panic_clock_ns().saturating_sub(started);
         core::hint::black_box(sink);
         self.ranges = ranges;
-        outcome.and(drained).map(|()| (written, ns))
+        outcome.and(drained).map(|()| Rehearsal { bytes: written, ns, first_done_ns, first_chunk: chunk_size.min(written) })
     }
 
     /// Records the model's choice in the header (not yet written).
