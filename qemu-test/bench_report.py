@@ -110,6 +110,7 @@ def budget_figures(doc):
         "dump_budget_met_fraction": len(met) / len(s) if s else None,
         "dump_budget_samples": len(s),
         "dump_budget_replanned": sum(1 for x in s if x["replans"]),
+        "dump_budget_cut": sum(1 for x in s if x.get("budget_cut")),
         "dump_budget_model_error_p50_unthrottled": statistics.median(errors) if errors else None,
         "budget_commit": doc.get("commit", "unknown"),
     }
@@ -151,13 +152,18 @@ def budget_lines(results, goal, s):
                      f"{results['dump_budget_model_error_p50_unthrottled']:.2f} | |")
     lines += [
         "",
-        "| RAM | budget | disk | chosen at arming | at the end | re-plans | MiB | dump ms | predicted ms | met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"{results['dump_budget_replanned']} dumps re-planned; {results['dump_budget_cut']} stopped at their budget (a deadline: "
+        "what they wrote, kernel pages first, is saved; the rest is lost).",
+        "",
+        "| RAM | budget | disk | chosen at arming | at the end | re-plans | MiB | dump ms | predicted ms | end | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for x in sorted(s, key=lambda x: (x["ram_mib"], x["budget_ms"], -x["throttle_bytes_s"] or 0)):
         disk = f"{x['throttle_bytes_s'] // 1_000_000} MB/s" if x["throttle_bytes_s"] else "full speed"
         lines.append(f"| {x['ram_mib']} MiB | {x['budget_ms'] / 1000:g} s | {disk} | {x['chosen']} | {x['final_filter']} | {x['replans']} | "
-                     f"{x['dump_mib']} | {x['dump_ms']} | {x['predicted_ms']} | {'yes' if x['dump_ms'] <= 1.1 * x['budget_ms'] else 'no'} |")
+                     f"{x['dump_mib']} | {x['dump_ms']} | {x['predicted_ms']} | "
+                     f"{'cut at the budget' if x.get('budget_cut') else 'complete' if x.get('complete', True) else 'truncated'} | "
+                     f"{'yes' if x['dump_ms'] <= 1.1 * x['budget_ms'] else 'no'} |")
     lines.append("")
     return lines
 

@@ -742,13 +742,28 @@ impl PanicState {
         let mut ended = false;
         let started = panic_clock_ns();
         let mut exact_census = false;
+        let mut budget_cut = false;
         let mut outcome = Ok(());
+        let dump_bytes = self.header().dump_bytes();
         loop {
             let max = (chunk_size.min(capacity - written) / PAGE as u64) as usize;
             if max == 0 {
-                // The disk is full; a filtered stream may have ended right there.
-                ended = filtering.is_none() || scan.finished();
+                // The disk is full. A filtered stream may have ended right
+                // there, and has if it holds every page (each page is kept
+                // in one pass at most).
+                ended = filtering.is_none() || scan.finished() || written == dump_bytes;
                 break;
+            }
+            if let Some(f) = filtering.as_ref().filter(|f| f.budget_ms > 0) {
+                // The budget is a deadline: stop while what is in flight
+                // (at the rate so far) still lands within it.
+                let elapsed_ms = panic_clock_ns().saturating_sub(started) / 1_000_000;
+                let in_flight = written.min(slots.saturating_mul(chunk_size));
+                let drain_ms = in_flight.saturating_mul(elapsed_ms).checked_div(written).unwrap_or(0);
+                if elapsed_ms.saturating_add(drain_ms) >= f.budget_ms {
+                    budget_cut = true;
+                    break;
+                }
             }
             let Some(slot) = self.slots.get_mut(chunk.checked_rem(slots).unwrap_or(0) as usize) else { break };
             if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
@@ -823,6 +838,10 @@ impl PanicState {
             }
         }
         self.header().set_unreadable_pages(unreadable);
+        if budget_cut {
+            self.header().add_flags(flags::BUDGET_CUT);
+            pr_emerg!("dump stopped at its budget after {} MiB\n", watermark >> 20);
+        }
         self.filtering = filtering;
         self.ranges = ranges;
         match outcome {
@@ -848,6 +867,11 @@ impl PanicState {
             *exact_census = true;
         }
         let elapsed_ms = panic_clock_ns().saturating_sub(started) / 1_000_000;
+        // Not on the first chunks' evidence: the pipeline is still filling.
+        let slots = self.slots.len() as u64;
+        if elapsed_ms.saturating_mul(20) < budget || written < slots.saturating_mul(2).saturating_mul(self.pages_per_chunk as u64 * PAGE as u64) {
+            return;
+        }
         let scanned = scan.scanned();
         let Some(switch) = replan(model, f.filter, budget, at, elapsed_ms, scanned[0].saturating_add(scanned[1]), written) else {
             return;

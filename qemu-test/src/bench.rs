@@ -713,6 +713,10 @@ pub struct BudgetSample {
     pub chosen: String,
     pub final_filter: String,
     pub replans: u64,
+    /// Whether the dump completed, and whether it stopped at its budget
+    /// (a deadline: what it wrote, kernel pages first, is kept).
+    pub complete: bool,
+    pub budget_cut: bool,
     pub dump_mib: u64,
     pub dump_ms: u64,
     pub predicted_ms: u64,
@@ -780,17 +784,37 @@ fn budget(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
                     // The dump's last line (re-plan lines start alike: wait for this one).
                     let line = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(600), deadline)?;
                     let a = cluster.node(NodeName::A)?;
-                    let end = a.console.find(mark, "coretakeover: dump complete").context("A's dump did not complete")?;
+                    let end = a
+                        .console
+                        .find(mark, "coretakeover: dump complete")
+                        .or_else(|| a.console.find(mark, "coretakeover: dump truncated"))
+                        .context("A's dump has no end line")?;
+                    let complete = end.text.contains("dump complete");
+                    let budget_cut = a.console.find(mark, "coretakeover: dump stopped at its budget").is_some();
                     let (dump_mib, dump_ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
                     let predicted_ms = end.text.split("(predicted at arming: ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
                     let final_filter = line.text.split("dump filter ").nth(1).and_then(|t| t.split(':').next()).unwrap_or("").to_string();
                     let replans = line.text.split("; ").last().and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
                     println!(
-                        "    - budget {budget_ms} ms, {ram} MiB, disk {}: chose {chosen}, ended {final_filter} after {replans} re-plans; {dump_mib} MiB in {dump_ms} ms (predicted {predicted_ms} ms){}",
+                        "    - budget {budget_ms} ms, {ram} MiB, disk {}: chose {chosen}, ended {final_filter} after {replans} re-plans; {dump_mib} MiB in {dump_ms} ms (predicted {predicted_ms} ms){}{}",
                         if throttle > 0 { format!("{} MB/s", throttle / 1_000_000) } else { "unthrottled".into() },
+                        if budget_cut { ", stopped at the budget" } else if complete { "" } else { ", truncated" },
                         if dump_ms * 10 > budget_ms * 11 { " OVER" } else { "" }
                     );
-                    samples.push(BudgetSample { budget_ms, ram_mib: ram, throttle_bytes_s: throttle, chosen, final_filter, replans, dump_mib, dump_ms, predicted_ms, plan });
+                    samples.push(BudgetSample {
+                        budget_ms,
+                        ram_mib: ram,
+                        throttle_bytes_s: throttle,
+                        chosen,
+                        final_filter,
+                        replans,
+                        complete,
+                        budget_cut,
+                        dump_mib,
+                        dump_ms,
+                        predicted_ms,
+                        plan,
+                    });
                     let doc = serde_json::json!({
                         "commit": measured_commit(),
                         "seconds": started.elapsed().as_secs_f64(),

@@ -46,9 +46,10 @@ pub fn disk_status(node: &mut Guest, owner: NodeName) -> Result<Value> {
     serde_json::from_str(&out).with_context(|| format!("status output: {out}"))
 }
 
-/// Parses the module's "dump complete: N MiB in T ms" line.
+/// Parses the module's "dump complete: N MiB in T ms" line (or "dump
+/// truncated: ...").
 pub(crate) fn parse_dump_line(text: &str) -> Option<(u64, u64)> {
-    let rest = text.split("dump complete: ").nth(1)?;
+    let rest = text.split("dump complete: ").nth(1).or_else(|| text.split("dump truncated: ").nth(1))?;
     let mut words = rest.split_whitespace();
     let mib = words.next()?.parse().ok()?;
     let ms = words.nth(2)?.parse().ok()?;
@@ -729,11 +730,22 @@ pub(crate) fn host_savecore(ctx: &Ctx<'_>, image: &std::path::Path, vmcore: &std
 /// disk is throttled to 20 MB/s and A panics. The dump must see that it
 /// will overrun, switch to a leaner filter (logged in the header and on the
 /// console), and end within the budget plus 10 %; savecore and drgn read it.
-/// With `power_loss`, the disk is throttled to 5 MB/s instead and A's power
-/// fails after the switch, once a watermark step is on the disk: savecore
-/// saves the cut dump, every chunk and the page map consistent with it.
-pub fn replan(ctx: &mut Ctx<'_>, power_loss: bool) -> Result<()> {
+/// `Slowdown::PowerLoss`: the disk is throttled to 10 MB/s instead and A's
+/// power fails after the switch, once a watermark step is on the disk:
+/// savecore saves the cut dump, every chunk and the page map consistent
+/// with it. `Slowdown::Deadline`: 5 MB/s, and the power stays on: even
+/// kernel pages do not fit, so the dump stops at its budget (a deadline),
+/// truncated and flagged, and savecore saves what it wrote.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Slowdown {
+    Replan,
+    PowerLoss,
+    Deadline,
+}
+
+pub fn replan(ctx: &mut Ctx<'_>, how: Slowdown) -> Result<()> {
     const BUDGET_MS: u64 = 3000;
+    let power_loss = how == Slowdown::PowerLoss;
     ctx.step(&format!("booting node A (512 MiB); dump_filter all, dump_budget_ms {BUDGET_MS}"));
     let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
@@ -763,7 +775,13 @@ pub fn replan(ctx: &mut Ctx<'_>, power_loss: bool) -> Result<()> {
     let kernel_path = ctx.dir.join("kernel.json");
     std::fs::write(&kernel_path, serde_json::json!({"magic": kernel["magic"], "pages": pages}).to_string())?;
 
-    let rate = if power_loss { 5_000_000 } else { 20_000_000 };
+    // 10 MB/s with a power loss: the first watermark step (16 MiB) lands
+    // well before the budget's deadline.
+    let rate = match how {
+        Slowdown::Replan => 20_000_000,
+        Slowdown::PowerLoss => 10_000_000,
+        Slowdown::Deadline => 5_000_000,
+    };
     ctx.step(&format!("A's coredump disk slows to {} MB/s; A panics (sysrq-c)", rate / 1_000_000));
     a.throttle_writes("coredump-a", rate)?;
     let mark = a.console.mark();
@@ -810,6 +828,28 @@ pub fn replan(ctx: &mut Ctx<'_>, power_loss: bool) -> Result<()> {
     let kept = a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(120), deadline)?;
     ctx.step(kept.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
     let a = cluster.node(NodeName::A)?;
+    if how == Slowdown::Deadline {
+        let cut = a.console.find(mark, "coretakeover: dump stopped at its budget").context("the dump did not stop at its budget")?;
+        ctx.step(cut.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
+        let end = a.console.find(mark, "coretakeover: dump truncated").context("the dump stopped at its budget is not truncated")?;
+        let (mib, ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
+        ensure!(ms <= BUDGET_MS * 11 / 10, "the dump took {ms} ms ({mib} MiB), over its budget of {BUDGET_MS} ms + 10 %");
+        let header = host_status(ctx, &image)?["header"].clone();
+        let flags = &header["flags"];
+        ensure!(
+            header["state"] == "truncated" && flags.as_array().is_some_and(|f| f.iter().any(|x| x == "budget-cut")),
+            "A's header after the deadline: {header}"
+        );
+        let watermark = header["watermark"].as_u64().context("watermark")?;
+        let vmcore = ctx.dir.join("vmcore");
+        let saved = host_savecore(ctx, &image, &vmcore)?;
+        ensure!(saved["complete"] == false && saved["saved_bytes"].as_u64() == Some(watermark), "savecore: {saved}");
+        let found = vmcore_pattern(ctx, &vmcore, &kernel_path)?;
+        ensure!(found["first_bad"].is_null() && found["inside"] == found["intact"], "kernel pattern pages in the cut dump: {found}");
+        ctx.step(&format!("{mib} MiB in {ms} ms: stopped at the {BUDGET_MS} ms budget, truncated and flagged; savecore saved {} MiB, consistent", watermark >> 20));
+        std::fs::remove_file(&vmcore)?;
+        return Ok(());
+    }
     let done = a.console.find(mark, "coretakeover: dump complete").context("the dump did not complete")?;
     let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
     ensure!(ms <= BUDGET_MS * 11 / 10, "the dump took {ms} ms ({mib} MiB), over its budget of {BUDGET_MS} ms + 10 %");

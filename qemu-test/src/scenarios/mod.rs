@@ -257,13 +257,19 @@ pub fn all() -> Vec<Scenario> {
             name: "dump-replan",
             about: "A arms with a budget its full dump meets; its disk slows to 20 MB/s; the dump re-plans to a leaner filter and ends within budget",
             timeout: Duration::from_secs(600),
-            run: Box::new(|ctx| dump::replan(ctx, false)),
+            run: Box::new(|ctx| dump::replan(ctx, dump::Slowdown::Replan)),
         },
         Scenario {
             name: "dump-replan-power-loss",
-            about: "As dump-replan at 5 MB/s, and A's power fails after the re-plan: savecore saves the cut filtered dump, consistent",
+            about: "As dump-replan at 10 MB/s, and A's power fails after the re-plan: savecore saves the cut filtered dump, consistent",
             timeout: Duration::from_secs(600),
-            run: Box::new(|ctx| dump::replan(ctx, true)),
+            run: Box::new(|ctx| dump::replan(ctx, dump::Slowdown::PowerLoss)),
+        },
+        Scenario {
+            name: "dump-budget-deadline",
+            about: "As dump-replan at 5 MB/s: not even kernel pages fit; the dump stops at its budget, truncated and flagged, and savecore saves what it wrote",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::replan(ctx, dump::Slowdown::Deadline)),
         },
         Scenario {
             name: "dump-nmi",

@@ -146,7 +146,11 @@ pub mod flags {
     /// stops in a panic (`crash_kexec_post_notifiers`): their `crash_notes`
     /// should hold them.
     pub const STOPPED_CPU_REGISTERS: u32 = 1 << 5;
-    pub const KNOWN: u32 = VOLATILE_CACHE | SECOND_PANIC | IO_ERROR | DISK_TOO_SMALL | SAVED_TRUNCATED | STOPPED_CPU_REGISTERS;
+    /// The dump stopped at its time budget (what it wrote, kernel pages
+    /// first, is valid).
+    pub const BUDGET_CUT: u32 = 1 << 6;
+    pub const KNOWN: u32 =
+        VOLATILE_CACHE | SECOND_PANIC | IO_ERROR | DISK_TOO_SMALL | SAVED_TRUNCATED | STOPPED_CPU_REGISTERS | BUDGET_CUT;
 }
 
 /// Where the dump stands. The numbers are the on-disk encoding.
