@@ -23,7 +23,7 @@ use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
 use crate::ct_core::pagefilter::{Class, Filter, PageLayout, Walker};
-use crate::ct_core::scheme::Model;
+use crate::ct_core::scheme::{calibrated_rate, calibration_x1024, Model};
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
 use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, MemmapReader, PanicState, Rehearsal, Slot, MAP_BIO_PAGES};
 use crate::polled_bio::PolledBio;
@@ -66,6 +66,9 @@ pub(crate) struct DumpContext {
 pub(crate) struct PlanTable {
     pub(crate) rows: [Option<PlanRow>; 4],
     pub(crate) budget_ms: u32,
+    /// From the disk's earlier dump: (its predicted ms, its measured ms,
+    /// the factor ×1024 applied to this arming's writes).
+    pub(crate) calibration: Option<(u32, u32, u32)>,
 }
 
 pub(crate) struct PlanRow {
@@ -213,15 +216,17 @@ fn refuse(e: Error, path: &str, why: core::fmt::Arguments<'_>) -> Refusal {
 
 /// Reads both header copies; returns the newest valid one's state and
 /// generation (an unarmed disk has none: `(Empty, 0)`).
-fn read_newest_header(disk: &BlockDevice) -> Result<(DumpState, u64)> {
+/// The newest header's state and generation, and what its dump, if one was
+/// saved whole, says of the prediction (`Header::finished_dump_timing`).
+fn read_newest_header(disk: &BlockDevice) -> Result<(DumpState, u64, Option<(u32, u32)>)> {
     let mut bufs = [IoBuf::new(HEADER_SIZE)?, IoBuf::new(HEADER_SIZE)?];
     for (buf, off) in bufs.iter_mut().zip(HEADER_COPY_OFFSETS) {
         disk.read(off, buf)?;
     }
     let copies = [Header::parse(bufs[0].as_slice(), &KernelCrc), Header::parse(bufs[1].as_slice(), &KernelCrc)];
     Ok(match newest([&copies[0], &copies[1]]).and_then(|i| copies[i].as_ref().ok()) {
-        Some(h) => (h.state(), h.generation()),
-        None => (DumpState::Empty, 0),
+        Some(h) => (h.state(), h.generation(), h.finished_dump_timing()),
+        None => (DumpState::Empty, 0, None),
     })
 }
 
@@ -439,7 +444,7 @@ pub(crate) fn arm(
         None => None,
     };
 
-    let (state, generation) = read_newest_header(&disk)?;
+    let (state, generation, earlier) = read_newest_header(&disk)?;
     if state.holds_unsaved_dump() {
         return Err(refuse(
             EBUSY,
@@ -553,9 +558,26 @@ pub(crate) fn arm(
             ))
         }
     };
-    let per_ms = rehearsal.steady_bytes_per_ms();
-    let rehearsal_mib_s = per_ms.map_or(0, |r| u32::try_from((r * 1000) >> 20).unwrap_or(u32::MAX));
-    let mut predicted_ms = rehearsal.predict_ms(capacity).map_or(0, |ms| u32::try_from(ms).unwrap_or(u32::MAX));
+    // The disk's earlier dump, saved whole, says how far off its prediction
+    // was (it ran in a panic, with the other CPUs stopped, where the
+    // rehearsal ran beside them): its factor scales this arming's writes.
+    let calibration = earlier.and_then(|(predicted, measured)| Some((predicted, measured, calibration_x1024(predicted, measured)?)));
+    let factor = calibration.map_or(1024, |(_, _, f)| f);
+    let per_ms = rehearsal.steady_bytes_per_ms().map(|r| calibrated_rate(r, factor));
+    let rehearsal_mib_s = rehearsal.steady_bytes_per_ms().map_or(0, |r| u32::try_from((r * 1000) >> 20).unwrap_or(u32::MAX));
+    let mut predicted_ms = rehearsal
+        .predict_ms(capacity)
+        .map_or(0, |ms| u32::try_from(ms.saturating_mul(u64::from(factor)) / 1024).unwrap_or(u32::MAX));
+    if let Some((predicted, measured, f)) = calibration {
+        ctx.target.state_mut().record_calibration(predicted, measured, f);
+        pr_info!(
+            "dump disk {}: its earlier dump took {} ms against {} ms predicted: predictions scaled by {}/1024\n",
+            path,
+            measured,
+            predicted,
+            f
+        );
+    }
     if let (Some((c, ns)), Some(per_ms)) = (&census, per_ms) {
         // The model: the richest filter no richer than dump_filter whose
         // predicted time fits the budget and whose bytes fit the disk.
@@ -603,7 +625,7 @@ pub(crate) fn arm(
             c[Class::Free as usize] >> 8,
             ns / 1_000_000
         );
-        ctx.plan = Some(PlanTable { rows, budget_ms });
+        ctx.plan = Some(PlanTable { rows, budget_ms, calibration });
     }
     ctx.target.state_mut().record_rehearsal(rehearsal_mib_s, predicted_ms);
     if let Some((c, _)) = &census {

@@ -223,7 +223,8 @@ impl Show for DumpChecksumArmed {
 
 /// The armed dump's plan, as `makedumpfile --mem-usage` shows one: every
 /// page filter the model considered, its predicted time and size, and which
-/// was chosen or why not; then the budget. Empty while no disk is armed.
+/// was chosen or why not; then the budget and the calibration taken from
+/// the disk's earlier dump. Empty while no disk is armed.
 struct DumpPlan;
 
 impl Show for DumpPlan {
@@ -234,7 +235,14 @@ impl Show for DumpPlan {
                 for row in plan.rows.iter().flatten() {
                     out.line(format_args!("{:<9} {:>12}  {:>13}  {}", row.filter.as_str(), row.ms, row.mib, row.verdict))?;
                 }
-                out.line(format_args!("budget_ms {}", plan.budget_ms))
+                out.line(format_args!("budget_ms {}", plan.budget_ms))?;
+                match plan.calibration {
+                    Some((predicted, measured, factor)) => out.line(format_args!(
+                        "calibration {}/1024 (the earlier dump took {} ms against {} ms predicted)",
+                        factor, measured, predicted
+                    )),
+                    None => out.line(format_args!("calibration none")),
+                }
             }
             None => out.line(format_args!("")),
         })

@@ -607,6 +607,13 @@ impl PanicState {
         h.seal(&KernelCrc);
     }
 
+    /// Records the calibration from the disk's earlier dump (not yet written).
+    pub(crate) fn record_calibration(&mut self, predicted_ms: u32, measured_ms: u32, factor_x1024: u32) {
+        let mut h = self.header();
+        h.set_calibration(predicted_ms, measured_ms, factor_x1024);
+        h.seal(&KernelCrc);
+    }
+
     /// Records arming's census in the header (not yet written).
     pub(crate) fn record_census(&mut self, census: &Census) {
         let mut h = self.header();

@@ -898,6 +898,74 @@ pub fn replan(ctx: &mut Ctx<'_>, how: Slowdown) -> Result<()> {
     Ok(())
 }
 
+/// What arming learns from the disk's earlier dump: node A dumps (kernel
+/// pages), savecore saves it whole, A boots again and arms the same disk.
+/// Its plan must carry the earlier dump's predicted time and its measured
+/// one, and scale its predictions by their ratio (bounded to 1/4..4); then
+/// a second dump, whose prediction error is reported beside the first's.
+pub fn calibrated(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting node A (512 MiB); dump_filter kernel");
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    let mut errors = Vec::new();
+    let mut earlier: Option<(u64, u64)> = None;
+    for round in 1..=2 {
+        if round == 2 {
+            ctx.step("A boots again and arms the same disk, whose header holds the saved dump");
+            cluster.restart(NodeName::A, NODE_MIB)?;
+        }
+        let a = cluster.node(NodeName::A)?;
+        configure(a, NodeName::A)?;
+        a.ok(&format!("echo kernel > {SYSFS}/dump_filter"))?;
+        if round == 1 {
+            label_and_arm(a, NodeName::A)?;
+        } else {
+            a.ok(&format!("echo $(coredump_dev a) > {SYSFS}/dump_disk"))?;
+        }
+        let plan = a.ok(&format!("cat {SYSFS}/dump_plan"))?;
+        let calibration = plan.lines().find(|l| l.starts_with("calibration ")).unwrap_or("").to_string();
+        ctx.step(&format!("dump_plan: {calibration}"));
+        match earlier {
+            None => ensure!(calibration == "calibration none", "a first arming has nothing to calibrate by: {plan}"),
+            Some((predicted, measured)) => {
+                let header = host_status(ctx, &image)?["header"].clone();
+                let c = header["calibration"].as_array().context("no calibration in the header")?;
+                let (p, m, f) = (c[0].as_u64().unwrap_or(0), c[1].as_u64().unwrap_or(0), c[2].as_u64().unwrap_or(0));
+                ensure!(p == predicted, "the calibration's prediction {p} ms is not the earlier dump's {predicted} ms");
+                ensure!(m >= measured && m <= measured + 2000, "the calibration's measured {m} ms against the dump line's {measured} ms");
+                ensure!(f == (m * 1024 / p).clamp(256, 4096), "calibration factor {f} from {m} ms over {p} ms");
+                ensure!(calibration.starts_with(&format!("calibration {f}/1024")), "dump_plan: {calibration}");
+            }
+        }
+        ctx.step(&format!("dump {round}: A panics (sysrq-c)"));
+        let mark = a.console.mark();
+        panic_sysrq(a)?;
+        let a = cluster.node(NodeName::A)?;
+        a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(120), deadline)?;
+        let a = cluster.node(NodeName::A)?;
+        let done = a.console.find(mark, "coretakeover: dump complete").context("the dump did not complete")?;
+        let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
+        let predicted: u64 = done
+            .text
+            .split("(predicted at arming: ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .with_context(|| format!("no prediction in the dump line: {}", done.text))?;
+        let error = (predicted as f64 - ms as f64).abs() / ms.max(1) as f64;
+        ctx.step(&format!("dump {round}: {mib} MiB in {ms} ms, predicted {predicted} ms (error {error:.2})"));
+        errors.push(error);
+        let vmcore = ctx.dir.join("vmcore");
+        let saved = host_savecore(ctx, &image, &vmcore)?;
+        ensure!(saved["complete"] == true && saved["marked_saved"] == true, "savecore: {saved}");
+        std::fs::remove_file(&vmcore)?;
+        earlier = Some((predicted, ms));
+    }
+    ctx.fact("prediction_error_uncalibrated", errors[0]);
+    ctx.fact("prediction_error_calibrated", errors[1]);
+    Ok(())
+}
+
 /// How far the dump's watermark moves at a time (`PROGRESS_BYTES` of
 /// rust/panic_dump.rs): a cut can only fall on such a step.
 const PROGRESS_STEP: u64 = 16 << 20;

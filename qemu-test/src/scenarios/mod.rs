@@ -272,6 +272,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| dump::replan(ctx, dump::Slowdown::Deadline)),
         },
         Scenario {
+            name: "dump-calibrated",
+            about: "A dumps, savecore saves it, A arms the disk again: its predictions are scaled by the earlier dump's measured over predicted time",
+            timeout: Duration::from_secs(600),
+            run: Box::new(dump::calibrated),
+        },
+        Scenario {
             name: "dump-nmi",
             about: "A hangs with interrupts off on every CPU; B fences it; an NMI panics A, which dumps from NMI context; drgn reads the hung stacks",
             timeout: Duration::from_secs(600),

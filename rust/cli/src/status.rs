@@ -69,6 +69,9 @@ struct HeaderReport {
     /// filter chosen, every filter's predicted time and size; then the
     /// dump's re-plans.
     plan: Option<PlanReport>,
+    /// From the disk's earlier dump, saved whole: its predicted and measured
+    /// ms, and the factor (×1024) this arming's predictions were scaled by.
+    calibration: Option<(u32, u32, u32)>,
     beacon_latency_us: u64,
     /// The dumped kernel's direct-map base (KASLR moves it at every boot).
     page_offset: u64,
@@ -201,6 +204,7 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
                     .collect(),
             }
         }),
+        calibration: h.calibration(),
         beacon_latency_us: h.beacon_latency_ns() / 1000,
         page_offset: h.page_offset(),
     }
@@ -276,6 +280,9 @@ impl Report for DiskReport {
             if p.replans as usize > p.switches.len() {
                 writeln!(out, "re-planned:       {} more times (not logged)", p.replans as usize - p.switches.len())?;
             }
+        }
+        if let Some((predicted, measured, factor)) = h.calibration {
+            writeln!(out, "calibration:      the earlier dump took {measured} ms against {predicted} ms predicted: predictions scaled by {factor}/1024")?;
         }
         if h.rehearsal_mib_s > 0 {
             writeln!(

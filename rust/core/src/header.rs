@@ -66,7 +66,10 @@
 //! | 16208  | 16   | 4 × u32: predicted MiB of each filter                  |
 //! | 16224  | 4    | re-plans during the dump (the first 8 are logged)      |
 //! | 16228  | 128  | 8 × re-plan: {ms into the dump u32, from u8, to u8, pass u8, 0 u8, pages of the pass visited u32, projected ms u32} |
-//! | 16356  | 24   | reserved, zero                                         |
+//! | 16356  | 4    | the earlier dump's predicted ms (arming read it from this disk; 0: none) |
+//! | 16360  | 4    | the earlier dump's measured ms                         |
+//! | 16364  | 4    | the calibration taken from it, ×1024 (0: none)         |
+//! | 16368  | 12   | reserved, zero                                         |
 //! | 16380  | 4    | CRC-32C of bytes 0..16380                              |
 //!
 //! Bytes 12800..16104 and 480..500 were reserved (zero) before they got their
@@ -128,6 +131,7 @@ const SWITCHES_OFFSET: usize = 16224;
 /// Re-plans the header logs (more are counted).
 pub const MAX_SWITCHES: usize = 8;
 const SWITCH_SIZE: usize = 16;
+const CALIBRATION_OFFSET: usize = 16356;
 
 /// Bits of the flags field.
 pub mod flags {
@@ -471,6 +475,30 @@ impl<B: AsRef<[u8]>> Header<B> {
         let mib = core::array::from_fn(|i| self.u32_at(BUDGET_OFFSET + 24 + 4 * i));
         (self.u32_at(BUDGET_OFFSET), initial, ms, mib)
     }
+    /// What this header's dump, if it is a finished one, says of the
+    /// model: (predicted ms, measured ms). Only a dump savecore saved whole,
+    /// that neither re-planned nor stopped at a deadline, and whose clocks
+    /// make sense: a fair comparison of the prediction with the time taken.
+    pub fn finished_dump_timing(&self) -> Option<(u32, u32)> {
+        let f = self.flags();
+        if self.state() != DumpState::Saved || f & (flags::SAVED_TRUNCATED | flags::BUDGET_CUT | flags::IO_ERROR) != 0 {
+            return None;
+        }
+        if self.has_page_map() && self.switch_count() > 0 {
+            return None;
+        }
+        let predicted = self.rehearsal().1;
+        let measured = self.end_ns().checked_sub(self.panic_ns()).filter(|_| self.panic_ns() > 0)? / 1_000_000;
+        let measured = u32::try_from(measured).ok().filter(|&m| m > 0)?;
+        (predicted > 0).then_some((predicted, measured))
+    }
+    /// The calibration arming took from the disk's earlier dump:
+    /// (its predicted ms, its measured ms, the factor ×1024), if any.
+    pub fn calibration(&self) -> Option<(u32, u32, u32)> {
+        let at = CALIBRATION_OFFSET;
+        let factor = self.u32_at(at + 8);
+        (factor > 0).then(|| (self.u32_at(at), self.u32_at(at + 4), factor))
+    }
     /// Re-plans during the dump (all of them, logged or not).
     pub fn switch_count(&self) -> u32 {
         self.u32_at(SWITCHES_OFFSET)
@@ -699,6 +727,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
         put_u32(self.m(), FILTER_OFFSET, filter as u32);
         put_u64(self.m(), PAGE_MAP_OFFSET, offset);
         put_u64(self.m(), PAGE_MAP_OFFSET + 8, pass_bytes);
+    }
+    /// Records the calibration taken from the disk's earlier dump.
+    pub fn set_calibration(&mut self, predicted_ms: u32, measured_ms: u32, factor_x1024: u32) {
+        put_u32(self.m(), CALIBRATION_OFFSET, predicted_ms);
+        put_u32(self.m(), CALIBRATION_OFFSET + 4, measured_ms);
+        put_u32(self.m(), CALIBRATION_OFFSET + 8, factor_x1024);
     }
     /// The filter in force (a re-plan changes it).
     pub fn set_filter(&mut self, filter: Filter) {

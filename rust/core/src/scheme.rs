@@ -150,6 +150,24 @@ impl Model {
     }
 }
 
+/// The bounds of a calibration factor (×1024): an earlier dump can say the
+/// model was off by 4× either way, not more (a disk replaced since, a
+/// dump on a node that was busy dying differently).
+pub const CALIBRATION_MIN: u32 = 256;
+pub const CALIBRATION_MAX: u32 = 4096;
+
+/// The factor (×1024) by which an earlier dump on this disk says the model's
+/// write time is off: its measured time over its predicted time, bounded.
+pub fn calibration_x1024(predicted_ms: u32, measured_ms: u32) -> Option<u32> {
+    let f = u64::from(measured_ms).saturating_mul(1024).checked_div(u64::from(predicted_ms))?;
+    Some((f.min(u64::from(u32::MAX)) as u32).clamp(CALIBRATION_MIN, CALIBRATION_MAX))
+}
+
+/// `rate` (bytes per ms) corrected by a calibration factor (×1024).
+pub fn calibrated_rate(rate: u64, factor_x1024: u32) -> u64 {
+    rate.saturating_mul(1024).checked_div(u64::from(factor_x1024)).unwrap_or(rate).max(1)
+}
+
 /// A re-plan: the dump switches to `to`, projected (under the filter it
 /// had) to take `projected_ms` in all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,6 +278,18 @@ mod tests {
         assert!(richer == Filter::All || project(richer) > 3000, "{s:?}");
         // A budget nothing meets: the leanest.
         assert_eq!(replan(&m, Filter::All, 1, at, slow, visited, written).map(|s| s.to), Some(Filter::Kernel));
+    }
+
+    #[test]
+    fn an_earlier_dump_calibrates_within_bounds() {
+        assert_eq!(calibration_x1024(1000, 800), Some(819));
+        assert_eq!(calibration_x1024(1000, 1000), Some(1024));
+        assert_eq!(calibration_x1024(100, 10_000), Some(CALIBRATION_MAX));
+        assert_eq!(calibration_x1024(10_000, 1), Some(CALIBRATION_MIN));
+        assert_eq!(calibration_x1024(0, 100), None);
+        assert_eq!(calibrated_rate(1000, 819), 1250);
+        assert_eq!(calibrated_rate(1000, 0), 1000);
+        assert_eq!(calibrated_rate(0, 4096), 1);
     }
 
     #[test]

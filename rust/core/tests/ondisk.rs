@@ -489,7 +489,7 @@ fn budget_model_and_replans_are_pinned() {
     assert_eq!(u32_at(16224), 10);
     assert_eq!((u32_at(16228), b[16232], b[16233], b[16234], u32_at(16236), u32_at(16240)), (10, 1, 3, 1, 77, 5000));
     assert_eq!(u32_at(16228 + 7 * 16), 17);
-    assert!(b[16356..16380].iter().all(|&x| x == 0));
+    assert!(b[16368..16380].iter().all(|&x| x == 0));
     let p = Header::parse(b, &HostCrc).unwrap();
     assert_eq!(p.filter(), Filter::Kernel);
     assert_eq!(p.budget(), (3000, Filter::NoFree, [9000, 2900, 1000, 400], [1024, 200, 100, 40]));
@@ -504,4 +504,38 @@ fn budget_model_and_replans_are_pinned() {
     let mut h = Header::from_unchecked(raw);
     h.seal(&HostCrc);
     assert!(matches!(Header::parse(h.as_bytes(), &HostCrc), Err(HeaderError::Malformed(_))));
+}
+
+#[test]
+fn a_saved_whole_dump_calibrates_the_next_arming() {
+    let mut h = filtered_header();
+    h.set_rehearsal(500, 1200);
+    h.set_panic_ns(10_000_000_000);
+    h.set_end_ns(10_900_000_000);
+    // Not saved yet: no comparison.
+    h.set_state(DumpState::Complete);
+    assert_eq!(h.finished_dump_timing(), None);
+    h.set_state(DumpState::Saved);
+    assert_eq!(h.finished_dump_timing(), Some((1200, 900)));
+    // Saved truncated, cut at a deadline, or re-planned: no fair comparison.
+    for f in [flags::SAVED_TRUNCATED, flags::BUDGET_CUT, flags::IO_ERROR] {
+        let mut g = Header::from_unchecked(h.as_bytes().to_vec());
+        g.add_flags(f);
+        assert_eq!(g.finished_dump_timing(), None);
+    }
+    let mut g = Header::from_unchecked(h.as_bytes().to_vec());
+    g.add_switch(&coretakeover_core::header::SwitchRecord { at_ms: 1, from: Filter::All, to: Filter::Kernel, pass: 0, visited: 0, projected_ms: 2 });
+    assert_eq!(g.finished_dump_timing(), None);
+    // Clocks that make no sense.
+    h.set_end_ns(9_000_000_000);
+    assert_eq!(h.finished_dump_timing(), None);
+
+    assert_eq!(h.calibration(), None);
+    h.set_calibration(1200, 900, 768);
+    h.seal(&HostCrc);
+    let b = h.as_bytes();
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    assert_eq!((u32_at(16356), u32_at(16360), u32_at(16364)), (1200, 900, 768));
+    assert!(b[16368..16380].iter().all(|&x| x == 0));
+    assert_eq!(Header::parse(b, &HostCrc).unwrap().calibration(), Some((1200, 900, 768)));
 }
