@@ -96,20 +96,10 @@ fn write_dump_with(
     edit: impl FnOnce(&mut Header<Vec<u8>>),
 ) -> Header<Vec<u8>> {
     let disk = OpenOptions::new().read(true).write(true).open(path).unwrap();
-    let mut block = vec![0u8; 128];
-    disk.read_exact_at(&mut block, 0).unwrap();
-    let label = Label::decode(&block, &Crc).unwrap();
     let mut ranges = [RamRange::default(); MAX_RANGES];
     let n = collect_ranges([(0x1000, 0x9fbff), (0x100000, 0x2fffff)], &mut ranges).unwrap();
     let plan = Plan::new(&mut ranges[..n], CHUNK, disk.metadata().unwrap().len()).unwrap();
-    let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
-    h.set_identity(&label.disk_uuid, label.cluster.get(), label.node.get());
-    h.set_plan(&plan).unwrap();
-    h.set_page_offset(0xffff_8880_0000_0000);
-    h.set_vmcoreinfo(0x22e000, &note()).unwrap();
-    h.set_kernel_release("6.12.117");
-    h.set_panic_message("sysrq triggered crash");
-    h.set_panic_cpu(0);
+    let mut h = panicked_header(&disk, &plan);
     let watermark = stop.unwrap_or(plan.capacity());
     let pages: Vec<u64> = PageCursor::new(plan.ranges(), watermark).collect();
     let mut stream = Vec::new();
@@ -127,6 +117,30 @@ fn write_dump_with(
     h.set_watermark(watermark);
     h.set_generation(10);
     edit(&mut h);
+    write_stream(&disk, &plan, &mut h, &stream);
+    h
+}
+
+/// The header of a dump on `disk` (its label's identity), laid out by
+/// `plan`, as the panic path leaves it after the beacon.
+fn panicked_header(disk: &File, plan: &Plan<'_>) -> Header<Vec<u8>> {
+    let mut block = vec![0u8; 128];
+    disk.read_exact_at(&mut block, 0).unwrap();
+    let label = Label::decode(&block, &Crc).unwrap();
+    let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
+    h.set_identity(&label.disk_uuid, label.cluster.get(), label.node.get());
+    h.set_plan(plan).unwrap();
+    h.set_page_offset(0xffff_8880_0000_0000);
+    h.set_vmcoreinfo(0x22e000, &note()).unwrap();
+    h.set_kernel_release("6.12.117");
+    h.set_panic_message("sysrq triggered crash");
+    h.set_panic_cpu(0);
+    h
+}
+
+/// Writes `stream` in chunks with their checksums, then `h` (next
+/// generation), as the panic path does.
+fn write_stream(disk: &File, plan: &Plan<'_>, h: &mut Header<Vec<u8>>, stream: &[u8]) {
     let checksum = h.chunk_checksum();
     for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
         disk.write_all_at(chunk, plan.data_offset() + i as u64 * u64::from(CHUNK)).unwrap();
@@ -134,7 +148,6 @@ fn write_dump_with(
     }
     let copy = h.next_generation(&Crc);
     disk.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
-    h
 }
 
 fn header_on_disk(path: &Path) -> Header<Vec<u8>> {
@@ -414,22 +427,12 @@ fn savecore_never_writes_through_a_planted_link_or_into_a_shared_directory() {
 /// header and the kept pages' addresses.
 fn write_filtered_dump(path: &Path, scanned: Option<[u64; 2]>) -> (Header<Vec<u8>>, Vec<u64>) {
     let disk = OpenOptions::new().read(true).write(true).open(path).unwrap();
-    let mut block = vec![0u8; 128];
-    disk.read_exact_at(&mut block, 0).unwrap();
-    let label = Label::decode(&block, &Crc).unwrap();
     let mut ranges = [RamRange::default(); MAX_RANGES];
     let n = collect_ranges([(0x1000, 0x9fbff), (0x100000, 0x2fffff)], &mut ranges).unwrap();
     let plan = Plan::with_page_map(&mut ranges[..n], CHUNK, disk.metadata().unwrap().len()).unwrap();
     let (map_offset, pass_bytes) = plan.page_map().unwrap();
-    let mut h = Header::new(vec![0u8; HEADER_SIZE]).unwrap();
-    h.set_identity(&label.disk_uuid, label.cluster.get(), label.node.get());
-    h.set_plan(&plan).unwrap();
+    let mut h = panicked_header(&disk, &plan);
     h.set_page_map(Filter::Kernel, map_offset, pass_bytes);
-    h.set_page_offset(0xffff_8880_0000_0000);
-    h.set_vmcoreinfo(0x22e000, &note()).unwrap();
-    h.set_kernel_release("6.12.117");
-    h.set_panic_message("sysrq triggered crash");
-    h.set_panic_cpu(0);
     let all: Vec<u64> = PageCursor::new(plan.ranges(), u64::MAX).collect();
     let mut bitmaps = vec![vec![0u8; pass_bytes as usize]; 2];
     let mut kept = Vec::new();
@@ -452,13 +455,7 @@ fn write_filtered_dump(path: &Path, scanned: Option<[u64; 2]>) -> (Header<Vec<u8
     h.set_budget(3000, Filter::All, &[9000, 2000, 1500, 900], &[600, 300, 200, 100]);
     h.add_switch(&SwitchRecord { at_ms: 312, from: Filter::All, to: Filter::Kernel, pass: 0, visited: 100, projected_ms: 9100 });
     h.set_generation(10);
-    let checksum = h.chunk_checksum();
-    for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
-        disk.write_all_at(chunk, plan.data_offset() + i as u64 * u64::from(CHUNK)).unwrap();
-        disk.write_all_at(&checksum.compute(&Crc, chunk).to_le_bytes(), plan.crc_table_offset() + 4 * i as u64).unwrap();
-    }
-    let copy = h.next_generation(&Crc);
-    disk.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
+    write_stream(&disk, &plan, &mut h, &stream);
     (h, kept)
 }
 
