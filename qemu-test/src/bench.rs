@@ -23,7 +23,7 @@
 
 use crate::array::ArrayKind;
 use crate::cluster::{Cluster, ClusterSpec, Env, NodeName};
-use crate::scenarios::dump::{configure, parse_dump_line, parse_elapsed, CLUSTER_ID};
+use crate::scenarios::dump::{configure, parse_dump_line, parse_elapsed, parse_predicted, CLUSTER_ID};
 use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -429,7 +429,7 @@ impl Bench {
             ensure!(end.text.contains("dump complete"), "A's dump: {}", end.text);
             let (mib, ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
             (dump_mib, dump_ms) = (Some(mib), Some(ms));
-            dump_predicted_ms = end.text.split("(predicted at arming: ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok());
+            dump_predicted_ms = parse_predicted(&end.text);
         }
         let (mut kept_mib, mut ram_dump_mib) = (None, None);
         if filter != "all" && dump_ms.is_some() {
@@ -792,7 +792,7 @@ fn budget(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
                     let complete = end.text.contains("dump complete");
                     let budget_cut = a.console.find(mark, "coretakeover: dump stopped at its budget").is_some();
                     let (dump_mib, dump_ms) = parse_dump_line(&end.text).with_context(|| format!("dump line: {}", end.text))?;
-                    let predicted_ms = end.text.split("(predicted at arming: ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+                    let predicted_ms = parse_predicted(&end.text).unwrap_or(0);
                     let final_filter = line.text.split("dump filter ").nth(1).and_then(|t| t.split(':').next()).unwrap_or("").to_string();
                     let replans = line.text.split("; ").last().and_then(|t| t.split_whitespace().next()?.parse().ok()).unwrap_or(0);
                     println!(

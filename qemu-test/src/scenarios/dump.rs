@@ -56,6 +56,22 @@ pub(crate) fn parse_dump_line(text: &str) -> Option<(u64, u64)> {
     Some((mib, ms))
 }
 
+/// The prediction in the module's dump line ("... (predicted at arming: T ms ...").
+pub(crate) fn parse_predicted(text: &str) -> Option<u64> {
+    text.split("(predicted at arming: ").nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
+/// Reads the test module's kernel pattern on `node` and saves it as
+/// `vmcore_pattern.py` wants it (physical addresses, from the direct map
+/// at `page_offset`); returns that file.
+fn place_kernel_pattern(ctx: &Ctx<'_>, node: &mut Guest, page_offset: u64) -> Result<std::path::PathBuf> {
+    let kernel: Value = serde_json::from_str(&node.ok("cat /sys/kernel/ct_panic_trigger/kernel_pattern")?)?;
+    let pages: Vec<u64> = kernel["virt"].as_array().context("kernel pattern")?.iter().filter_map(Value::as_u64).map(|v| v - page_offset).collect();
+    let path = ctx.dir.join("kernel.json");
+    std::fs::write(&path, serde_json::json!({"magic": kernel["magic"], "pages": pages}).to_string())?;
+    Ok(path)
+}
+
 /// Parses the "T0 T1" nanosecond clock readings around a timed command.
 pub(crate) fn parse_elapsed(text: &str) -> Option<f64> {
     let mut words = text.split_whitespace().rev();
@@ -190,12 +206,7 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(done.text.contains("dump complete"), "the dump did not complete: {}", done.text);
     let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
     let dump_mib_s = mib as f64 / (ms.max(1) as f64 / 1000.0);
-    let predicted_ms: u64 = done
-        .text
-        .split("(predicted at arming: ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .with_context(|| format!("no prediction in the dump line: {}", done.text))?;
+    let predicted_ms = parse_predicted(&done.text).with_context(|| format!("no prediction in the dump line: {}", done.text))?;
     ensure!(predicted_ms > 0, "arming's rehearsal predicted nothing: {}", done.text);
     ctx.step(&format!(
         "beacon {:.0} ms after the panic line (host clock); {mib} MiB dumped in {ms} ms ({dump_mib_s:.0} MiB/s; dd {dd_mib_s:.0} MiB/s); arming predicted {predicted_ms} ms",
@@ -650,10 +661,7 @@ pub fn filtered(ctx: &mut Ctx<'_>, filter: &str) -> Result<()> {
     ));
     ensure!(census["kernel_pages"].as_u64().unwrap_or(0) > 0 && census["user_pages"].as_u64().unwrap_or(0) >= 1024, "census: {census}");
     let a = cluster.node(NodeName::A)?;
-    let kernel: Value = serde_json::from_str(&a.ok("cat /sys/kernel/ct_panic_trigger/kernel_pattern")?)?;
-    let pages: Vec<u64> = kernel["virt"].as_array().context("kernel pattern")?.iter().filter_map(Value::as_u64).map(|v| v - page_offset).collect();
-    let kernel_path = ctx.dir.join("kernel.json");
-    std::fs::write(&kernel_path, serde_json::json!({"magic": kernel["magic"], "pages": pages}).to_string())?;
+    let kernel_path = place_kernel_pattern(ctx, a, page_offset)?;
 
     ctx.step("A panics (sysrq-c)");
     let mark = a.console.mark();
@@ -795,10 +803,7 @@ pub fn replan(ctx: &mut Ctx<'_>, how: Slowdown) -> Result<()> {
     );
     let page_offset = host_status(ctx, &image)?["header"]["page_offset"].as_u64().context("page offset")?;
     let a = cluster.node(NodeName::A)?;
-    let kernel: Value = serde_json::from_str(&a.ok("cat /sys/kernel/ct_panic_trigger/kernel_pattern")?)?;
-    let pages: Vec<u64> = kernel["virt"].as_array().context("kernel pattern")?.iter().filter_map(Value::as_u64).map(|v| v - page_offset).collect();
-    let kernel_path = ctx.dir.join("kernel.json");
-    std::fs::write(&kernel_path, serde_json::json!({"magic": kernel["magic"], "pages": pages}).to_string())?;
+    let kernel_path = place_kernel_pattern(ctx, a, page_offset)?;
 
     ctx.step(&format!("A's coredump disk slows to {} MB/s; A panics (sysrq-c)", rate / 1_000_000));
     a.throttle_writes("coredump-a", rate)?;
@@ -946,12 +951,7 @@ pub fn calibrated(ctx: &mut Ctx<'_>) -> Result<()> {
         let a = cluster.node(NodeName::A)?;
         let done = a.console.find(mark, "coretakeover: dump complete").context("the dump did not complete")?;
         let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
-        let predicted: u64 = done
-            .text
-            .split("(predicted at arming: ")
-            .nth(1)
-            .and_then(|t| t.split_whitespace().next()?.parse().ok())
-            .with_context(|| format!("no prediction in the dump line: {}", done.text))?;
+        let predicted = parse_predicted(&done.text).with_context(|| format!("no prediction in the dump line: {}", done.text))?;
         let error = (predicted as f64 - ms as f64).abs() / ms.max(1) as f64;
         ctx.step(&format!("dump {round}: {mib} MiB in {ms} ms, predicted {predicted} ms (error {error:.2})"));
         errors.push(error);
