@@ -40,6 +40,7 @@
 use kernel::prelude::*;
 
 mod bdev;
+mod compress;
 mod crc;
 mod dump_disk;
 mod events;
@@ -64,6 +65,7 @@ mod takeover;
 #[path = "core/src"]
 mod ct_core {
     pub(crate) mod checksum;
+    pub(crate) mod codec;
     pub(crate) mod config;
     pub(crate) mod drivers;
     pub(crate) mod crc;

@@ -16,7 +16,9 @@
 
 use crate::bdev::{allocated, BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
+use crate::compress::{CodecSample, Compressor};
 use crate::ct_core::checksum::{ChecksumChoice, ChunkChecksum};
+use crate::ct_core::codec::{Codec, CodecChoice};
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_CPUS, MAX_RANGES, MAX_VMCOREINFO};
 use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
@@ -69,6 +71,22 @@ pub(crate) struct PlanTable {
     /// From the disk's earlier dump: (its predicted ms, its measured ms,
     /// the factor ×1024 applied to this arming's writes).
     pub(crate) calibration: Option<(u32, u32, u32)>,
+    /// A compressed dump's codecs, as measured and predicted (by number).
+    pub(crate) codecs: [Option<CodecRow>; 3],
+}
+
+/// A codec arming measured, and the model's choice with it.
+pub(crate) struct CodecRow {
+    pub(crate) codec: Codec,
+    /// Stored bytes per stream byte ×1024: kernel pages, the others.
+    pub(crate) store_x1024: [u64; 2],
+    pub(crate) mib_s: u64,
+    pub(crate) stack_bytes: u64,
+    /// The filter the model chose with it, and its prediction.
+    pub(crate) filter: Filter,
+    pub(crate) ms: u64,
+    pub(crate) mib: u64,
+    pub(crate) chosen: bool,
 }
 
 pub(crate) struct PlanRow {
@@ -339,6 +357,7 @@ pub(crate) fn arm(
     cpus: CpuNotes,
     checksum: ChecksumChoice,
     filter: Filter,
+    codec: CodecChoice,
     budget_ms: u32,
 ) -> Outcome<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
@@ -407,8 +426,11 @@ pub(crate) fn arm(
     let n = collect_ranges(raw.iter().copied(), table)
         .map_err(|e| refuse(EINVAL, path, format_args!("{}", e)))?;
     // A filtered dump, or one with a time budget (which may drop pages to
-    // meet it), has a page map.
-    let plan = if filter.filters() || budget_ms > 0 {
+    // meet it), has a page map; a compressed one a chunk table too.
+    let compressed = codec != CodecChoice::Fixed(Codec::None);
+    let plan = if compressed {
+        Plan::with_chunk_table(&mut table[..n], chunk_size, disk.size_bytes())
+    } else if filter.filters() || budget_ms > 0 {
         Plan::with_page_map(&mut table[..n], chunk_size, disk.size_bytes())
     } else {
         Plan::new(&mut table[..n], chunk_size, disk.size_bytes())
@@ -457,7 +479,7 @@ pub(crate) fn arm(
     let in_flight = in_flight.clamp(1, MAX_BIOS_IN_FLIGHT) as usize;
     let mut slots = KVec::with_capacity(in_flight, GFP_KERNEL)?;
     for _ in 0..in_flight {
-        slots.push(Slot::new(pages as u16, chunk_size as usize)?, GFP_KERNEL)?;
+        slots.push(Slot::new(pages as u16, chunk_size as usize, compressed)?, GFP_KERNEL)?;
     }
     // What each chunk checksum costs here, on a chunk-sized buffer.
     let (crc32c_mib_s, xxh64_mib_s) = match slots.get_mut(0) {
@@ -481,6 +503,9 @@ pub(crate) fn arm(
     if let Some((offset, pass_bytes)) = plan.page_map() {
         header.set_page_map(filter, offset, pass_bytes);
     }
+    if compressed {
+        header.set_chunk_table(Codec::None);
+    }
     header.set_kernel_release(kernel_release());
     let CpuNotes { phys: notes, size: note_size, stopped_cpus_saved: stopped_cpu_registers } = cpus;
     // CPUs past the last one with a buffer are not listed.
@@ -501,6 +526,9 @@ pub(crate) fn arm(
     header.set_chunk_checksum(probe.chosen, crc32c_mib_s, xxh64_mib_s);
     let copy = header.next_generation(&KernelCrc);
     let (capacity, dump_bytes, data_offset) = (plan.capacity(), plan.dump_bytes(), plan.data_offset());
+    // What the dump's bytes must fit in: the data area for a compressed
+    // dump, whose stream may be larger.
+    let room = if compressed { plan.room() } else { capacity };
 
     let mut kept_ranges = KVec::with_capacity(n, GFP_KERNEL)?;
     kept_ranges.extend_from_slice(&table[..n], GFP_KERNEL)?;
@@ -514,6 +542,8 @@ pub(crate) fn arm(
         pages_per_chunk: pages as usize,
         checksum: probe.chosen,
         filtering,
+        chunk_table: compressed.then_some(room),
+        compressor: None,
     };
     let target = DumpTarget::new(disk, panic);
     let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target, plan: None }, GFP_KERNEL)?;
@@ -548,6 +578,39 @@ pub(crate) fn arm(
         state.ranges = ranges;
         census
     };
+    // A compressed dump: each candidate codec compresses a sample of this
+    // node's kernel pages and one of its other pages, as the panic path
+    // would (stored raw unless a page is saved): its shares, rate and stack.
+    let mut codecs: KVec<(Codec, Option<Compressor>, [u64; 2], u64, u64)> = KVec::new();
+    if compressed {
+        let chunk = chunk_size as usize;
+        let mut kernel_sample = KVec::from_elem(0u8, chunk, GFP_KERNEL)?;
+        let mut other_sample = KVec::from_elem(0u8, chunk, GFP_KERNEL)?;
+        let mut out = KVec::from_elem(0u8, chunk, GFP_KERNEL)?;
+        let state = ctx.target.state_mut();
+        let ranges = core::mem::take(&mut state.ranges);
+        let filled = state.filtering.as_mut().map(|f| f.sample(&ranges, &mut kernel_sample, &mut other_sample));
+        state.ranges = ranges;
+        let (k, o) = filled.unwrap_or((0, 0));
+        for c in codec.candidates() {
+            let mut compressor = Compressor::new(c, chunk)?;
+            let mut total = CodecSample::default();
+            let mut store = [1024u64; 2];
+            if let Some(comp) = compressor.as_mut() {
+                for (i, sample) in [kernel_sample.get(..k), other_sample.get(..o)].into_iter().enumerate() {
+                    let Some(sample) = sample.filter(|s| !s.is_empty()) else { continue };
+                    let cap = sample.len().saturating_sub(PAGE);
+                    let m = comp.measure(sample, out.get_mut(..cap).unwrap_or(&mut []));
+                    store[i] = m.output.saturating_mul(1024) / m.input.max(1);
+                    total.input += m.input;
+                    total.ns += m.ns;
+                    total.stack = total.stack.max(m.stack);
+                }
+            }
+            let per_ms = (total.input.saturating_mul(1_000_000)).checked_div(total.ns.max(1)).unwrap_or(0);
+            codecs.push((c, compressor, store, per_ms, total.stack), GFP_KERNEL)?;
+        }
+    }
     let rehearsal = match rehearsed {
         Ok(r) => r,
         Err(e) => {
@@ -581,17 +644,67 @@ pub(crate) fn arm(
     if let (Some((c, ns)), Some(per_ms)) = (&census, per_ms) {
         // The model: the richest filter no richer than dump_filter whose
         // predicted time fits the budget and whose bytes fit the disk.
-        let model = Model::new(dump_bytes / PAGE as u64, *c, *ns, per_ms);
-        let (chosen, fits) = model.choose(filter, u64::from(budget_ms), capacity);
+        let base = Model::new(dump_bytes / PAGE as u64, *c, *ns, per_ms);
+        // With a codec: the one that lets the richest filter fit, and the
+        // fastest of those (the leanest filter's fastest when none fits).
+        let mut best: Option<(usize, Filter, bool, u64)> = None;
+        let mut codec_rows: [Option<CodecRow>; 3] = [None, None, None];
+        for (i, (c, _, store, rate, stack)) in codecs.iter().enumerate() {
+            let m = base.with_codec(*store, *rate);
+            let (f, fits) = m.choose(filter, u64::from(budget_ms), room);
+            let ms = m.predict_ms(f);
+            let better = best.map_or(true, |(_, bf, bfits, bms)| (!fits, f as u32, ms) < (!bfits, bf as u32, bms));
+            if better {
+                best = Some((i, f, fits, ms));
+            }
+            codec_rows[*c as usize] = Some(CodecRow {
+                codec: *c,
+                store_x1024: *store,
+                mib_s: rate.saturating_mul(1000) >> 20,
+                stack_bytes: *stack,
+                filter: f,
+                ms,
+                mib: m.stored_bytes(f) >> 20,
+                chosen: false,
+            });
+        }
+        let model = match best.and_then(|(i, ..)| codecs.get_mut(i)) {
+            Some((c, compressor, store, rate, stack)) => {
+                let m = base.with_codec(*store, *rate);
+                if let Some(row) = codec_rows[*c as usize].as_mut() {
+                    row.chosen = true;
+                }
+                let state = ctx.target.state_mut();
+                state.compressor = compressor.take();
+                let f = m.choose(filter, u64::from(budget_ms), room).0;
+                let share = m.stored_bytes(f).saturating_mul(1024).checked_div(m.bytes(f)).unwrap_or(1024);
+                let mut h = Header::from_unchecked(state.header_buf_mut().as_mut_slice());
+                h.set_codec(*c);
+                h.set_codec_probe(u32::try_from(share).unwrap_or(u32::MAX), u32::try_from(rate.saturating_mul(1000) >> 20).unwrap_or(u32::MAX), u32::try_from(*stack).unwrap_or(u32::MAX));
+                pr_info!(
+                    "dump disk {}: codec {} (asked {}): stores {}/1024 of kernel pages and {}/1024 of the others, {} MiB/s, {} bytes of stack\n",
+                    path,
+                    c.as_str(),
+                    codec.as_str(),
+                    store[0],
+                    store[1],
+                    rate.saturating_mul(1000) >> 20,
+                    stack
+                );
+                m
+            }
+            None => base,
+        };
+        let (chosen, fits) = model.choose(filter, u64::from(budget_ms), room);
         let mut ms = [0u32; 4];
         let mut mib = [0u32; 4];
         let mut rows: [Option<PlanRow>; 4] = [None, None, None, None];
         for f in Filter::ALL.into_iter().filter(|f| *f as u32 >= filter as u32) {
-            let (t, b) = (model.predict_ms(f), model.bytes(f));
+            let (t, b) = (model.predict_ms(f), model.stored_bytes(f));
             ms[f as usize] = u32::try_from(t).unwrap_or(u32::MAX);
             mib[f as usize] = u32::try_from(b >> 20).unwrap_or(u32::MAX);
             let over_budget = budget_ms > 0 && t > u64::from(budget_ms);
-            let too_large = b > capacity;
+            let too_large = b > room;
             let verdict = match (f == chosen, over_budget, too_large) {
                 (true, false, false) => "chosen",
                 (true, _, _) => "chosen: the leanest, yet it does not fit",
@@ -625,7 +738,7 @@ pub(crate) fn arm(
             c[Class::Free as usize] >> 8,
             ns / 1_000_000
         );
-        ctx.plan = Some(PlanTable { rows, budget_ms, calibration });
+        ctx.plan = Some(PlanTable { rows, budget_ms, calibration, codecs: codec_rows });
     }
     ctx.target.state_mut().record_rehearsal(rehearsal_mib_s, predicted_ms);
     if let Some((c, _)) = &census {

@@ -17,6 +17,7 @@
 //! logs why, and changes nothing.
 
 use crate::ct_core::checksum::ChecksumChoice;
+use crate::ct_core::codec::CodecChoice;
 use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::ids::{parse_number, ClusterId, NodeId, ParseIdError};
 use crate::ct_core::VERSION;
@@ -208,6 +209,29 @@ impl Store for DumpFilter {
     }
 }
 
+struct DumpCodec;
+
+impl Show for DumpCodec {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::dump_codec().as_str()))
+    }
+}
+
+impl Store for DumpCodec {
+    fn store(input: &str) -> Result {
+        match CodecChoice::parse(input) {
+            Some(choice) => {
+                node::set_dump_codec(choice);
+                Ok(())
+            }
+            None => {
+                pr_warn!("dump_codec: refused {:?}: give none, lz4, zstd or auto\n", input.trim_end());
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
 /// The armed dump's chunk checksum and the probe's rates: one line,
 /// `FUNCTION crc32c=MIB_S xxh64=MIB_S` (empty when disarmed).
 struct DumpChecksumArmed;
@@ -242,7 +266,22 @@ impl Show for DumpPlan {
                         factor, measured, predicted
                     )),
                     None => out.line(format_args!("calibration none")),
+                }?;
+                for c in plan.codecs.iter().flatten() {
+                    out.line(format_args!(
+                        "codec {} stores kernel {}/1024 other {}/1024 rate_mib_s {} stack_bytes {} filter {} predicted_ms {} predicted_mib {}{}",
+                        c.codec.as_str(),
+                        c.store_x1024[0],
+                        c.store_x1024[1],
+                        c.mib_s,
+                        c.stack_bytes,
+                        c.filter.as_str(),
+                        c.ms,
+                        c.mib,
+                        if c.chosen { " chosen" } else { "" }
+                    ))?;
                 }
+                Ok(())
             }
             None => out.line(format_args!("")),
         })
@@ -459,6 +498,7 @@ static DUMP_STATE_ATTR: Attribute = Attribute::read_only::<DumpState>(c_str!("du
 static DUMP_RESERVED_ATTR: Attribute = Attribute::read_only::<DumpReserved>(c_str!("dump_reserved_bytes"));
 static DUMP_CHECKSUM_ATTR: Attribute = Attribute::read_write::<DumpChecksum>(c_str!("dump_checksum"));
 static DUMP_FILTER_ATTR: Attribute = Attribute::read_write::<DumpFilter>(c_str!("dump_filter"));
+static DUMP_CODEC_ATTR: Attribute = Attribute::read_write::<DumpCodec>(c_str!("dump_codec"));
 static DUMP_CHECKSUM_ARMED_ATTR: Attribute = Attribute::read_only::<DumpChecksumArmed>(c_str!("dump_checksum_armed"));
 static SERVICE_DISKS_ATTR: Attribute = Attribute::read_write::<ServiceDisks>(c_str!("service_disks"));
 static PARTNER_ID_ATTR: Attribute = Attribute::read_write::<PartnerId>(c_str!("partner_id"));
@@ -477,7 +517,7 @@ static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 
-static ATTRS: AttributeList<27> = AttributeList::new([
+static ATTRS: AttributeList<28> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -491,6 +531,7 @@ static ATTRS: AttributeList<27> = AttributeList::new([
     &DUMP_PLAN_ATTR,
     &DUMP_CHECKSUM_ATTR,
     &DUMP_FILTER_ATTR,
+    &DUMP_CODEC_ATTR,
     &DUMP_CHECKSUM_ARMED_ATTR,
     &SERVICE_DISKS_ATTR,
     &PARTNER_ID_ATTR,

@@ -25,6 +25,7 @@
 
 use crate::bdev::{BlockDevice, NamedDisk};
 use crate::ct_core::checksum::ChecksumChoice;
+use crate::ct_core::codec::{Codec, CodecChoice};
 use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
@@ -183,7 +184,7 @@ pub(crate) fn arm(path: &str) -> Outcome {
         if arming.armed.is_some() {
             return Err(refuse!(EBUSY, "dump_disk: refused {}: a disk is armed; write none first", path));
         }
-        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum(), dump_filter(), setting(Setting::DumpBudgetMs))?);
+        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum(), dump_filter(), dump_codec(), setting(Setting::DumpBudgetMs))?);
         Ok(())
     })
 }
@@ -489,6 +490,19 @@ pub(crate) fn dump_filter() -> Filter {
 /// Sets the page filter of the next arming; an armed disk keeps its own.
 pub(crate) fn set_dump_filter(filter: Filter) {
     DUMP_FILTER.store(filter as u32, Ordering::Relaxed);
+}
+
+/// The codec asked for (`CodecChoice::encode`; 1 = none, the default),
+/// taken when a disk is armed.
+static DUMP_CODEC: AtomicU32 = AtomicU32::new(1);
+
+pub(crate) fn dump_codec() -> CodecChoice {
+    CodecChoice::decode(DUMP_CODEC.load(Ordering::Relaxed)).unwrap_or(CodecChoice::Fixed(Codec::None))
+}
+
+/// Sets the codec of the next arming; an armed disk keeps its own.
+pub(crate) fn set_dump_codec(choice: CodecChoice) {
+    DUMP_CODEC.store(choice.encode(), Ordering::Relaxed);
 }
 
 pub(crate) fn auto_takeover() -> bool {

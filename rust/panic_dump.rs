@@ -30,13 +30,21 @@
 //! checksum table. With a budget, after every chunk the rest is projected
 //! (`core/src/scheme.rs`) and the dump may switch to a leaner filter.
 //!
+//! A compressed dump (format version 3) is a filtered dump whose chunks
+//! are compressed one by one (`compress.rs`) into the slot's second buffer
+//! and written back to back; the checksum covers the stored bytes, and each
+//! chunk's place, length and codec go into the chunk table in place of the
+//! checksum table.
+//!
 //! Pages are copied with `copy_from_kernel_nofault`: a page that is not
 //! mapped (secret memory, debug page allocation) is written as zeros and
 //! counted, instead of faulting inside the panic.
 
 use crate::bdev::{allocated, BlockDevice, IoBuf, PAGE, SECTOR_SHIFT};
 use crate::crc::KernelCrc;
+use crate::compress::Compressor;
 use crate::ct_core::checksum::ChunkChecksum;
+use crate::ct_core::codec::{ChunkEntry, Codec, ENTRIES_PER_PAGE, ENTRY_SIZE};
 use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
 use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
 use crate::ct_core::pagefilter::{Census, Class, Filter, Walker};
@@ -130,11 +138,43 @@ pub(crate) fn withdraw(target: &DumpTarget) {
 pub(crate) struct Slot {
     bio: KBox<PolledBio>,
     bounce: IoBuf,
+    /// A compressed dump's: what the codec made of the bounce buffer.
+    out: Option<IoBuf>,
 }
 
 impl Slot {
-    pub(crate) fn new(pages: u16, bytes: usize) -> Result<Self> {
-        Ok(Self { bio: PolledBio::new(pages)?, bounce: IoBuf::new(bytes)? })
+    pub(crate) fn new(pages: u16, bytes: usize, compressed: bool) -> Result<Self> {
+        let out = if compressed { Some(IoBuf::new(bytes)?) } else { None };
+        Ok(Self { bio: PolledBio::new(pages)?, bounce: IoBuf::new(bytes)?, out })
+    }
+
+    /// The memory it holds.
+    fn allocated(&self) -> usize {
+        self.bio.allocated() + self.bounce.allocated() + self.out.as_ref().map_or(0, IoBuf::allocated)
+    }
+
+    /// Compresses the first `len` bytes of the bounce buffer into the
+    /// output buffer, if that saves at least a page. Returns the codec and
+    /// the bytes to store; the stored pages' tail past them is zeroed.
+    fn compress(&mut self, compressor: Option<&mut Compressor>, len: usize) -> (Codec, usize) {
+        let (Some(c), Some(out)) = (compressor, self.out.as_mut()) else { return (Codec::None, len) };
+        let (Some(src), Some(dst)) = (self.bounce.as_slice().get(..len), out.as_mut_slice().get_mut(..len.saturating_sub(PAGE))) else {
+            return (Codec::None, len);
+        };
+        match c.compress(src, dst) {
+            Some(n) => {
+                if let Some(tail) = out.as_mut_slice().get_mut(n..n.next_multiple_of(PAGE)) {
+                    tail.fill(0);
+                }
+                (c.codec(), n)
+            }
+            None => (Codec::None, len),
+        }
+    }
+
+    /// The bytes a chunk stored with `codec` is written from.
+    fn stored(&self, codec: Codec) -> &IoBuf {
+        stored_buffer(&self.bounce, &self.out, codec)
     }
 
     /// The bounce buffer, while nothing is in flight (arming's probe).
@@ -215,6 +255,15 @@ impl Slot {
             pages += 1;
         }
         pages
+    }
+}
+
+/// The buffer a chunk stored with `codec` is written from: the codec's
+/// output, or the bounce buffer for a chunk stored as it is.
+fn stored_buffer<'a>(bounce: &'a IoBuf, out: &'a Option<IoBuf>, codec: Codec) -> &'a IoBuf {
+    match (out, codec) {
+        (Some(out), Codec::Lz4 | Codec::Zstd) => out,
+        _ => bounce,
     }
 }
 
@@ -409,6 +458,43 @@ impl Filtering {
     }
 }
 
+impl Filtering {
+    /// Fills `kernel` with kernel pages and `other` with pages of the other
+    /// classes, none of them all zeros, picked at a stride through the
+    /// RAM ranges: arming's sample for the codec probe. Returns the bytes
+    /// of each filled.
+    pub(crate) fn sample(&mut self, ranges: &[RamRange], kernel: &mut [u8], other: &mut [u8]) -> (usize, usize) {
+        let total: u64 = ranges.iter().map(|r| r.len / PAGE as u64).sum();
+        // About 32 chunks' worth of pages visited: a few percent of
+        // kernel pages still fill most of a chunk.
+        let want = (kernel.len() / PAGE) as u64 * 32;
+        let stride = (total / want.max(1)).max(1);
+        self.walker.reset();
+        self.memmap.forget();
+        let (mut k, mut o) = (0usize, 0usize);
+        for (pass, index, phys) in ScanCursor::new(ranges) {
+            if pass > 0 || (k >= kernel.len() && o >= other.len()) {
+                break;
+            }
+            if index % stride != 0 {
+                continue;
+            }
+            let Self { walker, memmap, .. } = self;
+            let class = walker.class(phys / PAGE as u64, &mut |addr, buf| memmap.read(addr, buf));
+            let (buf, at) = if class == Class::Kernel { (&mut *kernel, &mut k) } else { (&mut *other, &mut o) };
+            let Some(dst) = buf.get_mut(*at..*at + PAGE) else { continue };
+            // SAFETY: `phys` lies in System RAM, in the direct map.
+            let src = unsafe { shims::ct_phys_to_virt(phys) } as u64;
+            if read_nofault(src, dst) && !dst.chunks_exact(8).all(|w| w == [0u8; 8]) {
+                *at += PAGE;
+            }
+        }
+        self.walker.reset();
+        self.memmap.forget();
+        (k, o)
+    }
+}
+
 /// What a rehearsal measured (see `PanicState::rehearse`).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Rehearsal {
@@ -456,13 +542,18 @@ pub(crate) struct PanicState {
     pub(crate) checksum: ChunkChecksum,
     /// The page filter's state, for a filtered dump.
     pub(crate) filtering: Option<Filtering>,
+    /// A compressed dump (format version 3): a chunk table, and the bytes
+    /// of its data area.
+    pub(crate) chunk_table: Option<u64>,
+    /// Its codec (none: every chunk stored as it is).
+    pub(crate) compressor: Option<Compressor>,
 }
 
 impl PanicState {
     /// The memory all of this takes, allocation by allocation as kmalloc
     /// gave it (`ksize`): what arming reserves for the panic path.
     pub(crate) fn allocated(&self) -> usize {
-        let slots: usize = self.slots.iter().map(|s| s.bio.allocated() + s.bounce.allocated()).sum();
+        let slots: usize = self.slots.iter().map(Slot::allocated).sum();
         self.header.allocated()
             + self.header_bio.allocated()
             + self.crc_page.allocated()
@@ -471,6 +562,12 @@ impl PanicState {
             + allocated(self.slots.as_ptr())
             + allocated(self.ranges.as_ptr())
             + self.filtering.as_ref().map_or(0, Filtering::allocated)
+            + self.compressor.as_ref().map_or(0, Compressor::allocated)
+    }
+
+    /// Table entries in a page: chunk table entries, or checksums.
+    fn entries_per_page(&self) -> u64 {
+        if self.chunk_table.is_some() { ENTRIES_PER_PAGE } else { CRCS_PER_PAGE }
     }
 
     pub(crate) fn header_buf_mut(&mut self) -> &mut IoBuf {
@@ -703,6 +800,19 @@ impl PanicState {
                 None => "",
             }
         );
+        if self.chunk_table.is_some() {
+            let (codec, stored) = {
+                let h = self.header();
+                (h.codec(), h.stored_bytes())
+            };
+            pr_emerg!(
+                "dump codec {}: {} MiB of stream stored in {} MiB ({} KiB)\n",
+                codec.as_str(),
+                watermark >> 20,
+                stored >> 20,
+                stored >> 10
+            );
+        }
         if let Some((filter, census, switches)) = filter {
             pr_emerg!(
                 "dump filter {}: kept {} of {} MiB of RAM (kernel {}, cache {}, user {}, free {} MiB; {} zero pages dropped; {} re-plans)\n",
@@ -752,8 +862,16 @@ impl PanicState {
         let mut budget_cut = false;
         let mut outcome = Ok(());
         let dump_bytes = self.header().dump_bytes();
+        let per_page = self.entries_per_page();
+        // A compressed dump: bytes of the data area taken, and its size.
+        let mut stored = 0u64;
+        let room = self.chunk_table.unwrap_or(u64::MAX);
         loop {
-            let max = (chunk_size.min(capacity - written) / PAGE as u64) as usize;
+            let mut max = (chunk_size.min(capacity - written) / PAGE as u64) as usize;
+            if stored.saturating_add(chunk_size) > room {
+                // The next chunk might not fit (stored as it is).
+                max = 0;
+            }
             if max == 0 {
                 // The disk is full. A filtered stream may have ended right
                 // there, and has if it holds every page (each page is kept
@@ -785,31 +903,45 @@ impl PanicState {
                 ended = true;
                 break;
             }
-            let data = slot.bounce.as_slice().get(..pages * PAGE).unwrap_or(&[]);
+            let (codec, stored_len) = slot.compress(self.compressor.as_mut(), pages * PAGE);
+            let data = slot.stored(codec).as_slice().get(..stored_len).unwrap_or(&[]);
             let crc = self.checksum.compute(&KernelCrc, data);
-            let index = chunk % CRCS_PER_PAGE;
+            let index = chunk % per_page;
             if index == 0 && chunk > 0 {
-                if let Err(e) = self.write_crc_page(bdev, table_offset, chunk / CRCS_PER_PAGE - 1) {
+                if let Err(e) = self.write_crc_page(bdev, table_offset, chunk / per_page - 1) {
                     outcome = Err(e);
                     break;
                 }
                 self.crc_page.as_mut_slice().fill(0);
             }
-            let at = index as usize * 4;
-            if let Some(entry) = self.crc_page.as_mut_slice().get_mut(at..at + 4) {
-                entry.copy_from_slice(&crc.to_le_bytes());
+            if self.chunk_table.is_some() {
+                let entry = ChunkEntry { checksum: crc, stored_len: stored_len as u32, disk_page: (stored / PAGE as u64) as u32, codec };
+                let at = index as usize * ENTRY_SIZE;
+                if let Some(slot) = self.crc_page.as_mut_slice().get_mut(at..at + ENTRY_SIZE) {
+                    entry.encode(slot);
+                }
+            } else {
+                let at = index as usize * 4;
+                if let Some(entry) = self.crc_page.as_mut_slice().get_mut(at..at + 4) {
+                    entry.copy_from_slice(&crc.to_le_bytes());
+                }
             }
             let Some(slot) = self.slots.get_mut(chunk.checked_rem(slots).unwrap_or(0) as usize) else { break };
-            let sector = (data_offset + written) >> SECTOR_SHIFT;
-            let bounce = &slot.bounce;
-            // SAFETY: The disk polls; the bounce pages are untouched until
-            // this slot's bio is reaped (next use of the slot, or `drain`).
-            let submitted = unsafe { slot.bio.submit_write(bdev, sector, (0..pages).map(|p| bounce.page(p * PAGE))) };
+            let at = if self.chunk_table.is_some() { stored } else { written };
+            let sector = (data_offset + at) >> SECTOR_SHIFT;
+            let Slot { bio, bounce, out } = slot;
+            let source = stored_buffer(bounce, out, codec);
+            let stored_pages = stored_len.div_ceil(PAGE);
+            // SAFETY: The disk polls; the bounce and output pages are
+            // untouched until this slot's bio is reaped (next use of the
+            // slot, or `drain`).
+            let submitted = unsafe { bio.submit_write(bdev, sector, (0..stored_pages).map(|p| source.page(p * PAGE))) };
             if let Err(e) = submitted {
                 outcome = Err(e);
                 break;
             }
             written += (pages * PAGE) as u64;
+            stored += (stored_pages * PAGE) as u64;
             chunk += 1;
             if let Some(f) = filtering.as_mut() {
                 self.replan(f, &scan, started, written, &mut exact_census);
@@ -820,7 +952,7 @@ impl PanicState {
                     break;
                 }
                 watermark = written;
-                self.record_progress(watermark, unreadable, filtering.as_ref(), scan.scanned());
+                self.record_progress(watermark, stored, unreadable, filtering.as_ref(), scan.scanned());
                 if let Err(e) = self.write_header(bdev) {
                     outcome = Err(e);
                     break;
@@ -839,7 +971,7 @@ impl PanicState {
             match self.progress(bdev, table_offset, chunk.saturating_sub(1), filtering.as_mut(), scan.scanned()) {
                 Ok(()) => {
                     watermark = written;
-                    self.record_progress(watermark, unreadable, filtering.as_ref(), scan.scanned());
+                    self.record_progress(watermark, stored, unreadable, filtering.as_ref(), scan.scanned());
                 }
                 Err(e) => outcome = Err(e),
             }
@@ -917,7 +1049,7 @@ impl PanicState {
         scanned: [u64; 2],
     ) -> Result<(), PollError> {
         self.drain()?;
-        self.write_crc_page(bdev, table_offset, last_chunk / CRCS_PER_PAGE)?;
+        self.write_crc_page(bdev, table_offset, last_chunk / self.entries_per_page())?;
         match filtering {
             Some(f) => f.flush(bdev, scanned),
             None => Ok(()),
@@ -925,9 +1057,12 @@ impl PanicState {
     }
 
     /// Puts a progress point's figures into the header (not yet written).
-    fn record_progress(&mut self, watermark: u64, unreadable: u32, filtering: Option<&Filtering>, scanned: [u64; 2]) {
+    fn record_progress(&mut self, watermark: u64, stored: u64, unreadable: u32, filtering: Option<&Filtering>, scanned: [u64; 2]) {
         let mut h = self.header();
         h.set_watermark(watermark);
+        if h.has_chunk_table() {
+            h.set_stored_bytes(stored);
+        }
         h.set_unreadable_pages(unreadable);
         if let Some(f) = filtering {
             h.set_scanned(scanned);

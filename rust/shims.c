@@ -11,6 +11,9 @@
 #include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
+#include <linux/lz4.h>
+#include <linux/zstd.h>
+#include <linux/sched/task_stack.h>
 #include <linux/workqueue.h>
 #include <linux/mm.h>
 #include <linux/panic_notifier.h>
@@ -381,4 +384,81 @@ void ct_debugfs_init(u32 *panic_after_mib)
 void ct_debugfs_exit(void)
 {
 	debugfs_remove(ct_debugfs);
+}
+
+/*
+ * The zstd codec of the dump (codec.rs). linux/zstd.h is not among the
+ * bindings' headers, and zstd_get_params() returns a struct by value: the
+ * parameters stay on this side. Level 1, the fastest, for a chunk of
+ * `chunk` bytes; the workspace bound and every compression use the same
+ * parameters, so the context never needs more than it was given.
+ */
+#define CT_ZSTD_LEVEL 1
+
+size_t ct_zstd_workspace_size(size_t chunk)
+{
+	zstd_parameters p = zstd_get_params(CT_ZSTD_LEVEL, chunk);
+
+	return zstd_cctx_workspace_bound(&p.cParams);
+}
+
+void *ct_zstd_init(void *workspace, size_t size) { return zstd_init_cctx(workspace, size); }
+
+/* The compressed length, or 0 when it does not fit in `cap` (or failed). */
+size_t ct_zstd_compress(void *cctx, void *dst, size_t cap, const void *src, size_t len, size_t chunk)
+{
+	zstd_parameters p = zstd_get_params(CT_ZSTD_LEVEL, chunk);
+	size_t n = zstd_compress_cctx(cctx, dst, cap, src, len, &p);
+
+	return zstd_is_error(n) ? 0 : n;
+}
+
+size_t ct_lz4_workspace_size(void) { return LZ4_MEM_COMPRESS; }
+
+/*
+ * The stack one compression takes, measured at arming: the unused part of
+ * this task's stack below the caller is painted, the codec runs on the
+ * sample with interrupts off (nothing else touches the stack meanwhile),
+ * and the deepest byte no longer painted tells how deep it went. Not
+ * instrumented by KASAN: it writes and reads below the stack pointer on
+ * purpose. codec: 1 lz4, 2 zstd (codec.rs). Returns the compressed length
+ * (0: did not fit) and the stack bytes in *stack.
+ */
+#define CT_STACK_PAINT 0x6b
+#define CT_STACK_GUARD 1024
+
+static __no_sanitize_address noinline unsigned long ct_stack_paint(unsigned long below)
+{
+	volatile u8 *p = (u8 *)task_stack_page(current) + CT_STACK_GUARD;
+
+	for (; (unsigned long)p < below; p++)
+		*p = CT_STACK_PAINT;
+	return below;
+}
+
+static __no_sanitize_address noinline unsigned long ct_stack_deepest(unsigned long below)
+{
+	const volatile u8 *p = (u8 *)task_stack_page(current) + CT_STACK_GUARD;
+
+	while ((unsigned long)p < below && *p == CT_STACK_PAINT)
+		p++;
+	return (unsigned long)p;
+}
+
+size_t ct_compress_measured(int codec, void *work, void *dst, size_t cap, const void *src,
+			    size_t len, size_t chunk, size_t *stack)
+{
+	/* Painting stops well below this frame and the painter's own. */
+	unsigned long flags, sp = current_stack_pointer, top = sp - 512;
+	size_t n = 0;
+
+	local_irq_save(flags);
+	ct_stack_paint(top);
+	if (codec == 1)
+		n = LZ4_compress_fast(src, dst, len, cap, 1, work);
+	else if (codec == 2)
+		n = ct_zstd_compress(work, dst, cap, src, len, chunk);
+	*stack = sp - ct_stack_deepest(top);
+	local_irq_restore(flags);
+	return n;
 }

@@ -76,4 +76,11 @@ void ct_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
 bool ct_queue_work_unbound(struct work_struct *work);
 void ct_init_completion(struct completion *done);
 
+size_t ct_zstd_workspace_size(size_t chunk);
+void *ct_zstd_init(void *workspace, size_t size);
+size_t ct_zstd_compress(void *cctx, void *dst, size_t cap, const void *src, size_t len, size_t chunk);
+size_t ct_lz4_workspace_size(void);
+size_t ct_compress_measured(int codec, void *work, void *dst, size_t cap, const void *src,
+			    size_t len, size_t chunk, size_t *stack);
+
 #endif

@@ -104,6 +104,30 @@ extern "C" {
     pub(crate) fn __crc32c_le(crc: u32, address: *const u8, length: usize) -> u32;
     /// `lib/xxhash.c`: XXH64 of `length` bytes with `seed`.
     pub(crate) fn xxh64(input: *const c_void, length: usize, seed: u64) -> u64;
+    /// `lib/lz4`: one LZ4 block; 0 when it does not fit in `max_output`.
+    pub(crate) fn LZ4_compress_fast(
+        source: *const kernel::ffi::c_char,
+        dest: *mut kernel::ffi::c_char,
+        input_size: c_int,
+        max_output: c_int,
+        acceleration: c_int,
+        wrkmem: *mut c_void,
+    ) -> c_int;
+    pub(crate) fn ct_lz4_workspace_size() -> usize;
+    pub(crate) fn ct_zstd_workspace_size(chunk: usize) -> usize;
+    pub(crate) fn ct_zstd_init(workspace: *mut c_void, size: usize) -> *mut c_void;
+    pub(crate) fn ct_zstd_compress(cctx: *mut c_void, dst: *mut c_void, cap: usize, src: *const c_void, len: usize, chunk: usize) -> usize;
+    /// A compression (codec 1 lz4, 2 zstd) with the stack it took measured.
+    pub(crate) fn ct_compress_measured(
+        codec: c_int,
+        work: *mut c_void,
+        dst: *mut c_void,
+        cap: usize,
+        src: *const c_void,
+        len: usize,
+        chunk: usize,
+        stack: *mut usize,
+    ) -> usize;
     /// `kernel/vmcore_info.c`: physical address of the VMCOREINFO ELF note.
     pub(crate) fn paddr_vmcoreinfo_note() -> bindings::phys_addr_t;
 }

@@ -257,6 +257,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         ("dump_checksum", config.dump.checksum.clone()),
         ("dump_filter", config.dump.filter.clone()),
         ("dump_budget_ms", config.dump.budget_ms.map(|v| v.to_string())),
+        ("dump_codec", config.dump.codec.clone()),
     ];
     let mut rearm = false;
     for (name, value) in knobs {
@@ -265,7 +266,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
             steps.push(step(name, "unchanged", Some(value)));
         } else {
             write_knob(name, &value)?;
-            rearm |= matches!(name, "dump_bios_in_flight" | "dump_checksum" | "dump_filter" | "dump_budget_ms");
+            rearm |= matches!(name, "dump_bios_in_flight" | "dump_checksum" | "dump_filter" | "dump_budget_ms" | "dump_codec");
             steps.push(step(name, "set", Some(value)));
         }
     }

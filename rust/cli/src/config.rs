@@ -14,6 +14,7 @@
 //! checksum = "auto"           # of each chunk: auto (the faster here), crc32c, xxh64
 //! filter = "all"              # pages kept: all, no-free, no-cache, kernel
 //! budget_ms = 0               # the dump's time budget: a leaner filter to meet it
+//! codec = "none"              # chunk compression: none, lz4, zstd, auto
 //! cpu_registers = true        # crash_kexec_post_notifiers
 //!
 //! [service]
@@ -49,6 +50,7 @@
 
 use crate::error::Error;
 use coretakeover_core::checksum::ChecksumChoice;
+use coretakeover_core::codec::CodecChoice;
 use coretakeover_core::pagefilter::Filter;
 use coretakeover_core::ids::{ClusterId, NodeId};
 use serde::{Deserialize, Serialize};
@@ -90,6 +92,8 @@ pub struct Dump {
     pub filter: Option<String>,
     /// The dump's time budget in ms, 0 for none (`dump_budget_ms`).
     pub budget_ms: Option<u32>,
+    /// The chunk codec: "none", "lz4", "zstd" or "auto" (`dump_codec`).
+    pub codec: Option<String>,
     /// Save every CPU's registers in a panic (crash_kexec_post_notifiers).
     #[serde(default = "yes")]
     pub cpu_registers: bool,
@@ -244,6 +248,11 @@ impl Config {
                 return Err(format!("dump.filter: {f:?} is not one of \"all\", \"no-free\", \"no-cache\", \"kernel\""));
             }
         }
+        if let Some(c) = &self.dump.codec {
+            if CodecChoice::parse(c).is_none() || c.trim() != c {
+                return Err(format!("dump.codec: {c:?} is not one of \"none\", \"lz4\", \"zstd\", \"auto\""));
+            }
+        }
         if !self.dump.crash_dir.is_absolute() {
             return Err(format!("dump.crash_dir: {} is not an absolute path", self.dump.crash_dir.display()));
         }
@@ -382,6 +391,9 @@ auto_takeover = true
         assert_eq!(c.dump.checksum.as_deref(), Some("xxh64"));
         let c = Config::parse(&FULL.replace("bios_in_flight = 4", "filter = \"kernel\"")).unwrap();
         assert_eq!(c.dump.filter.as_deref(), Some("kernel"));
+        let c = Config::parse(&FULL.replace("bios_in_flight = 4", "codec = \"zstd\"")).unwrap();
+        assert_eq!(c.dump.codec.as_deref(), Some("zstd"));
+        assert!(Config::parse(&FULL.replace("bios_in_flight = 4", "codec = \"gzip\"")).unwrap_err().contains("dump.codec"));
     }
 
     #[test]

@@ -41,7 +41,8 @@ use crate::output::{emit, Report};
 use crate::private_file::{self, Policy, PrivateFile};
 use coretakeover_core::header::{flags, DumpState, Header, RamRange};
 use coretakeover_core::notes::{note_registers, parse_crash_note, prstatus_note, PRSTATUS_NOTE_SIZE, RIP, RSP};
-use coretakeover_core::plan::{saved_bytes, ChecksumTable, PageMap, Run, PAGE_SIZE};
+use coretakeover_core::codec::{ChunkTable, ChunkTableError, Codec};
+use coretakeover_core::plan::{saved_bytes, ChecksumTable, PageMap, Run, TableError, PAGE_SIZE};
 use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, Writer};
 use object::write::StreamingBuffer;
@@ -89,6 +90,10 @@ struct SaveReport {
     segments: usize,
     /// The dump's page filter ("all": every page).
     filter: &'static str,
+    /// The chunk codec ("none": stored as they are), and the bytes the
+    /// chunks took on the disk.
+    codec: &'static str,
+    stored_bytes: u64,
     chunks_verified: u64,
     kernel_release: String,
     panic_message: String,
@@ -120,11 +125,13 @@ impl Report for SaveReport {
         let what = if self.complete { "complete dump" } else { "truncated dump" };
         writeln!(
             out,
-            "saved {what} of {} ({} of {} MiB, page filter {}, {} segments, {} chunks verified) to {}",
+            "saved {what} of {} ({} of {} MiB, page filter {}, codec {} ({} MiB on the disk), {} segments, {} chunks verified) to {}",
             self.kernel_release,
             self.saved_bytes >> 20,
             self.dump_bytes >> 20,
             self.filter,
+            self.codec,
+            self.stored_bytes >> 20,
             self.segments,
             self.chunks_verified,
             self.vmcore
@@ -147,10 +154,11 @@ impl Report for SaveReport {
     }
 }
 
-/// A chunk whose checksum did not match, and the RAM it holds.
+/// A chunk that failed its check, the RAM it holds, and why.
 struct BadChunk {
     index: u64,
     phys: u64,
+    why: String,
 }
 
 /// The physical address of byte `offset` of the stream.
@@ -184,19 +192,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     }
 
     let ranges: Vec<RamRange> = header.ranges().collect();
-    let data_offset = header.data_offset();
-    let chunk = u64::from(header.chunk_size());
     let chunks = header.chunks_written();
-    let checksum = header.chunk_checksum();
-    let entries = disk.read(header.crc_table_offset(), (chunks * 4) as usize)?;
-    let table = ChecksumTable::new(&entries, header.chunk_size(), watermark).map_err(|e| Error::Damaged {
-        path: disk.path.clone(),
-        reason: format!("{e}"),
-        saved: "nothing saved".into(),
-    })?;
+    let stream = Stream::open(&disk, header)?;
     let layout = Layout::read(&disk, header, &ranges, watermark)?;
 
-    let (prstatus, cpus) = cpu_registers(&disk, header, &layout)?;
+    let (prstatus, cpus) = cpu_registers(&stream, &layout)?;
     let mut note = prstatus;
     note.extend_from_slice(&vmcoreinfo_with_crashtime(header.vmcoreinfo(), header.panic_ns() / 1_000_000_000));
 
@@ -278,16 +278,13 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
             indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let mut buf = AlignedBuf::new(chunk as usize);
         for index in 0..chunks {
-            let Some(c) = table.chunk(index) else { break };
-            disk.read_into(data_offset + c.start, &mut buf)?;
-            let data = &buf[..c.len as usize];
-            if checksum.compute(&HostCrc, data) != c.crc {
-                bad.push(BadChunk { index, phys: layout.phys_of(c.start) });
+            let (start, data, verdict) = stream.chunk(index)?;
+            if let Err(why) = verdict {
+                bad.push(BadChunk { index, phys: layout.phys_of(start), why });
             }
-            writer.write(data);
-            progress.inc(c.len);
+            writer.write(&data);
+            progress.inc(data.len() as u64);
         }
         progress.finish_and_clear();
     }
@@ -299,17 +296,17 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     let complete = state == DumpState::Complete || (state == DumpState::Saved && header.flags() & flags::SAVED_TRUNCATED == 0);
     if !bad.is_empty() {
         let list: Vec<String> =
-            bad.iter().take(8).map(|b| format!("chunk {} (RAM at {:#x})", b.index, b.phys)).collect();
+            bad.iter().take(8).map(|b| format!("chunk {} (RAM at {:#x}: {})", b.index, b.phys, b.why)).collect();
         return Err(Error::Damaged {
             path: disk.path.clone(),
             reason: format!(
-                "{} of {chunks} chunks fail their checksum: {}{}",
+                "{} of {chunks} chunks fail their check: {}{}",
                 bad.len(),
                 list.join(", "),
                 if bad.len() > 8 { ", ..." } else { "" }
             ),
             saved: format!(
-                "{} holds all {} MiB as read, damaged chunks included; the dump header is left unsaved",
+                "{} holds all {} MiB as read, damaged chunks included (a compressed one as zeros); the dump header is left unsaved",
                 output.display(),
                 watermark >> 20
             ),
@@ -335,6 +332,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         dump_bytes: header.dump_bytes(),
         segments: layout.runs.len(),
         filter: header.filter().as_str(),
+        codec: header.codec().as_str(),
+        stored_bytes: header.stored_bytes(),
         chunks_verified: chunks,
         kernel_release: String::from_utf8_lossy(header.kernel_release()).into_owned(),
         panic_message: String::from_utf8_lossy(header.panic_message()).into_owned(),
@@ -346,7 +345,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     };
     let mut report = report;
     if let Some(dir) = dir {
-        let ram = DumpRam::new(&disk, header, &layout);
+        let ram = DumpRam::new(&stream, &layout);
         let text = crate::dmesg::vmcoreinfo_text(header.vmcoreinfo());
         report.dmesg = Some(match crate::dmesg::read(&text, &ram, header.page_offset()) {
             Ok(log) => PrivateFile::write_all(&dir.join("dmesg.txt"), policy, log.as_bytes()).map(|p| p.display().to_string()).map_err(|e| e.to_string()),
@@ -375,15 +374,14 @@ pub fn save_to_crash_dir(disk: &Path, crash_dir: &Path, json: bool, out: &mut dy
 /// The dumped RAM, read from the disk page by page (and kept: the log's
 /// walk reads the same pages many times).
 struct DumpRam<'a> {
-    disk: &'a Disk,
-    header: &'a Header<Vec<u8>>,
+    stream: &'a Stream<'a>,
     layout: &'a Layout,
     pages: std::cell::RefCell<std::collections::HashMap<u64, Option<Vec<u8>>>>,
 }
 
 impl<'a> DumpRam<'a> {
-    fn new(disk: &'a Disk, header: &'a Header<Vec<u8>>, layout: &'a Layout) -> Self {
-        Self { disk, header, layout, pages: Default::default() }
+    fn new(stream: &'a Stream<'a>, layout: &'a Layout) -> Self {
+        Self { stream, layout, pages: Default::default() }
     }
 
     fn page(&self, phys: u64) -> Option<Vec<u8>> {
@@ -391,7 +389,7 @@ impl<'a> DumpRam<'a> {
         let mut pages = self.pages.borrow_mut();
         pages
             .entry(page)
-            .or_insert_with(|| read_ram(self.disk, self.header, self.layout, page, ALIGN).ok().flatten())
+            .or_insert_with(|| read_ram(self.stream, self.layout, page, ALIGN).ok().flatten())
             .clone()
     }
 }
@@ -413,7 +411,8 @@ impl crate::dmesg::Ram for DumpRam<'_> {
 
 /// The `NT_PRSTATUS` notes of every CPU whose registers the dump holds, in
 /// CPU order, and what is known of each CPU.
-fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, layout: &Layout) -> Result<(Vec<u8>, Vec<CpuRegisters>), Error> {
+fn cpu_registers(stream: &Stream<'_>, layout: &Layout) -> Result<(Vec<u8>, Vec<CpuRegisters>), Error> {
+    let header = stream.header;
     let panic_cpu = Some(usize::from(header.panic_cpu())).filter(|&c| c != usize::from(coretakeover_core::header::NO_CPU));
     let count = header.cpu_count().max(panic_cpu.map_or(0, |c| c + 1));
     let note_size = (header.cpu_note_size() as usize).clamp(PRSTATUS_NOTE_SIZE, ALIGN);
@@ -427,7 +426,7 @@ fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, layout: &Layout) -> Resu
                 .map(|r| (prstatus_note(&r).to_vec(), "panic-path"))
                 .ok_or_else(|| "the panic path saved none (a dump made before registers were saved)".to_string())
         } else if let Some(phys) = header.cpu_note(cpu) {
-            read_ram(disk, header, layout, phys, note_size)?
+            read_ram(stream, layout, phys, note_size)?
                 .ok_or_else(|| format!("its crash_notes at {phys:#x} are not in the saved part of the dump"))
                 .and_then(|buf| {
                     parse_crash_note(&buf).map(|n| (n.to_vec(), "crash_notes")).map_err(|e| {
@@ -458,12 +457,132 @@ fn cpu_registers(disk: &Disk, header: &Header<Vec<u8>>, layout: &Layout) -> Resu
 }
 
 /// `len` bytes of RAM at `phys` as the dump holds them, if saved.
-fn read_ram(disk: &Disk, header: &Header<Vec<u8>>, layout: &Layout, phys: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
-    let Some(at) = layout.stream_offset(phys, len as u64).map(|o| header.data_offset() + o) else { return Ok(None) };
-    let start = at - at % ALIGN as u64;
-    let skip = (at - start) as usize;
-    let buf = disk.read(start, skip + len)?;
-    Ok(buf.get(skip..skip + len).map(<[u8]>::to_vec))
+fn read_ram(stream: &Stream<'_>, layout: &Layout, phys: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
+    let Some(at) = layout.stream_offset(phys, len as u64) else { return Ok(None) };
+    stream.read(at, len)
+}
+
+/// The dump's stream as the disk holds it: as it is, with a checksum table
+/// (versions 1 and 2), or chunk by chunk, stored or compressed, with a
+/// chunk table (version 3).
+struct Stream<'a> {
+    disk: &'a Disk,
+    header: &'a Header<Vec<u8>>,
+    /// The table's entries below the watermark.
+    entries: AlignedBuf,
+    /// Version 3: the chunk decompressed last (random reads come in runs).
+    last: std::cell::RefCell<Option<(u64, Vec<u8>)>>,
+}
+
+impl<'a> Stream<'a> {
+    fn open(disk: &'a Disk, header: &'a Header<Vec<u8>>) -> Result<Self, Error> {
+        let damaged = |reason: String| Error::Damaged { path: disk.path.clone(), reason, saved: "nothing saved".into() };
+        let chunks = header.chunks_written();
+        let entries = disk.read(header.crc_table_offset(), (chunks * header.table_entry_size()) as usize)?;
+        let stream = Self { disk, header, entries, last: Default::default() };
+        if header.has_chunk_table() {
+            let area = disk.size().saturating_sub(header.data_offset());
+            if header.stored_bytes() > area {
+                return Err(damaged(format!("the chunks take {} bytes, the disk's data area has {area}", header.stored_bytes())));
+            }
+            stream.chunk_table().map_err(|e| damaged(format!("{e}")))?;
+        } else {
+            stream.checksum_table().map_err(|e| damaged(format!("{e}")))?;
+        }
+        Ok(stream)
+    }
+
+    fn checksum_table(&self) -> Result<ChecksumTable<'_>, TableError> {
+        ChecksumTable::new(&self.entries, self.header.chunk_size(), self.header.watermark())
+    }
+
+    fn chunk_table(&self) -> Result<ChunkTable<'_>, ChunkTableError> {
+        ChunkTable::new(&self.entries, self.header.chunk_size(), self.header.watermark(), self.header.stored_bytes())
+    }
+
+    /// Chunk `index`: its stream offset, its stream bytes, and whether they
+    /// passed their checks (a chunk that fails is given as read; a
+    /// compressed one that fails, as zeros).
+    fn chunk(&self, index: u64) -> Result<(u64, Vec<u8>, Result<(), String>), Error> {
+        let h = self.header;
+        let chunk = u64::from(h.chunk_size());
+        let start = index * chunk;
+        let len = chunk.min(h.watermark().saturating_sub(start)) as usize;
+        let checksum = h.chunk_checksum();
+        if !h.has_chunk_table() {
+            let c = self.checksum_table().ok().and_then(|t| t.chunk(index));
+            let buf = self.disk.read(h.data_offset() + start, len)?;
+            let data = buf[..len].to_vec();
+            let verdict = match c {
+                Some(c) if checksum.compute(&HostCrc, &data) == c.crc => Ok(()),
+                _ => Err("fails its checksum".to_string()),
+            };
+            return Ok((start, data, verdict));
+        }
+        let failed = |why: String| Ok((start, vec![0u8; len], Err(why)));
+        let c = match self.chunk_table().ok().and_then(|t| t.chunk(index)) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return failed(format!("{e}")),
+            None => return failed("beyond the chunk table".into()),
+        };
+        let stored_len = c.entry.stored_len as usize;
+        let buf = self.disk.read(h.data_offset() + c.disk, stored_len)?;
+        let stored = &buf[..stored_len];
+        if checksum.compute(&HostCrc, stored) != c.entry.checksum {
+            return failed(format!("its {} stored bytes fail their checksum", stored_len));
+        }
+        let mut data = vec![0u8; len];
+        let decoded = match c.entry.codec {
+            Codec::None => {
+                data.copy_from_slice(stored);
+                Ok(len)
+            }
+            Codec::Lz4 => lz4_flex::block::decompress_into(stored, &mut data).map_err(|e| e.to_string()),
+            Codec::Zstd => ruzstd::decoding::FrameDecoder::new().decode_all(stored, &mut data).map_err(|e| e.to_string()),
+        };
+        match decoded {
+            Ok(n) if n == len => Ok((start, data, Ok(()))),
+            Ok(n) => failed(format!("{} decompresses to {n} bytes, not {len}", c.entry.codec.as_str())),
+            Err(e) => failed(format!("{} does not decompress: {e}", c.entry.codec.as_str())),
+        }
+    }
+
+    /// `len` bytes of the stream at `offset`, if every chunk they lie in
+    /// passed its checks (version 3; versions 1 and 2 read as they are).
+    fn read(&self, offset: u64, len: usize) -> Result<Option<Vec<u8>>, Error> {
+        let h = self.header;
+        if !h.has_chunk_table() {
+            let at = h.data_offset() + offset;
+            let start = at - at % ALIGN as u64;
+            let skip = (at - start) as usize;
+            let buf = self.disk.read(start, skip + len)?;
+            return Ok(buf.get(skip..skip + len).map(<[u8]>::to_vec));
+        }
+        let chunk = u64::from(h.chunk_size()).max(1);
+        let mut out = Vec::with_capacity(len);
+        let mut at = offset;
+        while out.len() < len {
+            let index = at / chunk;
+            let cached = matches!(&*self.last.borrow(), Some((i, _)) if *i == index);
+            if !cached {
+                let (_, data, verdict) = self.chunk(index)?;
+                if verdict.is_err() {
+                    return Ok(None);
+                }
+                *self.last.borrow_mut() = Some((index, data));
+            }
+            let last = self.last.borrow();
+            let Some((_, data)) = last.as_ref() else { return Ok(None) };
+            let within = (at - index * chunk) as usize;
+            let take = (data.len().saturating_sub(within)).min(len - out.len());
+            if take == 0 {
+                return Ok(None);
+            }
+            out.extend_from_slice(&data[within..within + take]);
+            at += take as u64;
+        }
+        Ok(Some(out))
+    }
 }
 
 /// Where the saved RAM lies in the dump's stream: runs of pages, sorted by

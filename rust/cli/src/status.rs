@@ -72,6 +72,8 @@ struct HeaderReport {
     /// From the disk's earlier dump, saved whole: its predicted and measured
     /// ms, and the factor (×1024) this arming's predictions were scaled by.
     calibration: Option<(u32, u32, u32)>,
+    /// A compressed dump (format version 3): its codec and what it stored.
+    codec: Option<CodecReport>,
     beacon_latency_us: u64,
     /// The dumped kernel's direct-map base (KASLR moves it at every boot).
     page_offset: u64,
@@ -101,6 +103,18 @@ struct SwitchReport {
     pass: u8,
     pages_visited: u32,
     projected_ms: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct CodecReport {
+    codec: &'static str,
+    /// Bytes of the data area the chunks below the watermark take.
+    stored_bytes: u64,
+    /// At arming: stored bytes per stream byte ×1024 for the chosen filter,
+    /// the codec's rate (MiB/s) and the stack one compression took.
+    share_x1024: u32,
+    mib_s: u32,
+    stack_bytes: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,6 +219,10 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
             }
         }),
         calibration: h.calibration(),
+        codec: h.has_chunk_table().then(|| {
+            let (share, mib_s, stack_bytes) = h.codec_probe();
+            CodecReport { codec: h.codec().as_str(), stored_bytes: h.stored_bytes(), share_x1024: share, mib_s, stack_bytes }
+        }),
         beacon_latency_us: h.beacon_latency_ns() / 1000,
         page_offset: h.page_offset(),
     }
@@ -254,6 +272,17 @@ impl Report for DiskReport {
             write!(out, " (measured at arming: crc32c {} MiB/s, xxh64 {} MiB/s)", h.crc32c_mib_s, h.xxh64_mib_s)?;
         }
         writeln!(out)?;
+        if let Some(c) = &h.codec {
+            writeln!(
+                out,
+                "codec:            {} ({} MiB on the disk; at arming: {}/1024 of the bytes stored, {} MiB/s, {} bytes of stack)",
+                c.codec,
+                c.stored_bytes >> 20,
+                c.share_x1024,
+                c.mib_s,
+                c.stack_bytes
+            )?;
+        }
         if let Some(c) = &h.census {
             writeln!(
                 out,

@@ -509,3 +509,121 @@ fn savecore_of_a_filtered_dump_writes_the_kept_pages_only_at_their_addresses() {
     assert_eq!(header_on_disk(&img).state(), DumpState::Complete);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// How `write_compressed_dump` damages its dump.
+#[derive(Clone, Copy, PartialEq)]
+enum Damage {
+    None,
+    /// A byte of chunk 1's stored bytes flipped (after its checksum).
+    StoredByte,
+    /// Chunk 1's entry names the wrong codec (its checksum still matches).
+    WrongCodec,
+}
+
+/// Writes a compressed dump (format version 3) of the simulated RAM as the
+/// panic path lays it out: the filtered dump's pages, chunk `i` stored
+/// with lz4, zstd, or as it is, by `i % 3`; each chunk on a 4 KiB boundary
+/// of the data area, its entry in the chunk table. Returns the header and
+/// the kept pages' addresses.
+fn write_compressed_dump(path: &Path, damage: Damage) -> (Header<Vec<u8>>, Vec<u64>) {
+    use coretakeover_core::codec::{ChunkEntry, Codec, ENTRY_SIZE};
+    let disk = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut ranges = [RamRange::default(); MAX_RANGES];
+    let n = collect_ranges([(0x1000, 0x9fbff), (0x100000, 0x2fffff)], &mut ranges).unwrap();
+    let plan = Plan::with_chunk_table(&mut ranges[..n], CHUNK, disk.metadata().unwrap().len()).unwrap();
+    let (map_offset, pass_bytes) = plan.page_map().unwrap();
+    let mut h = panicked_header(&disk, &plan);
+    h.set_page_map(Filter::All, map_offset, pass_bytes);
+    h.set_chunk_table(Codec::Lz4);
+    let all: Vec<u64> = PageCursor::new(plan.ranges(), u64::MAX).collect();
+    let mut bitmaps = vec![vec![0u8; pass_bytes as usize]; 2];
+    let mut kept = Vec::new();
+    for pass in 0..2 {
+        for (i, phys) in all.iter().enumerate() {
+            if i % 2 == pass {
+                bitmaps[pass][i / 8] |= 1 << (i % 8);
+                kept.push(*phys);
+            }
+        }
+    }
+    for (pass, bitmap) in bitmaps.iter().enumerate() {
+        disk.write_all_at(bitmap, map_offset + pass as u64 * pass_bytes).unwrap();
+    }
+    let stream: Vec<u8> = kept.iter().flat_map(|&phys| (0..4096).map(move |i| ram_byte(phys + i))).collect();
+    let checksum = h.chunk_checksum();
+    let mut stored = 0u64;
+    for (i, chunk) in stream.chunks(CHUNK as usize).enumerate() {
+        let (codec, mut bytes) = match i % 3 {
+            0 => (Codec::Lz4, lz4_flex::block::compress(chunk)),
+            1 => (Codec::Zstd, ruzstd::encoding::compress_to_vec(chunk, ruzstd::encoding::CompressionLevel::Fastest)),
+            _ => (Codec::None, chunk.to_vec()),
+        };
+        assert!(codec == Codec::None || bytes.len() + 4096 <= chunk.len(), "the simulated RAM compresses");
+        let mut entry = ChunkEntry { checksum: checksum.compute(&Crc, &bytes), stored_len: bytes.len() as u32, disk_page: (stored / 4096) as u32, codec };
+        if i == 1 {
+            match damage {
+                Damage::StoredByte => {
+                    let mid = bytes.len() / 2;
+                    bytes[mid] ^= 0x40;
+                }
+                Damage::WrongCodec => entry.codec = Codec::Lz4,
+                Damage::None => {}
+            }
+        }
+        disk.write_all_at(&bytes, plan.data_offset() + stored).unwrap();
+        let mut e = [0u8; ENTRY_SIZE];
+        entry.encode(&mut e);
+        disk.write_all_at(&e, plan.crc_table_offset() + (i * ENTRY_SIZE) as u64).unwrap();
+        stored += entry.padded_len();
+    }
+    h.set_state(DumpState::Complete);
+    h.set_watermark(stream.len() as u64);
+    h.set_stored_bytes(stored);
+    h.set_scanned([all.len() as u64; 2]);
+    h.set_census(&[all.len() as u64 / 2, 0, 0, 0, 0]);
+    h.set_generation(10);
+    let copy = h.next_generation(&Crc);
+    disk.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
+    (h, kept)
+}
+
+#[test]
+fn savecore_of_a_compressed_dump_decompresses_every_chunk_to_its_addresses() {
+    let dir = scratch("compressed");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    let (h, kept) = write_compressed_dump(&img, Damage::None);
+    assert!(h.stored_bytes() < h.watermark() / 2, "stored {} of {}", h.stored_bytes(), h.watermark());
+    let (code, out) = cli(&["status", "--disk", p]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("codec:            lz4"), "{out}");
+    let vmcore = dir.join("vmcore");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--json", "--keep"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["complete"].clone(), report["codec"].clone()), (true.into(), "lz4".into()));
+    assert_eq!(report["stored_bytes"], h.stored_bytes());
+    let data = std::fs::read(&vmcore).unwrap();
+    let elf = ElfFile64::<Endianness>::parse(&*data).unwrap();
+    let mut covered = std::collections::BTreeSet::new();
+    for load in elf.elf_program_headers().iter().filter(|p| p.p_type(Endianness::Little) == object::elf::PT_LOAD) {
+        let (paddr, off, size) = (load.p_paddr(Endianness::Little), load.p_offset(Endianness::Little), load.p_filesz(Endianness::Little));
+        for page in (0..size).step_by(4096) {
+            covered.insert(paddr + page);
+            assert_eq!(&data[(off + page) as usize..(off + page + 4096) as usize], &(0..4096).map(|i| ram_byte(paddr + page + i)).collect::<Vec<_>>()[..]);
+        }
+    }
+    assert_eq!(covered, kept.iter().copied().collect(), "the PT_LOADs hold exactly the kept pages");
+
+    for (damage, expect) in [(Damage::StoredByte, "stored bytes fail their checksum"), (Damage::WrongCodec, "lz4 d")] {
+        write_compressed_dump(&img, damage);
+        let out_path = dir.join("vmcore-damaged");
+        let (code, out) = cli(&["savecore", "--disk", p, "-o", out_path.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("1 of ") && out.contains("chunk 1 (RAM at") && out.contains(expect), "{out}");
+        assert_eq!(header_on_disk(&img).state(), DumpState::Complete, "a damaged dump stays unsaved");
+        std::fs::remove_file(&out_path).unwrap();
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -14,7 +14,7 @@
 //! | offset | size | field                                                  |
 //! |--------|------|--------------------------------------------------------|
 //! | 0      | 8    | magic `"CTDUMPHD"`                                     |
-//! | 8      | 4    | format version (1; 2 with a page map, see below)       |
+//! | 8      | 4    | format version (1; 2 with a page map; 3 compressed, see below) |
 //! | 12     | 4    | header size in bytes (16384)                           |
 //! | 16     | 4    | state ([`DumpState`])                                  |
 //! | 20     | 4    | flags ([`flags`])                                      |
@@ -45,7 +45,9 @@
 //! | 488    | 4    | xxh64 rate measured at arming, MiB/s (0: not measured) |
 //! | 492    | 4    | arming's rehearsal of the dump pipeline, MiB/s (0: none) |
 //! | 496    | 4    | the dump's time predicted from it, ms (0: none)        |
-//! | 500    | 12   | reserved, zero                                         |
+//! | 500    | 4    | the codec's stored bytes per stream byte on sampled RAM at arming, ×1024 (0: no codec) |
+//! | 504    | 4    | the codec's rate measured at arming, MiB/s of input (0: none) |
+//! | 508    | 4    | the codec's stack use measured at arming, bytes (0: not measured) |
 //! | 512    | 4096 | RAM ranges: 128 × {phys u64, len u64, disk offset u64, reserved u64} |
 //! | 4608   | 8192 | copy of the VMCOREINFO ELF note                        |
 //! | 12800  | 4    | 1 if the panicking CPU's registers follow, else 0      |
@@ -55,7 +57,7 @@
 //! | 13028  | 4    | CPUs listed below (at most 384)                        |
 //! | 13032  | 3072 | 384 × u64: physical address of CPU n's `crash_notes` (0: none) |
 //! | 16104  | 4    | page filter ([`Filter`]; 0 in version 1)               |
-//! | 16108  | 4    | reserved, zero                                         |
+//! | 16108  | 4    | codec ([`Codec`]; version 3, 0 before)                 |
 //! | 16112  | 8    | byte offset of the page map on the disk (version 2)    |
 //! | 16120  | 8    | bytes of each pass's bitmap in the page map            |
 //! | 16128  | 16   | 2 × u64: stream pages each pass has scanned (its bitmap is final below) |
@@ -69,7 +71,8 @@
 //! | 16356  | 4    | the earlier dump's predicted ms (arming read it from this disk; 0: none) |
 //! | 16360  | 4    | the earlier dump's measured ms                         |
 //! | 16364  | 4    | the calibration taken from it, ×1024 (0: none)         |
-//! | 16368  | 12   | reserved, zero                                         |
+//! | 16368  | 8    | bytes of the data area the chunks below the watermark take (version 3) |
+//! | 16376  | 4    | reserved, zero                                         |
 //! | 16380  | 4    | CRC-32C of bytes 0..16380                              |
 //!
 //! Bytes 12800..16104 and 480..500 were reserved (zero) before they got their
@@ -86,8 +89,16 @@
 //! one of the stream. Only the bits below a pass's scanned count are
 //! meaningful, and they account for exactly the watermark's pages. A reader
 //! of version 1 refuses version 2, which it would misread.
+//!
+//! **Version 3** is a compressed dump: a version 2 stream and page map
+//! (every filter, `all` included), whose chunks are compressed one by one
+//! and stored back to back in the data area; the checksum table becomes the
+//! chunk table (`codec.rs`: 32 bytes a chunk, where each chunk is and how it
+//! was stored). The capacity is the whole stream; what limits it is the data
+//! area, and the dump ends `truncated` when the next chunk might not fit.
 
 use super::checksum::ChunkChecksum;
+use super::codec::{Codec, ENTRY_SIZE};
 use super::crc::Crc32c;
 use super::pagefilter::{Census, Filter};
 use super::wire::{get_bytes, get_str, get_u16, get_u32, get_u64, put_bytes, put_str, put_u16, put_u32, put_u64};
@@ -97,6 +108,8 @@ pub const HEADER_MAGIC: [u8; 8] = *b"CTDUMPHD";
 pub const HEADER_VERSION: u32 = 1;
 /// The format version of a filtered dump (with a page map).
 pub const HEADER_VERSION_PAGE_MAP: u32 = 2;
+/// The format version of a compressed dump (with a chunk table).
+pub const HEADER_VERSION_CHUNK_TABLE: u32 = 3;
 pub const HEADER_SIZE: usize = 16384;
 /// Byte offsets of header copies A and B on the disk.
 pub const HEADER_COPY_OFFSETS: [u64; 2] = [32 << 10, 64 << 10];
@@ -132,6 +145,9 @@ const SWITCHES_OFFSET: usize = 16224;
 pub const MAX_SWITCHES: usize = 8;
 const SWITCH_SIZE: usize = 16;
 const CALIBRATION_OFFSET: usize = 16356;
+const CODEC_OFFSET: usize = 16108;
+const CODEC_PROBE_OFFSET: usize = 500;
+const STORED_OFFSET: usize = 16368;
 
 /// Bits of the flags field.
 pub mod flags {
@@ -286,7 +302,7 @@ impl<B: AsRef<[u8]>> Header<B> {
             return Err(HeaderError::NoHeader);
         }
         let version = self.u32_at(8);
-        if version != HEADER_VERSION && version != HEADER_VERSION_PAGE_MAP {
+        if !(HEADER_VERSION..=HEADER_VERSION_CHUNK_TABLE).contains(&version) {
             return Err(HeaderError::Version(version));
         }
         let stored = self.u32_at(CRC_OFFSET);
@@ -347,7 +363,7 @@ impl<B: AsRef<[u8]>> Header<B> {
         }
         if n > 0 {
             let table_end = chunk_count(self.capacity(), self.chunk_size())
-                .checked_mul(4)
+                .checked_mul(self.table_entry_size())
                 .and_then(|len| self.crc_table_offset().checked_add(len))
                 .ok_or(bad("checksum table overflows"))?;
             if self.crc_table_offset() < HEADER_COPY_OFFSETS[1] + HEADER_SIZE as u64
@@ -355,7 +371,10 @@ impl<B: AsRef<[u8]>> Header<B> {
             {
                 return Err(bad("checksum table overlaps header or data"));
             }
-            if version == HEADER_VERSION_PAGE_MAP {
+            if version == HEADER_VERSION_CHUNK_TABLE && Codec::from_u32(self.u32_at(CODEC_OFFSET)).is_none() {
+                return Err(bad("unknown codec"));
+            }
+            if self.has_page_map() {
                 if Filter::from_u32(self.u32_at(FILTER_OFFSET)).is_none() || Filter::from_u32(self.u32_at(BUDGET_OFFSET + 4)).is_none() {
                     return Err(bad("page filter"));
                 }
@@ -372,7 +391,7 @@ impl<B: AsRef<[u8]>> Header<B> {
                     return Err(bad("scanned beyond the RAM ranges"));
                 }
             }
-        } else if version == HEADER_VERSION_PAGE_MAP {
+        } else if self.has_page_map() {
             return Err(bad("page map without RAM ranges"));
         }
         Ok(())
@@ -463,9 +482,35 @@ impl<B: AsRef<[u8]>> Header<B> {
     pub fn version(&self) -> u32 {
         self.u32_at(8)
     }
-    /// Whether the dump has a page map (version 2).
+    /// Whether the dump has a page map (version 2 or 3).
     pub fn has_page_map(&self) -> bool {
-        self.version() == HEADER_VERSION_PAGE_MAP
+        matches!(self.version(), HEADER_VERSION_PAGE_MAP | HEADER_VERSION_CHUNK_TABLE)
+    }
+    /// Whether the dump is compressed, with a chunk table (version 3).
+    pub fn has_chunk_table(&self) -> bool {
+        self.version() == HEADER_VERSION_CHUNK_TABLE
+    }
+    /// Bytes of a checksum table (4) or chunk table (32) entry.
+    pub fn table_entry_size(&self) -> u64 {
+        if self.has_chunk_table() { ENTRY_SIZE as u64 } else { 4 }
+    }
+    /// The codec (`None` before version 3).
+    pub fn codec(&self) -> Codec {
+        if !self.has_chunk_table() {
+            return Codec::None;
+        }
+        Codec::from_u32(self.u32_at(CODEC_OFFSET)).unwrap_or(Codec::None)
+    }
+    /// What arming measured of the codec: stored bytes per stream byte
+    /// ×1024, MiB/s of input, and stack bytes (0: not measured).
+    pub fn codec_probe(&self) -> (u32, u32, u32) {
+        let at = CODEC_PROBE_OFFSET;
+        (self.u32_at(at), self.u32_at(at + 4), self.u32_at(at + 8))
+    }
+    /// Bytes of the data area the chunks below the watermark take
+    /// (version 3; the watermark itself before).
+    pub fn stored_bytes(&self) -> u64 {
+        if self.has_chunk_table() { self.u64_at(STORED_OFFSET) } else { self.watermark() }
     }
     /// The time budget (ms, 0: none), the filter arming chose, and what the
     /// model predicted for each filter (ms, MiB; by filter number).
@@ -522,7 +567,7 @@ impl<B: AsRef<[u8]>> Header<B> {
     /// The page filter (`All` in version 1; the one in force at the end,
     /// after any re-plan, in version 2).
     pub fn filter(&self) -> Filter {
-        if self.version() != HEADER_VERSION_PAGE_MAP {
+        if !self.has_page_map() {
             return Filter::All;
         }
         Filter::from_u32(self.u32_at(FILTER_OFFSET)).unwrap_or(Filter::All)
@@ -727,6 +772,27 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
         put_u32(self.m(), FILTER_OFFSET, filter as u32);
         put_u64(self.m(), PAGE_MAP_OFFSET, offset);
         put_u64(self.m(), PAGE_MAP_OFFSET + 8, pass_bytes);
+    }
+    /// Makes this a version 3 header (after [`set_page_map`](Self::set_page_map)):
+    /// a dump compressed with `codec`, whose table holds chunk table entries.
+    pub fn set_chunk_table(&mut self, codec: Codec) {
+        put_u32(self.m(), 8, HEADER_VERSION_CHUNK_TABLE);
+        put_u32(self.m(), CODEC_OFFSET, codec as u32);
+    }
+    /// The codec in force (arming's choice).
+    pub fn set_codec(&mut self, codec: Codec) {
+        put_u32(self.m(), CODEC_OFFSET, codec as u32);
+    }
+    /// What arming measured of the codec (see [`codec_probe`](Header::codec_probe)).
+    pub fn set_codec_probe(&mut self, store_x1024: u32, mib_s: u32, stack_bytes: u32) {
+        let at = CODEC_PROBE_OFFSET;
+        put_u32(self.m(), at, store_x1024);
+        put_u32(self.m(), at + 4, mib_s);
+        put_u32(self.m(), at + 8, stack_bytes);
+    }
+    /// Bytes of the data area taken, recorded with the watermark (version 3).
+    pub fn set_stored_bytes(&mut self, bytes: u64) {
+        put_u64(self.m(), STORED_OFFSET, bytes);
     }
     /// Records the calibration taken from the disk's earlier dump.
     pub fn set_calibration(&mut self, predicted_ms: u32, measured_ms: u32, factor_x1024: u32) {

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod codec;
 pub mod config;
 pub mod drivers;
 pub mod crc;

@@ -11,7 +11,7 @@
 //! | 32 KiB            | 16 KiB   | dump header copy A (`header.rs`)          |
 //! | 64 KiB            | 16 KiB   | dump header copy B                        |
 //! | 96 KiB            | 4 KiB    | heartbeat block (the live owner's writes) |
-//! | 1 MiB             | n × 4 B  | chunk checksum table, one CRC-32C a chunk |
+//! | 1 MiB             | n × 4 B  | chunk checksum table, one CRC-32C a chunk (n × 32 B: the chunk table of a compressed dump) |
 //! | next 4 KiB        | 2 × m    | page map (filtered dumps only): a bitmap a pass |
 //! | data offset       | capacity | the dump: RAM ranges back to back         |
 //!
@@ -22,6 +22,9 @@
 //! The *stream* is the RAM ranges in physical order, concatenated; it is cut
 //! into chunks of the chunk size (the last may be shorter), each checksummed.
 //! When the disk is too small, the stream is cut at the capacity.
+//! A compressed dump (version 3) plans a chunk table and a page map; its
+//! capacity is the whole stream, and its chunks take what they take of the
+//! data area ([`room`](Plan::room)).
 
 use super::header::{chunk_count, RamRange, MAX_RANGES};
 
@@ -115,6 +118,10 @@ pub struct Plan<'a> {
     capacity: u64,
     /// The page map's offset and the bytes of each pass's bitmap.
     page_map: Option<(u64, u64)>,
+    /// Bytes of the data area.
+    room: u64,
+    /// Bytes of a table entry: 4 (checksum table) or 32 (chunk table).
+    entry_bytes: u64,
 }
 
 /// Bytes of one pass's bitmap for `pages` pages: whole 4 KiB pages.
@@ -126,15 +133,22 @@ impl<'a> Plan<'a> {
     /// Plans the dump of `ranges` (sorted, disjoint, page-aligned; their disk
     /// offsets are filled in here) onto a disk of `disk_bytes`.
     pub fn new(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64) -> Result<Self, PlanError> {
-        Self::build(ranges, chunk_size, disk_bytes, false)
+        Self::build(ranges, chunk_size, disk_bytes, false, false)
     }
 
     /// As [`new`](Self::new), for a filtered dump: with a page map.
     pub fn with_page_map(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64) -> Result<Self, PlanError> {
-        Self::build(ranges, chunk_size, disk_bytes, true)
+        Self::build(ranges, chunk_size, disk_bytes, true, false)
     }
 
-    fn build(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64, with_map: bool) -> Result<Self, PlanError> {
+    /// As [`with_page_map`](Self::with_page_map), for a compressed dump:
+    /// with a chunk table, and the whole stream as its capacity.
+    pub fn with_chunk_table(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64) -> Result<Self, PlanError> {
+        Self::build(ranges, chunk_size, disk_bytes, true, true)
+    }
+
+    fn build(ranges: &'a mut [RamRange], chunk_size: u32, disk_bytes: u64, with_map: bool, chunk_table: bool) -> Result<Self, PlanError> {
+        let entry_bytes = if chunk_table { super::codec::ENTRY_SIZE as u64 } else { 4 };
         if ranges.is_empty() {
             return Err(PlanError::NoRam);
         }
@@ -153,7 +167,7 @@ impl<'a> Plan<'a> {
             prev_end = r.phys.checked_add(r.len).ok_or(PlanError::Overflow)?;
             dump_bytes = dump_bytes.checked_add(r.len).ok_or(PlanError::Overflow)?;
         }
-        let table_len = chunk_count(dump_bytes, chunk_size).checked_mul(4).ok_or(PlanError::Overflow)?;
+        let table_len = chunk_count(dump_bytes, chunk_size).checked_mul(entry_bytes).ok_or(PlanError::Overflow)?;
         let table_end = CRC_TABLE_OFFSET.checked_add(table_len).ok_or(PlanError::Overflow)?;
         let page_map = if with_map {
             let offset = table_end.checked_next_multiple_of(PAGE_SIZE).ok_or(PlanError::Overflow)?;
@@ -180,8 +194,10 @@ impl<'a> Plan<'a> {
             crc_table_offset: CRC_TABLE_OFFSET,
             data_offset,
             dump_bytes,
-            capacity: dump_bytes.min(room),
+            capacity: if chunk_table { dump_bytes } else { dump_bytes.min(room) },
             page_map,
+            room,
+            entry_bytes,
         })
     }
 
@@ -210,9 +226,17 @@ impl<'a> Plan<'a> {
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
-    /// Whether all of RAM fits.
+    /// Whether all of RAM fits (uncompressed).
     pub fn fits(&self) -> bool {
-        self.capacity == self.dump_bytes
+        self.room >= self.dump_bytes
+    }
+    /// Bytes of the data area.
+    pub fn room(&self) -> u64 {
+        self.room
+    }
+    /// Bytes of a table entry (4: checksum; 32: chunk table).
+    pub fn entry_bytes(&self) -> u64 {
+        self.entry_bytes
     }
     /// Chunks within the capacity.
     pub fn chunks(&self) -> u64 {

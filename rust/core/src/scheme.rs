@@ -17,6 +17,17 @@
 //!                   + bytes still to write under the filter / write rate
 //! ```
 //!
+//! With a codec, every byte a filter keeps is also compressed (a CPU cost
+//! per byte, measured at arming on sampled RAM) and only its compressed
+//! share (the ratio measured on the same sample) is written:
+//!
+//! ```text
+//! write(bytes) = bytes / compress rate + bytes × stored share / write rate
+//! ```
+//!
+//! with one stored share for kernel pages (pass 0) and one for the rest
+//! (pass 1): they compress differently.
+//!
 //! During the dump, the work done so far has a model time too; the ratio of
 //! the time it really took to that corrects the rest (a throttled disk, a
 //! slower host): `projected = elapsed + ratio × remaining(filter)`. When the
@@ -42,6 +53,11 @@ pub struct Model {
     pub visit_ns_x1024: u64,
     /// Bytes the pipeline writes per millisecond (at least 1).
     pub write_bytes_per_ms: u64,
+    /// With a codec: stored bytes per stream byte, ×1024 (1024 without),
+    /// of kernel pages (pass 0) and of the others (pass 1).
+    pub store_x1024: [u64; 2],
+    /// With a codec: stream bytes it compresses per millisecond (0: no codec).
+    pub compress_bytes_per_ms: u64,
 }
 
 /// Where a filtered dump stands: the pass and the pages of it visited.
@@ -61,7 +77,26 @@ impl Model {
     /// `write_bytes_per_ms`.
     pub fn new(pages: u64, census: Census, census_ns: u64, write_bytes_per_ms: u64) -> Self {
         let visit_ns_x1024 = census_ns.saturating_mul(1024).checked_div(pages).unwrap_or(0);
-        Self { pages, census, visit_ns_x1024, write_bytes_per_ms: write_bytes_per_ms.max(1) }
+        Self { pages, census, visit_ns_x1024, write_bytes_per_ms: write_bytes_per_ms.max(1), store_x1024: [1024; 2], compress_bytes_per_ms: 0 }
+    }
+
+    /// The model with a codec that stores `store_x1024[pass]`/1024 of
+    /// each byte of a pass and compresses `compress_bytes_per_ms` (both
+    /// measured at arming). A codec never grows the bytes (a chunk that
+    /// does not shrink is stored raw).
+    pub fn with_codec(self, store_x1024: [u64; 2], compress_bytes_per_ms: u64) -> Self {
+        Self { store_x1024: store_x1024.map(|s| s.clamp(1, 1024)), compress_bytes_per_ms, ..self }
+    }
+
+    /// The bytes `bytes` of pass `pass`'s stream take on the disk (whole
+    /// bytes: the product stays within 64 bits below 2^54 bytes).
+    pub fn stored(&self, pass: usize, bytes: u64) -> u64 {
+        bytes.saturating_mul(self.store_x1024.get(pass).copied().unwrap_or(1024)) / 1024
+    }
+
+    /// Bytes of the whole dump on the disk under `filter`.
+    pub fn stored_bytes(&self, filter: Filter) -> u64 {
+        self.stored(0, self.count(Class::Kernel).saturating_mul(PAGE)).saturating_add(self.stored(1, self.pass1_bytes(filter)))
     }
 
     /// Pages of class `class` the census counted.
@@ -97,8 +132,12 @@ impl Model {
         pages.saturating_mul(self.visit_ns_x1024) / 1024 / 1_000_000
     }
 
-    fn write_ms(&self, bytes: u64) -> u64 {
-        bytes.checked_div(self.write_bytes_per_ms).unwrap_or(bytes)
+    /// Model milliseconds to compress and write `bytes[p]` of pass `p`.
+    fn write_ms(&self, bytes: [u64; 2]) -> u64 {
+        let raw = bytes[0].saturating_add(bytes[1]);
+        let compress = raw.checked_div(self.compress_bytes_per_ms).unwrap_or(0);
+        let stored = self.stored(0, bytes[0]).saturating_add(self.stored(1, bytes[1]));
+        stored.checked_div(self.write_bytes_per_ms).unwrap_or(stored).saturating_add(compress)
     }
 
     /// Model milliseconds from `at` to the end of the dump under `filter`:
@@ -110,11 +149,11 @@ impl Model {
         let (visits, bytes) = match at.pass {
             0 => (
                 self.pages.saturating_sub(at.visited).saturating_add(pass1_visits),
-                self.ahead(kernel, at.visited).saturating_add(self.pass1_bytes(filter)),
+                [self.ahead(kernel, at.visited), self.pass1_bytes(filter)],
             ),
-            1 if filter == Filter::Kernel => (0, 0),
-            1 => (self.pages.saturating_sub(at.visited), self.ahead(self.pass1_bytes(filter), at.visited)),
-            _ => (0, 0),
+            1 if filter == Filter::Kernel => (0, [0, 0]),
+            1 => (self.pages.saturating_sub(at.visited), [0, self.ahead(self.pass1_bytes(filter), at.visited)]),
+            _ => (0, [0, 0]),
         };
         (self.visit_ms(visits), self.write_ms(bytes))
     }
@@ -131,9 +170,10 @@ impl Model {
     }
 
     /// Model milliseconds of work done: `visited` page visits in all, and
-    /// `written` bytes written.
+    /// `written` bytes of stream written (kernel pages first).
     pub fn done(&self, visited: u64, written: u64) -> (u64, u64) {
-        (self.visit_ms(visited), self.write_ms(written))
+        let kernel = self.count(Class::Kernel).saturating_mul(PAGE).min(written);
+        (self.visit_ms(visited), self.write_ms([kernel, written - kernel]))
     }
 
     /// The richest filter, at most as rich as `richest`, whose predicted
@@ -142,7 +182,7 @@ impl Model {
     pub fn choose(&self, richest: Filter, budget_ms: u64, capacity: u64) -> (Filter, bool) {
         for f in Filter::ALL.into_iter().filter(|f| *f as u32 >= richest as u32) {
             let fits_time = budget_ms == 0 || self.predict_ms(f) <= budget_ms;
-            if fits_time && self.bytes(f) <= capacity {
+            if fits_time && self.stored_bytes(f) <= capacity {
                 return (f, true);
             }
         }
@@ -216,6 +256,29 @@ mod tests {
     fn model() -> Model {
         let mib = 256;
         Model::new(262_144, [40 * mib, 100 * mib, 60 * mib, 824 * mib, 0], 262_144 * 250, (400 << 20) / 1000)
+    }
+
+    #[test]
+    fn a_codec_adds_its_cpu_time_and_writes_its_share() {
+        let m = model();
+        let bytes = m.bytes(Filter::NoFree);
+        // lz4-like: a quarter stored, compressing at 800 MiB/s.
+        let c = m.with_codec([256, 256], (800 << 20) / 1000);
+        assert_eq!(c.stored_bytes(Filter::NoFree), bytes / 4);
+        let write = (bytes / 4) / m.write_bytes_per_ms + bytes / c.compress_bytes_per_ms;
+        assert_eq!(c.predict_ms(Filter::NoFree), m.predict_ms(Filter::NoFree) - bytes / m.write_bytes_per_ms + write);
+        // Kernel pages and the rest have their own shares.
+        let k = m.with_codec([512, 128], 0);
+        assert_eq!(k.stored_bytes(Filter::NoFree), (40 << 20) / 2 + (160 << 20) / 8);
+        assert_eq!(k.stored_bytes(Filter::Kernel), 20 << 20);
+        // A disk that holds the compressed dump and not the raw one.
+        assert_eq!(m.choose(Filter::NoFree, 0, 100 << 20).0, Filter::NoCache);
+        assert_eq!(c.choose(Filter::NoFree, 0, 100 << 20), (Filter::NoFree, true));
+        // Out-of-range ratios are bounded: a codec never grows the bytes.
+        assert_eq!(m.with_codec([4096, 4096], 1).stored(1, 1000), 1000);
+        assert_eq!(m.with_codec([0, 0], 1).stored(0, 1 << 20), 1024);
+        // No codec: no CPU term.
+        assert_eq!(m.with_codec([1024, 1024], 0).predict_ms(Filter::All), m.predict_ms(Filter::All));
     }
 
     #[test]
