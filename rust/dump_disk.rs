@@ -600,7 +600,13 @@ pub(crate) fn arm(
                 for (i, sample) in [kernel_sample.get(..k), other_sample.get(..o)].into_iter().enumerate() {
                     let Some(sample) = sample.filter(|s| !s.is_empty()) else { continue };
                     let cap = sample.len().saturating_sub(PAGE);
-                    let m = comp.measure(sample, out.get_mut(..cap).unwrap_or(&mut []));
+                    // The faster of two rounds: the first also pays for the
+                    // code's and workspace's first use (an emulator
+                    // translates the code then), which a dump pays once.
+                    let first = comp.measure(sample, out.get_mut(..cap).unwrap_or(&mut []));
+                    let mut m = comp.measure(sample, out.get_mut(..cap).unwrap_or(&mut []));
+                    m.ns = m.ns.min(first.ns);
+                    m.stack = m.stack.max(first.stack);
                     store[i] = m.output.saturating_mul(1024) / m.input.max(1);
                     total.input += m.input;
                     total.ns += m.ns;

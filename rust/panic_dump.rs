@@ -459,10 +459,12 @@ impl Filtering {
 }
 
 impl Filtering {
-    /// Fills `kernel` with kernel pages and `other` with pages of the other
-    /// classes, none of them all zeros, picked at a stride through the
-    /// RAM ranges: arming's sample for the codec probe. Returns the bytes
-    /// of each filled.
+    /// Fills `kernel` with kernel pages and `other` with page cache and
+    /// user pages, picked at a stride through the RAM ranges, zero pages
+    /// included as often as they come: arming's sample for the codec probe.
+    /// Free pages are left out: only `all` keeps them, and whatever they
+    /// hold, a sample of the others makes that dump's prediction a bound.
+    /// Returns the bytes of each filled.
     pub(crate) fn sample(&mut self, ranges: &[RamRange], kernel: &mut [u8], other: &mut [u8]) -> (usize, usize) {
         let total: u64 = ranges.iter().map(|r| r.len / PAGE as u64).sum();
         // About 32 chunks' worth of pages visited: a few percent of
@@ -481,11 +483,14 @@ impl Filtering {
             }
             let Self { walker, memmap, .. } = self;
             let class = walker.class(phys / PAGE as u64, &mut |addr, buf| memmap.read(addr, buf));
+            if class == Class::Free {
+                continue;
+            }
             let (buf, at) = if class == Class::Kernel { (&mut *kernel, &mut k) } else { (&mut *other, &mut o) };
             let Some(dst) = buf.get_mut(*at..*at + PAGE) else { continue };
             // SAFETY: `phys` lies in System RAM, in the direct map.
             let src = unsafe { shims::ct_phys_to_virt(phys) } as u64;
-            if read_nofault(src, dst) && !dst.chunks_exact(8).all(|w| w == [0u8; 8]) {
+            if read_nofault(src, dst) {
                 *at += PAGE;
             }
         }

@@ -422,13 +422,17 @@ size_t ct_lz4_workspace_size(void) { return LZ4_MEM_COMPRESS; }
  * and the deepest byte no longer painted tells how deep it went. Not
  * instrumented by KASAN: it writes and reads below the stack pointer on
  * purpose. codec: 1 lz4, 2 zstd (codec.rs). Returns the compressed length
- * (0: did not fit) and the stack bytes in *stack.
+ * (0: did not fit) and the stack bytes below this function's frame in
+ * *stack (at least the painter's margin, about 100 bytes: a codec that
+ * took less reads as that).
  */
 #define CT_STACK_PAINT 0x6b
 #define CT_STACK_GUARD 1024
 
-static __no_sanitize_address noinline unsigned long ct_stack_paint(unsigned long below)
+/* Paints from the stack's bottom (past a guard) to 64 bytes below its own frame. */
+static __no_sanitize_address noinline unsigned long ct_stack_paint(void)
 {
+	unsigned long below = current_stack_pointer - 64;
 	volatile u8 *p = (u8 *)task_stack_page(current) + CT_STACK_GUARD;
 
 	for (; (unsigned long)p < below; p++)
@@ -448,12 +452,11 @@ static __no_sanitize_address noinline unsigned long ct_stack_deepest(unsigned lo
 size_t ct_compress_measured(int codec, void *work, void *dst, size_t cap, const void *src,
 			    size_t len, size_t chunk, size_t *stack)
 {
-	/* Painting stops well below this frame and the painter's own. */
-	unsigned long flags, sp = current_stack_pointer, top = sp - 512;
+	unsigned long flags, sp = current_stack_pointer, top;
 	size_t n = 0;
 
 	local_irq_save(flags);
-	ct_stack_paint(top);
+	top = ct_stack_paint();
 	if (codec == 1)
 		n = LZ4_compress_fast(src, dst, len, cap, 1, work);
 	else if (codec == 2)

@@ -710,6 +710,98 @@ pub fn filtered(ctx: &mut Ctx<'_>, filter: &str) -> Result<()> {
     Ok(())
 }
 
+/// A compressed dump (format version 3): node A dumps with `codec` (none,
+/// lz4, zstd or auto) and page filter `filter`; the chunks take less of the
+/// disk than the stream they hold, savecore decompresses every one, the
+/// patterns the filter keeps are intact in the vmcore, and drgn reads it.
+pub fn compressed(ctx: &mut Ctx<'_>, codec: &str, filter: &str) -> Result<()> {
+    let (keeps_cache, keeps_user) = match filter {
+        "all" | "no-free" => (true, true),
+        "kernel" => (false, false),
+        other => bail!("no such filter in this scenario: {other}"),
+    };
+    ctx.step(&format!("booting node A (512 MiB); codec {codec}, page filter {filter}"));
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    a.fails(&format!("echo gzip > {SYSFS}/dump_codec"))?;
+    a.ok(&format!("echo {codec} > {SYSFS}/dump_codec && echo {filter} > {SYSFS}/dump_filter"))?;
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_codec"))?.trim() == codec, "dump_codec does not read back {codec}");
+    a.ok("insmod /ct/ct_panic_trigger.ko")?;
+    let user = place_pattern_as(ctx, a, "user", "")?;
+    let cache = place_pattern_as(ctx, a, "cache", "'' --file /tmp/ct-cache-pattern")?;
+    label_and_arm(a, NodeName::A)?;
+    let plan = a.ok(&format!("cat {SYSFS}/dump_plan"))?;
+    let codec_lines: Vec<&str> = plan.lines().filter(|l| l.starts_with("codec ")).collect();
+    for line in &codec_lines {
+        ctx.step(&format!("dump_plan: {line}"));
+    }
+    let chosen_line = codec_lines.iter().find(|l| l.ends_with(" chosen")).with_context(|| format!("no codec chosen: {plan}"))?;
+    let chosen = chosen_line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let expected = if codec == "auto" { 3 } else { 1 };
+    ensure!(codec_lines.len() == expected, "{expected} codecs measured for {codec}: {plan}");
+    ensure!(codec == "auto" || chosen == codec, "asked {codec}, chose {chosen}");
+    let armed = host_status(ctx, &image)?;
+    let header = &armed["header"];
+    ensure!(header["codec"]["codec"] == chosen.as_str(), "the armed header's codec: {header}");
+    if chosen != "none" {
+        let stack = header["codec"]["stack_bytes"].as_u64().unwrap_or(0);
+        ensure!(stack > 0 && stack < 16384, "the codec's stack use measured at arming: {stack} bytes");
+        ctx.fact("codec_stack_bytes", stack);
+    }
+    let page_offset = header["page_offset"].as_u64().context("page offset")?;
+    let a = cluster.node(NodeName::A)?;
+    let kernel_path = place_kernel_pattern(ctx, a, page_offset)?;
+
+    ctx.step("A panics (sysrq-c)");
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let a = cluster.node(NodeName::A)?;
+    // The dump's last line (the complete, codec and re-plan lines come before).
+    a.wait_console(mark, "coretakeover: dump filter", Duration::from_secs(600), deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    let done = a.console.find(mark, "coretakeover: dump complete").context("the dump did not complete")?;
+    let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
+    let line = a.console.find(mark, "coretakeover: dump codec").context("no codec line")?;
+    ctx.step(line.text.trim_start_matches(|c: char| "[ .]".contains(c) || c.is_ascii_digit()));
+
+    ctx.step("savecore on the host decompresses every chunk");
+    let status = host_status(ctx, &image)?;
+    ensure!(status["header"]["state"] == "complete" && status["header"]["codec"]["codec"] == chosen.as_str(), "A's header: {}", status["header"]);
+    let vmcore = ctx.dir.join("vmcore");
+    let saved = host_savecore(ctx, &image, &vmcore)?;
+    ensure!(saved["complete"] == true && saved["codec"] == chosen.as_str() && saved["filter"] == filter, "savecore: {saved}");
+    let saved_bytes = saved["saved_bytes"].as_u64().context("saved bytes")?;
+    let stored = saved["stored_bytes"].as_u64().context("stored bytes")?;
+    if chosen != "none" {
+        ensure!(stored < saved_bytes, "{chosen} stored {stored} bytes for {saved_bytes} of stream");
+    }
+    let expect = [("kernel", &kernel_path, true, 16u64), ("user", &user, keeps_user, 1024), ("cache", &cache, keeps_cache, 1024)];
+    for (name, path, kept, pages) in expect {
+        let found = vmcore_pattern(ctx, &vmcore, path)?;
+        let inside = found["inside"].as_u64().unwrap_or(u64::MAX);
+        if kept {
+            ensure!(inside == pages && found["intact"] == pages && found["first_bad"].is_null(), "the {name} pattern, kept by {filter}: {found}");
+        } else {
+            ensure!(inside == 0, "the {name} pattern, dropped by {filter}, is in the vmcore: {found}");
+        }
+        ctx.step(&format!("{name} pattern: {inside} of {pages} pages in the vmcore, {} intact", found["intact"]));
+    }
+    ctx.step("drgn reads the panic and every CPU's stack");
+    let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
+    ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    let share = stored as f64 / saved_bytes as f64;
+    ctx.step(&format!("{chosen}: {} MiB of stream in {} MiB on the disk ({share:.3}), {ms} ms ({mib} MiB)", saved_bytes >> 20, stored >> 20));
+    ctx.fact("codec", chosen.as_str());
+    ctx.fact("stored_fraction_of_stream", share);
+    ctx.fact("dump_ms", ms);
+    std::fs::remove_file(&vmcore)?;
+    Ok(())
+}
+
 /// Node A alone (`spec`), the module configured and its coredump disk armed.
 fn armed_a(ctx: &Ctx<'_>, spec: &ClusterSpec) -> Result<Cluster> {
     let mut cluster = Cluster::start(spec, ctx.env, &ctx.dir, ctx.deadline)?;

@@ -254,6 +254,24 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| dump::filtered(ctx, "no-free")),
         },
         Scenario {
+            name: "dump-codec-lz4",
+            about: "A dumps every page with lz4 (format version 3): the chunks take less of the disk than the stream, savecore decompresses them, all patterns intact, drgn reads it",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::compressed(ctx, "lz4", "all")),
+        },
+        Scenario {
+            name: "dump-codec-zstd",
+            about: "A dumps without free pages with zstd: smaller on the disk, every pattern intact, drgn reads it; the codec's stack use measured at arming",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::compressed(ctx, "zstd", "no-free")),
+        },
+        Scenario {
+            name: "dump-codec-auto",
+            about: "A arms with dump_codec auto: every codec measured on sampled RAM, the model's choice dumps kernel pages, savecore and drgn read them",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| dump::compressed(ctx, "auto", "kernel")),
+        },
+        Scenario {
             name: "dump-replan",
             about: "A arms with a budget its full dump meets; its disk slows to 20 MB/s; the dump re-plans to a leaner filter and ends within budget",
             timeout: Duration::from_secs(600),
