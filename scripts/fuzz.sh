@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the functional core's parsers (label, dump header, heartbeat, RAM
-# ranges, the dump's checksum table, a filtered dump's page map and the
+# ranges, the dump's checksum table, a compressed dump's chunk table, a
+# filtered dump's page map and the
 # struct page decoder) with
 # cargo-fuzz (libFuzzer), on the same code the module runs.
 #   scripts/fuzz.sh [RUNS-PER-TARGET]     default 1000000
@@ -18,7 +19,7 @@ cd "$CT_ROOT/rust/core/fuzz"
 # toolchain accepts them with RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
 passed=0 failed=0 total=0
-for target in label header heartbeat ranges table notes pagemap; do
+for target in label header heartbeat ranges table notes pagemap chunktable; do
     step "fuzz: $target, $runs runs"
     mkdir -p "corpus/$target"
     log=$(mktemp)

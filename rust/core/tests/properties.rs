@@ -365,13 +365,24 @@ mod page_filter {
             pass in 0usize..3,
             visited_share in 0u64..=100,
             slowdown in 1u64..50,
+            codec in proptest::option::of((0u64..=2048, 0u64..=2048, 0u64..1 << 32)),
         ) {
             let census: Census = census;
             let pages: u64 = census[..4].iter().sum::<u64>().max(1);
-            let m = Model::new(pages, census, census_ns, rate);
+            let plain = Model::new(pages, census, census_ns, rate);
+            // With a codec or without: the same laws.
+            let m = match codec {
+                Some((kernel, other, per_ms)) => plain.with_codec([kernel, other], per_ms),
+                None => plain,
+            };
             for w in Filter::ALL.windows(2) {
                 prop_assert!(m.predict_ms(w[0]) >= m.predict_ms(w[1]));
                 prop_assert!(m.bytes(w[0]) >= m.bytes(w[1]));
+                prop_assert!(m.stored_bytes(w[0]) >= m.stored_bytes(w[1]));
+            }
+            for f in Filter::ALL {
+                // A codec never stores more than the stream.
+                prop_assert!(m.stored_bytes(f) <= m.bytes(f));
             }
             let (chosen, fits) = m.choose(Filter::All, budget, u64::MAX);
             if fits {
@@ -391,6 +402,55 @@ mod page_filter {
             }
             if budget > 0 && v + w + m.remaining_ms(chosen, at) <= budget {
                 prop_assert_eq!(replan(&m, chosen, budget, at, v + w, visited, written), None);
+            }
+        }
+    }
+}
+
+mod chunk_table {
+    use coretakeover_core::codec::{ChunkEntry, ChunkTable, Codec, ENTRY_SIZE};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What the panic path lays out (chunks stored back to back on
+        /// 4 KiB boundaries, each at most its stream bytes, a raw one
+        /// exactly them) reads back entry for entry; any damage to an
+        /// entry's bytes is refused or still locates bytes inside the area.
+        #[test]
+        fn the_chunk_table_gives_back_what_the_dump_wrote(
+            chunk_pages in 1u32..64,
+            stored in proptest::collection::vec((0u8..3, 1u32..=100), 1..80),
+            tail_pages in 1u64..64,
+            flip in any::<(usize, u8)>(),
+        ) {
+            let chunk = chunk_pages * 4096;
+            let n = stored.len() as u64;
+            let tail = (tail_pages * 4096).min(u64::from(chunk));
+            let watermark = (n - 1) * u64::from(chunk) + tail;
+            let mut table = vec![0u8; stored.len() * ENTRY_SIZE];
+            let mut entries = Vec::new();
+            let mut area = 0u64;
+            for (i, (codec, percent)) in stored.iter().enumerate() {
+                let len = if i as u64 == n - 1 { tail } else { u64::from(chunk) };
+                let codec = Codec::from_u32(u32::from(*codec)).unwrap();
+                let stored_len = if codec == Codec::None { len } else { (len * u64::from(*percent) / 100).max(1) };
+                let e = ChunkEntry { checksum: i as u32, stored_len: stored_len as u32, disk_page: (area / 4096) as u32, codec };
+                e.encode(&mut table[i * ENTRY_SIZE..]);
+                entries.push((len, e));
+                area += e.padded_len();
+            }
+            let t = ChunkTable::new(&table, chunk, watermark, area).unwrap();
+            prop_assert_eq!(t.len(), n);
+            for (i, (len, e)) in entries.iter().enumerate() {
+                let c = t.chunk(i as u64).unwrap().unwrap();
+                prop_assert_eq!((c.start, c.len, c.entry), (i as u64 * u64::from(chunk), *len, *e));
+            }
+            let (at, bit) = (flip.0 % table.len(), flip.1 % 8);
+            table[at] ^= 1 << bit;
+            let t = ChunkTable::new(&table, chunk, watermark, area).unwrap();
+            if let Some(Ok(c)) = t.chunk((at / ENTRY_SIZE) as u64) {
+                prop_assert!(c.disk + u64::from(c.entry.stored_len) <= area);
+                prop_assert!(u64::from(c.entry.stored_len) <= c.len);
             }
         }
     }
