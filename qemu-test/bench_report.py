@@ -318,7 +318,8 @@ def main():
         # Samples from before the checksum choice: the module's default,
         # which was CRC-32C then.
         timed = [x for x in s if x["bios_in_flight"] == in_flight and x["dd_mib_s"] and x["dump_ms"]
-                 and x.get("checksum_asked", "auto") == asked and x.get("filter", "all") == "all"]
+                 and x.get("checksum_asked", "auto") == asked and x.get("filter", "all") == "all"
+                 and x.get("codec_asked", "none") == "none"]
         if not timed:
             return None, None, None, 0
         ratios = [x["dump_mib"] / (x["dump_ms"] / 1000) / x["dd_mib_s"] for x in timed]
@@ -339,7 +340,22 @@ def main():
     # the same 1 GiB node, 4 in flight, checksum auto, in the same run.
     kernel_only = [x for x in s if x.get("filter") == "kernel" and x.get("dump_ms") and x.get("kept_mib") is not None]
     full = [x for x in s if x.get("filter", "all") == "all" and x.get("dump_ms") and x["ram_mib"] == 1024
-            and x["bios_in_flight"] == 4 and x.get("checksum_asked", "auto") == "auto"]
+            and x["bios_in_flight"] == 4 and x.get("checksum_asked", "auto") == "auto" and x.get("codec_asked", "none") == "none"]
+    # Codecs: every page of the same idle 1 GiB node stored as it is, with
+    # lz4 and with zstd, side by side in one run.
+    def codec_samples(name):
+        return [x for x in s if x.get("codec_asked") == name and x.get("dump_ms") and x.get("filter", "all") == "all"]
+    plain_codec = codec_samples("none")
+    codec_figures = {}
+    for name in ("lz4", "zstd"):
+        c = codec_samples(name)
+        if c and plain_codec:
+            codec_figures[name] = {
+                "stored_fraction": statistics.median([x["stored_mib"] / x["dump_mib"] for x in c if x.get("stored_mib") is not None and x["dump_mib"]]),
+                "time_ratio": statistics.median([x["dump_ms"] for x in c]) / statistics.median([x["dump_ms"] for x in plain_codec]),
+                "ms_p50": statistics.median([x["dump_ms"] for x in c]),
+                "n": len(c),
+            }
     kernel_fraction = statistics.median([x["kept_mib"] / x["ram_dump_mib"] for x in kernel_only]) if kernel_only else None
     kernel_speedup = (statistics.median([x["dump_ms"] for x in full]) / statistics.median([x["dump_ms"] for x in kernel_only])
                       if kernel_only and full else None)
@@ -370,6 +386,11 @@ def main():
         "dump_speedup_kernel_only_vs_full": kernel_speedup,
         "dump_kernel_only_ms_p50": statistics.median([x["dump_ms"] for x in kernel_only]) if kernel_only else None,
         "dump_full_ms_p50_1g": statistics.median([x["dump_ms"] for x in full]) if full else None,
+        "dump_codec_none_ms_p50_1g": statistics.median([x["dump_ms"] for x in plain_codec]) if plain_codec else None,
+        "dump_lz4_stored_fraction": codec_figures.get("lz4", {}).get("stored_fraction"),
+        "dump_lz4_time_over_none": codec_figures.get("lz4", {}).get("time_ratio"),
+        "dump_zstd_stored_fraction": codec_figures.get("zstd", {}).get("stored_fraction"),
+        "dump_zstd_time_over_none": codec_figures.get("zstd", {}).get("time_ratio"),
         "checksum_probe_crc32c_mib_s_p50": statistics.median(probe_crc) if probe_crc else None,
         "checksum_probe_xxh64_mib_s_p50": statistics.median(probe_xxh) if probe_xxh else None,
         "dump_mib_s_4_in_flight": rate4,
@@ -545,6 +566,12 @@ def main():
             row("dump_kernel_only_fraction_of_ram", f"Kernel-only dump: bytes kept over RAM, 1 GiB idle node ({len(kernel_only)} dumps)", "{:.3f}"),
             row("dump_speedup_kernel_only_vs_full", f"Full dump time over kernel-only dump time, 1 GiB ({len(full)} full, {len(kernel_only)} kernel-only; "
                 f"p50 {results['dump_full_ms_p50_1g']:.0f} ms and {results['dump_kernel_only_ms_p50']:.0f} ms)", "{:.1f}"),
+        ]
+    for name, f in codec_figures.items():
+        lines += [
+            row(f"dump_{name}_stored_fraction", f"{name}: bytes on the disk over the stream, every page of an idle 1 GiB node ({f['n']} dumps)", "{:.3f}"),
+            row(f"dump_{name}_time_over_none", f"{name}: dump time over the same dump stored as it is (p50 {f['ms_p50']:.0f} ms and "
+                f"{results['dump_codec_none_ms_p50_1g']:.0f} ms)", "{:.2f}"),
         ]
     lines += [
         row("panic_to_first_write_ms", "Panic notifier to the beacon on disk (ms)", "{:.2f}"),

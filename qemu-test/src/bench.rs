@@ -113,6 +113,11 @@ pub struct Sample {
     pub filter: &'static str,
     pub kept_mib: Option<u64>,
     pub ram_dump_mib: Option<u64>,
+    /// The codec asked for, and for a compressed dump, the one in force
+    /// and the MiB its chunks took on the disk (the stream's: `dump_mib`).
+    pub codec_asked: &'static str,
+    pub codec: Option<String>,
+    pub stored_mib: Option<u64>,
 }
 
 pub struct Options {
@@ -297,7 +302,8 @@ impl Bench {
         Ok(v[1])
     }
 
-    fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool, checksum: &'static str, filter: &'static str) -> Result<Sample> {
+    #[allow(clippy::too_many_arguments)]
+    fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool, checksum: &'static str, filter: &'static str, codec: &'static str) -> Result<Sample> {
         let kdump = mode == Mode::Kdump;
         if !self.a_fresh || self.a_ram != ram || self.a_crashkernel != kdump {
             self.cluster.set_boot_args(NodeName::A, if kdump { CRASHKERNEL } else { "" });
@@ -310,7 +316,7 @@ impl Bench {
         let a = self.cluster.node(NodeName::A)?;
         configure(a, NodeName::A)?;
         a.ok(&format!(
-            "echo {in_flight} > {SYSFS}/dump_bios_in_flight && echo {checksum} > {SYSFS}/dump_checksum && echo {filter} > {SYSFS}/dump_filter && dump_ready $(coredump_dev a)"
+            "echo {in_flight} > {SYSFS}/dump_bios_in_flight && echo {checksum} > {SYSFS}/dump_checksum && echo {filter} > {SYSFS}/dump_filter && echo {codec} > {SYSFS}/dump_codec && dump_ready $(coredump_dev a)"
         ))?;
         let dd_mib_s = if time_dump {
             let dd = a.ok(&format!(
@@ -440,6 +446,17 @@ impl Bench {
             ram_dump_mib = words.nth(1).and_then(|w| w.parse().ok());
             ensure!(kept_mib.is_some() && ram_dump_mib.is_some(), "filter line: {}", line.text);
         }
+        let (mut codec_used, mut stored_mib) = (None, None);
+        if codec != "none" && dump_ms.is_some() {
+            // "dump codec C: X MiB of stream stored in Y MiB (Z KiB)"
+            let a = self.cluster.node(NodeName::A)?;
+            a.wait_console(a_mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
+            let line = self.cluster.node(NodeName::A)?.console.find(a_mark, "coretakeover: dump codec").context("no codec line")?;
+            let rest = line.text.split("dump codec ").nth(1).unwrap_or("");
+            codec_used = rest.split(':').next().map(str::to_string);
+            stored_mib = rest.split(" stored in ").nth(1).and_then(|t| t.split_whitespace().next()?.parse().ok());
+            ensure!(codec_used.is_some() && stored_mib.is_some(), "codec line: {}", line.text);
+        }
         let sample = Sample {
             mode,
             luns: self.luns,
@@ -476,6 +493,9 @@ impl Bench {
             filter,
             kept_mib,
             ram_dump_mib,
+            codec_asked: codec,
+            codec: codec_used,
+            stored_mib,
         };
         println!(
             "    - {:?} {} LUNs {} MiB: takeover {:.0} ms{}{}",
@@ -650,13 +670,13 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         let kdump_runs = if ram == 1024 && bench.kdump.is_some() { opts.kdump_runs } else { 0 };
         for i in 0..opts.runs.max(opts.baseline_runs).max(kdump_runs) {
             if i < opts.runs {
-                samples.push(bench.sample(Mode::Ours, ram, 4, false, "auto", "all")?);
+                samples.push(bench.sample(Mode::Ours, ram, 4, false, "auto", "all", "none")?);
             }
             if i < opts.baseline_runs {
-                samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024, "auto", "all")?);
+                samples.push(bench.sample(Mode::Sequential, ram, 4, ram == 1024, "auto", "all", "none")?);
             }
             if i < kdump_runs {
-                samples.push(bench.sample(Mode::Kdump, ram, 4, false, "auto", "all")?);
+                samples.push(bench.sample(Mode::Kdump, ram, 4, false, "auto", "all", "none")?);
             }
             watch_costs.borrow_mut().append(&mut bench.watch_costs);
             save(&samples)?;
@@ -665,14 +685,21 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     println!("--- bench: dump throughput against dd: 1 and 4 bios in flight with the checksum auto chooses, 4 with CRC-32C (A 1 GiB)");
     for _ in 0..opts.throughput_runs {
         for (in_flight, checksum) in [(1, "auto"), (4, "auto"), (4, "crc32c")] {
-            samples.push(bench.sample(Mode::Ours, 1024, in_flight, true, checksum, "all")?);
+            samples.push(bench.sample(Mode::Ours, 1024, in_flight, true, checksum, "all", "none")?);
         }
         save(&samples)?;
     }
     println!("--- bench: page filters, A 1 GiB idle: every page, and kernel pages only, side by side (4 in flight, checksum auto)");
     for _ in 0..opts.throughput_runs {
         for filter in ["all", "kernel"] {
-            samples.push(bench.sample(Mode::Ours, 1024, 4, true, "auto", filter)?);
+            samples.push(bench.sample(Mode::Ours, 1024, 4, true, "auto", filter, "none")?);
+        }
+        save(&samples)?;
+    }
+    println!("--- bench: codecs, A 1 GiB idle: every page stored as it is, with lz4, with zstd, side by side (4 in flight, checksum auto)");
+    for _ in 0..opts.throughput_runs {
+        for codec in ["none", "lz4", "zstd"] {
+            samples.push(bench.sample(Mode::Ours, 1024, 4, true, "auto", "all", codec)?);
         }
         save(&samples)?;
     }
@@ -683,7 +710,7 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         println!("--- bench: {luns} LUNs per node, A 1 GiB");
         let mut bench = Bench::start(env, &dir.join(format!("luns-{luns}")), luns, 1024, deadline, None)?;
         for _ in 0..opts.runs {
-            samples.push(bench.sample(Mode::Ours, 1024, 4, false, "auto", "all")?);
+            samples.push(bench.sample(Mode::Ours, 1024, 4, false, "auto", "all", "none")?);
             save(&samples)?;
         }
         drop(bench);
@@ -767,7 +794,8 @@ fn budget(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
                     let mut chosen = String::new();
                     for line in plan_text.lines().skip(1) {
                         let w: Vec<&str> = line.split_whitespace().collect();
-                        if w.len() >= 4 && w[0] != "budget_ms" {
+                        // Filter rows only (not budget, calibration or codec lines).
+                        if w.len() >= 4 && !matches!(w[0], "budget_ms" | "calibration" | "codec") {
                             plan.push((w[0].to_string(), w[1].parse().unwrap_or(0), w[2].parse().unwrap_or(0)));
                             if line.contains(" chosen") {
                                 chosen = w[0].to_string();
