@@ -68,6 +68,7 @@ mod ct_core {
     pub(crate) mod codec;
     pub(crate) mod config;
     pub(crate) mod drivers;
+    pub(crate) mod dumpkey;
     pub(crate) mod crc;
     pub(crate) mod header;
     pub(crate) mod heartbeat;

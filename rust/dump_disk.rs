@@ -19,6 +19,7 @@ use crate::crc::KernelCrc;
 use crate::compress::{CodecSample, Compressor};
 use crate::ct_core::checksum::{ChecksumChoice, ChunkChecksum};
 use crate::ct_core::codec::{Codec, CodecChoice};
+use crate::ct_core::dumpkey::{DumpKey, KeyBlock, KEY_BLOCK_OFFSET};
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::header::{flags, newest, DumpState, Header, RamRange, HEADER_COPY_OFFSETS, HEADER_SIZE, MAX_CPUS, MAX_RANGES, MAX_VMCOREINFO};
 use crate::ct_core::heartbeat::{Heartbeat, Liveness, HEARTBEAT_SIZE};
@@ -27,7 +28,7 @@ use crate::ct_core::label::{Label, LabelError, LABEL_OFFSET};
 use crate::ct_core::pagefilter::{Class, Filter, PageLayout, Walker};
 use crate::ct_core::scheme::{calibrated_rate, calibration_x1024, Model};
 use crate::ct_core::plan::{collect_ranges, Plan, HEARTBEAT_OFFSET};
-use crate::panic_dump::{self, Bitmap, DumpTarget, Filtering, MemmapReader, PanicState, Rehearsal, Slot, MAP_BIO_PAGES};
+use crate::panic_dump::{self, Bitmap, DumpTarget, Encryption, Filtering, MemmapReader, PanicState, Rehearsal, Slot, MAP_BIO_PAGES};
 use crate::polled_bio::PolledBio;
 use crate::refusal::{Outcome, Refusal};
 use crate::shims;
@@ -359,6 +360,7 @@ pub(crate) fn arm(
     filter: Filter,
     codec: CodecChoice,
     budget_ms: u32,
+    key: Option<&DumpKey>,
 ) -> Outcome<KBox<DumpContext>> {
     let (Some(cluster), Some(node)) = (config.cluster, config.node) else {
         return Err(refuse(EINVAL, path, format_args!("set cluster_id and node_id first")));
@@ -427,7 +429,9 @@ pub(crate) fn arm(
         .map_err(|e| refuse(EINVAL, path, format_args!("{}", e)))?;
     // A filtered dump, or one with a time budget (which may drop pages to
     // meet it), has a page map; a compressed one a chunk table too.
-    let compressed = codec != CodecChoice::Fixed(Codec::None);
+    // An encrypted dump has a chunk table too (its tags are there).
+    let encrypted = key.is_some();
+    let compressed = codec != CodecChoice::Fixed(Codec::None) || encrypted;
     let plan = if compressed {
         Plan::with_chunk_table(&mut table[..n], chunk_size, disk.size_bytes())
     } else if filter.filters() || budget_ms > 0 {
@@ -479,7 +483,7 @@ pub(crate) fn arm(
     let in_flight = in_flight.clamp(1, MAX_BIOS_IN_FLIGHT) as usize;
     let mut slots = KVec::with_capacity(in_flight, GFP_KERNEL)?;
     for _ in 0..in_flight {
-        slots.push(Slot::new(pages as u16, chunk_size as usize, compressed)?, GFP_KERNEL)?;
+        slots.push(Slot::new(pages as u16, chunk_size as usize, compressed, encrypted)?, GFP_KERNEL)?;
     }
     // What each chunk checksum costs here, on a chunk-sized buffer.
     let (crc32c_mib_s, xxh64_mib_s) = match slots.get_mut(0) {
@@ -522,6 +526,9 @@ pub(crate) fn arm(
     if stopped_cpu_registers {
         header_flags |= flags::STOPPED_CPU_REGISTERS;
     }
+    if encrypted {
+        header_flags |= flags::ENCRYPTED;
+    }
     header.set_flags(header_flags);
     header.set_chunk_checksum(probe.chosen, crc32c_mib_s, xxh64_mib_s);
     let copy = header.next_generation(&KernelCrc);
@@ -544,6 +551,7 @@ pub(crate) fn arm(
         filtering,
         chunk_table: compressed.then_some(room),
         compressor: None,
+        encryption: key.map(|k| Encryption { key: k.key }),
     };
     let target = DumpTarget::new(disk, panic);
     let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target, plan: None }, GFP_KERNEL)?;
@@ -751,6 +759,17 @@ pub(crate) fn arm(
         ctx.target.state_mut().record_census(c);
     }
 
+    // An encrypted dump: the sealed key and whom it is sealed for, bound to
+    // this arming, before the header says "armed".
+    if let Some(k) = key {
+        let (disk_uuid, armed_ns) = {
+            let h = Header::from_unchecked(ctx.target.state_mut().header_buf_mut().as_mut_slice());
+            (h.disk_uuid(), h.armed_ns())
+        };
+        let mut block = IoBuf::new(PAGE)?;
+        KeyBlock { disk_uuid, armed_ns, public: k.public, sealed: k.sealed }.encode(block.as_mut_slice(), &KernelCrc);
+        ctx.disk.dev.write(KEY_BLOCK_OFFSET, &mut block)?;
+    }
     // The last step: the header says "armed".
     {
         let DumpContext { disk, target, .. } = &mut *ctx;

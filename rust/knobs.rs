@@ -18,6 +18,7 @@
 
 use crate::ct_core::checksum::ChecksumChoice;
 use crate::ct_core::codec::CodecChoice;
+use crate::ct_core::dumpkey::DumpKey;
 use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::ids::{parse_number, ClusterId, NodeId, ParseIdError};
 use crate::ct_core::VERSION;
@@ -379,6 +380,11 @@ struct WatchInterval;
 struct StaleTimeout;
 struct BiosInFlight;
 struct BudgetMs;
+struct Encrypt;
+
+impl NumberSetting for Encrypt {
+    const SETTING: Setting = Setting::DumpEncrypt;
+}
 
 impl NumberSetting for BudgetMs {
     const SETTING: Setting = Setting::DumpBudgetMs;
@@ -462,6 +468,22 @@ impl Store for TakeoverCommand {
     }
 }
 
+/// The data key of the next arming (write only, root): "KEY PUBLIC
+/// SEALED" in hex (`ct_core::dumpkey`). Never logged, never readable.
+struct DumpKeyCommand;
+
+impl Store for DumpKeyCommand {
+    fn store(input: &str) -> Result {
+        match DumpKey::parse(input) {
+            Ok(key) => Ok(node::set_dump_key(key)?),
+            Err(e) => {
+                pr_warn!("dump_key: refused: {}\n", e);
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
 struct GivebackCommand;
 
 impl Store for GivebackCommand {
@@ -513,11 +535,13 @@ static DUMP_PLAN_ATTR: Attribute = Attribute::read_only::<DumpPlan>(c_str!("dump
 static AUTO_ATTR: Attribute = Attribute::read_write::<Flag<AutoTakeover>>(c_str!("auto_takeover"));
 static AUTO_STALE_ATTR: Attribute = Attribute::read_write::<Flag<AutoTakeoverOnStale>>(c_str!("auto_takeover_on_stale"));
 static TAKEOVER_ATTR: Attribute = Attribute::write_only::<TakeoverCommand>(c_str!("takeover"));
+static DUMP_KEY_ATTR: Attribute = Attribute::write_only::<DumpKeyCommand>(c_str!("dump_key"));
+static ENCRYPT_ATTR: Attribute = Attribute::read_write::<Number<Encrypt>>(c_str!("dump_encrypt"));
 static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
 
-static ATTRS: AttributeList<28> = AttributeList::new([
+static ATTRS: AttributeList<30> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -528,6 +552,8 @@ static ATTRS: AttributeList<28> = AttributeList::new([
     &DUMP_RESERVED_ATTR,
     &IN_FLIGHT_ATTR,
     &BUDGET_ATTR,
+    &DUMP_KEY_ATTR,
+    &ENCRYPT_ATTR,
     &DUMP_PLAN_ATTR,
     &DUMP_CHECKSUM_ATTR,
     &DUMP_FILTER_ATTR,

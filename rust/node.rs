@@ -26,6 +26,7 @@
 use crate::bdev::{BlockDevice, NamedDisk};
 use crate::ct_core::checksum::ChecksumChoice;
 use crate::ct_core::codec::{Codec, CodecChoice};
+use crate::ct_core::dumpkey::DumpKey;
 use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
@@ -56,6 +57,8 @@ static IDENTITY: AtomicU64 = AtomicU64::new(0);
 /// This node's coredump disk.
 struct Arming {
     armed: Option<KBox<DumpContext>>,
+    /// The data key for the next arming (`dump_key`), used once.
+    pending_key: Option<KBox<SecretDumpKey>>,
     /// When the next heartbeat is due (monotonic nanoseconds).
     next_beat_ns: u64,
 }
@@ -184,7 +187,44 @@ pub(crate) fn arm(path: &str) -> Outcome {
         if arming.armed.is_some() {
             return Err(refuse!(EBUSY, "dump_disk: refused {}: a disk is armed; write none first", path));
         }
-        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum(), dump_filter(), dump_codec(), setting(Setting::DumpBudgetMs))?);
+        let key = arming.pending_key.as_deref().map(|k| &k.0);
+        if key.is_none() && setting(Setting::DumpEncrypt) == 1 {
+            return Err(refuse!(
+                Error::from_errno(-(bindings::ENOKEY as i32)),
+                "dump_disk: refused {}: dump_encrypt is 1 and no fresh key was given (write one to dump_key, e.g. with `coretakeover dump-key arm`)",
+                path
+            ));
+        }
+        arming.armed = Some(dump_disk::arm(path, identity(), setting(Setting::DumpBiosInFlight), cpus, dump_checksum(), dump_filter(), dump_codec(), setting(Setting::DumpBudgetMs), key)?);
+        // Used: the next arming needs a new one.
+        arming.pending_key = None;
+        Ok(())
+    })
+}
+
+/// A data key in kernel memory, zeroed when dropped.
+pub(crate) struct SecretDumpKey(pub(crate) DumpKey);
+
+impl Drop for SecretDumpKey {
+    fn drop(&mut self) {
+        zeroize(&mut self.0.key);
+    }
+}
+
+/// Overwrites `bytes` with zeros in a way the compiler keeps.
+pub(crate) fn zeroize(bytes: &mut [u8]) {
+    for b in bytes.iter_mut() {
+        // SAFETY: `b` is a valid, exclusive reference.
+        unsafe { core::ptr::write_volatile(b, 0) };
+    }
+    core::sync::atomic::compiler_fence(Ordering::SeqCst);
+}
+
+/// Takes the data key for the next arming (replacing any not yet used).
+pub(crate) fn set_dump_key(key: DumpKey) -> Outcome {
+    let boxed = KBox::new(SecretDumpKey(key), GFP_KERNEL).map_err(|_| refuse!(ENOMEM, "dump_key: out of memory"))?;
+    with_arming(|arming| {
+        arming.pending_key = Some(boxed);
         Ok(())
     })
 }
@@ -410,6 +450,9 @@ pub(crate) enum Setting {
     /// The dump's time budget (milliseconds, 0: none), taken when a disk is
     /// armed: the model picks the richest page filter that fits it.
     DumpBudgetMs,
+    /// 1: arming refuses without a fresh key in `dump_key` (no dump is
+    /// ever written in clear by mistake).
+    DumpEncrypt,
 }
 
 static INTERVAL_MS: AtomicU32 = AtomicU32::new(100);
@@ -417,6 +460,7 @@ static WATCH_INTERVAL_MS: AtomicU32 = AtomicU32::new(20);
 static STALE_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
 static DUMP_BIOS_IN_FLIGHT: AtomicU32 = AtomicU32::new(4);
 static DUMP_BUDGET_MS: AtomicU32 = AtomicU32::new(0);
+static DUMP_ENCRYPT: AtomicU32 = AtomicU32::new(0);
 static AUTO_TAKEOVER: AtomicBool = AtomicBool::new(true);
 
 impl Setting {
@@ -428,6 +472,7 @@ impl Setting {
             Self::StaleTimeoutMs => "stale_timeout_ms",
             Self::DumpBiosInFlight => "dump_bios_in_flight",
             Self::DumpBudgetMs => "dump_budget_ms",
+            Self::DumpEncrypt => "dump_encrypt",
         }
     }
 
@@ -438,6 +483,7 @@ impl Setting {
             Self::StaleTimeoutMs => 100..=600_000,
             Self::DumpBiosInFlight => 1..=MAX_BIOS_IN_FLIGHT,
             Self::DumpBudgetMs => 0..=3_600_000,
+            Self::DumpEncrypt => 0..=1,
         }
     }
 
@@ -448,6 +494,7 @@ impl Setting {
             Self::StaleTimeoutMs => &STALE_TIMEOUT_MS,
             Self::DumpBiosInFlight => &DUMP_BIOS_IN_FLIGHT,
             Self::DumpBudgetMs => &DUMP_BUDGET_MS,
+            Self::DumpEncrypt => &DUMP_ENCRYPT,
         }
     }
 }
@@ -622,7 +669,7 @@ impl Registration {
     pub(crate) fn new() -> Result<Self> {
         let state = KBox::pin_init(
             pin_init!(State {
-                arming <- new_mutex!(Arming { armed: None, next_beat_ns: 0 }, "coretakeover::arming"),
+                arming <- new_mutex!(Arming { armed: None, pending_key: None, next_beat_ns: 0 }, "coretakeover::arming"),
                 pairing <- new_mutex!(Pairing::new(), "coretakeover::pairing"),
             }),
             GFP_KERNEL,

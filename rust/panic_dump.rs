@@ -45,6 +45,7 @@ use crate::crc::KernelCrc;
 use crate::compress::Compressor;
 use crate::ct_core::checksum::ChunkChecksum;
 use crate::ct_core::codec::{ChunkEntry, Codec, ENTRIES_PER_PAGE, ENTRY_SIZE};
+use crate::ct_core::dumpkey::{associated_data, KEY_SIZE, TAG_SIZE};
 use crate::ct_core::header::{flags, DumpState, Header, PanicRegisters, RamRange, ELF_NGREG, HEADER_COPY_OFFSETS, NO_CPU};
 use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
 use crate::ct_core::pagefilter::{Census, Class, Filter, Walker};
@@ -143,8 +144,15 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    pub(crate) fn new(pages: u16, bytes: usize, compressed: bool) -> Result<Self> {
-        let out = if compressed { Some(IoBuf::new(bytes)?) } else { None };
+    /// A slot for chunks of `bytes`; a compressed dump's has an output
+    /// buffer, twice as large when encrypted (a chunk stored as it is and
+    /// its tag, as the cipher writes them).
+    pub(crate) fn new(pages: u16, bytes: usize, compressed: bool, encrypted: bool) -> Result<Self> {
+        let out = match (compressed, encrypted) {
+            (_, true) => Some(IoBuf::new(2 * bytes)?),
+            (true, false) => Some(IoBuf::new(bytes)?),
+            (false, false) => None,
+        };
         Ok(Self { bio: PolledBio::new(pages)?, bounce: IoBuf::new(bytes)?, out })
     }
 
@@ -172,9 +180,31 @@ impl Slot {
         }
     }
 
-    /// The bytes a chunk stored with `codec` is written from.
-    fn stored(&self, codec: Codec) -> &IoBuf {
-        stored_buffer(&self.bounce, &self.out, codec)
+    /// Encrypts the chunk's `len` stored bytes (after `compress`) into the
+    /// output buffer with `key`, nonce `index` and associated data `ad`;
+    /// returns the tag. The output's tail past them, to the page, is zeroed.
+    fn encrypt(&mut self, codec: Codec, len: usize, key: &[u8; KEY_SIZE], index: u64, ad: &[u8]) -> Option<[u8; TAG_SIZE]> {
+        let out = self.out.as_mut()?;
+        let end = len.checked_add(TAG_SIZE)?;
+        if end > out.len() {
+            return None;
+        }
+        let src: *const u8 = match codec {
+            Codec::None => self.bounce.as_slice().get(..len)?.as_ptr(),
+            // In place: the cipher reads each block before it writes it.
+            _ => out.as_slice().get(..len)?.as_ptr(),
+        };
+        let dst = out.as_mut_slice().as_mut_ptr();
+        // SAFETY: `src` is valid for `len` bytes; `dst` for `len + 16`
+        // (checked above), either the same buffer (in place, which the
+        // kernel's ChaCha20 supports) or disjoint; `ad` and `key` are valid.
+        unsafe { shims::chacha20poly1305_encrypt(dst, src, len, ad.as_ptr(), ad.len(), index, key.as_ptr()) };
+        let mut tag = [0u8; TAG_SIZE];
+        tag.copy_from_slice(out.as_slice().get(len..end)?);
+        if let Some(tail) = out.as_mut_slice().get_mut(len..len.next_multiple_of(PAGE)) {
+            tail.fill(0);
+        }
+        Some(tag)
     }
 
     /// The bounce buffer, while nothing is in flight (arming's probe).
@@ -264,6 +294,26 @@ fn stored_buffer<'a>(bounce: &'a IoBuf, out: &'a Option<IoBuf>, codec: Codec) ->
     match (out, codec) {
         (Some(out), Codec::Lz4 | Codec::Zstd) => out,
         _ => bounce,
+    }
+}
+
+/// The buffer a chunk is written from: an encrypted one's is always the
+/// output buffer (the ciphertext).
+fn written_buffer<'a>(bounce: &'a IoBuf, out: &'a Option<IoBuf>, codec: Codec, encrypted: bool) -> &'a IoBuf {
+    match (out, encrypted) {
+        (Some(out), true) => out,
+        _ => stored_buffer(bounce, out, codec),
+    }
+}
+
+/// An encrypted dump's data key, for this arming only; zeroed when dropped.
+pub(crate) struct Encryption {
+    pub(crate) key: [u8; KEY_SIZE],
+}
+
+impl Drop for Encryption {
+    fn drop(&mut self) {
+        crate::node::zeroize(&mut self.key);
     }
 }
 
@@ -552,6 +602,8 @@ pub(crate) struct PanicState {
     pub(crate) chunk_table: Option<u64>,
     /// Its codec (none: every chunk stored as it is).
     pub(crate) compressor: Option<Compressor>,
+    /// An encrypted dump's key.
+    pub(crate) encryption: Option<Encryption>,
 }
 
 impl PanicState {
@@ -682,6 +734,13 @@ impl PanicState {
             let pages = slot.fill(&mut cursor, self.pages_per_chunk, &mut unreadable);
             if pages == 0 {
                 break;
+            }
+            if self.encryption.is_some() {
+                // An encrypted dump's disk never holds RAM in clear: the
+                // rehearsal writes zeros (the rate is the disk's either way).
+                if let Some(b) = slot.bounce.as_mut_slice().get_mut(..pages * PAGE) {
+                    b.fill(0);
+                }
             }
             sink ^= self.checksum.compute(&KernelCrc, slot.bounce.as_slice().get(..pages * PAGE).unwrap_or(&[]));
             let sector = (data_offset + chunk * chunk_size) >> SECTOR_SHIFT;
@@ -909,8 +968,20 @@ impl PanicState {
                 break;
             }
             let (codec, stored_len) = slot.compress(self.compressor.as_mut(), pages * PAGE);
-            let data = slot.stored(codec).as_slice().get(..stored_len).unwrap_or(&[]);
+            let mut entry = ChunkEntry { checksum: 0, stored_len: stored_len as u32, disk_page: (stored / PAGE as u64) as u32, codec, tag: [0; TAG_SIZE] };
+            let encrypted = self.encryption.is_some();
+            if let Some(e) = self.encryption.as_ref() {
+                let mut raw = [0u8; ENTRY_SIZE];
+                entry.encode(&mut raw);
+                match slot.encrypt(codec, stored_len, &e.key, chunk, &associated_data(&raw)) {
+                    Some(tag) => entry.tag = tag,
+                    // Never written in clear.
+                    None => break,
+                }
+            }
+            let data = written_buffer(&slot.bounce, &slot.out, codec, encrypted).as_slice().get(..stored_len).unwrap_or(&[]);
             let crc = self.checksum.compute(&KernelCrc, data);
+            entry.checksum = crc;
             let index = chunk % per_page;
             if index == 0 && chunk > 0 {
                 if let Err(e) = self.write_crc_page(bdev, table_offset, chunk / per_page - 1) {
@@ -920,7 +991,6 @@ impl PanicState {
                 self.crc_page.as_mut_slice().fill(0);
             }
             if self.chunk_table.is_some() {
-                let entry = ChunkEntry { checksum: crc, stored_len: stored_len as u32, disk_page: (stored / PAGE as u64) as u32, codec };
                 let at = index as usize * ENTRY_SIZE;
                 if let Some(slot) = self.crc_page.as_mut_slice().get_mut(at..at + ENTRY_SIZE) {
                     entry.encode(slot);
@@ -935,7 +1005,7 @@ impl PanicState {
             let at = if self.chunk_table.is_some() { stored } else { written };
             let sector = (data_offset + at) >> SECTOR_SHIFT;
             let Slot { bio, bounce, out } = slot;
-            let source = stored_buffer(bounce, out, codec);
+            let source = written_buffer(bounce, out, codec, encrypted);
             let stored_pages = stored_len.div_ceil(PAGE);
             // SAFETY: The disk polls; the bounce and output pages are
             // untouched until this slot's bio is reaped (next use of the

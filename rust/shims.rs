@@ -113,6 +113,9 @@ extern "C" {
         acceleration: c_int,
         wrkmem: *mut c_void,
     ) -> c_int;
+    /// `lib/crypto/chacha20poly1305.c`: RFC 8439 AEAD; writes `src_len`
+    /// bytes of ciphertext and the 16-byte tag after them to `dst`.
+    pub(crate) fn chacha20poly1305_encrypt(dst: *mut u8, src: *const u8, src_len: usize, ad: *const u8, ad_len: usize, nonce: u64, key: *const u8);
     pub(crate) fn ct_lz4_workspace_size() -> usize;
     pub(crate) fn ct_zstd_workspace_size(chunk: usize) -> usize;
     pub(crate) fn ct_zstd_init(workspace: *mut c_void, size: usize) -> *mut c_void;

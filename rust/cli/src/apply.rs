@@ -204,6 +204,15 @@ fn write_knob(name: &str, value: &str) -> Result<(), Error> {
     std::fs::write(&path, value).map_err(|source| Error::Io { path, source })
 }
 
+/// The public key the coredump disk's key block says its armed dump is
+/// sealed for, if the disk holds one.
+fn armed_for(disk: &Path) -> Option<[u8; 32]> {
+    use coretakeover_core::dumpkey::{KeyBlock, KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE};
+    let d = crate::disk::Disk::open(disk, false).ok()?;
+    let raw = d.read(KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE).ok()?;
+    KeyBlock::decode(&raw, &crate::crc::HostCrc).ok().map(|b| b.public)
+}
+
 fn read_knob(name: &str) -> Option<String> {
     std::fs::read_to_string(Path::new(SYSFS_DIR).join(name)).ok().map(|s| s.trim().to_string())
 }
@@ -258,6 +267,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         ("dump_filter", config.dump.filter.clone()),
         ("dump_budget_ms", config.dump.budget_ms.map(|v| v.to_string())),
         ("dump_codec", config.dump.codec.clone()),
+        ("dump_encrypt", Some(u8::from(config.dump.encrypt_to.is_some()).to_string())),
     ];
     let mut rearm = false;
     for (name, value) in knobs {
@@ -266,8 +276,21 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
             steps.push(step(name, "unchanged", Some(value)));
         } else {
             write_knob(name, &value)?;
-            rearm |= matches!(name, "dump_bios_in_flight" | "dump_checksum" | "dump_filter" | "dump_budget_ms" | "dump_codec");
+            rearm |= matches!(name, "dump_bios_in_flight" | "dump_checksum" | "dump_filter" | "dump_budget_ms" | "dump_codec" | "dump_encrypt");
             steps.push(step(name, "set", Some(value)));
+        }
+    }
+
+    // Encrypted dumps: the public key every arming's data key is sealed
+    // for; an armed disk sealed for another one is armed again.
+    let encrypt_to = match &config.dump.encrypt_to {
+        Some(path) => Some(crate::dumpkey::read_public(path)?),
+        None => None,
+    };
+    if let Some(public) = &encrypt_to {
+        if armed_for(&disks.dump).is_some_and(|armed| &armed != public.as_bytes()) {
+            rearm = true;
+            steps.push(step("dump_key", "changed", Some(crate::dumpkey::hex(public.as_bytes()))));
         }
     }
 
@@ -290,6 +313,11 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
     if armed && ids_match && disk_matches && !rearm {
         steps.push(step("dump_disk", "unchanged", Some(disks.dump.display().to_string())));
     } else {
+        if let Some(public) = &encrypt_to {
+            // A fresh data key for this arming, sealed for the administrator.
+            write_knob("dump_key", &crate::dumpkey::fresh_key_line(public)?)?;
+            steps.push(step("dump_key", "set", Some(format!("sealed for {}", crate::dumpkey::hex(public.as_bytes())))));
+        }
         write_knob("dump_disk", &disks.dump.to_string_lossy())?;
         steps.push(step("dump_disk", "armed", Some(disks.dump.display().to_string())));
     }

@@ -15,6 +15,7 @@
 //! filter = "all"              # pages kept: all, no-free, no-cache, kernel
 //! budget_ms = 0               # the dump's time budget: a leaner filter to meet it
 //! codec = "none"              # chunk compression: none, lz4, zstd, auto
+//! encrypt_to = "/etc/coretakeover/dump-key.pub"  # encrypted dumps (optional)
 //! cpu_registers = true        # crash_kexec_post_notifiers
 //!
 //! [service]
@@ -94,6 +95,10 @@ pub struct Dump {
     pub budget_ms: Option<u32>,
     /// The chunk codec: "none", "lz4", "zstd" or "auto" (`dump_codec`).
     pub codec: Option<String>,
+    /// Encrypt every dump for the administrator's X25519 public key in
+    /// this file (`coretakeover dump-key new`): a fresh data key, sealed
+    /// for it, at every arming (`dump_encrypt` 1, `dump_key`).
+    pub encrypt_to: Option<PathBuf>,
     /// Save every CPU's registers in a panic (crash_kexec_post_notifiers).
     #[serde(default = "yes")]
     pub cpu_registers: bool,
@@ -252,6 +257,9 @@ impl Config {
             if CodecChoice::parse(c).is_none() || c.trim() != c {
                 return Err(format!("dump.codec: {c:?} is not one of \"none\", \"lz4\", \"zstd\", \"auto\""));
             }
+        }
+        if self.dump.encrypt_to.as_ref().is_some_and(|p| !p.is_absolute()) {
+            return Err("dump.encrypt_to: give an absolute path".into());
         }
         if !self.dump.crash_dir.is_absolute() {
             return Err(format!("dump.crash_dir: {} is not an absolute path", self.dump.crash_dir.display()));

@@ -12,6 +12,7 @@ mod coredump;
 mod crc;
 mod disk;
 mod dmesg;
+mod dumpkey;
 mod error;
 mod genl;
 mod hooks;
@@ -43,6 +44,8 @@ enum Command {
     Key(key::Args),
     Label(label::Args),
     Savecore(savecore::Args),
+    /// Keys for encrypted dumps: the administrator's pair, a data key per arming.
+    DumpKey(dumpkey::Args),
     Takeover(takeover::Args),
     Giveback(takeover::Args),
     Watch(watch::Args),
@@ -65,6 +68,7 @@ impl Command {
             Command::Key(a) => a.json,
             Command::Label(a) => a.json,
             Command::Savecore(a) => a.json,
+            Command::DumpKey(a) => a.json,
             Command::Takeover(a) | Command::Giveback(a) => a.json,
             Command::Watch(a) => a.json,
             Command::Apply(a) | Command::Boot(a) => a.json,
@@ -81,6 +85,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Key(args) => key::run(&args, &mut out),
         Command::Label(args) => label::run(&args, &mut out),
         Command::Savecore(args) => savecore::run(&args, &mut out),
+        Command::DumpKey(args) => dumpkey::run(&args, &mut out),
         Command::Takeover(args) => takeover::run_takeover(&args, &mut out),
         Command::Giveback(args) => takeover::run_giveback(&args, &mut out),
         Command::Watch(args) => watch::run(&args, &mut out),

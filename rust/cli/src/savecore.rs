@@ -41,7 +41,8 @@ use crate::output::{emit, Report};
 use crate::private_file::{self, Policy, PrivateFile};
 use coretakeover_core::header::{flags, DumpState, Header, RamRange};
 use coretakeover_core::notes::{note_registers, parse_crash_note, prstatus_note, PRSTATUS_NOTE_SIZE, RIP, RSP};
-use coretakeover_core::codec::{ChunkTable, ChunkTableError, Codec};
+use coretakeover_core::codec::{ChunkTable, ChunkTableError, Codec, ENTRY_SIZE};
+use coretakeover_core::dumpkey::{associated_data, nonce96, KeyBlock, KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE};
 use coretakeover_core::plan::{saved_bytes, ChecksumTable, PageMap, Run, TableError, PAGE_SIZE};
 use object::elf;
 use object::write::elf::{FileHeader, ProgramHeader, Writer};
@@ -74,6 +75,10 @@ pub struct Args {
     /// Leave the dump header as it is (do not mark the dump saved).
     #[arg(long)]
     keep: bool,
+    /// An encrypted dump: the private key its data key is sealed for
+    /// (`coretakeover dump-key new`).
+    #[arg(long, value_name = "PRIVATE")]
+    key: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -94,6 +99,8 @@ struct SaveReport {
     /// chunks took on the disk.
     codec: &'static str,
     stored_bytes: u64,
+    /// Whether the chunks were encrypted (and decrypted with --key).
+    encrypted: bool,
     chunks_verified: u64,
     kernel_release: String,
     panic_message: String,
@@ -191,9 +198,16 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         return Err(no_dump(format!("state {}: the dump stopped before any data was recorded", state.as_str())));
     }
 
+    if header.flags() & flags::ENCRYPTED != 0 && args.key.is_none() {
+        if let Some(crash_dir) = &args.crash_dir {
+            // No key here (it stays off the nodes): the encrypted dump is
+            // copied as it is, to be opened where the key is.
+            return save_encrypted_copy(&disk, header, crash_dir, args, out);
+        }
+    }
     let ranges: Vec<RamRange> = header.ranges().collect();
     let chunks = header.chunks_written();
-    let stream = Stream::open(&disk, header)?;
+    let stream = Stream::open(&disk, header, args.key.as_deref())?;
     let layout = Layout::read(&disk, header, &ranges, watermark)?;
 
     let (prstatus, cpus) = cpu_registers(&stream, &layout)?;
@@ -334,6 +348,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         filter: header.filter().as_str(),
         codec: header.codec().as_str(),
         stored_bytes: header.stored_bytes(),
+        encrypted: header.flags() & flags::ENCRYPTED != 0,
         chunks_verified: chunks,
         kernel_release: String::from_utf8_lossy(header.kernel_release()).into_owned(),
         panic_message: String::from_utf8_lossy(header.panic_message()).into_owned(),
@@ -357,6 +372,75 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     emit(&report, args.json, out)
 }
 
+#[derive(Debug, Serialize)]
+struct EncryptedCopyReport {
+    copy: String,
+    disk: String,
+    dump_state: &'static str,
+    /// The public key the dump's data key is sealed for.
+    sealed_for: String,
+    stored_bytes: u64,
+    marked_saved: bool,
+}
+
+impl Report for EncryptedCopyReport {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "copied the encrypted dump ({} MiB, sealed for {}) to {}", self.stored_bytes >> 20, self.sealed_for, self.copy)?;
+        writeln!(out, "open it where the private key is: coretakeover savecore --disk {} --key PRIVATE -o vmcore", self.copy)?;
+        if self.marked_saved {
+            writeln!(out, "{}: dump header marked saved", self.disk)?;
+        }
+        Ok(())
+    }
+}
+
+/// Copies an encrypted dump, as the disk holds it (label, headers, key
+/// block, tables, and the chunks below the watermark), to
+/// `crash_dir/<panic time>/coredump.ctd` (0600), then marks the disk's dump
+/// saved: the boot service's savecore, which has no key.
+fn save_encrypted_copy(disk: &Disk, header: &Header<Vec<u8>>, crash_dir: &Path, args: &Args, out: &mut dyn Write) -> Result<(), Error> {
+    let raw = disk.read(KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE)?;
+    let block = KeyBlock::decode(&raw, &HostCrc).map_err(|e| Error::Damaged {
+        path: disk.path.clone(),
+        reason: format!("encrypted, but its key block is unreadable: {e}"),
+        saved: "nothing saved".into(),
+    })?;
+    let policy = Policy { force: args.force, shared_dir: args.shared_dir };
+    let dir = crash_subdir(crash_dir, header.panic_ns(), policy)?;
+    let path = dir.join("coredump.ctd");
+    let end = header.data_offset().saturating_add(header.stored_bytes()).next_multiple_of(ALIGN as u64).min(disk.size());
+    let mut copy = PrivateFile::create(&path, policy)?;
+    let piece = 4usize << 20;
+    let mut at = 0u64;
+    while at < end {
+        let len = piece.min((end - at) as usize);
+        let buf = disk.read(at, len)?;
+        copy.file().write_all(&buf[..len]).map_err(|source| Error::Io { path: path.clone(), source })?;
+        at += len as u64;
+    }
+    let copied = copy.commit()?;
+    let state = header.state();
+    let mut marked = false;
+    if !args.keep && state != DumpState::Saved {
+        let mut saved = Header::from_unchecked(header.as_bytes().to_vec());
+        saved.set_state(DumpState::Saved);
+        if state != DumpState::Complete {
+            saved.add_flags(flags::SAVED_TRUNCATED);
+        }
+        write_next_generation(disk, &mut saved)?;
+        marked = true;
+    }
+    let report = EncryptedCopyReport {
+        copy: copied.display().to_string(),
+        disk: args.disk.display().to_string(),
+        dump_state: state.as_str(),
+        sealed_for: crate::dumpkey::hex(&block.public),
+        stored_bytes: header.stored_bytes(),
+        marked_saved: marked,
+    };
+    emit(&report, args.json, out)
+}
+
 /// Saves the dump on `disk` under `crash_dir` (the boot service's savecore).
 pub fn save_to_crash_dir(disk: &Path, crash_dir: &Path, json: bool, out: &mut dyn Write) -> Result<(), Error> {
     let args = Args {
@@ -367,6 +451,7 @@ pub fn save_to_crash_dir(disk: &Path, crash_dir: &Path, json: bool, out: &mut dy
         shared_dir: false,
         keep: false,
         json,
+        key: None,
     };
     run(&args, out)
 }
@@ -472,14 +557,41 @@ struct Stream<'a> {
     entries: AlignedBuf,
     /// Version 3: the chunk decompressed last (random reads come in runs).
     last: std::cell::RefCell<Option<(u64, Vec<u8>)>>,
+    /// An encrypted dump's data key.
+    key: Option<crate::dumpkey::DataKey>,
 }
 
 impl<'a> Stream<'a> {
-    fn open(disk: &'a Disk, header: &'a Header<Vec<u8>>) -> Result<Self, Error> {
+    fn open(disk: &'a Disk, header: &'a Header<Vec<u8>>, private: Option<&Path>) -> Result<Self, Error> {
         let damaged = |reason: String| Error::Damaged { path: disk.path.clone(), reason, saved: "nothing saved".into() };
         let chunks = header.chunks_written();
         let entries = disk.read(header.crc_table_offset(), (chunks * header.table_entry_size()) as usize)?;
-        let stream = Self { disk, header, entries, last: Default::default() };
+        let key = if header.flags() & flags::ENCRYPTED != 0 {
+            if !header.has_chunk_table() {
+                return Err(damaged("the header says encrypted but has no chunk table".into()));
+            }
+            let raw = disk.read(KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE)?;
+            let block = KeyBlock::decode(&raw, &HostCrc).map_err(|e| damaged(format!("encrypted, but its key block is unreadable: {e}")))?;
+            if block.disk_uuid != header.disk_uuid() || block.armed_ns != header.armed_ns() {
+                return Err(damaged("encrypted, but the key block belongs to another arming than the dump header".into()));
+            }
+            let Some(private) = private else {
+                return Err(Error::Refused {
+                    path: disk.path.clone(),
+                    reason: format!(
+                        "the dump is encrypted, its data key sealed for public key {}: give --key with the matching private key",
+                        crate::dumpkey::hex(&block.public)
+                    ),
+                });
+            };
+            Some(crate::dumpkey::DataKey::open(&block, private).map_err(|reason| Error::Refused { path: disk.path.clone(), reason })?)
+        } else {
+            if private.is_some() {
+                return Err(Error::InvalidArgument { what: "--key", reason: "the dump is not encrypted".into() });
+            }
+            None
+        };
+        let stream = Self { disk, header, entries, last: Default::default(), key };
         if header.has_chunk_table() {
             let area = disk.size().saturating_sub(header.data_offset());
             if header.stored_bytes() > area {
@@ -531,6 +643,28 @@ impl<'a> Stream<'a> {
         if checksum.compute(&HostCrc, stored) != c.entry.checksum {
             return failed(format!("its {} stored bytes fail their checksum", stored_len));
         }
+        let mut plain;
+        let stored: &[u8] = match &self.key {
+            Some(key) => {
+                use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+                let mut raw = [0u8; ENTRY_SIZE];
+                c.entry.encode(&mut raw);
+                let cipher = chacha20poly1305::ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&key.0));
+                plain = stored.to_vec();
+                let nonce = nonce96(index);
+                let authentic = cipher.decrypt_in_place_detached(
+                    chacha20poly1305::Nonce::from_slice(&nonce),
+                    &associated_data(&raw),
+                    &mut plain,
+                    chacha20poly1305::Tag::from_slice(&c.entry.tag),
+                );
+                if authentic.is_err() {
+                    return failed("fails authentication: tampered with (or its entry was)".into());
+                }
+                &plain
+            }
+            None => stored,
+        };
         let mut data = vec![0u8; len];
         let decoded = match c.entry.codec {
             Codec::None => {

@@ -159,6 +159,7 @@ pub fn flag_names(bits: u32) -> Vec<&'static str> {
         (flags::SAVED_TRUNCATED, "saved-truncated"),
         (flags::STOPPED_CPU_REGISTERS, "stopped-cpu-registers"),
         (flags::BUDGET_CUT, "budget-cut"),
+        (flags::ENCRYPTED, "encrypted"),
     ];
     names.iter().filter(|(bit, _)| bits & bit != 0).map(|(_, name)| *name).collect()
 }

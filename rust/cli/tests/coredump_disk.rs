@@ -518,6 +518,9 @@ enum Damage {
     StoredByte,
     /// Chunk 1's entry names the wrong codec (its checksum still matches).
     WrongCodec,
+    /// An encrypted dump: a byte of chunk 1's ciphertext flipped and its
+    /// checksum recomputed (only the tag can tell).
+    Tampered,
 }
 
 /// Writes a compressed dump (format version 3) of the simulated RAM as the
@@ -526,7 +529,17 @@ enum Damage {
 /// of the data area, its entry in the chunk table. Returns the header and
 /// the kept pages' addresses.
 fn write_compressed_dump(path: &Path, damage: Damage) -> (Header<Vec<u8>>, Vec<u64>) {
+    write_compressed_dump_for(path, damage, None)
+}
+
+/// As `write_compressed_dump`, encrypted for `recipient` when given, as the
+/// panic path does it (ChaCha20-Poly1305 over each chunk's stored bytes,
+/// nonce the chunk's index, the entry's bytes 4..13 authenticated, the
+/// tag in the entry; the sealed key in the key block).
+fn write_compressed_dump_for(path: &Path, damage: Damage, recipient: Option<&crypto_box::PublicKey>) -> (Header<Vec<u8>>, Vec<u64>) {
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
     use coretakeover_core::codec::{ChunkEntry, Codec, ENTRY_SIZE};
+    use coretakeover_core::dumpkey::{associated_data, nonce96, KeyBlock, KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE};
     let disk = OpenOptions::new().read(true).write(true).open(path).unwrap();
     let mut ranges = [RamRange::default(); MAX_RANGES];
     let n = collect_ranges([(0x1000, 0x9fbff), (0x100000, 0x2fffff)], &mut ranges).unwrap();
@@ -535,6 +548,16 @@ fn write_compressed_dump(path: &Path, damage: Damage) -> (Header<Vec<u8>>, Vec<u
     let mut h = panicked_header(&disk, &plan);
     h.set_page_map(Filter::All, map_offset, pass_bytes);
     h.set_chunk_table(Codec::Lz4);
+    h.set_armed_ns(1_700_000_000_000_000_000);
+    let data_key = [0x5au8; 32];
+    if let Some(public) = recipient {
+        h.add_flags(flags::ENCRYPTED);
+        let sealed = public.seal(&mut rand_core::OsRng, &data_key).unwrap();
+        let block = KeyBlock { disk_uuid: h.disk_uuid(), armed_ns: h.armed_ns(), public: *public.as_bytes(), sealed: sealed.try_into().unwrap() };
+        let mut b = vec![0u8; KEY_BLOCK_SIZE];
+        block.encode(&mut b, &Crc);
+        disk.write_all_at(&b, KEY_BLOCK_OFFSET).unwrap();
+    }
     let all: Vec<u64> = PageCursor::new(plan.ranges(), u64::MAX).collect();
     let mut bitmaps = vec![vec![0u8; pass_bytes as usize]; 2];
     let mut kept = Vec::new();
@@ -559,7 +582,15 @@ fn write_compressed_dump(path: &Path, damage: Damage) -> (Header<Vec<u8>>, Vec<u
             _ => (Codec::None, chunk.to_vec()),
         };
         assert!(codec == Codec::None || bytes.len() + 4096 <= chunk.len(), "the simulated RAM compresses");
-        let mut entry = ChunkEntry { checksum: checksum.compute(&Crc, &bytes), stored_len: bytes.len() as u32, disk_page: (stored / 4096) as u32, codec };
+        let mut entry = ChunkEntry { checksum: 0, stored_len: bytes.len() as u32, disk_page: (stored / 4096) as u32, codec, tag: [0; 16] };
+        if recipient.is_some() {
+            let mut raw = [0u8; ENTRY_SIZE];
+            entry.encode(&mut raw);
+            let cipher = chacha20poly1305::ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&data_key));
+            let tag = cipher.encrypt_in_place_detached(chacha20poly1305::Nonce::from_slice(&nonce96(i as u64)), &associated_data(&raw), &mut bytes).unwrap();
+            entry.tag = tag.into();
+        }
+        entry.checksum = checksum.compute(&Crc, &bytes);
         if i == 1 {
             match damage {
                 Damage::StoredByte => {
@@ -567,6 +598,10 @@ fn write_compressed_dump(path: &Path, damage: Damage) -> (Header<Vec<u8>>, Vec<u
                     bytes[mid] ^= 0x40;
                 }
                 Damage::WrongCodec => entry.codec = Codec::Lz4,
+                Damage::Tampered => {
+                    bytes[7] ^= 1;
+                    entry.checksum = checksum.compute(&Crc, &bytes);
+                }
                 Damage::None => {}
             }
         }
@@ -625,5 +660,75 @@ fn savecore_of_a_compressed_dump_decompresses_every_chunk_to_its_addresses() {
         assert_eq!(header_on_disk(&img).state(), DumpState::Complete, "a damaged dump stays unsaved");
         std::fs::remove_file(&out_path).unwrap();
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn an_encrypted_dump_saves_only_with_its_key_and_a_tampered_chunk_is_caught() {
+    let dir = scratch("encrypted");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    let private = dir.join("admin.key");
+    let (code, out) = cli(&["dump-key", "new", "--private", private.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let public_hex = made["public_key"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(dir.join("admin.key.pub")).unwrap().trim(), public_hex);
+    let public_bytes: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&public_hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let public = crypto_box::PublicKey::from(<[u8; 32]>::try_from(public_bytes.as_slice()).unwrap());
+    let (h, kept) = write_compressed_dump_for(&img, Damage::None, Some(&public));
+
+    // The RAM's bytes appear nowhere on the disk.
+    let raw = std::fs::read(&img).unwrap();
+    let probe: Vec<u8> = (0..64).map(|i| ram_byte(kept[5] + 512 + i)).collect();
+    assert!(!raw.windows(probe.len()).any(|w| w == probe.as_slice()), "RAM in clear on an encrypted dump's disk");
+    let (code, out) = cli(&["status", "--disk", p]);
+    assert!(code == 0 && out.contains("encrypted"), "{out}");
+
+    let vmcore = dir.join("vmcore");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("encrypted") && out.contains(&public_hex) && out.contains("--key"), "{out}");
+    assert!(!vmcore.exists());
+    let other = dir.join("other.key");
+    assert_eq!(cli(&["dump-key", "new", "--private", other.to_str().unwrap()]).0, 0);
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep", "--key", other.to_str().unwrap()]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("is not the key this dump is sealed for"), "{out}");
+
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep", "--json", "--key", private.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["complete"].clone(), report["encrypted"].clone()), (true.into(), true.into()));
+    assert_eq!(report["saved_bytes"], h.watermark());
+    let data = std::fs::read(&vmcore).unwrap();
+    assert!(data.windows(probe.len()).any(|w| w == probe.as_slice()), "the RAM is in the vmcore saved with the key");
+
+    // The boot service has no key: it copies the encrypted dump aside and
+    // marks the disk saved; the copy opens where the key is.
+    let crash = dir.join("crash");
+    let (code, out) = cli(&["savecore", "--disk", p, "--crash-dir", crash.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let copied: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((copied["marked_saved"].clone(), copied["sealed_for"].clone()), (true.into(), public_hex.clone().into()));
+    assert_eq!(header_on_disk(&img).state(), DumpState::Saved);
+    let copy = copied["copy"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    let copy_bytes = std::fs::read(&copy).unwrap();
+    assert!(!copy_bytes.windows(probe.len()).any(|w| w == probe.as_slice()), "RAM in clear in the copy");
+    let vmcore3 = dir.join("vmcore3");
+    let (code, out) = cli(&["savecore", "--disk", &copy, "-o", vmcore3.to_str().unwrap(), "--key", private.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read(&vmcore3).unwrap(), data, "the copy saves the same vmcore");
+
+    // A fresh disk (the saved header would be newer than the one written next).
+    assert_eq!(cli(&["label", "--force", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    write_compressed_dump_for(&img, Damage::Tampered, Some(&public));
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", dir.join("vmcore2").to_str().unwrap(), "--key", private.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("chunk 1 (RAM at") && out.contains("fails authentication"), "{out}");
+    assert_eq!(header_on_disk(&img).state(), DumpState::Complete, "a tampered dump stays unsaved");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -19,7 +19,8 @@
 //! | 4      | 4    | stored bytes (exact; the padding to 4 KiB is not counted)  |
 //! | 8      | 4    | where they start: 4 KiB pages from the data offset         |
 //! | 12     | 1    | codec of this chunk ([`Codec`]: 0 none, 1 lz4, 2 zstd)     |
-//! | 13     | 19   | reserved, zero                                             |
+//! | 13     | 3    | reserved, zero                                             |
+//! | 16     | 16   | an encrypted dump's Poly1305 tag (`dumpkey.rs`; else zero) |
 //!
 //! An lz4 chunk is one LZ4 block (`LZ4_compress_fast`, no frame); a zstd
 //! chunk one zstd frame (`zstd_compress_cctx`). Either decompresses to
@@ -131,6 +132,8 @@ pub struct ChunkEntry {
     /// 4 KiB pages from the data offset to the stored bytes.
     pub disk_page: u32,
     pub codec: Codec,
+    /// An encrypted dump's authentication tag (zeros otherwise).
+    pub tag: [u8; 16],
 }
 
 impl ChunkEntry {
@@ -143,12 +146,13 @@ impl ChunkEntry {
             put_u32(e, 4, self.stored_len);
             put_u32(e, 8, self.disk_page);
             e[12] = self.codec as u8;
+            e[16..32].copy_from_slice(&self.tag);
         }
     }
 
     pub fn decode(b: &[u8]) -> Option<Self> {
         let e = b.get(..ENTRY_SIZE)?;
-        if e[13..].iter().any(|&x| x != 0) {
+        if e[13..16].iter().any(|&x| x != 0) {
             return None;
         }
         Some(Self {
@@ -156,6 +160,7 @@ impl ChunkEntry {
             stored_len: get_u32(e, 4)?,
             disk_page: get_u32(e, 8)?,
             codec: Codec::from_u32(u32::from(e[12]))?,
+            tag: e[16..32].try_into().ok()?,
         })
     }
 
@@ -298,9 +303,9 @@ mod tests {
     fn entries_round_trip_and_locate_their_bytes() {
         let chunk = 64 << 10;
         let entries = [
-            ChunkEntry { checksum: 1, stored_len: 5000, disk_page: 0, codec: Codec::Lz4 },
-            ChunkEntry { checksum: 2, stored_len: chunk, disk_page: 2, codec: Codec::None },
-            ChunkEntry { checksum: 3, stored_len: 100, disk_page: 18, codec: Codec::Zstd },
+            ChunkEntry { checksum: 1, stored_len: 5000, disk_page: 0, codec: Codec::Lz4, tag: [0; 16] },
+            ChunkEntry { checksum: 2, stored_len: chunk, disk_page: 2, codec: Codec::None, tag: [0; 16] },
+            ChunkEntry { checksum: 3, stored_len: 100, disk_page: 18, codec: Codec::Zstd, tag: [0; 16] },
         ];
         let bytes = table_bytes(&entries);
         let stored = 18 * 4096 + 100;
@@ -316,7 +321,7 @@ mod tests {
     #[test]
     fn malformed_entries_are_refused() {
         let chunk = 16 << 10;
-        let ok = ChunkEntry { checksum: 0, stored_len: 4000, disk_page: 0, codec: Codec::Lz4 };
+        let ok = ChunkEntry { checksum: 0, stored_len: 4000, disk_page: 0, codec: Codec::Lz4, tag: [0; 16] };
         let cases = [
             ChunkEntry { stored_len: 0, ..ok },
             ChunkEntry { stored_len: chunk + 1, ..ok },
@@ -332,7 +337,7 @@ mod tests {
         bytes[12] = 9;
         assert!(ChunkTable::new(&bytes, chunk, u64::from(chunk), 8192).unwrap().chunk(0).unwrap().is_err());
         bytes[12] = 1;
-        bytes[20] = 1;
+        bytes[14] = 1;
         assert!(ChunkTable::new(&bytes, chunk, u64::from(chunk), 8192).unwrap().chunk(0).unwrap().is_err());
         assert!(matches!(ChunkTable::new(&bytes[..16], chunk, u64::from(chunk), 8192), Err(ChunkTableError::Short { .. })));
         assert_eq!(ChunkTable::new(&[], 0, 1, 0).err(), Some(ChunkTableError::NoChunkSize));

@@ -169,8 +169,11 @@ pub mod flags {
     /// The dump stopped at its time budget (what it wrote, kernel pages
     /// first, is valid).
     pub const BUDGET_CUT: u32 = 1 << 6;
+    /// The chunks are encrypted (version 3): the key block at 100 KiB
+    /// holds the data key, sealed for the administrator (`dumpkey.rs`).
+    pub const ENCRYPTED: u32 = 1 << 7;
     pub const KNOWN: u32 =
-        VOLATILE_CACHE | SECOND_PANIC | IO_ERROR | DISK_TOO_SMALL | SAVED_TRUNCATED | STOPPED_CPU_REGISTERS | BUDGET_CUT;
+        VOLATILE_CACHE | SECOND_PANIC | IO_ERROR | DISK_TOO_SMALL | SAVED_TRUNCATED | STOPPED_CPU_REGISTERS | BUDGET_CUT | ENCRYPTED;
 }
 
 /// Where the dump stands. The numbers are the on-disk encoding.

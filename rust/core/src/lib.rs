@@ -17,6 +17,7 @@ pub mod checksum;
 pub mod codec;
 pub mod config;
 pub mod drivers;
+pub mod dumpkey;
 pub mod crc;
 pub mod header;
 pub mod heartbeat;

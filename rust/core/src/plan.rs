@@ -11,6 +11,7 @@
 //! | 32 KiB            | 16 KiB   | dump header copy A (`header.rs`)          |
 //! | 64 KiB            | 16 KiB   | dump header copy B                        |
 //! | 96 KiB            | 4 KiB    | heartbeat block (the live owner's writes) |
+//! | 100 KiB           | 4 KiB    | key block (encrypted dumps, `dumpkey.rs`) |
 //! | 1 MiB             | n × 4 B  | chunk checksum table, one CRC-32C a chunk (n × 32 B: the chunk table of a compressed dump) |
 //! | next 4 KiB        | 2 × m    | page map (filtered dumps only): a bitmap a pass |
 //! | data offset       | capacity | the dump: RAM ranges back to back         |

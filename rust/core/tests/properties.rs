@@ -434,7 +434,7 @@ mod chunk_table {
                 let len = if i as u64 == n - 1 { tail } else { u64::from(chunk) };
                 let codec = Codec::from_u32(u32::from(*codec)).unwrap();
                 let stored_len = if codec == Codec::None { len } else { (len * u64::from(*percent) / 100).max(1) };
-                let e = ChunkEntry { checksum: i as u32, stored_len: stored_len as u32, disk_page: (area / 4096) as u32, codec };
+                let e = ChunkEntry { checksum: i as u32, stored_len: stored_len as u32, disk_page: (area / 4096) as u32, codec, tag: [i as u8; 16] };
                 e.encode(&mut table[i * ENTRY_SIZE..]);
                 entries.push((len, e));
                 area += e.padded_len();
