@@ -33,6 +33,7 @@ GOALS = {
     "dump_model_error_p50": ("<=", 0.15),
     "dump_kernel_only_fraction_of_ram": ("<=", 0.10),
     "dump_speedup_kernel_only_vs_full": (">=", 8),
+    "dump_throughput_ratio_encrypted_vs_plain": (">=", 0.9),
     "dump_budget_met_fraction": (">=", 0.95),
     "panic_to_first_write_ms": ("<=", 5),
     "reserved_bytes": ("<=", 1 << 20),
@@ -346,6 +347,12 @@ def main():
     def codec_samples(name):
         return [x for x in s if x.get("codec_asked") == name and x.get("dump_ms") and x.get("filter", "all") == "all"]
     plain_codec = codec_samples("none")
+    encrypted = codec_samples("lz4+encrypted")
+    plain_lz4 = codec_samples("lz4")
+    encrypted_ratio = None
+    if encrypted and plain_lz4:
+        rate = lambda xs: statistics.median([x["dump_mib"] / (x["dump_ms"] / 1000) for x in xs])
+        encrypted_ratio = rate(encrypted) / rate(plain_lz4)
     codec_figures = {}
     for name in ("lz4", "zstd"):
         c = codec_samples(name)
@@ -387,6 +394,7 @@ def main():
         "dump_kernel_only_ms_p50": statistics.median([x["dump_ms"] for x in kernel_only]) if kernel_only else None,
         "dump_full_ms_p50_1g": statistics.median([x["dump_ms"] for x in full]) if full else None,
         "dump_codec_none_ms_p50_1g": statistics.median([x["dump_ms"] for x in plain_codec]) if plain_codec else None,
+        "dump_throughput_ratio_encrypted_vs_plain": encrypted_ratio,
         "dump_lz4_stored_fraction": codec_figures.get("lz4", {}).get("stored_fraction"),
         "dump_lz4_time_over_none": codec_figures.get("lz4", {}).get("time_ratio"),
         "dump_zstd_stored_fraction": codec_figures.get("zstd", {}).get("stored_fraction"),
@@ -566,6 +574,10 @@ def main():
             row("dump_kernel_only_fraction_of_ram", f"Kernel-only dump: bytes kept over RAM, 1 GiB idle node ({len(kernel_only)} dumps)", "{:.3f}"),
             row("dump_speedup_kernel_only_vs_full", f"Full dump time over kernel-only dump time, 1 GiB ({len(full)} full, {len(kernel_only)} kernel-only; "
                 f"p50 {results['dump_full_ms_p50_1g']:.0f} ms and {results['dump_kernel_only_ms_p50']:.0f} ms)", "{:.1f}"),
+        ]
+    if encrypted_ratio is not None:
+        lines += [
+            row("dump_throughput_ratio_encrypted_vs_plain", f"Dump rate encrypted over plain, lz4, every page of an idle 1 GiB node ({len(encrypted)} and {len(plain_lz4)} dumps)", "{:.2f}"),
         ]
     for name, f in codec_figures.items():
         lines += [

@@ -305,6 +305,12 @@ impl Bench {
     #[allow(clippy::too_many_arguments)]
     fn sample(&mut self, mode: Mode, ram: u32, in_flight: u32, time_dump: bool, checksum: &'static str, filter: &'static str, codec: &'static str) -> Result<Sample> {
         let kdump = mode == Mode::Kdump;
+        // "CODEC+encrypted": the same scheme, encrypted (a fresh data key
+        // sealed for the bench's key pair, made in `run`).
+        let (codec_name, encrypt) = match codec.strip_suffix("+encrypted") {
+            Some(c) => (c, true),
+            None => (codec, false),
+        };
         if !self.a_fresh || self.a_ram != ram || self.a_crashkernel != kdump {
             self.cluster.set_boot_args(NodeName::A, if kdump { CRASHKERNEL } else { "" });
             self.cluster.restart(NodeName::A, ram)?;
@@ -316,7 +322,8 @@ impl Bench {
         let a = self.cluster.node(NodeName::A)?;
         configure(a, NodeName::A)?;
         a.ok(&format!(
-            "echo {in_flight} > {SYSFS}/dump_bios_in_flight && echo {checksum} > {SYSFS}/dump_checksum && echo {filter} > {SYSFS}/dump_filter && echo {codec} > {SYSFS}/dump_codec && dump_ready $(coredump_dev a)"
+            "echo {in_flight} > {SYSFS}/dump_bios_in_flight && echo {checksum} > {SYSFS}/dump_checksum && echo {filter} > {SYSFS}/dump_filter && echo {codec_name} > {SYSFS}/dump_codec && echo {} > {SYSFS}/dump_encrypt && dump_ready $(coredump_dev a)",
+            u8::from(encrypt)
         ))?;
         let dd_mib_s = if time_dump {
             let dd = a.ok(&format!(
@@ -326,6 +333,9 @@ impl Bench {
         } else {
             None
         };
+        if encrypt {
+            a.ok("coretakeover dump-key arm --public /results/admin.key.pub")?;
+        }
         // The last panic left an unsaved dump (or half of one): relabel.
         a.ok(&format!(
             "dev=$(coredump_dev a) && coretakeover label --force --disk $dev --cluster {CLUSTER_ID} --node 1 >/dev/null && echo $dev > {SYSFS}/dump_disk"
@@ -447,7 +457,7 @@ impl Bench {
             ensure!(kept_mib.is_some() && ram_dump_mib.is_some(), "filter line: {}", line.text);
         }
         let (mut codec_used, mut stored_mib) = (None, None);
-        if codec != "none" && dump_ms.is_some() {
+        if codec_name != "none" && dump_ms.is_some() {
             // "dump codec C: X MiB of stream stored in Y MiB (Z KiB)"
             let a = self.cluster.node(NodeName::A)?;
             a.wait_console(a_mark, "coretakeover: dump filter", Duration::from_secs(30), deadline)?;
@@ -696,9 +706,11 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         }
         save(&samples)?;
     }
-    println!("--- bench: codecs, A 1 GiB idle: every page stored as it is, with lz4, with zstd, side by side (4 in flight, checksum auto)");
+    println!("--- bench: codecs, A 1 GiB idle: every page stored as it is, with lz4, with zstd, and with lz4 encrypted, side by side (4 in flight, checksum auto)");
+    let made = std::process::Command::new(&env.cli).args(["dump-key", "new", "--private"]).arg(bench.cluster.dir.join("admin.key")).output()?;
+    ensure!(made.status.success(), "dump-key new: {}", String::from_utf8_lossy(&made.stderr));
     for _ in 0..opts.throughput_runs {
-        for codec in ["none", "lz4", "zstd"] {
+        for codec in ["none", "lz4", "zstd", "lz4+encrypted"] {
             samples.push(bench.sample(Mode::Ours, 1024, 4, true, "auto", "all", codec)?);
         }
         save(&samples)?;

@@ -802,6 +802,152 @@ pub fn compressed(ctx: &mut Ctx<'_>, codec: &str, filter: &str) -> Result<()> {
     Ok(())
 }
 
+/// How many times the 8-byte magic of the pattern in `pattern` (a JSON file
+/// of `pattern.py`'s or the kernel pattern's) occurs anywhere in `image`.
+fn magic_occurrences(image: &std::path::Path, pattern: &std::path::Path) -> Result<usize> {
+    use std::io::Read;
+    let p: Value = serde_json::from_str(&std::fs::read_to_string(pattern)?)?;
+    let magic = p["magic"].as_u64().context("pattern magic")?.to_le_bytes();
+    let mut f = std::fs::File::open(image)?;
+    let mut buf = vec![0u8; 16 << 20];
+    let mut carry = 0usize;
+    let mut found = 0;
+    loop {
+        let n = f.read(&mut buf[carry..])?;
+        if n == 0 {
+            break;
+        }
+        let end = carry + n;
+        found += buf[..end].windows(8).filter(|w| *w == magic).count();
+        // Keep the last 7 bytes: a match may straddle two reads.
+        let keep = end.min(7);
+        buf.copy_within(end - keep..end, 0);
+        carry = keep;
+    }
+    Ok(found)
+}
+
+/// An encrypted dump (issue: private dumps): the administrator's key pair
+/// made on the host, A armed with a fresh data key sealed for it (lz4,
+/// without free pages) and its disk slowed to 10 MB/s; A panics. B, the
+/// partner, sees the beacon, "dumping" and the watermark grow, then
+/// "complete", without the key; no pattern byte is anywhere on the raw
+/// disk; savecore without the key refuses and names the public key, with
+/// it saves a vmcore where every pattern is intact and drgn reads; a byte
+/// flipped on the disk is found.
+pub fn encrypted(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("the administrator's key pair, on the host: the private key never reaches the nodes");
+    let private = ctx.dir.join("admin.key");
+    let made = Command::new(&ctx.env.cli).args(["dump-key", "new", "--json", "--private"]).arg(&private).output()?;
+    ensure!(made.status.success(), "dump-key new: {}", String::from_utf8_lossy(&made.stderr));
+    let made: Value = serde_json::from_slice(&made.stdout)?;
+    let public_hex = made["public_key"].as_str().context("public key")?.to_string();
+
+    ctx.step("booting nodes A and B (512 MiB each); B watches A's coredump disk");
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A, NodeName::B]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    let image = cluster.coredump_image(NodeName::A);
+    configure(cluster.node(NodeName::A)?, NodeName::A)?;
+    configure(cluster.node(NodeName::B)?, NodeName::B)?;
+    let a = cluster.node(NodeName::A)?;
+    a.ok("insmod /ct/ct_panic_trigger.ko")?;
+    a.ok(&format!("echo lz4 > {SYSFS}/dump_codec && echo no-free > {SYSFS}/dump_filter && echo 1 > {SYSFS}/dump_encrypt"))?;
+    let user = place_pattern_as(ctx, a, "user", "")?;
+
+    ctx.step("bad inputs: arming without a key, a malformed key; both refused, nothing armed");
+    a.ok(&format!("dev=$(coredump_dev a) && dump_ready $dev && coretakeover label --force --disk $dev --cluster {CLUSTER_ID} --node 1 >/dev/null"))?;
+    let out = a.fails(&format!("echo $(coredump_dev a) > {SYSFS}/dump_disk"))?;
+    ensure!(out.contains("key"), "arming without a key: {out}");
+    ensure!(a.ok("dmesg | tail -n 3")?.contains("no fresh key"), "no log line for the missing key");
+    a.fails(&format!("echo 00 11 22 > {SYSFS}/dump_key"))?;
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_disk"))?.trim().is_empty(), "a refused arming left a disk armed");
+
+    ctx.step("A arms with a fresh data key sealed for the administrator");
+    let armed = a.ok("coretakeover dump-key arm --public /results/admin.key.pub")?;
+    ctx.step(armed.trim());
+    a.ok(&format!("echo $(coredump_dev a) > {SYSFS}/dump_disk"))?;
+    let status = host_status(ctx, &image)?;
+    let header = &status["header"];
+    ensure!(header["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == "encrypted")), "the armed header: {header}");
+    let page_offset = header["page_offset"].as_u64().context("page offset")?;
+    let a = cluster.node(NodeName::A)?;
+    let kernel_path = place_kernel_pattern(ctx, a, page_offset)?;
+    a.ok(&format!("echo none > {SYSFS}/dump_disk"))?;
+    ensure!(a.fails(&format!("echo $(coredump_dev a) > {SYSFS}/dump_disk"))?.contains("key"), "a data key was used twice");
+    a.ok("coretakeover dump-key arm --public /results/admin.key.pub")?;
+    a.ok(&format!("echo $(coredump_dev a) > {SYSFS}/dump_disk"))?;
+
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("echo 0 > {SYSFS}/auto_takeover && echo 1 > {SYSFS}/partner_id && echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
+    let a = cluster.node(NodeName::A)?;
+    a.throttle_writes("coredump-a", 10_000_000)?;
+
+    ctx.step("A panics (sysrq-c); its disk writes 10 MB/s");
+    let a_mark = a.console.mark();
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    panic_sysrq(cluster.node(NodeName::A)?)?;
+    let b = cluster.node(NodeName::B)?;
+    b.wait_console(b_mark, "coretakeover: partner is panicked", Duration::from_secs(60), deadline)?;
+    let during = disk_status(b, NodeName::A)?;
+    ensure!(during["header"]["state"] == "dumping", "B, during the dump, without the key: {}", during["header"]);
+    let mut seen = vec![during["header"]["watermark"].as_u64().unwrap_or(0)];
+    let a = cluster.node(NodeName::A)?;
+    a.wait_console(a_mark, "coretakeover: dump filter", Duration::from_secs(600), deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    let done = a.console.find(a_mark, "coretakeover: dump complete").context("the dump did not complete")?;
+    let b = cluster.node(NodeName::B)?;
+    let after = disk_status(b, NodeName::A)?;
+    seen.push(after["header"]["watermark"].as_u64().unwrap_or(0));
+    ensure!(after["header"]["state"] == "complete" && seen[1] > seen[0], "B after the dump: {} (watermarks {seen:?})", after["header"]);
+    ctx.step(&format!("B without the key: dumping at {} MiB, then complete at {} MiB", seen[0] >> 20, seen[1] >> 20));
+    let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
+
+    ctx.step("the raw coredump disk holds no byte of either pattern");
+    for (name, path) in [("user", &user), ("kernel", &kernel_path)] {
+        let n = magic_occurrences(&image, path)?;
+        ensure!(n == 0, "the {name} pattern's magic is on the encrypted disk {n} times");
+    }
+    ctx.step("savecore without the key refuses and names the public key");
+    let out = Command::new(&ctx.env.cli).args(["savecore", "--keep", "-o"]).arg(ctx.dir.join("vmcore-nokey")).arg("--disk").arg(&image).output()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(4) && text.contains("encrypted") && text.contains(&public_hex), "savecore without the key: {text}");
+
+    ctx.step("savecore with the key: every pattern intact, drgn reads it");
+    let vmcore = ctx.dir.join("vmcore");
+    let out = Command::new(&ctx.env.cli).args(["savecore", "--json", "-o"]).arg(&vmcore).arg("--key").arg(&private).arg("--disk").arg(&image).output()?;
+    let saved: Value = serde_json::from_slice(&out.stdout).with_context(|| format!("savecore: {}", String::from_utf8_lossy(&out.stderr)))?;
+    ensure!(saved["complete"] == true && saved["encrypted"] == true && saved["codec"] == "lz4", "savecore: {saved}");
+    for (name, path, pages) in [("user", &user, 1024u64), ("kernel", &kernel_path, 16)] {
+        let found = vmcore_pattern(ctx, &vmcore, path)?;
+        ensure!(found["inside"] == pages && found["intact"] == pages, "the {name} pattern in the decrypted vmcore: {found}");
+    }
+    let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
+    ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    check_stacks(ctx, &found, "sysrq_handle_crash")?;
+
+    ctx.step("a byte flipped in the first chunk on the disk: savecore finds it, nothing passes as data");
+    let data_offset = status["header"]["data_offset"].as_u64().context("data offset")?;
+    {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&image)?;
+        let mut b = [0u8; 1];
+        f.seek(SeekFrom::Start(data_offset + 100))?;
+        f.read_exact(&mut b)?;
+        b[0] ^= 0x10;
+        f.seek(SeekFrom::Start(data_offset + 100))?;
+        f.write_all(&b)?;
+    }
+    let out = Command::new(&ctx.env.cli).args(["savecore", "-o"]).arg(ctx.dir.join("vmcore-damaged")).arg("--key").arg(&private).arg("--disk").arg(&image).output()?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(1) && text.contains("chunk 0 (RAM at"), "savecore of the damaged dump: {text}");
+    ctx.step(&format!("{mib} MiB encrypted and dumped in {ms} ms at 10 MB/s"));
+    ctx.fact("dump_ms", ms);
+    for f in ["vmcore", "vmcore-damaged"] {
+        let _ = std::fs::remove_file(ctx.dir.join(f));
+    }
+    Ok(())
+}
+
 /// Node A alone (`spec`), the module configured and its coredump disk armed.
 fn armed_a(ctx: &Ctx<'_>, spec: &ClusterSpec) -> Result<Cluster> {
     let mut cluster = Cluster::start(spec, ctx.env, &ctx.dir, ctx.deadline)?;

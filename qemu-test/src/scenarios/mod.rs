@@ -272,6 +272,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| dump::compressed(ctx, "auto", "kernel")),
         },
         Scenario {
+            name: "dump-encrypted",
+            about: "A's dump encrypted for the administrator's key (lz4, no-free, 10 MB/s): B sees dumping and complete without the key; no pattern byte on the raw disk; savecore needs the key, then every pattern is intact; a flipped byte is found",
+            timeout: Duration::from_secs(600),
+            run: Box::new(dump::encrypted),
+        },
+        Scenario {
             name: "dump-replan",
             about: "A arms with a budget its full dump meets; its disk slows to 20 MB/s; the dump re-plans to a leaner filter and ends within budget",
             timeout: Duration::from_secs(600),

@@ -74,6 +74,8 @@ struct HeaderReport {
     calibration: Option<(u32, u32, u32)>,
     /// A compressed dump (format version 3): its codec and what it stored.
     codec: Option<CodecReport>,
+    /// Byte offset of the dump data on the disk.
+    data_offset: u64,
     beacon_latency_us: u64,
     /// The dumped kernel's direct-map base (KASLR moves it at every boot).
     page_offset: u64,
@@ -225,6 +227,7 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
             CodecReport { codec: h.codec().as_str(), stored_bytes: h.stored_bytes(), share_x1024: share, mib_s, stack_bytes }
         }),
         beacon_latency_us: h.beacon_latency_ns() / 1000,
+        data_offset: h.data_offset(),
         page_offset: h.page_offset(),
     }
 }
