@@ -837,6 +837,7 @@ fn magic_occurrences(image: &std::path::Path, pattern: &std::path::Path) -> Resu
 /// flipped on the disk is found.
 pub fn encrypted(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("the administrator's key pair, on the host: the private key never reaches the nodes");
+    std::fs::create_dir_all(&ctx.dir)?;
     let private = ctx.dir.join("admin.key");
     let made = Command::new(&ctx.env.cli).args(["dump-key", "new", "--json", "--private"]).arg(&private).output()?;
     ensure!(made.status.success(), "dump-key new: {}", String::from_utf8_lossy(&made.stderr));
@@ -891,6 +892,18 @@ pub fn encrypted(ctx: &mut Ctx<'_>) -> Result<()> {
     let during = disk_status(b, NodeName::A)?;
     ensure!(during["header"]["state"] == "dumping", "B, during the dump, without the key: {}", during["header"]);
     let mut seen = vec![during["header"]["watermark"].as_u64().unwrap_or(0)];
+    // The watermark moves while A dumps (each progress point, 16 MiB of stream).
+    for _ in 0..40 {
+        let now = disk_status(b, NodeName::A)?;
+        if now["header"]["state"] != "dumping" {
+            break;
+        }
+        let w = now["header"]["watermark"].as_u64().unwrap_or(0);
+        if w > seen[seen.len() - 1] {
+            seen.push(w);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let a = cluster.node(NodeName::A)?;
     a.wait_console(a_mark, "coretakeover: dump filter", Duration::from_secs(600), deadline)?;
     let a = cluster.node(NodeName::A)?;
@@ -898,8 +911,9 @@ pub fn encrypted(ctx: &mut Ctx<'_>) -> Result<()> {
     let b = cluster.node(NodeName::B)?;
     let after = disk_status(b, NodeName::A)?;
     seen.push(after["header"]["watermark"].as_u64().unwrap_or(0));
-    ensure!(after["header"]["state"] == "complete" && seen[1] > seen[0], "B after the dump: {} (watermarks {seen:?})", after["header"]);
-    ctx.step(&format!("B without the key: dumping at {} MiB, then complete at {} MiB", seen[0] >> 20, seen[1] >> 20));
+    ensure!(after["header"]["state"] == "complete" && seen.len() >= 3, "B after the dump: {} (watermarks seen while dumping and after: {seen:?})", after["header"]);
+    let mib: Vec<u64> = seen.iter().map(|w| w >> 20).collect();
+    ctx.step(&format!("B without the key: dumping, watermark {mib:?} MiB, then complete"));
     let (mib, ms) = parse_dump_line(&done.text).with_context(|| format!("dump line: {}", done.text))?;
 
     ctx.step("the raw coredump disk holds no byte of either pattern");
