@@ -63,6 +63,9 @@ pub(crate) struct DumpContext {
     target: DumpTarget,
     /// The model's table, for a dump with a page map.
     plan: Option<PlanTable>,
+    /// A compressed dump's codec; whether the dump is encrypted.
+    codec: Option<Codec>,
+    encrypted: bool,
 }
 
 /// The model's predictions at arming, filter by filter (by number).
@@ -165,6 +168,16 @@ impl DumpContext {
 
     /// Memory held while armed, as kmalloc gave it: bounce buffers, header
     /// and table buffers, bios, the range table, this context.
+    /// A compressed (or encrypted) dump's codec in force.
+    pub(crate) fn codec(&self) -> Option<Codec> {
+        self.codec
+    }
+
+    /// Whether the armed dump is encrypted.
+    pub(crate) fn encrypted(&self) -> bool {
+        self.encrypted
+    }
+
     pub(crate) fn reserved_bytes(&self) -> usize {
         self.reserved_bytes
     }
@@ -554,7 +567,7 @@ pub(crate) fn arm(
         encryption: key.map(|k| Encryption { key: k.key }),
     };
     let target = DumpTarget::new(disk, panic);
-    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target, plan: None }, GFP_KERNEL)?;
+    let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target, plan: None, codec: compressed.then_some(Codec::None), encrypted }, GFP_KERNEL)?;
     // What arming holds, counted allocation by allocation (not computed
     // from the sizes asked for: slabs round up, and bios carry more than
     // their vectors).
@@ -688,6 +701,7 @@ pub(crate) fn arm(
                 if let Some(row) = codec_rows[*c as usize].as_mut() {
                     row.chosen = true;
                 }
+                ctx.codec = Some(*c);
                 let state = ctx.target.state_mut();
                 state.compressor = compressor.take();
                 let f = m.choose(filter, u64::from(budget_ms), room).0;

@@ -58,6 +58,8 @@ enum Attr {
     TakeoverDisk,
     DumpBudgetMs,
     DumpPlanRow,
+    DumpCodec,
+    DumpEncrypted,
 }
 
 /// Attributes of the `plan-row` set (`CORETAKEOVER_A_PLAN_ROW_*`).
@@ -154,6 +156,10 @@ fn fill_status(m: &mut Message) -> Result {
         m.u32(Attr::DumpState, u32::from(armed.is_some()))?;
         if let Some(ctx) = armed {
             m.str(Attr::DumpDisk, ctx.path())?;
+            if let Some(codec) = ctx.codec() {
+                m.str(Attr::DumpCodec, codec.as_str())?;
+            }
+            m.u8(Attr::DumpEncrypted, u8::from(ctx.encrypted()))?;
             if let Some(plan) = ctx.plan() {
                 m.u32(Attr::DumpBudgetMs, plan.budget_ms)?;
                 for row in plan.rows.iter().flatten() {

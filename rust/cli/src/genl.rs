@@ -127,6 +127,8 @@ pub const STATUS: [Def; 21] = [
     multi(19, "takeover-disk", Kind::Nest(&DISK)),
     def(20, "dump-budget-ms", Kind::U32),
     multi(21, "dump-plan-row", Kind::Nest(&PLAN_ROW)),
+    def(22, "dump-codec", Kind::Str),
+    def(23, "dump-encrypted", Kind::U8),
 ];
 
 /// `NLA_F_NESTED`: set on every nest we send (strict validation wants it).

@@ -369,6 +369,9 @@ struct StatusReport {
     /// The armed dump's plan: its budget and every filter the model
     /// considered (netlink only; a dump with a page map).
     dump_budget_ms: Option<u64>,
+    /// The armed dump's codec (format version 3) and whether it is encrypted.
+    dump_codec: Option<String>,
+    dump_encrypted: Option<bool>,
     dump_plan: Vec<serde_json::Map<String, serde_json::Value>>,
     /// What the last takeover did (netlink only).
     last_takeover: Option<TakeoverSummary>,
@@ -386,6 +389,14 @@ impl Report for StatusReport {
         writeln!(out, "node id:          {}", unset(&self.node_id))?;
         writeln!(out, "registration key: {}", unset(&self.registration_key))?;
         writeln!(out, "dump disk:        {} {}", unset(&self.dump_state), self.dump_disk.as_deref().unwrap_or(""))?;
+        if self.dump_codec.is_some() || self.dump_encrypted == Some(true) {
+            writeln!(
+                out,
+                "dump format:      codec {}{}",
+                self.dump_codec.as_deref().unwrap_or("none"),
+                if self.dump_encrypted == Some(true) { ", encrypted" } else { "" }
+            )?;
+        }
         if !self.dump_plan.is_empty() {
             let budget = match self.dump_budget_ms {
                 Some(b) if b > 0 => format!("budget {b} ms"),
@@ -452,6 +463,8 @@ fn read_netlink() -> Result<StatusReport, Error> {
         partner_disks: paths("partner-disk"),
         partner_dump_disk: text("partner-dump-disk"),
         dump_budget_ms: m.num("dump-budget-ms"),
+        dump_codec: text("dump-codec"),
+        dump_encrypted: m.num("dump-encrypted").map(|v| v == 1),
         dump_plan: m.nests("dump-plan-row"),
         last_takeover: TakeoverSummary::of(&m),
         services: agent_services(),
@@ -487,6 +500,8 @@ fn read(dir: &Path) -> Result<StatusReport, Error> {
         partner_disks: optional("partner_disks")?.map(|l| l.split_whitespace().map(str::to_string).collect()).unwrap_or_default(),
         partner_dump_disk: optional("partner_dump_disk")?,
         dump_budget_ms: None,
+        dump_codec: None,
+        dump_encrypted: None,
         dump_plan: Vec::new(),
         last_takeover: None,
         services: None,
