@@ -105,7 +105,7 @@ pub const PLAN_ROW: [Def; 4] = [
 ];
 
 /// The `status` set.
-pub const STATUS: [Def; 21] = [
+pub const STATUS: [Def; 23] = [
     def(1, "version", Kind::Str),
     def(2, "state", Kind::Enum(enums::NODE_STATE)),
     def(3, "cluster-id", Kind::U32),
