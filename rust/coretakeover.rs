@@ -27,6 +27,8 @@
 //! |            | `genl.rs`        | generic netlink messages and the family         |
 //! |            | `kthread.rs`     | a kernel thread running a loop                  |
 //! |            | `crc.rs`         | the kernel's CRC-32C for the functional core    |
+//! |            | `compress.rs`    | the kernel's lz4 and zstd, workspaces at arming |
+//! |            | `secret.rs`      | keys in kernel memory, zeroed when they go      |
 //! |            | `refusal.rs`     | an errno and why, for the log and netlink       |
 //! |            | `shims.rs`/`.c`  | forwarders to kernel macros and static inlines  |
 //! | core       | `core/src/`      | the functional core (on-disk format, plan, page filter, dump model, keys, the partner watch) |
@@ -53,6 +55,7 @@ mod panic_dump;
 mod polled_bio;
 mod pr;
 mod refusal;
+mod secret;
 mod shims;
 mod sysfs;
 mod takeover;

@@ -27,6 +27,7 @@ use crate::bdev::{BlockDevice, NamedDisk};
 use crate::ct_core::checksum::ChecksumChoice;
 use crate::ct_core::codec::{Codec, CodecChoice};
 use crate::ct_core::dumpkey::DumpKey;
+use crate::secret::SecretDumpKey;
 use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
@@ -200,24 +201,6 @@ pub(crate) fn arm(path: &str) -> Outcome {
         arming.pending_key = None;
         Ok(())
     })
-}
-
-/// A data key in kernel memory, zeroed when dropped.
-pub(crate) struct SecretDumpKey(pub(crate) DumpKey);
-
-impl Drop for SecretDumpKey {
-    fn drop(&mut self) {
-        zeroize(&mut self.0.key);
-    }
-}
-
-/// Overwrites `bytes` with zeros in a way the compiler keeps.
-pub(crate) fn zeroize(bytes: &mut [u8]) {
-    for b in bytes.iter_mut() {
-        // SAFETY: `b` is a valid, exclusive reference.
-        unsafe { core::ptr::write_volatile(b, 0) };
-    }
-    core::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
 
 /// Takes the data key for the next arming (replacing any not yet used).

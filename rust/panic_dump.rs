@@ -313,7 +313,7 @@ pub(crate) struct Encryption {
 
 impl Drop for Encryption {
     fn drop(&mut self) {
-        crate::node::zeroize(&mut self.key);
+        crate::secret::zeroize(&mut self.key);
     }
 }
 
