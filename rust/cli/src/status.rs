@@ -141,6 +141,9 @@ struct DiskReport {
     label: Result<LabelInfo, String>,
     header: Option<HeaderReport>,
     header_copies: [Result<u64, String>; 2],
+    /// An encrypted dump: the public key its data key is sealed for (or
+    /// why the key block cannot be read).
+    sealed_for: Option<Result<String, String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -256,6 +259,11 @@ impl Report for DiskReport {
             return writeln!(out, "dump header:      none");
         };
         writeln!(out, "dump state:       {} (generation {})", h.state, h.generation)?;
+        match &self.sealed_for {
+            Some(Ok(key)) => writeln!(out, "encrypted for:    {key}")?,
+            Some(Err(e)) => writeln!(out, "encrypted for:    unknown ({e})")?,
+            None => {}
+        }
         if !h.flags.is_empty() {
             writeln!(out, "flags:            {}", h.flags.join(", "))?;
         }
@@ -343,9 +351,19 @@ fn read_disk(path: &Path) -> Result<DiskReport, Error> {
         Ok(h) => Ok(h.generation()),
         Err(e) => Err(format!("{e}")),
     };
+    let sealed_for = inspection.header().filter(|h| h.flags() & flags::ENCRYPTED != 0).map(|h| {
+        use coretakeover_core::dumpkey::{KeyBlock, KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE};
+        let raw = disk.read(KEY_BLOCK_OFFSET, KEY_BLOCK_SIZE).map_err(|e| e.to_string())?;
+        let block = KeyBlock::decode(&raw, &crate::crc::HostCrc).map_err(|e| e.to_string())?;
+        if block.disk_uuid != h.disk_uuid() || block.armed_ns != h.armed_ns() {
+            return Err("the key block belongs to another arming".to_string());
+        }
+        Ok(crate::dumpkey::hex(&block.public))
+    });
     Ok(DiskReport {
         disk: path.display().to_string(),
         label,
+        sealed_for,
         header: inspection.header().map(header_report),
         header_copies: [copy(&inspection.copies[0]), copy(&inspection.copies[1])],
     })

@@ -685,7 +685,7 @@ fn an_encrypted_dump_saves_only_with_its_key_and_a_tampered_chunk_is_caught() {
     let probe: Vec<u8> = (0..64).map(|i| ram_byte(kept[5] + 512 + i)).collect();
     assert!(!raw.windows(probe.len()).any(|w| w == probe.as_slice()), "RAM in clear on an encrypted dump's disk");
     let (code, out) = cli(&["status", "--disk", p]);
-    assert!(code == 0 && out.contains("encrypted"), "{out}");
+    assert!(code == 0 && out.contains("encrypted") && out.contains(&format!("encrypted for:    {public_hex}")), "{out}");
 
     let vmcore = dir.join("vmcore");
     let (code, out) = cli(&["savecore", "--disk", p, "-o", vmcore.to_str().unwrap(), "--keep"]);
