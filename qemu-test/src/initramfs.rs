@@ -108,7 +108,10 @@ const DEPLOYED: &[(&str, &str)] = &[
 ];
 
 /// The hooks a node has installed (executable).
-const HOOKS: &[(&str, &str)] = &[("usr/lib/coretakeover/hooks/nfs", include_str!("../../scripts/deploy/hooks/nfs"))];
+const HOOKS: &[(&str, &str)] = &[
+    ("usr/lib/coretakeover/hooks/nfs", include_str!("../../scripts/deploy/hooks/nfs")),
+    ("usr/sbin/fence_coretakeover", include_str!("../../scripts/deploy/fence_coretakeover")),
+];
 
 /// Builds the initramfs shared by the array and both nodes.
 pub fn build(out: &Path, parts: &Parts<'_>) -> Result<()> {

@@ -254,6 +254,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| dump::filtered(ctx, "no-free")),
         },
         Scenario {
+            name: "fence-agent",
+            about: "fence_coretakeover on B as Pacemaker's fencer runs it: list, status, monitor, refusals; A hangs and off fences it (verified), on gives back once A asks",
+            timeout: Duration::from_secs(600),
+            run: Box::new(takeover::fence_agent),
+        },
+        Scenario {
             name: "dump-codec-lz4",
             about: "A dumps every page with lz4 (format version 3): the chunks take less of the disk than the stream, savecore decompresses them, all patterns intact, drgn reads it",
             timeout: Duration::from_secs(600),

@@ -349,6 +349,75 @@ fn watched_pair(ctx: &mut Ctx<'_>, b_first: &str) -> Result<(Cluster, String)> {
     Ok((cluster, a_luns))
 }
 
+/// The fencing agent (issue: Pacemaker), as Pacemaker's fencer would run it
+/// on B with `auto_takeover` 0 (the cluster manager decides): options on the
+/// command line and on standard input, a node map, `list`, `status`,
+/// `monitor`; refusals (this node, an unknown node) that change nothing; A
+/// hangs and `off` fences it, verified (A's write fails on the
+/// reservation), `off` again succeeds at once; `on` is refused until A asks
+/// for its disks, then gives them back.
+pub fn fence_agent(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting the LIO array and nodes A and B (1 LUN each); B: auto_takeover 0");
+    let (mut cluster, a_luns) = watched_pair(ctx, &format!("echo 0 > {SYSFS}/auto_takeover && "))?;
+    let lun = cluster.lun_of(NodeName::A, 0);
+    let b = cluster.node(NodeName::B)?;
+    // Pacemaker runs the agent from the node's root: Debian's python3 and
+    // fencing.py, the agent and the command as installed.
+    b.ok("cp /usr/sbin/fence_coretakeover /bin/coretakeover /tmp/")?;
+    let agent = "host /usr/bin/python3 /tmp/fence_coretakeover --coretakeover-path=/tmp/coretakeover --node-map=node-a:1,node-b:2";
+    let out = b.ok(&format!("{agent} -o list"))?;
+    ensure!(out.lines().any(|l| l.starts_with("node-a")), "list: {out}");
+    let out = b.ok(&format!("{agent} -o status -n node-a"))?;
+    ensure!(out.contains("Status: ON"), "status of a live partner: {out}");
+    b.ok(&format!("{agent} -o monitor"))?;
+    let out = b.ok("printf 'action=status\nplug=1\ncoretakeover_path=/tmp/coretakeover\n' | host /usr/bin/python3 /tmp/fence_coretakeover")?;
+    ensure!(out.contains("Status: ON"), "status from standard input: {out}");
+
+    ctx.step("refused: fencing this node, an unknown node; nothing changes");
+    for (plug, why) in [("node-b", "cannot fence itself"), ("node-c", "not in --node-map"), ("7", "not this node's partner")] {
+        let out = b.fails(&format!("{agent} -o off -n {plug}"))?;
+        ensure!(out.contains(why), "off -n {plug}: {out}");
+    }
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "watching", "a refused fencing changed B");
+
+    ctx.step("A hangs; Pacemaker's fencer runs off on B: A's disks are preempted and verified");
+    cluster.node(NodeName::A)?.pause()?;
+    let b = cluster.node(NodeName::B)?;
+    let t = b.ok(&format!("t0=$(host date +%s%N); {agent} -o off -n node-a >/tmp/off.out 2>&1; rc=$?; t1=$(host date +%s%N); cat /tmp/off.out; echo rc=$rc $t0 $t1"))?;
+    ensure!(t.contains("rc=0"), "off: {t}");
+    let ms = crate::scenarios::dump::parse_elapsed(&t).map(|s| s * 1e3).context("off timing")?;
+    ensure!(b.ok(&format!("{agent} -o status -n node-a"))?.contains("Status: OFF"), "status after off");
+    let last = last_takeover(b)?;
+    ensure!(last["disks_held"] == 1 && last["reason"] == "command", "the agent's takeover: {last}");
+    ctx.step(&format!("off took {ms:.0} ms (the agent, the command, the preempt and its verification)"));
+    ctx.fact("fence_off_ms", ms);
+    let out = b.ok(&format!("{agent} -o off -n node-a"))?;
+    ensure!(out.contains("Success"), "off of a fenced node: {out}");
+
+    ctx.step("A resumes: its write fails on the reservation");
+    cluster.node(NodeName::A)?.resume()?;
+    let a = cluster.node(NodeName::A)?;
+    super::refused_by_reservation(a, &format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=300 count=1 oflag=direct"))?;
+
+    ctx.step("on (unfencing) is refused until A asks for its disks; then it gives them back");
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat resume")?;
+    let out = b.fails(&format!("{agent} -o on -n node-a"))?;
+    ensure!(out.contains("giveback refused"), "on before A asked: {out}");
+    let a = cluster.node(NodeName::A)?;
+    a.fails(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    let b = cluster.node(NodeName::B)?;
+    let out = b.ok(&format!("{agent} -o on -n node-a"))?;
+    ensure!(out.contains("Success"), "on: {out}");
+    ensure!(b.ok(&format!("{agent} -o status -n node-a"))?.contains("Status: ON"), "status after on");
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
+    a.ok(&format!("dd if=/dev/zero of=$(lun_dev {lun}) bs=4096 seek=301 count=1 oflag=direct"))?;
+    ctx.step("A holds its LUN again");
+    Ok(())
+}
+
 /// B with `auto_takeover_on_stale` 0, as under a cluster manager: A hangs
 /// (QMP stop) for three stale timeouts and B, which sees it stale, takes
 /// nothing; A resumes and is alive again, its disks its own; then A panics
