@@ -128,6 +128,7 @@ install: module cli
 	install -D -m 0644 scripts/deploy/coretakeover-agent.service $(DESTDIR)/usr/lib/systemd/system/coretakeover-agent.service
 	install -D -m 0755 scripts/deploy/hooks/nfs $(DESTDIR)/usr/lib/coretakeover/hooks/nfs
 	install -D -m 0755 scripts/deploy/fence_coretakeover $(DESTDIR)/usr/sbin/fence_coretakeover
+	install -D -m 0755 scripts/deploy/ocf/coretakeover $(DESTDIR)/usr/lib/ocf/resource.d/coretakeover/coretakeover
 	install -D -m 0644 scripts/deploy/60-coretakeover.rules $(DESTDIR)/usr/lib/udev/rules.d/60-coretakeover.rules
 	install -D -m 0644 scripts/deploy/coretakeover-modprobe.conf $(DESTDIR)/etc/modprobe.d/coretakeover.conf
 	install -D -m 0644 scripts/deploy/coretakeover.conf.example $(DESTDIR)/usr/share/doc/coretakeover/coretakeover.conf.example

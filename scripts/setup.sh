@@ -21,8 +21,11 @@ APT_PACKAGES=(
     # root: installed here, never started here (see below).
     nfs-kernel-server e2fsprogs iproute2 resource-agents
     # The bench's kdump baseline: kexec on node A, fence_kdump (the listener,
-    # on B) and fence_kdump_send (in A's capture initramfs), all Debian's.
+    # on B) and fence_kdump_send (in A's capture initramfs), all Debian's;
+    # fence-agents' fencing.py also runs fence_coretakeover in the guests.
     kexec-tools fence-agents
+    # ocf-tester (resource-agents) validates the OCF agent's meta-data with it.
+    libxml2-utils
 )
 # Packages whose daemons must not run on this machine: the guests run them.
 NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service)

@@ -111,6 +111,7 @@ const DEPLOYED: &[(&str, &str)] = &[
 const HOOKS: &[(&str, &str)] = &[
     ("usr/lib/coretakeover/hooks/nfs", include_str!("../../scripts/deploy/hooks/nfs")),
     ("usr/sbin/fence_coretakeover", include_str!("../../scripts/deploy/fence_coretakeover")),
+    ("usr/lib/ocf/resource.d/coretakeover/coretakeover", include_str!("../../scripts/deploy/ocf/coretakeover")),
 ];
 
 /// Builds the initramfs shared by the array and both nodes.
@@ -118,7 +119,7 @@ pub fn build(out: &Path, parts: &Parts<'_>) -> Result<()> {
     let Parts { busybox, module, test_module, cli, nfs_load, ynl, spec, release } = *parts;
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     let mut cpio = Cpio::new();
-    for dir in ["bin", "sbin", "usr", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "host", "results", "ct", "lib", "lib/systemd", "lib/systemd/system", "lib/modules", "usr/lib", "usr/lib/coretakeover", "usr/lib/coretakeover/hooks"] {
+    for dir in ["bin", "sbin", "usr", "usr/sbin", "etc", "dev", "proc", "sys", "tmp", "host", "results", "ct", "lib", "lib/systemd", "lib/systemd/system", "lib/modules", "usr/lib", "usr/lib/coretakeover", "usr/lib/coretakeover/hooks", "usr/lib/ocf", "usr/lib/ocf/resource.d", "usr/lib/ocf/resource.d/coretakeover"] {
         cpio.dir(dir);
     }
     // Installed as on a node: the command, modprobe, the module, the unit.

@@ -203,3 +203,82 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
     std::fs::remove_dir_all(&crash).ok();
     Ok(())
 }
+
+/// The OCF resource agent (issue: Pacemaker) under `ocf-tester`, as
+/// Pacemaker runs it on node A (Debian's resource-agents and ocf-tester):
+/// meta-data against ra-api-1.dtd, validate-all, start, monitor, stop,
+/// starting a started and stopping a stopped resource. Then, beside B:
+/// started, B sees A alive; stopped, B sees A "stopped" and takes nothing;
+/// a broken configuration is OCF_ERR_CONFIGURED.
+pub fn ocf_agent(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 1,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+        clients: 0,
+        network: false,
+        nvme_coredump: false,
+    };
+    ctx.step("booting the LIO array and nodes A and B; both configured by /etc/coretakeover.conf, B's service started");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    for (node, partner) in [(NodeName::A, NodeName::B), (NodeName::B, NodeName::A)] {
+        cluster.node(node)?.ok(&format!(
+            "coretakeover label --disk $(coredump_dev {}) --cluster {CLUSTER_ID} --node {}",
+            node.letter(),
+            node.id()
+        ))?;
+        write_config(&mut cluster, node, partner)?;
+    }
+    let b = cluster.node(NodeName::B)?;
+    let out = b.shell.ok("disk_links && coredump_rule && cp $(node_etc)/coretakeover.conf /etc/ && boot_service start", Duration::from_secs(120))?;
+    ensure!(out.contains("coretakeover.service: start done"), "B's service: {out}");
+
+    // Pacemaker runs the agent from the node's root (Debian's ocf-shellfuncs
+    // and ocf-tester): the agent, the command and the configuration where
+    // that root sees them. The module is loaded (the node's modprobe would
+    // find it under /lib/modules; the host root's cannot).
+    let a = cluster.node(NodeName::A)?;
+    a.ok("disk_links && coredump_rule && insmod /ct/coretakeover.ko")?;
+    a.ok("cp /usr/lib/ocf/resource.d/coretakeover/coretakeover /tmp/ocf-coretakeover && cp /bin/coretakeover /tmp/ && sed 's|^crash_dir = .*|crash_dir = \"/tmp/crash\"|' $(node_etc)/coretakeover.conf > /tmp/ct.conf")?;
+    let tester = "host env OCF_ROOT=/usr/lib/ocf ocf-tester -n ct -o config=/tmp/ct.conf -o binary=/tmp/coretakeover /tmp/ocf-coretakeover";
+    ctx.step("ocf-tester on A: meta-data, validate-all, start, monitor, stop, and the repeated ones");
+    let out = a.shell.ok(&format!("{tester} 2>&1; echo exit=$?"), Duration::from_secs(300))?;
+    ensure!(out.trim_end().ends_with("exit=0") && out.contains("passed all tests"), "ocf-tester: {out}");
+    ctx.step(out.lines().find(|l| l.contains("passed all tests")).unwrap_or("").trim());
+
+    let agent = |action: &str| format!("host env OCF_ROOT=/usr/lib/ocf OCF_RESKEY_config=/tmp/ct.conf OCF_RESKEY_binary=/tmp/coretakeover __OCF_ACTION={action} /tmp/ocf-coretakeover {action}; echo rc=$?");
+    ctx.step("start: armed, B sees A alive; stop: B sees A stopped and takes nothing");
+    let out = a.shell.ok(&agent("start"), Duration::from_secs(120))?;
+    ensure!(out.contains("rc=0"), "start: {out}");
+    ensure!(a.ok(&agent("monitor"))?.contains("rc=0"), "monitor after start");
+    let wait_partner = |cluster: &mut Cluster, state: &str| -> Result<()> {
+        cluster
+            .node(NodeName::B)?
+            .ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = {state} ]; do i=$((i+1)); [ $i -gt 150 ] && exit 1; sleep 0.1; done"))
+            .with_context(|| format!("B never saw A {state}"))
+            .map(drop)
+    };
+    wait_partner(&mut cluster, "alive")?;
+    let b_mark = cluster.node(NodeName::B)?.console.mark();
+    let a = cluster.node(NodeName::A)?;
+    ensure!(a.ok(&agent("stop"))?.contains("rc=0"), "stop");
+    ensure!(a.ok(&agent("monitor"))?.contains("rc=7"), "monitor after stop: not running (7)");
+    wait_partner(&mut cluster, "stopped")?;
+    std::thread::sleep(Duration::from_secs(3));
+    let b = cluster.node(NodeName::B)?;
+    ensure!(b.console.find(b_mark, "coretakeover: takeover").is_none(), "B took over a partner that stopped on purpose");
+    let _ = deadline;
+
+    ctx.step("a configuration with a typo: validate-all and start say OCF_ERR_CONFIGURED (6)");
+    let a = cluster.node(NodeName::A)?;
+    a.ok("sed 's/stale_timeout_ms/stale_timout_ms/' /tmp/ct.conf > /tmp/typo.conf")?;
+    let bad = |action: &str| format!("host env OCF_ROOT=/usr/lib/ocf OCF_RESKEY_config=/tmp/typo.conf OCF_RESKEY_binary=/tmp/coretakeover __OCF_ACTION={action} /tmp/ocf-coretakeover {action}; echo rc=$?");
+    ensure!(a.ok(&bad("validate-all"))?.contains("rc=6"), "validate-all of a typo");
+    ensure!(a.shell.ok(&bad("start"), Duration::from_secs(60))?.contains("rc=6"), "start with a typo");
+    ensure!(a.ok(&agent("monitor"))?.contains("rc=7"), "a refused start armed nothing");
+    Ok(())
+}

@@ -254,6 +254,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(|ctx| dump::filtered(ctx, "no-free")),
         },
         Scenario {
+            name: "ocf-agent",
+            about: "the OCF agent under ocf-tester on A (meta-data against the DTD, start/stop/monitor, repeated ones); started B sees A alive, stopped B sees it stopped; a typo is OCF_ERR_CONFIGURED",
+            timeout: Duration::from_secs(600),
+            run: Box::new(boot::ocf_agent),
+        },
+        Scenario {
             name: "fence-agent",
             about: "fence_coretakeover on B as Pacemaker's fencer runs it: list, status, monitor, refusals; A hangs and off fences it (verified), on gives back once A asks",
             timeout: Duration::from_secs(600),
