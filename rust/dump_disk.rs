@@ -16,7 +16,7 @@
 
 use crate::bdev::{allocated, BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
-use crate::compress::{CodecSample, Compressor};
+use crate::compress::Compressor;
 use crate::ct_core::checksum::{ChecksumChoice, ChunkChecksum};
 use crate::ct_core::codec::{Codec, CodecChoice};
 use crate::ct_core::dumpkey::{DumpKey, KeyBlock, KEY_BLOCK_OFFSET};
@@ -82,8 +82,10 @@ pub(crate) struct PlanTable {
 /// A codec arming measured, and the model's choice with it.
 pub(crate) struct CodecRow {
     pub(crate) codec: Codec,
-    /// Stored bytes per stream byte ×1024: kernel pages, the others.
-    pub(crate) store_x1024: [u64; 2],
+    /// Stored bytes per stream byte ×1024, by `scheme::Bucket` (kernel
+    /// pages, page cache and user pages, free pages).
+    pub(crate) store_x1024: [u64; 3],
+    /// Its rate on the kernel pages' sample (the slowest), MiB/s.
     pub(crate) mib_s: u64,
     pub(crate) stack_bytes: u64,
     /// The filter the model chose with it, and its prediction.
@@ -600,42 +602,48 @@ pub(crate) fn arm(
         census
     };
     // A compressed dump: each candidate codec compresses a sample of this
-    // node's kernel pages and one of its other pages, as the panic path
-    // would (stored raw unless a page is saved): its shares, rate and stack.
-    let mut codecs: KVec<(Codec, Option<Compressor>, [u64; 2], u64, u64)> = KVec::new();
+    // node's kernel pages, of its page cache and user pages, and of its free
+    // pages, as the panic path would (stored raw unless a page is saved):
+    // its share and rate on each, and its stack.
+    let mut codecs: KVec<(Codec, Option<Compressor>, [u64; 3], [u64; 3], u64)> = KVec::new();
     if compressed {
         let chunk = chunk_size as usize;
-        let mut kernel_sample = KVec::from_elem(0u8, chunk, GFP_KERNEL)?;
-        let mut other_sample = KVec::from_elem(0u8, chunk, GFP_KERNEL)?;
+        let mut samples = [KVec::from_elem(0u8, chunk, GFP_KERNEL)?, KVec::from_elem(0u8, chunk, GFP_KERNEL)?, KVec::from_elem(0u8, chunk, GFP_KERNEL)?];
         let mut out = KVec::from_elem(0u8, chunk, GFP_KERNEL)?;
         let state = ctx.target.state_mut();
         let ranges = core::mem::take(&mut state.ranges);
-        let filled = state.filtering.as_mut().map(|f| f.sample(&ranges, &mut kernel_sample, &mut other_sample));
+        let filled = {
+            let [k, o, f] = &mut samples;
+            state.filtering.as_mut().map(|fl| fl.sample(&ranges, [k.as_mut_slice(), o.as_mut_slice(), f.as_mut_slice()]))
+        };
         state.ranges = ranges;
-        let (k, o) = filled.unwrap_or((0, 0));
+        let filled = filled.unwrap_or([0; 3]);
         for c in codec.candidates() {
             let mut compressor = Compressor::new(c, chunk)?;
-            let mut total = CodecSample::default();
-            let mut store = [1024u64; 2];
+            let mut store = [1024u64; 3];
+            let mut rate = [0u64; 3];
+            let mut stack = 0u64;
             if let Some(comp) = compressor.as_mut() {
-                for (i, sample) in [kernel_sample.get(..k), other_sample.get(..o)].into_iter().enumerate() {
-                    let Some(sample) = sample.filter(|s| !s.is_empty()) else { continue };
+                for (i, sample) in samples.iter().enumerate() {
+                    let Some(sample) = sample.get(..filled[i]).filter(|s| !s.is_empty()) else { continue };
                     let cap = sample.len().saturating_sub(PAGE);
                     // The faster of two rounds: the first also pays for the
                     // code's and workspace's first use (an emulator
                     // translates the code then), which a dump pays once.
                     let first = comp.measure(sample, out.get_mut(..cap).unwrap_or(&mut []));
-                    let mut m = comp.measure(sample, out.get_mut(..cap).unwrap_or(&mut []));
-                    m.ns = m.ns.min(first.ns);
-                    m.stack = m.stack.max(first.stack);
+                    let m = comp.measure(sample, out.get_mut(..cap).unwrap_or(&mut []));
                     store[i] = m.output.saturating_mul(1024) / m.input.max(1);
-                    total.input += m.input;
-                    total.ns += m.ns;
-                    total.stack = total.stack.max(m.stack);
+                    rate[i] = m.input.saturating_mul(1_000_000).checked_div(m.ns.min(first.ns).max(1)).unwrap_or(0);
+                    stack = stack.max(m.stack).max(first.stack);
+                }
+                // A bucket without a sample costs what the kernel pages do.
+                for i in 1..3 {
+                    if filled[i] == 0 {
+                        rate[i] = rate[0];
+                    }
                 }
             }
-            let per_ms = (total.input.saturating_mul(1_000_000)).checked_div(total.ns.max(1)).unwrap_or(0);
-            codecs.push((c, compressor, store, per_ms, total.stack), GFP_KERNEL)?;
+            codecs.push((c, compressor, store, rate, stack), GFP_KERNEL)?;
         }
     }
     let rehearsal = match rehearsed {
@@ -687,7 +695,7 @@ pub(crate) fn arm(
             codec_rows[*c as usize] = Some(CodecRow {
                 codec: *c,
                 store_x1024: *store,
-                mib_s: rate.saturating_mul(1000) >> 20,
+                mib_s: rate[0].saturating_mul(1000) >> 20,
                 stack_bytes: *stack,
                 filter: f,
                 ms,
@@ -708,15 +716,18 @@ pub(crate) fn arm(
                 let share = m.stored_bytes(f).saturating_mul(1024).checked_div(m.bytes(f)).unwrap_or(1024);
                 let mut h = Header::from_unchecked(state.header_buf_mut().as_mut_slice());
                 h.set_codec(*c);
-                h.set_codec_probe(u32::try_from(share).unwrap_or(u32::MAX), u32::try_from(rate.saturating_mul(1000) >> 20).unwrap_or(u32::MAX), u32::try_from(*stack).unwrap_or(u32::MAX));
+                h.set_codec_probe(u32::try_from(share).unwrap_or(u32::MAX), u32::try_from(rate[0].saturating_mul(1000) >> 20).unwrap_or(u32::MAX), u32::try_from(*stack).unwrap_or(u32::MAX));
                 pr_info!(
-                    "dump disk {}: codec {} (asked {}): stores {}/1024 of kernel pages and {}/1024 of the others, {} MiB/s, {} bytes of stack\n",
+                    "dump disk {}: codec {} (asked {}): stores {}/1024 of kernel pages at {} MiB/s, {}/1024 of page cache and user pages at {} MiB/s, {}/1024 of free pages at {} MiB/s; {} bytes of stack\n",
                     path,
                     c.as_str(),
                     codec.as_str(),
                     store[0],
+                    rate[0].saturating_mul(1000) >> 20,
                     store[1],
-                    rate.saturating_mul(1000) >> 20,
+                    rate[1].saturating_mul(1000) >> 20,
+                    store[2],
+                    rate[2].saturating_mul(1000) >> 20,
                     stack
                 );
                 m

@@ -270,10 +270,11 @@ impl Show for DumpPlan {
                 }?;
                 for c in plan.codecs.iter().flatten() {
                     out.line(format_args!(
-                        "codec {} stores kernel {}/1024 other {}/1024 rate_mib_s {} stack_bytes {} filter {} predicted_ms {} predicted_mib {}{}",
+                        "codec {} stores kernel {}/1024 other {}/1024 free {}/1024 rate_mib_s {} stack_bytes {} filter {} predicted_ms {} predicted_mib {}{}",
                         c.codec.as_str(),
                         c.store_x1024[0],
                         c.store_x1024[1],
+                        c.store_x1024[2],
                         c.mib_s,
                         c.stack_bytes,
                         c.filter.as_str(),

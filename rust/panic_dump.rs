@@ -51,7 +51,7 @@ use crate::ct_core::notes::{crash_note, CRASH_NOTE_SIZE};
 use crate::ct_core::pagefilter::{Census, Class, Filter, Walker};
 use crate::ct_core::plan::{PageCursor, ScanCursor};
 use crate::ct_core::header::SwitchRecord;
-use crate::ct_core::scheme::{replan, Model};
+use crate::ct_core::scheme::{replan, Bucket, Model};
 use crate::polled_bio::{panic_clock_ns, PollError, PolledBio};
 use crate::shims;
 use core::cell::UnsafeCell;
@@ -509,23 +509,23 @@ impl Filtering {
 }
 
 impl Filtering {
-    /// Fills `kernel` with kernel pages and `other` with page cache and
-    /// user pages, picked at a stride through the RAM ranges, zero pages
-    /// included as often as they come: arming's sample for the codec probe.
-    /// Free pages are left out: only `all` keeps them, and whatever they
-    /// hold, a sample of the others makes that dump's prediction a bound.
-    /// Returns the bytes of each filled.
-    pub(crate) fn sample(&mut self, ranges: &[RamRange], kernel: &mut [u8], other: &mut [u8]) -> (usize, usize) {
+    /// Fills `buffers` (by `scheme::Bucket`: kernel pages; page cache and
+    /// user pages; free pages) with pages of RAM of each kind, picked at a
+    /// stride through the RAM ranges, zero pages included as often as they
+    /// come: arming's sample for the codec probe. Returns the bytes of
+    /// each filled.
+    pub(crate) fn sample(&mut self, ranges: &[RamRange], buffers: [&mut [u8]; 3]) -> [usize; 3] {
         let total: u64 = ranges.iter().map(|r| r.len / PAGE as u64).sum();
         // About 32 chunks' worth of pages visited: a few percent of
         // kernel pages still fill most of a chunk.
-        let want = (kernel.len() / PAGE) as u64 * 32;
+        let want = (buffers[0].len() / PAGE) as u64 * 32;
         let stride = (total / want.max(1)).max(1);
         self.walker.reset();
         self.memmap.forget();
-        let (mut k, mut o) = (0usize, 0usize);
+        let mut filled = [0usize; 3];
+        let mut buffers = buffers;
         for (pass, index, phys) in ScanCursor::new(ranges) {
-            if pass > 0 || (k >= kernel.len() && o >= other.len()) {
+            if pass > 0 || filled.iter().zip(buffers.iter()).all(|(f, b)| *f >= b.len()) {
                 break;
             }
             if index % stride != 0 {
@@ -533,10 +533,12 @@ impl Filtering {
             }
             let Self { walker, memmap, .. } = self;
             let class = walker.class(phys / PAGE as u64, &mut |addr, buf| memmap.read(addr, buf));
-            if class == Class::Free {
-                continue;
-            }
-            let (buf, at) = if class == Class::Kernel { (&mut *kernel, &mut k) } else { (&mut *other, &mut o) };
+            let bucket = match class {
+                Class::Kernel => Bucket::Kernel,
+                Class::Free => Bucket::Free,
+                _ => Bucket::Other,
+            } as usize;
+            let (Some(buf), Some(at)) = (buffers.get_mut(bucket), filled.get_mut(bucket)) else { continue };
             let Some(dst) = buf.get_mut(*at..*at + PAGE) else { continue };
             // SAFETY: `phys` lies in System RAM, in the direct map.
             let src = unsafe { shims::ct_phys_to_virt(phys) } as u64;
@@ -546,7 +548,7 @@ impl Filtering {
         }
         self.walker.reset();
         self.memmap.forget();
-        (k, o)
+        filled
     }
 }
 

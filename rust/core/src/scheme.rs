@@ -25,8 +25,11 @@
 //! write(bytes) = bytes / compress rate + bytes × stored share / write rate
 //! ```
 //!
-//! with one stored share for kernel pages (pass 0) and one for the rest
-//! (pass 1): they compress differently.
+//! with a stored share and a compression rate for each of three kinds of
+//! page, which compress very differently: kernel pages (pass 0), the page
+//! cache and user pages a filter keeps, and free pages (only `all` keeps
+//! them; mostly zeros on an idle node, which a codec makes almost nothing of,
+//! fast). [`Bucket`] names them.
 //!
 //! During the dump, the work done so far has a model time too; the ratio of
 //! the time it really took to that corrects the rest (a throttled disk, a
@@ -53,11 +56,23 @@ pub struct Model {
     pub visit_ns_x1024: u64,
     /// Bytes the pipeline writes per millisecond (at least 1).
     pub write_bytes_per_ms: u64,
-    /// With a codec: stored bytes per stream byte, ×1024 (1024 without),
-    /// of kernel pages (pass 0) and of the others (pass 1).
-    pub store_x1024: [u64; 2],
-    /// With a codec: stream bytes it compresses per millisecond (0: no codec).
-    pub compress_bytes_per_ms: u64,
+    /// With a codec, by [`Bucket`]: stored bytes per stream byte, ×1024
+    /// (1024 without).
+    pub store_x1024: [u64; 3],
+    /// With a codec, by [`Bucket`]: stream bytes it compresses per
+    /// millisecond (0: no cost, as without a codec).
+    pub compress_bytes_per_ms: [u64; 3],
+}
+
+/// The kinds of page a codec's costs are measured for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bucket {
+    /// Kernel pages (pass 0).
+    Kernel = 0,
+    /// Page cache and user pages (pass 1).
+    Other = 1,
+    /// Free pages (pass 1, `all` only).
+    Free = 2,
 }
 
 /// Where a filtered dump stands: the pass and the pages of it visited.
@@ -77,26 +92,33 @@ impl Model {
     /// `write_bytes_per_ms`.
     pub fn new(pages: u64, census: Census, census_ns: u64, write_bytes_per_ms: u64) -> Self {
         let visit_ns_x1024 = census_ns.saturating_mul(1024).checked_div(pages).unwrap_or(0);
-        Self { pages, census, visit_ns_x1024, write_bytes_per_ms: write_bytes_per_ms.max(1), store_x1024: [1024; 2], compress_bytes_per_ms: 0 }
+        Self { pages, census, visit_ns_x1024, write_bytes_per_ms: write_bytes_per_ms.max(1), store_x1024: [1024; 3], compress_bytes_per_ms: [0; 3] }
     }
 
-    /// The model with a codec that stores `store_x1024[pass]`/1024 of
-    /// each byte of a pass and compresses `compress_bytes_per_ms` (both
-    /// measured at arming). A codec never grows the bytes (a chunk that
-    /// does not shrink is stored raw).
-    pub fn with_codec(self, store_x1024: [u64; 2], compress_bytes_per_ms: u64) -> Self {
+    /// The model with a codec that stores `store_x1024[b]`/1024 of each
+    /// byte of bucket `b` and compresses `compress_bytes_per_ms[b]` of them
+    /// a millisecond (both measured at arming). A codec never grows the
+    /// bytes (a chunk that does not shrink is stored raw).
+    pub fn with_codec(self, store_x1024: [u64; 3], compress_bytes_per_ms: [u64; 3]) -> Self {
         Self { store_x1024: store_x1024.map(|s| s.clamp(1, 1024)), compress_bytes_per_ms, ..self }
     }
 
-    /// The bytes `bytes` of pass `pass`'s stream take on the disk (whole
-    /// bytes: the product stays within 64 bits below 2^54 bytes).
-    pub fn stored(&self, pass: usize, bytes: u64) -> u64 {
-        bytes.saturating_mul(self.store_x1024.get(pass).copied().unwrap_or(1024)) / 1024
+    /// The bytes `bytes` of bucket `b` take on the disk (whole bytes: the
+    /// product stays within 64 bits below 2^54 bytes).
+    pub fn stored(&self, b: Bucket, bytes: u64) -> u64 {
+        bytes.saturating_mul(self.store_x1024.get(b as usize).copied().unwrap_or(1024)) / 1024
+    }
+
+    /// Bytes of each bucket the whole dump writes under `filter`.
+    fn buckets(&self, filter: Filter) -> [u64; 3] {
+        let free = if filter.keeps(Class::Free) { self.count(Class::Free).saturating_mul(PAGE) } else { 0 };
+        [self.count(Class::Kernel).saturating_mul(PAGE), self.pass1_bytes(filter).saturating_sub(free), free]
     }
 
     /// Bytes of the whole dump on the disk under `filter`.
     pub fn stored_bytes(&self, filter: Filter) -> u64 {
-        self.stored(0, self.count(Class::Kernel).saturating_mul(PAGE)).saturating_add(self.stored(1, self.pass1_bytes(filter)))
+        let b = self.buckets(filter);
+        [Bucket::Kernel, Bucket::Other, Bucket::Free].iter().map(|&k| self.stored(k, b[k as usize])).fold(0u64, u64::saturating_add)
     }
 
     /// Pages of class `class` the census counted.
@@ -132,11 +154,16 @@ impl Model {
         pages.saturating_mul(self.visit_ns_x1024) / 1024 / 1_000_000
     }
 
-    /// Model milliseconds to compress and write `bytes[p]` of pass `p`.
-    fn write_ms(&self, bytes: [u64; 2]) -> u64 {
-        let raw = bytes[0].saturating_add(bytes[1]);
-        let compress = raw.checked_div(self.compress_bytes_per_ms).unwrap_or(0);
-        let stored = self.stored(0, bytes[0]).saturating_add(self.stored(1, bytes[1]));
+    /// Model milliseconds to compress and write `bytes[b]` of each bucket.
+    fn write_ms(&self, bytes: [u64; 3]) -> u64 {
+        let mut stored = 0u64;
+        let mut compress = 0u64;
+        for k in [Bucket::Kernel, Bucket::Other, Bucket::Free] {
+            let b = bytes[k as usize];
+            stored = stored.saturating_add(self.stored(k, b));
+            let rate = self.compress_bytes_per_ms.get(k as usize).copied().unwrap_or(0);
+            compress = compress.saturating_add(b.checked_div(rate).unwrap_or(0));
+        }
         stored.checked_div(self.write_bytes_per_ms).unwrap_or(stored).saturating_add(compress)
     }
 
@@ -146,14 +173,12 @@ impl Model {
         let kernel = self.count(Class::Kernel).saturating_mul(PAGE);
         // A kernel-only dump skips pass 1: it would keep nothing there.
         let pass1_visits = if filter == Filter::Kernel { 0 } else { self.pages };
+        let [_, other, free] = self.buckets(filter);
         let (visits, bytes) = match at.pass {
-            0 => (
-                self.pages.saturating_sub(at.visited).saturating_add(pass1_visits),
-                [self.ahead(kernel, at.visited), self.pass1_bytes(filter)],
-            ),
-            1 if filter == Filter::Kernel => (0, [0, 0]),
-            1 => (self.pages.saturating_sub(at.visited), [0, self.ahead(self.pass1_bytes(filter), at.visited)]),
-            _ => (0, [0, 0]),
+            0 => (self.pages.saturating_sub(at.visited).saturating_add(pass1_visits), [self.ahead(kernel, at.visited), other, free]),
+            1 if filter == Filter::Kernel => (0, [0; 3]),
+            1 => (self.pages.saturating_sub(at.visited), [0, self.ahead(other, at.visited), self.ahead(free, at.visited)]),
+            _ => (0, [0; 3]),
         };
         (self.visit_ms(visits), self.write_ms(bytes))
     }
@@ -169,11 +194,16 @@ impl Model {
         self.remaining_ms(filter, Position::START)
     }
 
-    /// Model milliseconds of work done: `visited` page visits in all, and
-    /// `written` bytes of stream written (kernel pages first).
-    pub fn done(&self, visited: u64, written: u64) -> (u64, u64) {
+    /// Model milliseconds of work done under `filter`: `visited` page
+    /// visits in all, and `written` bytes of stream written (kernel pages
+    /// first; the rest of pass 1's buckets in proportion, as they lie mixed
+    /// in RAM).
+    pub fn done(&self, filter: Filter, visited: u64, written: u64) -> (u64, u64) {
         let kernel = self.count(Class::Kernel).saturating_mul(PAGE).min(written);
-        (self.visit_ms(visited), self.write_ms([kernel, written - kernel]))
+        let rest = written - kernel;
+        let [_, other, free] = self.buckets(filter);
+        let free_part = (rest / PAGE).saturating_mul(free / PAGE).checked_div((other.saturating_add(free)) / PAGE).unwrap_or(0).saturating_mul(PAGE).min(rest);
+        (self.visit_ms(visited), self.write_ms([kernel, rest - free_part, free_part]))
     }
 
     /// The richest filter, at most as rich as `richest`, whose predicted
@@ -228,7 +258,7 @@ pub fn replan(model: &Model, current: Filter, budget_ms: u64, at: Position, elap
     if budget_ms == 0 || current == Filter::Kernel {
         return None;
     }
-    let (visit_done, write_done) = model.done(visited, written);
+    let (visit_done, write_done) = model.done(current, visited, written);
     let write_real = elapsed_ms.saturating_sub(visit_done);
     let ratio_x1024 = write_real.saturating_mul(1024).checked_div(write_done.max(1)).unwrap_or(0).max(1024);
     let project = |f: Filter| {
@@ -263,22 +293,28 @@ mod tests {
         let m = model();
         let bytes = m.bytes(Filter::NoFree);
         // lz4-like: a quarter stored, compressing at 800 MiB/s.
-        let c = m.with_codec([256, 256], (800 << 20) / 1000);
+        let rate = (800 << 20) / 1000;
+        let c = m.with_codec([256; 3], [rate; 3]);
         assert_eq!(c.stored_bytes(Filter::NoFree), bytes / 4);
-        let write = (bytes / 4) / m.write_bytes_per_ms + bytes / c.compress_bytes_per_ms;
+        let write = (bytes / 4) / m.write_bytes_per_ms + (40 << 20) / rate + (160 << 20) / rate;
         assert_eq!(c.predict_ms(Filter::NoFree), m.predict_ms(Filter::NoFree) - bytes / m.write_bytes_per_ms + write);
         // Kernel pages and the rest have their own shares.
-        let k = m.with_codec([512, 128], 0);
+        let k = m.with_codec([512, 128, 8], [0; 3]);
         assert_eq!(k.stored_bytes(Filter::NoFree), (40 << 20) / 2 + (160 << 20) / 8);
         assert_eq!(k.stored_bytes(Filter::Kernel), 20 << 20);
+        // Free pages count only where the filter keeps them.
+        assert_eq!(k.stored_bytes(Filter::All), (40 << 20) / 2 + (160 << 20) / 8 + (824 << 20) / 128);
+        // Zero-ish free pages compressed fast: their CPU time is their own.
+        let z = m.with_codec([1024, 1024, 1024], [0, 0, (8000 << 20) / 1000]);
+        assert_eq!(z.predict_ms(Filter::All), m.predict_ms(Filter::All) + (824 << 20) / ((8000 << 20) / 1000));
         // A disk that holds the compressed dump and not the raw one.
         assert_eq!(m.choose(Filter::NoFree, 0, 100 << 20).0, Filter::NoCache);
         assert_eq!(c.choose(Filter::NoFree, 0, 100 << 20), (Filter::NoFree, true));
         // Out-of-range ratios are bounded: a codec never grows the bytes.
-        assert_eq!(m.with_codec([4096, 4096], 1).stored(1, 1000), 1000);
-        assert_eq!(m.with_codec([0, 0], 1).stored(0, 1 << 20), 1024);
+        assert_eq!(m.with_codec([4096; 3], [1; 3]).stored(Bucket::Other, 1000), 1000);
+        assert_eq!(m.with_codec([0; 3], [1; 3]).stored(Bucket::Kernel, 1 << 20), 1024);
         // No codec: no CPU term.
-        assert_eq!(m.with_codec([1024, 1024], 0).predict_ms(Filter::All), m.predict_ms(Filter::All));
+        assert_eq!(m.with_codec([1024; 3], [0; 3]).predict_ms(Filter::All), m.predict_ms(Filter::All));
     }
 
     #[test]
@@ -320,7 +356,7 @@ mod tests {
         let m = model();
         let at = Position { pass: 0, visited: 65_536 };
         let (visited, written) = (65_536, 10 << 20);
-        let (visit, write) = m.done(visited, written);
+        let (visit, write) = m.done(Filter::All, visited, written);
         // On the model's pace, within budget: no switch.
         let budget = m.predict_ms(Filter::All) + 100;
         assert_eq!(replan(&m, Filter::All, budget, at, visit + write, visited, written), None);

@@ -365,14 +365,14 @@ mod page_filter {
             pass in 0usize..3,
             visited_share in 0u64..=100,
             slowdown in 1u64..50,
-            codec in proptest::option::of((0u64..=2048, 0u64..=2048, 0u64..1 << 32)),
+            codec in proptest::option::of((proptest::array::uniform3(0u64..=2048), proptest::array::uniform3(0u64..1 << 32))),
         ) {
             let census: Census = census;
             let pages: u64 = census[..4].iter().sum::<u64>().max(1);
             let plain = Model::new(pages, census, census_ns, rate);
             // With a codec or without: the same laws.
             let m = match codec {
-                Some((kernel, other, per_ms)) => plain.with_codec([kernel, other], per_ms),
+                Some((store, per_ms)) => plain.with_codec(store, per_ms),
                 None => plain,
             };
             for w in Filter::ALL.windows(2) {
@@ -393,7 +393,7 @@ mod page_filter {
             let at = Position { pass, visited: pages * visited_share / 100 };
             let visited = pass as u64 * pages + at.visited;
             let written = census[Class::Kernel as usize] * 4096 * visited_share / 100;
-            let (v, w) = m.done(visited, written);
+            let (v, w) = m.done(Filter::All, visited, written);
             for f in Filter::ALL {
                 if let Some(s) = replan(&m, f, budget, at, v + w * slowdown, visited, written) {
                     prop_assert!(s.to as u32 > f as u32);
