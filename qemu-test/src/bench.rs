@@ -336,9 +336,12 @@ impl Bench {
         if encrypt {
             a.ok("coretakeover dump-key arm --public /results/admin.key.pub")?;
         }
-        // The last panic left an unsaved dump (or half of one): relabel.
+        // The last panic left a dump: discarded (marked saved), so that a
+        // whole one calibrates this arming's model as on a node whose dumps
+        // are saved; a disk with no dump to discard (fresh, or after the
+        // kdump baseline) is labeled again.
         a.ok(&format!(
-            "dev=$(coredump_dev a) && coretakeover label --force --disk $dev --cluster {CLUSTER_ID} --node 1 >/dev/null && echo $dev > {SYSFS}/dump_disk"
+            "dev=$(coredump_dev a) && {{ coretakeover savecore --discard --disk $dev >/dev/null 2>&1 || coretakeover label --force --disk $dev --cluster {CLUSTER_ID} --node 1 >/dev/null; }} && echo $dev > {SYSFS}/dump_disk"
         ))?;
         let reserved: u64 = a.ok(&format!("cat {SYSFS}/dump_reserved_bytes"))?.trim().parse()?;
         let (chunk_checksum, crc32c_mib_s, xxh64_mib_s) = crate::scenarios::dump::armed_checksum(a)?;

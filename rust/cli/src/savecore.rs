@@ -59,7 +59,7 @@ pub struct Args {
     #[arg(long)]
     disk: PathBuf,
     /// Where to write the vmcore (mode 0600; an existing file is refused).
-    #[arg(short, long, required_unless_present = "crash_dir", conflicts_with = "crash_dir")]
+    #[arg(short, long, required_unless_present_any = ["crash_dir", "discard"], conflicts_with = "crash_dir")]
     output: Option<PathBuf>,
     /// Save under DIR/<panic time>/ instead: the vmcore, dmesg.txt (the
     /// dumped kernel's log) and savecore.json (directories made 0700), as
@@ -75,6 +75,11 @@ pub struct Args {
     /// Leave the dump header as it is (do not mark the dump saved).
     #[arg(long)]
     keep: bool,
+    /// Write nothing: mark the dump saved, as one nobody needs (the disk
+    /// may be armed again; a whole dump's timing still calibrates the next
+    /// arming's model).
+    #[arg(long, conflicts_with_all = ["output", "crash_dir", "keep", "key"])]
+    discard: bool,
     /// An encrypted dump: the private key its data key is sealed for
     /// (`coretakeover dump-key new`).
     #[arg(long, value_name = "PRIVATE")]
@@ -198,6 +203,21 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         return Err(no_dump(format!("state {}: the dump stopped before any data was recorded", state.as_str())));
     }
 
+    if args.discard {
+        let complete = state == DumpState::Complete || (state == DumpState::Saved && header.flags() & flags::SAVED_TRUNCATED == 0);
+        let mut marked = false;
+        if state != DumpState::Saved {
+            let mut saved = Header::from_unchecked(header.as_bytes().to_vec());
+            saved.set_state(DumpState::Saved);
+            if !complete {
+                saved.add_flags(flags::SAVED_TRUNCATED);
+            }
+            write_next_generation(&disk, &mut saved)?;
+            marked = true;
+        }
+        let report = DiscardReport { disk: args.disk.display().to_string(), dump_state: state.as_str(), complete, dump_bytes: watermark, marked_saved: marked };
+        return emit(&report, args.json, out);
+    }
     if header.flags() & flags::ENCRYPTED != 0 && args.key.is_none() {
         if let Some(crash_dir) = &args.crash_dir {
             // No key here (it stays off the nodes): the encrypted dump is
@@ -373,6 +393,26 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
 }
 
 #[derive(Debug, Serialize)]
+struct DiscardReport {
+    disk: String,
+    dump_state: &'static str,
+    complete: bool,
+    dump_bytes: u64,
+    marked_saved: bool,
+}
+
+impl Report for DiscardReport {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let what = if self.complete { "complete" } else { "truncated" };
+        if self.marked_saved {
+            writeln!(out, "{}: discarded the {what} dump ({} MiB): marked saved, nothing written", self.disk, self.dump_bytes >> 20)
+        } else {
+            writeln!(out, "{}: the dump was saved already", self.disk)
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
 struct EncryptedCopyReport {
     copy: String,
     disk: String,
@@ -452,6 +492,7 @@ pub fn save_to_crash_dir(disk: &Path, crash_dir: &Path, json: bool, out: &mut dy
         keep: false,
         json,
         key: None,
+        discard: false,
     };
     run(&args, out)
 }

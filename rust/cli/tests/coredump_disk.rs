@@ -732,3 +732,31 @@ fn an_encrypted_dump_saves_only_with_its_key_and_a_tampered_chunk_is_caught() {
     assert_eq!(header_on_disk(&img).state(), DumpState::Complete, "a tampered dump stays unsaved");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn discard_marks_the_dump_saved_and_writes_nothing() {
+    let dir = scratch("discard");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    let (code, out) = cli(&["savecore", "--disk", p, "--discard"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no dump"), "{out}");
+    write_dump_with(&img, DumpState::Complete, None, &[], |h| {
+        h.set_panic_ns(1_700_000_000_000_000_000);
+        h.set_end_ns(1_700_000_000_900_000_000);
+        h.set_rehearsal(400, 800);
+    });
+    let (code, out) = cli(&["savecore", "--disk", p, "--discard", "-o", dir.join("x").to_str().unwrap()]);
+    assert_eq!(code, 2, "--discard with -o is a usage error: {out}");
+    let (code, out) = cli(&["savecore", "--disk", p, "--discard", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["complete"].clone(), report["marked_saved"].clone()), (true.into(), true.into()));
+    let h = header_on_disk(&img);
+    assert_eq!(h.state(), DumpState::Saved);
+    // A whole dump, discarded: its timing still calibrates the next arming.
+    assert_eq!(h.finished_dump_timing(), Some((800, 900)));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "nothing but the image");
+    std::fs::remove_dir_all(dir).unwrap();
+}
