@@ -370,7 +370,7 @@ pub fn fence_agent(ctx: &mut Ctx<'_>) -> Result<()> {
     let out = b.ok(&format!("{agent} -o status -n node-a"))?;
     ensure!(out.contains("Status: ON"), "status of a live partner: {out}");
     b.ok(&format!("{agent} -o monitor"))?;
-    let out = b.ok("printf 'action=status\nplug=1\ncoretakeover_path=/tmp/coretakeover\n' | host /usr/bin/python3 /tmp/fence_coretakeover")?;
+    let out = b.ok("printf 'action=status\\nplug=1\\ncoretakeover_path=/tmp/coretakeover\\n' | host /usr/bin/python3 /tmp/fence_coretakeover")?;
     ensure!(out.contains("Status: ON"), "status from standard input: {out}");
 
     ctx.step("refused: fencing this node, an unknown node; nothing changes");
@@ -386,13 +386,15 @@ pub fn fence_agent(ctx: &mut Ctx<'_>) -> Result<()> {
     let t = b.ok(&format!("t0=$(host date +%s%N); {agent} -o off -n node-a >/tmp/off.out 2>&1; rc=$?; t1=$(host date +%s%N); cat /tmp/off.out; echo rc=$rc $t0 $t1"))?;
     ensure!(t.contains("rc=0"), "off: {t}");
     let ms = crate::scenarios::dump::parse_elapsed(&t).map(|s| s * 1e3).context("off timing")?;
-    ensure!(b.ok(&format!("{agent} -o status -n node-a"))?.contains("Status: OFF"), "status after off");
+    // A fence agent's status exits 2 for "off".
+    let out = b.ok(&format!("{agent} -o status -n node-a; echo rc=$?"))?;
+    ensure!(out.contains("Status: OFF") && out.contains("rc=2"), "status after off: {out}");
     let last = last_takeover(b)?;
     ensure!(last["disks_held"] == 1 && last["reason"] == "command", "the agent's takeover: {last}");
     ctx.step(&format!("off took {ms:.0} ms (the agent, the command, the preempt and its verification)"));
     ctx.fact("fence_off_ms", ms);
     let out = b.ok(&format!("{agent} -o off -n node-a"))?;
-    ensure!(out.contains("Success"), "off of a fenced node: {out}");
+    ensure!(out.contains("Success") && out.contains("Already OFF"), "off of a fenced node: {out}");
 
     ctx.step("A resumes: its write fails on the reservation");
     cluster.node(NodeName::A)?.resume()?;
