@@ -204,17 +204,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     }
 
     if args.discard {
-        let complete = state == DumpState::Complete || (state == DumpState::Saved && header.flags() & flags::SAVED_TRUNCATED == 0);
-        let mut marked = false;
-        if state != DumpState::Saved {
-            let mut saved = Header::from_unchecked(header.as_bytes().to_vec());
-            saved.set_state(DumpState::Saved);
-            if !complete {
-                saved.add_flags(flags::SAVED_TRUNCATED);
-            }
-            write_next_generation(&disk, &mut saved)?;
-            marked = true;
-        }
+        let complete = dump_complete(header);
+        let marked = mark_saved(&disk, header, complete)?;
         let report = DiscardReport { disk: args.disk.display().to_string(), dump_state: state.as_str(), complete, dump_bytes: watermark, marked_saved: marked };
         return emit(&report, args.json, out);
     }
@@ -327,7 +318,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
     buffer.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
     let output = vmcore.commit()?;
 
-    let complete = state == DumpState::Complete || (state == DumpState::Saved && header.flags() & flags::SAVED_TRUNCATED == 0);
+    let complete = dump_complete(header);
     if !bad.is_empty() {
         let list: Vec<String> =
             bad.iter().take(8).map(|b| format!("chunk {} (RAM at {:#x}: {})", b.index, b.phys, b.why)).collect();
@@ -347,16 +338,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<(), Error> {
         });
     }
 
-    let mut marked = false;
-    if !args.keep && state != DumpState::Saved {
-        let mut saved = Header::from_unchecked(header.as_bytes().to_vec());
-        saved.set_state(DumpState::Saved);
-        if !complete {
-            saved.add_flags(flags::SAVED_TRUNCATED);
-        }
-        write_next_generation(&disk, &mut saved)?;
-        marked = true;
-    }
+    let marked = !args.keep && mark_saved(&disk, header, complete)?;
     let report = SaveReport {
         vmcore: output.display().to_string(),
         disk: args.disk.display().to_string(),
@@ -460,16 +442,7 @@ fn save_encrypted_copy(disk: &Disk, header: &Header<Vec<u8>>, crash_dir: &Path, 
     }
     let copied = copy.commit()?;
     let state = header.state();
-    let mut marked = false;
-    if !args.keep && state != DumpState::Saved {
-        let mut saved = Header::from_unchecked(header.as_bytes().to_vec());
-        saved.set_state(DumpState::Saved);
-        if state != DumpState::Complete {
-            saved.add_flags(flags::SAVED_TRUNCATED);
-        }
-        write_next_generation(disk, &mut saved)?;
-        marked = true;
-    }
+    let marked = !args.keep && mark_saved(disk, header, dump_complete(header))?;
     let report = EncryptedCopyReport {
         copy: copied.display().to_string(),
         disk: args.disk.display().to_string(),
@@ -479,6 +452,27 @@ fn save_encrypted_copy(disk: &Disk, header: &Header<Vec<u8>>, crash_dir: &Path, 
         marked_saved: marked,
     };
     emit(&report, args.json, out)
+}
+
+/// Whether the dump is whole: complete, or saved and not truncated.
+fn dump_complete(header: &Header<Vec<u8>>) -> bool {
+    let state = header.state();
+    state == DumpState::Complete || (state == DumpState::Saved && header.flags() & flags::SAVED_TRUNCATED == 0)
+}
+
+/// Marks the dump saved (the header's next generation), flagged truncated
+/// unless `complete`. False when it was saved already.
+fn mark_saved(disk: &Disk, header: &Header<Vec<u8>>, complete: bool) -> Result<bool, Error> {
+    if header.state() == DumpState::Saved {
+        return Ok(false);
+    }
+    let mut saved = Header::from_unchecked(header.as_bytes().to_vec());
+    saved.set_state(DumpState::Saved);
+    if !complete {
+        saved.add_flags(flags::SAVED_TRUNCATED);
+    }
+    write_next_generation(disk, &mut saved)?;
+    Ok(true)
 }
 
 /// Saves the dump on `disk` under `crash_dir` (the boot service's savecore).
