@@ -10,7 +10,7 @@ use super::dump::CLUSTER_ID;
 use super::takeover::last_takeover;
 use super::Ctx;
 use crate::array::ArrayKind;
-use crate::cluster::{Cluster, ClusterSpec, NodeName};
+use crate::cluster::{Cluster, NodeName};
 use anyhow::{ensure, Context, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -85,17 +85,7 @@ pub(crate) fn boot_service_started(n: &mut crate::guest::Guest, timeout: Duratio
 }
 
 pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = ClusterSpec {
-        array: Some(ArrayKind::Lio),
-        luns_per_node: 2,
-        nodes: vec![NodeName::A, NodeName::B],
-        node_memory_mib: 512,
-        memory_of: vec![],
-        coredump_mib: 1024,
-        clients: 0,
-        network: false,
-        nvme_coredump: false,
-    };
+    let spec = super::takeover::pair(ArrayKind::Lio, 2);
     ctx.step("booting the LIO array and nodes A and B");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;
@@ -211,17 +201,7 @@ pub fn boot_flow(ctx: &mut Ctx<'_>) -> Result<()> {
 /// started, B sees A alive; stopped, B sees A "stopped" and takes nothing;
 /// a broken configuration is OCF_ERR_CONFIGURED.
 pub fn ocf_agent(ctx: &mut Ctx<'_>) -> Result<()> {
-    let spec = ClusterSpec {
-        array: Some(ArrayKind::Lio),
-        luns_per_node: 1,
-        nodes: vec![NodeName::A, NodeName::B],
-        node_memory_mib: 512,
-        memory_of: vec![],
-        coredump_mib: 1024,
-        clients: 0,
-        network: false,
-        nvme_coredump: false,
-    };
+    let spec = super::takeover::pair(ArrayKind::Lio, 1);
     ctx.step("booting the LIO array and nodes A and B; both configured by /etc/coretakeover.conf, B's service started");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let deadline = cluster.deadline;

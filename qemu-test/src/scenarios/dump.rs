@@ -686,27 +686,34 @@ pub fn filtered(ctx: &mut Ctx<'_>, filter: &str) -> Result<()> {
     ensure!(std::fs::metadata(&vmcore)?.len() < saved_bytes + (16 << 20), "the vmcore is larger than the pages kept");
 
     let expect = [("kernel", &kernel_path, true, 16u64), ("user", &user, keeps_user, 1024), ("cache", &cache, keeps_cache, 1024)];
-    for (name, path, kept, pages) in expect {
-        let found = vmcore_pattern(ctx, &vmcore, path)?;
-        let inside = found["inside"].as_u64().unwrap_or(u64::MAX);
-        if kept {
-            ensure!(inside == pages && found["intact"] == pages && found["first_bad"].is_null(), "the {name} pattern, kept by {filter}: {found}");
-        } else {
-            ensure!(inside == 0, "the {name} pattern, dropped by {filter}, is in the vmcore: {found}");
-        }
-        ctx.step(&format!("{name} pattern: {} of {pages} pages in the vmcore, {} intact", inside, found["intact"]));
-    }
-
-    ctx.step("drgn reads the panic and every CPU's stack from the kept pages");
-    let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
-    ensure!(found["panic_line"].is_string(), "drgn: {found}");
-    check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    check_kept_patterns(ctx, &vmcore, filter, &expect)?;
     let fraction = saved_bytes as f64 / ram as f64;
     ctx.step(&format!("{filter}: kept {} of {} MiB ({:.3} of RAM) in {ms} ms ({mib} MiB)", saved_bytes >> 20, ram >> 20, fraction));
     ctx.fact("filter", filter);
     ctx.fact("kept_fraction_of_ram", fraction);
     ctx.fact("dump_ms", ms);
     std::fs::remove_file(&vmcore)?;
+    Ok(())
+}
+
+/// Each pattern (name, JSON file, whether `filter` keeps it, its pages)
+/// is whole in `vmcore` when kept and in no PT_LOAD when dropped; then drgn
+/// reads the panic and every CPU's stack from what was kept.
+fn check_kept_patterns(ctx: &mut Ctx<'_>, vmcore: &std::path::Path, filter: &str, expect: &[(&str, &std::path::PathBuf, bool, u64)]) -> Result<()> {
+    for &(name, path, kept, pages) in expect {
+        let found = vmcore_pattern(ctx, vmcore, path)?;
+        let inside = found["inside"].as_u64().unwrap_or(u64::MAX);
+        if kept {
+            ensure!(inside == pages && found["intact"] == pages && found["first_bad"].is_null(), "the {name} pattern, kept by {filter}: {found}");
+        } else {
+            ensure!(inside == 0, "the {name} pattern, dropped by {filter}, is in the vmcore: {found}");
+        }
+        ctx.step(&format!("{name} pattern: {inside} of {pages} pages in the vmcore, {} intact", found["intact"]));
+    }
+    ctx.step("drgn reads the panic and every CPU's stack from the kept pages");
+    let found = drgn(ctx, vmcore, "sysrq triggered crash", None)?;
+    ensure!(found["panic_line"].is_string(), "drgn: {found}");
+    check_stacks(ctx, &found, "sysrq_handle_crash")?;
     Ok(())
 }
 
@@ -779,20 +786,7 @@ pub fn compressed(ctx: &mut Ctx<'_>, codec: &str, filter: &str) -> Result<()> {
         ensure!(stored < saved_bytes, "{chosen} stored {stored} bytes for {saved_bytes} of stream");
     }
     let expect = [("kernel", &kernel_path, true, 16u64), ("user", &user, keeps_user, 1024), ("cache", &cache, keeps_cache, 1024)];
-    for (name, path, kept, pages) in expect {
-        let found = vmcore_pattern(ctx, &vmcore, path)?;
-        let inside = found["inside"].as_u64().unwrap_or(u64::MAX);
-        if kept {
-            ensure!(inside == pages && found["intact"] == pages && found["first_bad"].is_null(), "the {name} pattern, kept by {filter}: {found}");
-        } else {
-            ensure!(inside == 0, "the {name} pattern, dropped by {filter}, is in the vmcore: {found}");
-        }
-        ctx.step(&format!("{name} pattern: {inside} of {pages} pages in the vmcore, {} intact", found["intact"]));
-    }
-    ctx.step("drgn reads the panic and every CPU's stack");
-    let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
-    ensure!(found["panic_line"].is_string(), "drgn: {found}");
-    check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    check_kept_patterns(ctx, &vmcore, filter, &expect)?;
     let share = stored as f64 / saved_bytes as f64;
     ctx.step(&format!("{chosen}: {} MiB of stream in {} MiB on the disk ({share:.3}), {ms} ms ({mib} MiB)", saved_bytes >> 20, stored >> 20));
     ctx.fact("codec", chosen.as_str());

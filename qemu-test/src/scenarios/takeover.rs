@@ -18,7 +18,7 @@ fn luns(cluster: &Cluster, owner: NodeName) -> String {
 }
 
 /// Nodes A and B (512 MiB each) with `luns_per_node` LUNs each on a `kind` array.
-fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
+pub(crate) fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
     ClusterSpec {
         array: Some(kind),
         luns_per_node,
