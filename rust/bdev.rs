@@ -92,6 +92,9 @@ pub(crate) fn nul_terminated(path: &str) -> Result<KVec<u8>> {
 pub(crate) struct BlockDevice {
     file: NonNull<bindings::file>,
     bdev: NonNull<bindings::block_device>,
+    /// A device-mapper device (a multipath map): its persistent
+    /// reservations go through dm's `pr_ops` to its paths (`pr.rs`).
+    device_mapper: bool,
 }
 
 // SAFETY: An opened block device may be used and closed from any thread.
@@ -131,12 +134,34 @@ impl BlockDevice {
         Self::open(path, mode, core::ptr::null_mut())
     }
 
+    /// Opens the device numbered `dev` for reading, shared with everyone
+    /// (a second handle on a device already open, without a path lookup).
+    pub(crate) fn open_read_only_by_dev(dev: u32) -> Result<Self> {
+        // SAFETY: A constant of the shims.
+        let mode = unsafe { shims::ct_blk_open_read() };
+        // SAFETY: A null holder means a shared open, and no holder
+        // operations are needed.
+        let file = from_err_ptr(unsafe { bindings::bdev_file_open_by_dev(dev, mode, core::ptr::null_mut(), core::ptr::null()) })?;
+        Self::from_file(file)
+    }
+
+    /// The device number (`dev_t`).
+    pub(crate) fn dev(&self) -> u32 {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { (*self.raw()).bd_dev }
+    }
+
     fn open(path: &CStr, mode: bindings::blk_mode_t, holder: *mut c_void) -> Result<Self> {
         // SAFETY: `path` is NUL-terminated; a null holder means a shared open,
         // and no holder operations are needed.
         let file = from_err_ptr(unsafe {
             bindings::bdev_file_open_by_path(path.as_char_ptr(), mode, holder, core::ptr::null())
         })?;
+        Self::from_file(file)
+    }
+
+    /// Takes ownership of `file`, a block-device file just opened.
+    fn from_file(file: *mut bindings::file) -> Result<Self> {
         let file = NonNull::new(file).ok_or(EINVAL)?;
         // SAFETY: `file` is a block-device file just opened.
         let bdev = unsafe { bindings::file_bdev(file.as_ptr()) };
@@ -145,8 +170,15 @@ impl BlockDevice {
             unsafe { bindings::bdev_fput(file.as_ptr()) };
             return Err(ENOTBLK);
         };
+        // SAFETY: `bdev` is the device of the file we hold open.
+        let device_mapper = unsafe { shims::ct_bdev_is_dm(bdev.as_ptr()) };
         // INVARIANT: `file` is open and ours; `bdev` is its device.
-        Ok(Self { file, bdev })
+        Ok(Self { file, bdev, device_mapper })
+    }
+
+    /// Whether this is a device-mapper device (a multipath map).
+    pub(crate) fn is_device_mapper(&self) -> bool {
+        self.device_mapper
     }
 
     pub(crate) fn raw(&self) -> *mut bindings::block_device {

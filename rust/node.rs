@@ -274,6 +274,14 @@ fn register(name: &str, disk: &NamedDisk, key: RegistrationKey, own: bool) -> Ou
     // register (an array that refuses APTPL, our key preempted).
     match holder_node(disk, key) {
         Some(node) if own => Err(refuse!(EBUSY, "{}: refused {}: node {} holds it (ask it to give back)", name, disk.path(), node)),
+        // dm registers on every path or on none: a path down fails it.
+        _ if disk.dev.is_device_mapper() => Err(refuse!(
+            EIO,
+            "{}: refused {}: registering through the multipath map failed ({}): a path down? register on the paths that work with mpathpersist (coretakeover apply does)",
+            name,
+            disk.path(),
+            e
+        )),
         _ => Err(refuse!(EIO, "{}: refused {}: persistent reservation failed: {}", name, disk.path(), e)),
     }
 }
@@ -297,7 +305,12 @@ fn take_reservation(name: &str, disk: &NamedDisk, key: RegistrationKey) -> Outco
 pub(crate) fn set_service_disks(paths: &[&str]) -> Outcome {
     let disks = open_service_disks("service_disks", paths, true)?;
     with_pairing(|p| {
-        pr_info!("service_disks: {} disks registered and reserved Write Exclusive\n", disks.len());
+        let maps = disks.iter().filter(|d| d.dev.is_device_mapper()).count();
+        pr_info!(
+            "service_disks: {} disks registered and reserved (Write Exclusive; {} multipath maps Registrants Only)\n",
+            disks.len(),
+            maps
+        );
         p.set_service_disks(disks);
         Ok(())
     })

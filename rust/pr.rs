@@ -6,6 +6,21 @@
 //! Every operation retries what the first command after a (re)login tends
 //! to meet - NOT READY or a unit attention, which `sd` reports as an I/O
 //! error status - a few times before giving up.
+//!
+//! A device-mapper device (a multipath map) forwards these operations to
+//! its paths (6.12's `drivers/md/dm.c`): REGISTER to every path, all or
+//! nothing (a path that fails makes dm unregister the key from every path,
+//! including where it was registered before); the others to the first path
+//! that answers; -EAGAIN while the map is suspended. So on a map:
+//!
+//! - the reservation is Write Exclusive - Registrants Only: the holder of a
+//!   plain Write Exclusive reservation is one I_T nexus, and the map writes
+//!   through all of its paths;
+//! - a key registered already is left as it is, never registered again
+//!   through dm (registration per path is userspace's: `mpathpersist`, and
+//!   multipathd's `reservation_key file` for a path that comes back);
+//! - PREEMPT AND ABORT cannot be asked for: 6.12's `dm_pr_preempt` drops
+//!   the abort flag, so the takeover sends, and reports, a plain PREEMPT.
 
 use crate::bdev::BlockDevice;
 use crate::shims;
@@ -15,6 +30,8 @@ use kernel::prelude::*;
 
 /// `PR_WRITE_EXCLUSIVE` (include/uapi/linux/pr.h): only the holder writes.
 pub(crate) const WRITE_EXCLUSIVE: u32 = 1;
+/// `PR_WRITE_EXCLUSIVE_REG_ONLY`: every registered I_T nexus writes.
+pub(crate) const WRITE_EXCLUSIVE_REG_ONLY: u32 = 3;
 /// `PR_FL_IGNORE_KEY`: REGISTER AND IGNORE EXISTING KEY.
 const IGNORE_KEY: u32 = 1 << 0;
 /// `PR_STS_IOERR` and `PR_STS_RESERVATION_CONFLICT`.
@@ -85,8 +102,31 @@ fn retrying(mut op: impl FnMut() -> i32) -> Result<(), PrError> {
 }
 
 impl BlockDevice {
-    /// Registers `key` (REGISTER AND IGNORE EXISTING KEY: idempotent).
+    /// The reservation type this node takes on the device: Write Exclusive,
+    /// or on a multipath map Write Exclusive - Registrants Only.
+    pub(crate) fn reservation_type(&self) -> u32 {
+        if self.is_device_mapper() {
+            WRITE_EXCLUSIVE_REG_ONLY
+        } else {
+            WRITE_EXCLUSIVE
+        }
+    }
+
+    /// Whether PREEMPT AND ABORT reaches the device as such (not through
+    /// 6.12's dm, which drops the abort).
+    pub(crate) fn can_preempt_abort(&self) -> bool {
+        !self.is_device_mapper()
+    }
+
+    /// Registers `key` (REGISTER AND IGNORE EXISTING KEY: idempotent). On a
+    /// multipath map only a key that READ KEYS (the logical unit's whole
+    /// list) shows registered through no path at all: dm's undoing of a
+    /// failed registration then removes nothing that was there before. A
+    /// key registered already is left alone (see above).
     pub(crate) fn pr_register(&self, key: u64) -> Result<(), PrError> {
+        if self.is_device_mapper() && self.pr_key_registered(key)? {
+            return Ok(());
+        }
         // SAFETY: The device is open (type invariant of `BlockDevice`).
         retrying(|| unsafe { shims::ct_pr_register(self.raw(), 0, key, IGNORE_KEY) })
     }
@@ -100,16 +140,18 @@ impl BlockDevice {
         }
     }
 
-    /// Takes a Write Exclusive reservation with `key` (registered).
+    /// Takes the reservation (`reservation_type`) with `key` (registered).
     pub(crate) fn pr_reserve(&self, key: u64) -> Result<(), PrError> {
+        let typ = self.reservation_type();
         // SAFETY: As in `pr_register`.
-        retrying(|| unsafe { shims::ct_pr_reserve(self.raw(), key, WRITE_EXCLUSIVE, 0) })
+        retrying(|| unsafe { shims::ct_pr_reserve(self.raw(), key, typ, 0) })
     }
 
-    /// Releases the Write Exclusive reservation held with `key`.
+    /// Releases the reservation held with `key`.
     pub(crate) fn pr_release(&self, key: u64) -> Result<(), PrError> {
+        let typ = self.reservation_type();
         // SAFETY: As in `pr_register`.
-        retrying(|| unsafe { shims::ct_pr_release(self.raw(), key, WRITE_EXCLUSIVE) })
+        retrying(|| unsafe { shims::ct_pr_release(self.raw(), key, typ) })
     }
 
     /// Removes `victim`'s registration (and with `abort` its queued
@@ -118,8 +160,9 @@ impl BlockDevice {
         // `pr_preempt(old_key, new_key)` sends old_key as the RESERVATION
         // KEY (the issuer's own) and new_key as the SERVICE ACTION
         // RESERVATION KEY (the one preempted), in sd and nvme alike.
+        let typ = self.reservation_type();
         // SAFETY: As in `pr_register`.
-        retrying(|| unsafe { shims::ct_pr_preempt(self.raw(), key, victim, WRITE_EXCLUSIVE, abort) })
+        retrying(|| unsafe { shims::ct_pr_preempt(self.raw(), key, victim, typ, abort) })
     }
 
     /// The reservation holder's key and the reservation type, if reserved.

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * One-line forwarders to kernel macros and static inline functions, which
- * Rust cannot call. Each exists only for that reason; the Rust side declares
- * them in shims.rs. Real exported functions are called from Rust directly.
+ * Rust cannot call, and to exported functions whose header 6.12's Rust
+ * bindings do not include. Each exists only for that reason; the Rust side
+ * declares them in shims.rs. Other exported functions are called from Rust
+ * directly.
  */
 
 #include <linux/blkdev.h>
@@ -10,6 +12,7 @@
 #include <linux/io.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/device-mapper.h>
 #include <linux/kthread.h>
 #include <linux/lz4.h>
 #include <linux/zstd.h>
@@ -193,6 +196,24 @@ int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type,
 	const struct pr_ops *ops = ct_pr_ops(bdev);
 
 	return ops && ops->pr_preempt ? ops->pr_preempt(bdev, old_key, new_key, type, abort) : -EOPNOTSUPP;
+}
+
+/*
+ * Whether @bdev is a device-mapper device (a multipath map), whose pr_ops
+ * forward to its paths. dm_get_md() is exported, but 6.12's Rust bindings
+ * do not include linux/device-mapper.h.
+ */
+bool ct_bdev_is_dm(struct block_device *bdev)
+{
+#if IS_ENABLED(CONFIG_BLK_DEV_DM)
+	struct mapped_device *md = dm_get_md(bdev->bd_dev);
+
+	if (md) {
+		dm_put(md);
+		return true;
+	}
+#endif
+	return false;
 }
 
 int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type)

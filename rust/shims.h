@@ -9,6 +9,7 @@
 
 blk_mode_t ct_blk_open_read_write(void);
 blk_mode_t ct_blk_open_read(void);
+bool ct_bdev_is_dm(struct block_device *bdev);
 u64 ct_bdev_nr_bytes(struct block_device *bdev);
 bool ct_bdev_polls(struct block_device *bdev);
 bool ct_bdev_write_cache(struct block_device *bdev);

@@ -62,6 +62,8 @@ extern "C" {
     pub(crate) fn ct_pr_register(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, flags: u32) -> c_int;
     pub(crate) fn ct_pr_reserve(bdev: *mut bindings::block_device, key: u64, typ: u32, flags: u32) -> c_int;
     pub(crate) fn ct_pr_release(bdev: *mut bindings::block_device, key: u64, typ: u32) -> c_int;
+    /// Whether the device is a device-mapper device (`dm_get_md`).
+    pub(crate) fn ct_bdev_is_dm(bdev: *mut bindings::block_device) -> bool;
     pub(crate) fn ct_pr_preempt(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, typ: u32, abort: bool) -> c_int;
     pub(crate) fn ct_pr_read_reservation(bdev: *mut bindings::block_device, key: *mut u64, typ: *mut u32) -> c_int;
     pub(crate) fn ct_pr_key_registered(bdev: *mut bindings::block_device, key: u64) -> c_int;

@@ -570,10 +570,16 @@ fn take_disk(dev: &BlockDevice, check: PathCheck, key: u64, victim: u64) -> core
 fn take_disk_once(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     let t0 = now_ns();
     let pr = |e| DiskError::Pr(e, 1);
-    let preempted = match dev.pr_preempt(key, victim, true) {
-        Ok(()) => Ok(Method::PreemptAbort),
-        Err(e) if e.is_unsupported() => dev.pr_preempt(key, victim, false).map(|()| Method::Preempt),
-        Err(e) => Err(e),
+    let preempted = if !dev.can_preempt_abort() {
+        // A multipath map: 6.12's dm sends a plain PREEMPT (`pr.rs`), and
+        // the result says so.
+        dev.pr_preempt(key, victim, false).map(|()| Method::Preempt)
+    } else {
+        match dev.pr_preempt(key, victim, true) {
+            Ok(()) => Ok(Method::PreemptAbort),
+            Err(e) if e.is_unsupported() => dev.pr_preempt(key, victim, false).map(|()| Method::Preempt),
+            Err(e) => Err(e),
+        }
     };
     let pr_us = (now_ns() - t0) / 1000;
     if let Ok(method) = preempted {
