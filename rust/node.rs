@@ -645,19 +645,44 @@ impl Loop for Watcher {
         });
         let _ = with_pairing(|p| {
             takeover::watch_partner(p, ours, watch_policy());
-            // After the watch, so that a beacon is never seen later for them.
-            takeover::check_labels(p);
             Ok(())
         });
         setting(Setting::WatchIntervalMs).min(interval)
     }
 }
 
+/// One turn of the `coretakeover-labels` thread: reads again the labels of
+/// the partner disks due for it (`takeover::labels_due`). Not on the
+/// watcher's thread: a read of a partner service disk can wait as long as
+/// the disk's path does (a multipath map queueing, or suspended while
+/// multipathd reloads it), and must never hold up this node's heartbeat or
+/// the watch of the partner. The reads run without the pairing's lock.
+struct LabelChecker;
+
+impl Loop for LabelChecker {
+    fn turn() -> u32 {
+        let Ok((due, n)) = read_pairing(|p| Ok(takeover::labels_due(p))) else { return LABEL_TURN_MS };
+        for &(i, dev) in &due[..n] {
+            let found = takeover::read_identity(dev);
+            let _ = with_pairing(|p| {
+                takeover::record_identity(p, i, dev, found);
+                Ok(())
+            });
+        }
+        LABEL_TURN_MS
+    }
+}
+
+/// How often the label checker looks for disks due (each disk is due far
+/// less often: `ct_core::identity`).
+const LABEL_TURN_MS: u32 = 100;
+
 /// The node's state and its thread, for the module root. Dropping it stops
 /// the thread, then disarms and closes every disk. The interfaces must be
 /// gone before (the module root drops them first).
 pub(crate) struct Registration {
     thread: Option<Thread>,
+    labels: Option<Thread>,
     state: Pin<KBox<State>>,
 }
 
@@ -671,15 +696,17 @@ impl Registration {
             GFP_KERNEL,
         )?;
         STATE.store((&*state as *const State).cast_mut(), Ordering::Release);
-        let mut registration = Self { thread: None, state };
+        let mut registration = Self { thread: None, labels: None, state };
         registration.thread = Some(Thread::start::<Watcher>(c_str!("coretakeover"))?);
+        registration.labels = Some(Thread::start::<LabelChecker>(c_str!("coretakeover-labels"))?);
         Ok(registration)
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // No turn of the thread runs after this.
+        // No turn of either thread runs after this.
+        self.labels = None;
         self.thread = None;
         STATE.store(core::ptr::null_mut(), Ordering::Release);
         // The disks close when the pairing's lists drop with the state.

@@ -17,7 +17,8 @@
 //! the drop of what this node's page cache holds of the disk (the partner
 //! wrote it since). A disk that carries a coredump label is never touched:
 //! the labels are checked when the disks are configured and again in the
-//! background ([`check_labels`], `ct_core::identity`), and read on the path
+//! background (the `coretakeover-labels` thread: [`labels_due`],
+//! [`read_identity`] without the pairing, `ct_core::identity`), and read on the path
 //! only where no recent check vouches for a disk. Each disk's outcome and
 //! latency is kept (the `TakeoverResult` netlink reports), and the end is
 //! logged at KERN_WARNING, so it reaches a console booted with `quiet`.
@@ -243,28 +244,53 @@ fn fenced_by(p: &Pairing, key: u64) -> Option<(&str, u64)> {
     })
 }
 
-/// Reads again the labels of the partner disks due for it (a few per call;
-/// `ct_core::identity`), and says when a disk's identity changed.
-pub(crate) fn check_labels(p: &mut Pairing) {
+/// The partner disks whose labels are due to be read again (a few per
+/// call; `ct_core::identity`): their indices and device numbers.
+pub(crate) fn labels_due(p: &Pairing) -> ([(usize, u32); CHECKS_PER_TURN], usize) {
+    let mut out = [(0, 0); CHECKS_PER_TURN];
     if p.phase == Phase::TakingOver {
+        return (out, 0);
+    }
+    let mut due = [0; CHECKS_PER_TURN];
+    let n = due_this_turn(&p.partner_ids, now_ms(), &mut due);
+    let mut k = 0;
+    for &i in &due[..n] {
+        if let Some(disk) = p.partner_disks.get(i) {
+            out[k] = (i, disk.dev.dev());
+            k += 1;
+        }
+    }
+    (out, k)
+}
+
+/// Reads the label of partner disk `dev` through a handle of its own,
+/// without the pairing: a read that waits (a multipath map suspended, or
+/// queueing with no path) holds up nothing but the next label check.
+pub(crate) fn read_identity(dev: u32) -> Identity {
+    let now = now_ms();
+    match BlockDevice::open_read_only_by_dev(dev) {
+        Ok(handle) => Identity::read(now, label_present(&handle)),
+        Err(_) => Identity::read(now, None),
+    }
+}
+
+/// Records what `read_identity` found for partner disk `i`, if it is still
+/// the disk `dev` (the list may have changed meanwhile), and says when a
+/// disk's identity changed.
+pub(crate) fn record_identity(p: &mut Pairing, i: usize, dev: u32, found: Identity) {
+    if p.partner_disks.get(i).map(|d| d.dev.dev()) != Some(dev) || p.phase == Phase::TakingOver {
         return;
     }
-    let now = now_ms();
-    let mut due = [0; CHECKS_PER_TURN];
-    let n = due_this_turn(&p.partner_ids, now, &mut due);
-    for &i in &due[..n] {
-        let (Some(disk), Some(id)) = (p.partner_disks.get(i), p.partner_ids.get(i).copied()) else { continue };
-        let found = Identity::read(now, label_present(&disk.dev));
-        if core::mem::discriminant(&found) != core::mem::discriminant(&id) && id != Identity::Unchecked {
-            match found {
-                Identity::Labeled { .. } => pr_warn!("partner disk {} now carries a coredump label: a takeover leaves it untouched\n", disk.path()),
-                Identity::Unreadable { .. } => pr_warn!("partner disk {}: its label cannot be read: a takeover reads it first\n", disk.path()),
-                _ => pr_info!("partner disk {}: {} before, no coredump label now\n", disk.path(), id.as_str()),
-            }
+    let (Some(disk), Some(id)) = (p.partner_disks.get(i), p.partner_ids.get(i).copied()) else { return };
+    if core::mem::discriminant(&found) != core::mem::discriminant(&id) && id != Identity::Unchecked {
+        match found {
+            Identity::Labeled { .. } => pr_warn!("partner disk {} now carries a coredump label: a takeover leaves it untouched\n", disk.path()),
+            Identity::Unreadable { .. } => pr_warn!("partner disk {}: its label cannot be read: a takeover reads it first\n", disk.path()),
+            _ => pr_info!("partner disk {}: {} before, no coredump label now\n", disk.path(), id.as_str()),
         }
-        if let Some(slot) = p.partner_ids.get_mut(i) {
-            *slot = found;
-        }
+    }
+    if let Some(slot) = p.partner_ids.get_mut(i) {
+        *slot = found;
     }
 }
 
