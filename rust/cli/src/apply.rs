@@ -337,6 +337,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         if same_list(&listed(&status, "partner-disk"), &p.disks) {
             steps.push(step("partner_disks", "unchanged", Some(format!("{} disks", p.disks.len()))));
         } else if !p.disks.is_empty() {
+            register_on_paths(config, &p.disks, steps)?;
             let attrs = p.disks.iter().map(|d| genl::disk_path("partner-disk", &d.to_string_lossy())).collect();
             set(&mut client, attrs)?;
             steps.push(step("partner_disks", "set", Some(format!("{} disks, registered", p.disks.len()))));
@@ -367,6 +368,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         steps.push(step("service_disks", "waiting", Some(why.clone())));
         return Ok(Some(why));
     }
+    register_on_paths(config, own, steps)?;
     let attrs = own.iter().map(|d| genl::disk_path("service-disk", &d.to_string_lossy())).collect();
     match set(&mut client, attrs) {
         Ok(()) => {
@@ -382,6 +384,49 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether `disk` is a dm-multipath map (its device-mapper uuid starts
+/// with `mpath-`, as multipathd names its maps).
+pub fn multipath_map(disk: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(disk) else { return false };
+    let (major, minor) = (libc::major(meta.rdev()), libc::minor(meta.rdev()));
+    std::fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/dm/uuid")).is_ok_and(|u| u.starts_with("mpath-"))
+}
+
+/// Registers this node's key on every working path of each multipath map
+/// among `disks`, with multipath-tools' `mpathpersist` (REGISTER AND IGNORE
+/// EXISTING KEY, path by path). The kernel cannot do it safely: dm
+/// registers on every path or, if one fails, unregisters from all. With
+/// `reservation_key file` in multipath.conf, mpathpersist also gives the key
+/// to multipathd, which registers it on a path that comes back.
+fn register_on_paths(config: &Config, disks: &[PathBuf], steps: &mut Vec<Step>) -> Result<(), Error> {
+    let maps: Vec<&PathBuf> = disks.iter().filter(|d| multipath_map(d)).collect();
+    if maps.is_empty() {
+        return Ok(());
+    }
+    let (Some(cluster), Some(node)) = (ClusterId::new(config.cluster_id), NodeId::new(config.node_id)) else {
+        return Err(Error::InvalidArgument { what: "ids", reason: "cluster_id and node_id must be set".into() });
+    };
+    let key = coretakeover_core::keys::RegistrationKey::derive(cluster, node);
+    for map in maps {
+        let out = std::process::Command::new("mpathpersist")
+            .args(["--out", "--register-ignore", &format!("--param-sark={key}")])
+            .arg(map)
+            .output()
+            .map_err(|e| Error::Refused { path: map.clone(), reason: format!("a multipath map, and mpathpersist (multipath-tools) cannot run: {e}") })?;
+        if !out.status.success() {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let said = said.trim();
+            return Err(Error::Refused {
+                path: map.clone(),
+                reason: format!("mpathpersist could not register {key} on its paths: {}", if said.is_empty() { "no message" } else { said }),
+            });
+        }
+        steps.push(step("multipath", "registered", Some(format!("{}: {key} on every working path (mpathpersist)", map.display()))));
+    }
+    Ok(())
 }
 
 fn run_apply(config_path: &Path, check_only: bool, json: bool, out: &mut dyn Write) -> Result<(), Error> {
