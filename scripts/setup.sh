@@ -26,9 +26,12 @@ APT_PACKAGES=(
     kexec-tools fence-agents
     # ocf-tester (resource-agents) validates the OCF agent's meta-data with it.
     libxml2-utils
+    # The multipath scenarios' nodes run multipathd, mpathpersist and udevd
+    # (which multipath-tools pulls in) from this machine's root.
+    multipath-tools
 )
 # Packages whose daemons must not run on this machine: the guests run them.
-NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service)
+NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service multipathd.service multipathd.socket)
 # Python packages for the test venv (pinned); drgn reads vmcores, matplotlib
 # draws the benchmark plots.
 VENV_PACKAGES=(drgn==0.3.0 PyYAML==6.0.3 jsonschema==4.26.0 matplotlib==3.10.7)

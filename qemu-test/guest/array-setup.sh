@@ -2,7 +2,11 @@
 # The array: exports its N virtio-scsi disks (target ids 0..N-1, backed by
 # sparse images on the host) as LUNs 0..N-1 of one iSCSI target, through LIO,
 # the kernel's SCSI target, configured in configfs. Persistent reservations
-# are LIO's own SPC-3 implementation. QEMU forwards only the iSCSI port.
+# are LIO's own SPC-3 implementation. Like a dual-controller array, it has
+# two target ports (target portal groups 1 and 2, on TCP ports 3260 and
+# 3261), each exporting every LUN: an initiator that logs in to both reaches
+# each LUN over two I_T nexuses (the multipath scenarios). QEMU forwards only
+# the iSCSI ports.
 set -e
 . /ct/lib.sh
 luns=$1
@@ -15,8 +19,6 @@ ifconfig lo 127.0.0.1 up
 ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
 
 wait_luns "$luns"
-mkdir -p "$t/iscsi/$iqn/tpgt_1"
-tpg=$t/iscsi/$iqn/tpgt_1
 i=0
 while [ "$i" -lt "$luns" ]; do
     dev=$(lun_dev "$i")
@@ -25,16 +27,25 @@ while [ "$i" -lt "$luns" ]; do
     echo "udev_path=$dev" > "$so/control"
     echo "coretakeover-lun$i" > "$so/wwn/vpd_unit_serial"
     echo 1 > "$so/enable"
-    mkdir -p "$tpg/lun/lun_$i"
-    ln -s "$so" "$tpg/lun/lun_$i/backstore"
     i=$((i + 1))
 done
-mkdir -p "$tpg/np/0.0.0.0:3260"
-# Demo mode: any initiator may log in and sees every LUN (the test network is
-# QEMU's private user network, reachable only through the forwarded port).
-echo 1 > "$tpg/attrib/generate_node_acls"
-echo 1 > "$tpg/attrib/cache_dynamic_acls"
-echo 0 > "$tpg/attrib/demo_mode_write_protect"
-echo 0 > "$tpg/attrib/authentication"
-echo 1 > "$tpg/enable"
-echo "coretakeover-array: exporting $luns LUNs as $iqn"
+for port in 1 2; do
+    tpg=$t/iscsi/$iqn/tpgt_$port
+    mkdir -p "$tpg"
+    i=0
+    while [ "$i" -lt "$luns" ]; do
+        mkdir -p "$tpg/lun/lun_$i"
+        ln -s "$t/core/iblock_$i/lun$i" "$tpg/lun/lun_$i/backstore"
+        i=$((i + 1))
+    done
+    mkdir -p "$tpg/np/0.0.0.0:$((3259 + port))"
+    # Demo mode: any initiator may log in and sees every LUN (the test
+    # network is QEMU's private user network, reachable only through the
+    # forwarded ports).
+    echo 1 > "$tpg/attrib/generate_node_acls"
+    echo 1 > "$tpg/attrib/cache_dynamic_acls"
+    echo 0 > "$tpg/attrib/demo_mode_write_protect"
+    echo 0 > "$tpg/attrib/authentication"
+    echo 1 > "$tpg/enable"
+done
+echo "coretakeover-array: exporting $luns LUNs as $iqn on two target ports"

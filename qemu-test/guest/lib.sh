@@ -8,25 +8,41 @@ cmdline_arg() {
     return 1
 }
 
-# lun_dev I: the block device of service LUN I. The harness attaches LUN I as
-# SCSI target id I on the node's virtio-scsi bus.
+# lun_dev I: the block device of service LUN I (its first path). The harness
+# attaches LUN I as SCSI target id I on the node's virtio-scsi bus.
 lun_dev() {
-    for d in /sys/bus/scsi/devices/*:0:"$1":0/block/*; do
+    lun_path_dev "$1" 0
+}
+
+# lun_path_dev I P: the block device of path P of service LUN I: SCSI target
+# id I + 64 P (the multipath scenarios give each LUN two paths, one per
+# target port of the array).
+lun_path_dev() {
+    for d in /sys/bus/scsi/devices/*:0:"$(($1 + 64 * $2))":0/block/*; do
         [ -e "$d" ] && { echo "/dev/${d##*/}"; return 0; }
     done
-    echo "no block device for service LUN $1" >&2
+    echo "no block device for path $2 of service LUN $1" >&2
     return 1
 }
 
-# wait_luns N: waits (at most 60 s) until service LUNs 0..N-1 have block devices.
+# wait_luns N [PATHS]: waits (at most 60 s) until service LUNs 0..N-1 have
+# block devices, on each of their PATHS (default 1) paths.
 wait_luns() {
     tries=0
     while :; do
-        i=0
-        while [ "$i" -lt "$1" ] && lun_dev "$i" >/dev/null 2>&1; do i=$((i + 1)); done
-        [ "$i" -ge "$1" ] && return 0
+        missing=
+        p=0
+        while [ "$p" -lt "${2:-1}" ]; do
+            i=0
+            while [ "$i" -lt "$1" ]; do
+                lun_path_dev "$i" "$p" >/dev/null 2>&1 || missing="$missing $i/$p"
+                i=$((i + 1))
+            done
+            p=$((p + 1))
+        done
+        [ -z "$missing" ] && return 0
         tries=$((tries + 1))
-        [ "$tries" -ge 120 ] && { echo "only $i of $1 service LUNs appeared" >&2; return 1; }
+        [ "$tries" -ge 120 ] && { echo "service LUNs (LUN/path) missing:$missing" >&2; return 1; }
         sleep 0.5
     done
 }
@@ -243,4 +259,96 @@ load_stop() {
     pid=$(userland cat "/run/ct-load-$1.pid") || return 1
     kill "$pid"
     wait_gone "$pid" 120 "the workload $1"
+}
+
+# multipath_up: dm-multipath as a node runs it, in the node's userland
+# (userland_up): udevd (multipathd learns its paths and their WWIDs from
+# udev), then multipathd with the pair's multipath.conf (the admin guide's);
+# waits until every service LUN is a map of two paths. Idempotent.
+multipath_up() {
+    userland_up || return 1
+    if ! userland test -e /run/ct-multipath; then
+        # Written with printf: the harness sends one line per command, but
+        # this file is read by the guest's shell.
+        printf '%s\n' \
+            '# multipath.conf of a coretakeover node (see the admin guide)' \
+            'defaults {' \
+            '    user_friendly_names no' \
+            '    find_multipaths yes' \
+            '    polling_interval 1' \
+            '    detect_prio no' \
+            '    detect_checker no' \
+            '    # coretakeover apply registers keys with mpathpersist, which' \
+            '    # gives them to multipathd: a path that comes back is registered.' \
+            '    reservation_key file' \
+            '}' \
+            'blacklist {' \
+            '    devnode "^(vd|nvme)"' \
+            '}' \
+            'devices {' \
+            '    device {' \
+            '        vendor "LIO-ORG"' \
+            '        product ".*"' \
+            '        # this test kernel has no SCSI device handlers (CONFIG_SCSI_DH)' \
+            '        hardware_handler "0"' \
+            '        prio const' \
+            '        path_grouping_policy multibus' \
+            '        path_selector "round-robin 0"' \
+            '        path_checker tur' \
+            '        no_path_retry 30' \
+            '    }' \
+            '}' | userland sh -c 'cat > /etc/multipath.conf' || return 1
+        # udevadm refuses to work "in a chroot" (the userland's root is not
+        # PID 1's) unless told otherwise.
+        userland env SYSTEMD_IGNORE_CHROOT=1 sh -c '/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1 && udevadm trigger --action=add && udevadm settle --timeout=60' ||
+            { echo "multipath_up: udevd did not start" >&2; return 1; }
+        # In the foreground (-d) with its log in /run/ct-multipathd.log, as
+        # systemd runs it with its log in the journal.
+        userland sh -c 'multipathd -d -s -v3 </dev/null >/run/ct-multipathd.log 2>&1 & echo $! > /run/multipathd.pid' ||
+            { echo "multipath_up: multipathd did not start" >&2; return 1; }
+        userland touch /run/ct-multipath
+    fi
+    luns=$(cmdline_arg ct.luns)
+    tries=0
+    while :; do
+        i=0
+        while [ "$i" -lt "$luns" ] && [ "$(mpath_paths "$i" 2>/dev/null)" = 2 ]; do i=$((i + 1)); done
+        [ "$i" -ge "$luns" ] && return 0
+        tries=$((tries + 1))
+        [ "$tries" -ge 120 ] && { echo "multipath_up: LUN $i is no map of two paths" >&2; userland multipath -ll >&2; return 1; }
+        sleep 0.5
+    done
+}
+
+# mpath_name I: the dm device (dm-N) of service LUN I's multipath map.
+mpath_name() {
+    for p in 0 1; do
+        sd=$(lun_path_dev "$1" "$p" 2>/dev/null) || continue
+        for h in /sys/block/"${sd#/dev/}"/holders/dm-*; do
+            [ -e "$h/dm/uuid" ] && grep -q '^mpath-' "$h/dm/uuid" && { echo "${h##*/}"; return 0; }
+        done
+    done
+    echo "service LUN $1 is in no multipath map" >&2
+    return 1
+}
+
+# mpath_dev I: service LUN I's multipath map, by the name an administrator
+# writes (/dev/mapper/WWID).
+mpath_dev() {
+    dm=$(mpath_name "$1") || return 1
+    echo "/dev/mapper/$(cat /sys/block/"$dm"/dm/name)"
+}
+
+# mpath_paths I: how many paths service LUN I's map has.
+mpath_paths() {
+    dm=$(mpath_name "$1") || return 1
+    ls /sys/block/"$dm"/slaves | wc -l
+}
+
+# path_state I P STATE: sets the SCSI device state of path P of service LUN
+# I: offline (every command fails at once, as with a cable pulled) or
+# running.
+path_state() {
+    sd=$(lun_path_dev "$1" "$2") || return 1
+    echo "$3" > /sys/block/"${sd#/dev/}"/device/state
 }

@@ -49,6 +49,8 @@ impl ArrayKind {
 pub struct Array {
     pub kind: ArrayKind,
     pub port: u16,
+    /// The LIO array's second target port (portal group 2), on 127.0.0.1.
+    pub port2: u16,
     /// The array guest (LIO); held so that it lives as long as the array.
     guest: Option<Guest>,
     _tgtd: Option<Spawned>,
@@ -78,7 +80,7 @@ impl Array {
         epoch: Instant,
         deadline: Instant,
     ) -> Result<Self> {
-        Self::start_on(kind, free_port()?, "array", luns, env, dir, epoch, deadline)
+        Self::start_on(kind, (free_port()?, free_port()?), "array", luns, env, dir, epoch, deadline)
     }
 
     /// Powers the LIO array off and boots it again on the same port and
@@ -91,7 +93,7 @@ impl Array {
         self.restarts += 1;
         let name = format!("array-r{}", self.restarts);
         let restarts = self.restarts;
-        *self = Self::start_on(self.kind, self.port, &name, luns, env, dir, epoch, deadline)?;
+        *self = Self::start_on(self.kind, (self.port, self.port2), &name, luns, env, dir, epoch, deadline)?;
         self.restarts = restarts;
         Ok(())
     }
@@ -99,7 +101,7 @@ impl Array {
     #[allow(clippy::too_many_arguments)]
     fn start_on(
         kind: ArrayKind,
-        port: u16,
+        (port, port2): (u16, u16),
         name: &str,
         luns: &[PathBuf],
         env: &crate::cluster::Env,
@@ -120,7 +122,7 @@ impl Array {
                     devices.push(format!("scsi-hd,drive=lun{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0"));
                 }
                 devices.push("-netdev".into());
-                devices.push(format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:3260"));
+                devices.push(format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:3260,hostfwd=tcp:127.0.0.1:{port2}-:3261"));
                 devices.push("-device".into());
                 devices.push("virtio-net-pci,netdev=n0".into());
                 let spec = GuestSpec {
@@ -136,11 +138,11 @@ impl Array {
                 let guest = boot_or_retry(spec.start(dir, epoch)?, within(Duration::from_secs(120), deadline), |name| {
                     GuestSpec { name: name.to_string(), ..again }.start(dir, epoch)
                 })?;
-                Ok(Self { kind, port, guest: Some(guest), _tgtd: None, restarts: 0 })
+                Ok(Self { kind, port, port2, guest: Some(guest), _tgtd: None, restarts: 0 })
             }
             ArrayKind::Tgt => {
                 let tgtd = start_tgtd(port, luns, dir, deadline)?;
-                Ok(Self { kind, port, guest: None, _tgtd: Some(tgtd), restarts: 0 })
+                Ok(Self { kind, port, port2, guest: None, _tgtd: Some(tgtd), restarts: 0 })
             }
         }
     }
@@ -154,9 +156,14 @@ impl Array {
         }
     }
 
-    /// QEMU's iSCSI URL of LUN `index`.
-    pub fn lun_url(&self, index: usize) -> String {
-        format!("iscsi://127.0.0.1:{}/{}/{}", self.port, ARRAY_IQN, self.lun_number(index))
+    /// QEMU's iSCSI URL of LUN `index` through target port `path + 1`.
+    pub fn lun_url(&self, index: usize, path: usize) -> Result<String> {
+        let port = match (path, self.kind) {
+            (0, _) => self.port,
+            (1, ArrayKind::Lio) => self.port2,
+            _ => bail!("the {} array has no target port {}", self.kind.name(), path + 1),
+        };
+        Ok(format!("iscsi://127.0.0.1:{}/{}/{}", port, ARRAY_IQN, self.lun_number(index)))
     }
 }
 

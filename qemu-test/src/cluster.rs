@@ -121,7 +121,15 @@ pub struct ClusterSpec {
     /// Coredump disks on QEMU's NVMe controller (polled through
     /// `nvme.poll_queues`) instead of virtio-blk.
     pub nvme_coredump: bool,
+    /// I_T nexuses per service LUN (1, or 2 for dm-multipath): path `p` of
+    /// LUN `i` logs in to the array's target port `p + 1` and is SCSI target
+    /// id `i + 64 p` on the node's virtio-scsi bus.
+    pub paths: usize,
 }
+
+/// The SCSI target id of path `p` of service LUN `i` (`lun_path_dev` in
+/// `guest/lib.sh`).
+pub const PATH_TARGET_STRIDE: usize = 64;
 
 /// What a client guest gets.
 const CLIENT_MIB: u32 = 256;
@@ -131,7 +139,8 @@ struct NodeEnv {
     kernel_args: String,
     kernel: PathBuf,
     initramfs: PathBuf,
-    lun_urls: Vec<String>,
+    /// The service LUNs' iSCSI URLs, per path.
+    lun_urls: Vec<Vec<String>>,
     coredumps: Vec<(NodeName, PathBuf)>,
     /// Coredump disks on NVMe (`ClusterSpec::nvme_coredump`).
     nvme_coredump: bool,
@@ -149,11 +158,14 @@ impl NodeEnv {
         let mut devices = vec!["-iscsi".to_string(), format!("initiator-name={}", node.initiator())];
         if !self.lun_urls.is_empty() {
             devices.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
-            for (i, url) in self.lun_urls.iter().enumerate() {
-                devices.push("-drive".into());
-                devices.push(format!("file={url},if=none,id=lun{i},format=raw,cache=none"));
-                devices.push("-device".into());
-                devices.push(format!("scsi-block,drive=lun{i},bus=scsi0.0,channel=0,scsi-id={i},lun=0"));
+            for (p, urls) in self.lun_urls.iter().enumerate() {
+                for (i, url) in urls.iter().enumerate() {
+                    let (id, target) = if p == 0 { (format!("lun{i}"), i) } else { (format!("lun{i}p{p}"), i + p * PATH_TARGET_STRIDE) };
+                    devices.push("-drive".into());
+                    devices.push(format!("file={url},if=none,id={id},format=raw,cache=none"));
+                    devices.push("-device".into());
+                    devices.push(format!("scsi-block,drive={id},bus=scsi0.0,channel=0,scsi-id={target},lun=0"));
+                }
             }
         }
         for (owner, image) in &self.coredumps {
@@ -188,7 +200,7 @@ impl NodeEnv {
             append: format!(
                 "ct.role=node ct.node={} ct.luns={}{ip} virtio_blk.poll_queues=1 nvme.poll_queues=1 panic=-1 loglevel=7 crash_kexec_post_notifiers {}{}",
                 node.letter(),
-                self.lun_urls.len(),
+                self.lun_urls.first().map_or(0, Vec::len),
                 self.kernel_args,
                 self.boot_args.iter().filter(|(n, _)| *n == node).map(|(_, a)| format!(" {a}")).collect::<String>()
             ),
@@ -284,8 +296,9 @@ impl Cluster {
             Some(lan) => (0..2 + spec.clients).map(|p| lan.nic_args(p, &format!("52:54:00:c7:00:{:02x}", if p < 2 { p + 1 } else { 0x64 + p - 2 }))).collect(),
             None => Vec::new(),
         };
-        let lun_urls: Vec<String> = match &array {
-            Some(array) => (0..lun_count).map(|i| array.lun_url(i)).collect(),
+        anyhow::ensure!((1..=2).contains(&spec.paths), "a cluster has 1 or 2 paths per LUN");
+        let lun_urls: Vec<Vec<String>> = match &array {
+            Some(array) => (0..spec.paths).map(|p| (0..lun_count).map(|i| array.lun_url(i, p)).collect()).collect::<Result<_>>()?,
             None => Vec::new(),
         };
         let node_env = NodeEnv {
@@ -349,7 +362,7 @@ impl Cluster {
         };
         if lun_count > 0 {
             for node in spec.nodes.clone() {
-                cluster.node(node)?.ok(&format!("wait_luns {lun_count}"))?;
+                cluster.node(node)?.ok(&format!("wait_luns {lun_count} {}", spec.paths))?;
             }
         }
         Ok(cluster)
@@ -376,9 +389,10 @@ impl Cluster {
             self.node_env.spec(name, memory_mib, again.to_string()).start(&self.dir, self.node_env.epoch)
         })?;
         self.nodes.push((name, guest));
-        let luns = self.node_env.lun_urls.len();
+        let luns = self.node_env.lun_urls.first().map_or(0, Vec::len);
         if luns > 0 {
-            self.node(name)?.ok(&format!("wait_luns {luns}"))?;
+            let paths = self.node_env.lun_urls.len();
+            self.node(name)?.ok(&format!("wait_luns {luns} {paths}"))?;
         }
         Ok(())
     }

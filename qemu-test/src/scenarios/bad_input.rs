@@ -26,6 +26,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         clients: 0,
         network: false,
         nvme_coredump: false,
+        paths: 1,
     };
     ctx.step("booting the LIO array and node A");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

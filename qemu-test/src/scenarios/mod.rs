@@ -6,6 +6,7 @@ pub(crate) mod dump;
 mod bad_input;
 mod boot;
 mod module_load;
+pub(crate) mod multipath;
 pub(crate) mod nfs;
 mod pr_sanity;
 pub(crate) mod takeover;
@@ -150,6 +151,30 @@ pub fn all() -> Vec<Scenario> {
             about: "the array loses power during a takeover and forgets its PRs: B retries, then holds every LUN",
             timeout: Duration::from_secs(300),
             run: Box::new(takeover::array_restart),
+        },
+        Scenario {
+            name: "multipath-takeover",
+            about: "each LUN over two paths (dm-multipath, multipathd): A panics, B takes its maps; B's key through both target ports, A's gone",
+            timeout: Duration::from_secs(600),
+            run: Box::new(multipath::takeover),
+        },
+        Scenario {
+            name: "multipath-fence",
+            about: "B fences a live A over multipath: A's writes fail with a reservation conflict on every path and map, no path failed",
+            timeout: Duration::from_secs(600),
+            run: Box::new(multipath::fence),
+        },
+        Scenario {
+            name: "multipath-path-down",
+            about: "B's path to A's LUNs is down before it registers and when A panics: takeover through the other; the path back, multipathd registers B",
+            timeout: Duration::from_secs(600),
+            run: Box::new(multipath::path_down),
+        },
+        Scenario {
+            name: "multipath-path-lost",
+            about: "B loses a path to each of A's LUNs during the takeover (maps reloaded): B holds all; a rescan brings the paths back, registered",
+            timeout: Duration::from_secs(600),
+            run: Box::new(multipath::path_lost),
         },
         Scenario {
             name: "boot-flow",

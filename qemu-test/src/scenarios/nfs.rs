@@ -148,6 +148,7 @@ impl NfsPair {
             clients: 1,
             network: false,
             nvme_coredump: false,
+            paths: 1,
         };
         ctx.step("booting the LIO array, nodes A and B, and a client on their private network");
         let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

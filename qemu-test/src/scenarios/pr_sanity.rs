@@ -69,6 +69,7 @@ pub fn run(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         clients: 0,
         network: false,
         nvme_coredump: false,
+        paths: 1,
     };
     ctx.step(&format!("booting the {} array, then nodes A and B", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

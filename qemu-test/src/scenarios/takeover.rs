@@ -29,6 +29,7 @@ pub(crate) fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
         clients: 0,
         network: false,
         nvme_coredump: false,
+        paths: 1,
     }
 }
 
@@ -78,6 +79,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         clients: 0,
         network: false,
         nvme_coredump: false,
+        paths: 1,
     };
     ctx.step(&format!("booting the {} array and nodes A and B (1 GiB each)", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
