@@ -169,6 +169,54 @@ def budget_lines(results, goal, s):
     return lines
 
 
+def multipath_figures(doc):
+    """Takeovers over dm-multipath beside takeovers over one path, on the
+    same two-path fabric (fresh pairs, alternated): medians on the host
+    clock and the module's own, and their ratio."""
+    s = doc["samples"]
+    two = [x["takeover_ms"] for x in s if x["paths"] == 2]
+    one = [x["takeover_ms"] for x in s if x["paths"] == 1]
+    two_mod = [x["takeover_ms_module"] for x in s if x["paths"] == 2 and x.get("takeover_ms_module") is not None]
+    one_mod = [x["takeover_ms_module"] for x in s if x["paths"] == 1 and x.get("takeover_ms_module") is not None]
+    figures = {
+        "multipath_takeover_ms_p50": pct(two, 0.5) if two else None,
+        "multipath_single_path_takeover_ms_p50": pct(one, 0.5) if one else None,
+        "multipath_takeover_ms_module_p50": pct(two_mod, 0.5) if two_mod else None,
+        "multipath_single_path_takeover_ms_module_p50": pct(one_mod, 0.5) if one_mod else None,
+        "multipath_runs": min(len(two), len(one)),
+        "multipath_commit": doc.get("commit", "unknown"),
+    }
+    if two and one:
+        figures["takeover_ratio_multipath_over_single_path"] = pct(two, 0.5) / pct(one, 0.5)
+    return figures
+
+
+def multipath_lines(results, s):
+    def show(v, fmt="{:.0f}"):
+        return fmt.format(v) if v is not None else "-"
+
+    return [
+        "## Takeover over dm-multipath",
+        "",
+        f"{results['multipath_runs']} pairs of takeovers (code {results['multipath_commit']}), each on a fresh pair "
+        "whose 2 LUNs per node reach each node over two iSCSI sessions (the LIO array's two target ports), "
+        "multipathd on both nodes, configured by `coretakeover apply`: once with the multipath maps "
+        "(plain PREEMPT through dm, Write Exclusive - Registrants Only), once with each LUN's first path alone "
+        "(PREEMPT AND ABORT on the `sd` device), alternated. A's panic line to B's takeover-done line, host clock.",
+        "",
+        "| configured with | runs | takeover p50 (ms) | module's own p50 (ms) |",
+        "|---|---|---|---|",
+        f"| the multipath maps | {sum(1 for x in s if x['paths'] == 2)} | {show(results['multipath_takeover_ms_p50'])} | "
+        f"{show(results['multipath_takeover_ms_module_p50'])} |",
+        f"| each LUN's first path | {sum(1 for x in s if x['paths'] == 1)} | {show(results['multipath_single_path_takeover_ms_p50'])} | "
+        f"{show(results['multipath_single_path_takeover_ms_module_p50'])} |",
+        "",
+        f"Multipath over single path, p50: {show(results.get('takeover_ratio_multipath_over_single_path'), '{:.2f}')} "
+        "(`takeover_ratio_multipath_over_single_path`).",
+        "",
+    ]
+
+
 def nfs_plot(out, timeline):
     """The first panic's acknowledgements around it, one row per writer."""
     fig, ax = plt.subplots(figsize=(8, 3.8))
@@ -435,6 +483,15 @@ def main():
             budget_plot(out, budget_doc["samples"])
         else:
             budget_doc = None
+    multipath_path = os.path.join(out, "multipath-samples.json")
+    multipath_doc = None
+    if os.path.exists(multipath_path):
+        with open(multipath_path) as f:
+            multipath_doc = json.load(f)
+        if multipath_doc["samples"]:
+            results.update(multipath_figures(multipath_doc))
+        else:
+            multipath_doc = None
     for r in rams:
         results[f"takeover_ms_p50_8luns_{r}m"] = pct(by_ram[r], 0.5)
         results[f"takeover_ms_p99_8luns_{r}m"] = pct(by_ram[r], 0.99)
@@ -696,6 +753,8 @@ def main():
     ]
     if budget_doc is not None:
         lines += budget_lines(results, goal, budget_doc["samples"])
+    if multipath_doc is not None:
+        lines += multipath_lines(results, multipath_doc["samples"])
     if nfs_doc is not None:
         lines += nfs_lines(results, goal)
     lines += [

@@ -138,6 +138,10 @@ pub struct Options {
     /// Passes over the dump-budget grid, and whether to run only that.
     pub budget_runs: usize,
     pub budget_only: bool,
+    /// Pairs of takeovers over dm-multipath and over each LUN's first path
+    /// alone, on the same two-path fabric; and whether to run only those.
+    pub multipath_runs: usize,
+    pub multipath_only: bool,
     /// The capture kernel's initramfs (`initramfs::build_kdump`), its
     /// kernel (the nodes' own) and the guests' extra kernel arguments.
     pub kdump_initramfs: Option<PathBuf>,
@@ -214,6 +218,7 @@ impl Bench {
             // The kdump baseline's fence_kdump messages cross it.
             network: kdump.is_some(),
             nvme_coredump: false,
+            paths: 1,
         };
         let mut cluster = Cluster::start(&spec, env, dir, deadline)?;
         let a_luns = luns_of(&cluster, NodeName::A);
@@ -643,6 +648,10 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         std::fs::create_dir_all(out)?;
         return budget(env, dir, out, opts.budget_runs);
     }
+    if opts.multipath_only {
+        std::fs::create_dir_all(out)?;
+        return multipath(env, dir, out, opts.multipath_runs);
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(60 * 60);
     std::fs::create_dir_all(out)?;
@@ -735,12 +744,62 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     if opts.budget_runs > 0 {
         budget(env, dir, out, opts.budget_runs)?;
     }
+    if opts.multipath_runs > 0 {
+        multipath(env, dir, out, opts.multipath_runs)?;
+    }
     if opts.nfs_runs + opts.nfs_hang_runs > 0 {
         nfs(env, dir, out, opts)?;
     }
     save(&samples)?;
     println!("bench: peak disk use under {}: {}", dir.display(), crate::results::human(disk.peak()));
     println!("bench: {} samples in {:.0} s -> {}", samples.len(), started.elapsed().as_secs_f64(), out.join("samples.json").display());
+    Ok(())
+}
+
+/// One takeover on the two-path fabric (`multipath`).
+#[derive(Debug, Serialize)]
+pub struct MultipathSample {
+    /// 2: the nodes configured with the multipath maps; 1: with each LUN's
+    /// first path (`sd`) alone.
+    pub paths: u32,
+    /// A's panic line to B's takeover-done line (host clock), and the
+    /// module's own figure.
+    pub takeover_ms: f64,
+    pub takeover_ms_module: Option<u64>,
+}
+
+/// `runs` pairs of takeovers, side by side on the same fabric (the LIO
+/// array's two target ports, each LUN over two iSCSI sessions, multipathd on
+/// both nodes, 2 LUNs per node): the nodes configured with the multipath
+/// maps, then with each LUN's first path alone; a fresh pair each time,
+/// configured by `coretakeover apply` (`scenarios::multipath`). Writes
+/// OUT/multipath-samples.json as it goes.
+fn multipath(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
+    use crate::scenarios::multipath::{takeover_sample, Disks};
+    let started = Instant::now();
+    println!("--- bench: takeover over dm-multipath (2 paths per LUN) and over one path, side by side, {runs} pairs");
+    let mut samples = Vec::new();
+    for i in 0..runs {
+        for (paths, disks) in [(2, Disks::Maps), (1, Disks::FirstPath)] {
+            let sub = dir.join(format!("multipath-{i}-{paths}"));
+            let mut ctx = crate::scenarios::Ctx {
+                env,
+                dir: sub.clone(),
+                deadline: Instant::now() + Duration::from_secs(600),
+                facts: Default::default(),
+            };
+            let (takeover_ms, takeover_ms_module) = takeover_sample(&mut ctx, disks)?;
+            println!("    paths {paths}: {takeover_ms:.0} ms (module: {takeover_ms_module:?} ms)");
+            samples.push(MultipathSample { paths, takeover_ms, takeover_ms_module });
+            crate::results::tidy_passed(&sub);
+            let doc = serde_json::json!({
+                "commit": measured_commit(),
+                "seconds": started.elapsed().as_secs_f64(),
+                "samples": samples,
+            });
+            std::fs::write(out.join("multipath-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
+        }
+    }
     Ok(())
 }
 
@@ -784,6 +843,7 @@ fn budget(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
         clients: 0,
         network: false,
         nvme_coredump: false,
+        paths: 1,
     };
     println!("--- bench: dump budgets {{1, 3, 10 s}} x RAM {{256 MiB, 1, 2 GiB}} x disk {{20 MB/s, 40 MB/s, unthrottled}}");
     let dir = dir.join("budget");

@@ -116,6 +116,13 @@ enum Command {
         /// OUT/budget-samples.json either way).
         #[arg(long)]
         budget_only: bool,
+        /// Pairs of takeovers over dm-multipath and over one path, side by
+        /// side (OUT/multipath-samples.json); 0 skips them.
+        #[arg(long, default_value_t = 3)]
+        multipath_runs: usize,
+        /// Only those.
+        #[arg(long)]
+        multipath_only: bool,
     },
     /// List the scenarios.
     List,
@@ -255,8 +262,21 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Demo { out } => demo(&all, &env, &root, &out),
-        Command::Bench { out, runs, baseline_runs, throughput_runs, nfs_runs, nfs_hang_runs, nfs_only, kdump_runs, budget_runs, budget_only } => {
-            let kdump_initramfs = if kdump_runs > 0 && !nfs_only && !budget_only {
+        Command::Bench {
+            out,
+            runs,
+            baseline_runs,
+            throughput_runs,
+            nfs_runs,
+            nfs_hang_runs,
+            nfs_only,
+            kdump_runs,
+            budget_runs,
+            budget_only,
+            multipath_runs,
+            multipath_only,
+        } => {
+            let kdump_initramfs = if kdump_runs > 0 && !nfs_only && !budget_only && !multipath_only {
                 let path = root.join("kdump.cpio");
                 initramfs::build_kdump(&path, &cli.busybox)?;
                 Some(path)
@@ -277,6 +297,8 @@ fn main() -> Result<()> {
                     kdump_runs,
                     budget_runs,
                     budget_only,
+                    multipath_runs,
+                    multipath_only,
                     kdump_initramfs,
                     kernel: env.kernel.clone(),
                     kernel_args: env.kernel_args.clone(),
