@@ -212,7 +212,9 @@ def multipath_lines(results, s):
         f"{show(results['multipath_single_path_takeover_ms_module_p50'])} |",
         "",
         f"Multipath over single path, p50: {show(results.get('takeover_ratio_multipath_over_single_path'), '{:.2f}')} "
-        "(`takeover_ratio_multipath_over_single_path`).",
+        "(`takeover_ratio_multipath_over_single_path`). The two rows differ in more than the paths: through a map the "
+        "preempt is a plain PREEMPT (6.12's dm drops the ABORT), on a path it is PREEMPT AND ABORT, which also "
+        "makes LIO abort the victim's tasks; the module's own figures suggest that this, not the second path, is the difference.",
         "",
     ]
 
