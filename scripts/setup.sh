@@ -29,9 +29,11 @@ APT_PACKAGES=(
     # The multipath scenarios' nodes run multipathd, mpathpersist and udevd
     # (which multipath-tools pulls in) from this machine's root.
     multipath-tools
+    # The Pacemaker scenarios' nodes run corosync and Pacemaker, Debian's.
+    corosync pacemaker pacemaker-cli-utils
 )
 # Packages whose daemons must not run on this machine: the guests run them.
-NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service multipathd.service multipathd.socket)
+NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service multipathd.service multipathd.socket corosync.service pacemaker.service)
 # Python packages for the test venv (pinned); drgn reads vmcores, matplotlib
 # draws the benchmark plots.
 VENV_PACKAGES=(drgn==0.3.0 PyYAML==6.0.3 jsonschema==4.26.0 matplotlib==3.10.7)

@@ -173,7 +173,7 @@ boot_service() {
 
 # userland_up: the node's (or client's) own userland for what a real node
 # runs from its root filesystem (the agent, its hooks, knfsd's daemons,
-# mount.nfs): the host's Debian root made writable by an overlay on tmpfs,
+# mount.nfs, Pacemaker): the host's Debian root made writable by an overlay on tmpfs,
 # with what `make install` puts on a node, as the root of a mount namespace
 # kept at /ct-ns/mnt. `userland CMD...` runs a command there. Idempotent.
 userland_up() {
@@ -192,6 +192,9 @@ userland_up() {
     cp /bin/coretakeover /sysroot/usr/sbin/coretakeover
     mkdir -p /sysroot/usr/lib/coretakeover/hooks /sysroot/usr/lib/systemd/system /sysroot/usr/local/bin
     cp /usr/lib/coretakeover/hooks/* /sysroot/usr/lib/coretakeover/hooks/
+    cp /usr/sbin/fence_coretakeover /sysroot/usr/sbin/
+    mkdir -p /sysroot/usr/lib/ocf/resource.d/coretakeover
+    cp /usr/lib/ocf/resource.d/coretakeover/coretakeover /sysroot/usr/lib/ocf/resource.d/coretakeover/
     cp /lib/systemd/system/coretakeover*.service /sysroot/usr/lib/systemd/system/
     cp /ct/ct-nfs-load /sysroot/usr/local/bin/ct-nfs-load
     # The node's configuration (persistent, in the results directory).
@@ -351,4 +354,73 @@ mpath_paths() {
 path_state() {
     sd=$(lun_path_dev "$1" "$2") || return 1
     echo "$3" > /sys/block/"${sd#/dev/}"/device/state
+}
+
+# pacemaker_up: corosync and Pacemaker as a node runs them (Debian's), in
+# the node's userland: corosync over the nodes' private network (knet, the
+# two nodes of the pair, two_node quorum), then pacemakerd; with
+# fence_coretakeover and the coretakeover OCF agent installed as `make
+# install` installs them. Logs: /var/log/corosync/corosync.log and
+# /var/log/pacemaker/pacemaker.log in the userland. Idempotent.
+pacemaker_up() {
+    userland_up || return 1
+    userland test -e /run/ct-pacemaker && return 0
+    printf '%s\n' \
+        '# corosync.conf of a coretakeover pair (see the admin guide)' \
+        'totem {' \
+        '    version: 2' \
+        '    cluster_name: coretakeover' \
+        '    transport: knet' \
+        '    crypto_cipher: none' \
+        '    crypto_hash: none' \
+        '    token: 1000' \
+        '}' \
+        'nodelist {' \
+        '    node {' \
+        '        name: node-a' \
+        '        nodeid: 1' \
+        '        ring0_addr: 10.0.0.1' \
+        '    }' \
+        '    node {' \
+        '        name: node-b' \
+        '        nodeid: 2' \
+        '        ring0_addr: 10.0.0.2' \
+        '    }' \
+        '}' \
+        'quorum {' \
+        '    provider: corosync_votequorum' \
+        '    two_node: 1' \
+        '}' \
+        'logging {' \
+        '    to_logfile: yes' \
+        '    logfile: /var/log/corosync/corosync.log' \
+        '    to_syslog: no' \
+        '    to_stderr: no' \
+        '    timestamp: on' \
+        '}' | userland sh -c 'mkdir -p /etc/corosync /var/log/corosync && cat > /etc/corosync/corosync.conf' || return 1
+    # libqb's IPC lives in /dev/shm.
+    userland sh -c 'mkdir -p /dev/shm && { mountpoint -q /dev/shm || mount -t tmpfs -o mode=1777 shm /dev/shm; }' || return 1
+    userland corosync || { echo "pacemaker_up: corosync did not start" >&2; userland tail -n 20 /var/log/corosync/corosync.log >&2; return 1; }
+    userland sh -c 'pacemakerd </dev/null >/run/ct-pacemakerd.out 2>&1 & echo $! > /run/ct-pacemakerd.pid'
+    userland touch /run/ct-pacemaker
+}
+
+# pacemaker_online N: waits (at most 180 s) until N nodes are online.
+pacemaker_online() {
+    i=0
+    until [ "$(userland crm_node -l 2>/dev/null | grep -c ' member')" -ge "$1" ] &&
+        userland crm_mon -1 2>/dev/null | grep -q 'Online: \[ node-a node-b \]\|Online: \[ node-b node-a \]'; do
+        i=$((i + 1))
+        [ "$i" -ge 900 ] && { echo "pacemaker_online: not $1 nodes online" >&2; userland crm_mon -1 >&2; return 1; }
+        sleep 0.2
+    done
+}
+
+# nfs_server_up: knfsd for the Pacemaker scenarios (NFSv3; the exports are
+# Pacemaker's exportfs resources), in the node's userland.
+nfs_server_up() {
+    userland_up || return 1
+    userland sh -c 'mkdir -p /run/rpcbind /var/lib/nfs/rpc_pipefs /var/lib/nfs/sm /var/lib/nfs/sm.bak &&
+        { mountpoint -q /proc/fs/nfsd || mount -t nfsd nfsd /proc/fs/nfsd; } &&
+        rpcbind -w && rpc.mountd && rpc.nfsd -N 4 -N 4.1 -N 4.2 8'
 }

@@ -142,6 +142,10 @@ pub struct Options {
     /// alone, on the same two-path fabric; and whether to run only those.
     pub multipath_runs: usize,
     pub multipath_only: bool,
+    /// Failovers under Pacemaker (a fresh pair each), and whether to run
+    /// only those.
+    pub pacemaker_runs: usize,
+    pub pacemaker_only: bool,
     /// The capture kernel's initramfs (`initramfs::build_kdump`), its
     /// kernel (the nodes' own) and the guests' extra kernel arguments.
     pub kdump_initramfs: Option<PathBuf>,
@@ -652,6 +656,10 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
         std::fs::create_dir_all(out)?;
         return multipath(env, dir, out, opts.multipath_runs);
     }
+    if opts.pacemaker_only {
+        std::fs::create_dir_all(out)?;
+        return pacemaker(env, dir, out, opts.pacemaker_runs);
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(60 * 60);
     std::fs::create_dir_all(out)?;
@@ -747,6 +755,9 @@ pub fn run(env: &Env, dir: &Path, out: &Path, opts: &Options) -> Result<()> {
     if opts.multipath_runs > 0 {
         multipath(env, dir, out, opts.multipath_runs)?;
     }
+    if opts.pacemaker_runs > 0 {
+        pacemaker(env, dir, out, opts.pacemaker_runs)?;
+    }
     if opts.nfs_runs + opts.nfs_hang_runs > 0 {
         nfs(env, dir, out, opts)?;
     }
@@ -799,6 +810,26 @@ fn multipath(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
             });
             std::fs::write(out.join("multipath-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
         }
+    }
+    Ok(())
+}
+
+/// `runs` failovers under Pacemaker (`scenarios::pacemaker`), each on a
+/// fresh pair: A panics while the client writes over NFSv3. Writes
+/// OUT/pacemaker-samples.json as it goes.
+fn pacemaker(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
+    let started = Instant::now();
+    println!("--- bench: failovers under Pacemaker (corosync, fence_coretakeover, svc-a's filesystem, export and address), {runs} runs");
+    let mut samples = Vec::new();
+    for i in 0..runs {
+        let sub = dir.join(format!("pacemaker-{i}"));
+        let mut ctx = crate::scenarios::Ctx { env, dir: sub.clone(), deadline: Instant::now() + Duration::from_secs(900), facts: Default::default() };
+        let f = crate::scenarios::pacemaker::measure_failover(&mut ctx)?;
+        println!("    failover {:.0} ms, client stall {} ms", f.failover_ms, f.client_stall_ms);
+        samples.push(f);
+        crate::results::tidy_passed(&sub);
+        let doc = serde_json::json!({ "commit": measured_commit(), "seconds": started.elapsed().as_secs_f64(), "samples": samples });
+        std::fs::write(out.join("pacemaker-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
     }
     Ok(())
 }

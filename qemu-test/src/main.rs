@@ -123,6 +123,13 @@ enum Command {
         /// Only those.
         #[arg(long)]
         multipath_only: bool,
+        /// Failovers under Pacemaker (OUT/pacemaker-samples.json); 0 skips
+        /// them.
+        #[arg(long, default_value_t = 3)]
+        pacemaker_runs: usize,
+        /// Only those.
+        #[arg(long)]
+        pacemaker_only: bool,
     },
     /// List the scenarios.
     List,
@@ -275,8 +282,10 @@ fn main() -> Result<()> {
             budget_only,
             multipath_runs,
             multipath_only,
+            pacemaker_runs,
+            pacemaker_only,
         } => {
-            let kdump_initramfs = if kdump_runs > 0 && !nfs_only && !budget_only && !multipath_only {
+            let kdump_initramfs = if kdump_runs > 0 && !nfs_only && !budget_only && !multipath_only && !pacemaker_only {
                 let path = root.join("kdump.cpio");
                 initramfs::build_kdump(&path, &cli.busybox)?;
                 Some(path)
@@ -299,6 +308,8 @@ fn main() -> Result<()> {
                     budget_only,
                     multipath_runs,
                     multipath_only,
+                    pacemaker_runs,
+                    pacemaker_only,
                     kdump_initramfs,
                     kernel: env.kernel.clone(),
                     kernel_args: env.kernel_args.clone(),

@@ -8,6 +8,7 @@ mod boot;
 mod module_load;
 pub(crate) mod multipath;
 pub(crate) mod nfs;
+pub(crate) mod pacemaker;
 mod pr_sanity;
 pub(crate) mod takeover;
 
@@ -175,6 +176,12 @@ pub fn all() -> Vec<Scenario> {
             about: "B loses a path to each of A's LUNs during the takeover (maps reloaded): B holds all; a rescan brings the paths back, registered",
             timeout: Duration::from_secs(600),
             run: Box::new(multipath::path_lost),
+        },
+        Scenario {
+            name: "pacemaker-failover",
+            about: "corosync and Pacemaker on the pair, svc-a's filesystem, export and address as resources: A panics, Pacemaker fences it (fence_coretakeover) and runs svc-a on B while A dumps",
+            timeout: Duration::from_secs(900),
+            run: Box::new(pacemaker::failover),
         },
         Scenario {
             name: "boot-flow",

@@ -103,7 +103,7 @@ pub(crate) struct NfsPair {
     slow: u32,
 }
 
-fn parse_ack(line: &crate::console::Line) -> Option<Ack> {
+pub(crate) fn parse_ack(line: &crate::console::Line) -> Option<Ack> {
     let mut words = line.text.split_whitespace().skip_while(|w| *w != "@@ACK").skip(1);
     let tag = words.next()?.to_string();
     let writer = words.next()?.strip_prefix('w')?.parse().ok()?;

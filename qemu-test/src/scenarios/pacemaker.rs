@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pair under Pacemaker: Debian's corosync and Pacemaker on both nodes
+//! over their private network, `ocf:coretakeover:coretakeover` as a clone,
+//! `fence_coretakeover` as each node's fencing device (level 1 of the
+//! fencing topology), and node A's NFS service as Pacemaker resources: its
+//! filesystem (`ocf:heartbeat:Filesystem`), its export
+//! (`ocf:heartbeat:exportfs`) and its address (`ocf:heartbeat:IPaddr2`),
+//! served by knfsd (NFSv3) on both nodes. A client on the network writes
+//! through the address with `ct-nfs-load`.
+//!
+//! The module acts alone only on the panic beacon (`auto_takeover_on_stale
+//! = false`): silence is Pacemaker's, through corosync's membership and
+//! fencing.
+
+use super::boot::by_path;
+use super::dump::{disk_status, CLUSTER_ID};
+use super::nfs::{parse_ack, stall, Ack};
+use super::Ctx;
+use crate::array::ArrayKind;
+use crate::cluster::{Cluster, ClusterSpec, NodeName};
+use anyhow::{bail, ensure, Context, Result};
+use std::time::{Duration, Instant};
+
+const SYSFS: &str = "/sys/kernel/coretakeover";
+/// The service's address, filesystem and mount on the client.
+const ADDRESS: &str = "10.0.0.11";
+const EXPORT: &str = "/srv/nfs-a";
+const MOUNT: &str = "/mnt/v3";
+const TAG: &str = "v3";
+const WRITERS: u32 = 2;
+
+fn other(node: NodeName) -> NodeName {
+    match node {
+        NodeName::A => NodeName::B,
+        NodeName::B => NodeName::A,
+    }
+}
+
+/// The CIB's resources and constraints: the coretakeover clone, one fencing
+/// device per node (never run on the node it fences), A's service group
+/// (preferring A, after the clone), and the fencing topology.
+fn cib(device_a: &str) -> (String, String, String) {
+    let resources = format!(
+        "<resources>\
+         <clone id=\"cl-coretakeover\"><primitive id=\"coretakeover\" class=\"ocf\" provider=\"coretakeover\" type=\"coretakeover\">\
+         <operations><op id=\"ct-mon\" name=\"monitor\" interval=\"10s\" timeout=\"20s\"/><op id=\"ct-start\" name=\"start\" interval=\"0\" timeout=\"120s\"/></operations>\
+         </primitive></clone>\
+         <primitive id=\"fence-node-a\" class=\"stonith\" type=\"fence_coretakeover\"><instance_attributes id=\"fa-ia\">\
+         <nvpair id=\"fa-hosts\" name=\"pcmk_host_list\" value=\"node-a\"/><nvpair id=\"fa-map\" name=\"node_map\" value=\"node-a:1,node-b:2\"/>\
+         </instance_attributes><operations><op id=\"fa-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>\
+         <primitive id=\"fence-node-b\" class=\"stonith\" type=\"fence_coretakeover\"><instance_attributes id=\"fb-ia\">\
+         <nvpair id=\"fb-hosts\" name=\"pcmk_host_list\" value=\"node-b\"/><nvpair id=\"fb-map\" name=\"node_map\" value=\"node-a:1,node-b:2\"/>\
+         </instance_attributes><operations><op id=\"fb-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>\
+         <group id=\"svc-a\">\
+         <primitive id=\"fs-a\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\"><instance_attributes id=\"fs-a-ia\">\
+         <nvpair id=\"fs-a-dev\" name=\"device\" value=\"{device_a}\"/><nvpair id=\"fs-a-dir\" name=\"directory\" value=\"{EXPORT}\"/>\
+         <nvpair id=\"fs-a-type\" name=\"fstype\" value=\"ext4\"/></instance_attributes>\
+         <operations><op id=\"fs-a-mon\" name=\"monitor\" interval=\"10s\" timeout=\"40s\"/></operations></primitive>\
+         <primitive id=\"export-a\" class=\"ocf\" provider=\"heartbeat\" type=\"exportfs\"><instance_attributes id=\"ex-a-ia\">\
+         <nvpair id=\"ex-a-dir\" name=\"directory\" value=\"{EXPORT}\"/><nvpair id=\"ex-a-cl\" name=\"clientspec\" value=\"10.0.0.0/24\"/>\
+         <nvpair id=\"ex-a-opt\" name=\"options\" value=\"rw,sync,no_root_squash\"/><nvpair id=\"ex-a-fsid\" name=\"fsid\" value=\"1\"/>\
+         </instance_attributes><operations><op id=\"ex-a-mon\" name=\"monitor\" interval=\"10s\" timeout=\"20s\"/></operations></primitive>\
+         <primitive id=\"ip-a\" class=\"ocf\" provider=\"heartbeat\" type=\"IPaddr2\"><instance_attributes id=\"ip-a-ia\">\
+         <nvpair id=\"ip-a-ip\" name=\"ip\" value=\"{ADDRESS}\"/><nvpair id=\"ip-a-mask\" name=\"cidr_netmask\" value=\"24\"/>\
+         <nvpair id=\"ip-a-nic\" name=\"nic\" value=\"eth0\"/></instance_attributes>\
+         <operations><op id=\"ip-a-mon\" name=\"monitor\" interval=\"10s\" timeout=\"20s\"/></operations></primitive>\
+         </group></resources>"
+    );
+    let constraints = "<constraints>\
+         <rsc_location id=\"fa-not-a\" rsc=\"fence-node-a\" node=\"node-a\" score=\"-INFINITY\"/>\
+         <rsc_location id=\"fb-not-b\" rsc=\"fence-node-b\" node=\"node-b\" score=\"-INFINITY\"/>\
+         <rsc_location id=\"svc-a-prefers-a\" rsc=\"svc-a\" node=\"node-a\" score=\"100\"/>\
+         <rsc_order id=\"ct-before-svc-a\" first=\"cl-coretakeover\" then=\"svc-a\"/>\
+         <rsc_colocation id=\"svc-a-with-ct\" rsc=\"svc-a\" with-rsc=\"cl-coretakeover\" score=\"INFINITY\"/>\
+         </constraints>"
+        .to_string();
+    let topology = "<fencing-topology>\
+         <fencing-level id=\"fl-a-1\" target=\"node-a\" index=\"1\" devices=\"fence-node-a\"/>\
+         <fencing-level id=\"fl-b-1\" target=\"node-b\" index=\"1\" devices=\"fence-node-b\"/>\
+         </fencing-topology>"
+        .to_string();
+    (resources, constraints, topology)
+}
+
+/// The node that runs A's service, as `crm_resource --locate` of its last
+/// member says, read on `node`.
+fn service_node(cluster: &mut Cluster, node: NodeName) -> Result<Option<String>> {
+    let out = cluster.node(node)?.ok("userland crm_resource --locate --resource ip-a 2>&1; true")?;
+    Ok(out.split("is running on: ").nth(1).map(|n| n.trim().to_string()))
+}
+
+/// The pair under Pacemaker, A serving, the client writing through A's
+/// address.
+struct Pair {
+    cluster: Cluster,
+    load_mark: usize,
+}
+
+fn start(ctx: &mut Ctx<'_>) -> Result<Pair> {
+    let spec = ClusterSpec {
+        array: Some(ArrayKind::Lio),
+        luns_per_node: 1,
+        nodes: vec![NodeName::A, NodeName::B],
+        node_memory_mib: 512,
+        memory_of: vec![],
+        coredump_mib: 1024,
+        clients: 1,
+        network: true,
+        nvme_coredump: false,
+        paths: 1,
+    };
+    ctx.step("booting the LIO array, nodes A and B and a client on their private network");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    ctx.step("each node: coredump label, /etc/coretakeover.conf (the kernel acts alone on a panic only), knfsd, corosync and Pacemaker");
+    let lun_a = cluster.lun_of(NodeName::A, 0);
+    cluster.node(NodeName::A)?.shell.ok(&format!("host mkfs.ext4 -q -F -E nodiscard -L nfs-a $(lun_dev {lun_a})"), Duration::from_secs(120))?;
+    let device_a = by_path(&mut cluster, NodeName::A, lun_a)?;
+    for node in [NodeName::A, NodeName::B] {
+        let partner = other(node);
+        let (own_lun, their_lun) = (cluster.lun_of(node, 0), cluster.lun_of(partner, 0));
+        let own = by_path(&mut cluster, node, own_lun)?;
+        let theirs = by_path(&mut cluster, node, their_lun)?;
+        let config = format!(
+            "# coretakeover.conf of node {l}, written by the Pacemaker scenarios\n\
+             cluster_id = {CLUSTER_ID}\nnode_id = {id}\n\n[dump]\ndisk = \"label\"\ncrash_dir = \"/results/crash-{l}\"\n\n\
+             [service]\ndisks = [\"{own}\"]\n\n[partner]\nnode_id = {pid}\ndisks = [\"{theirs}\"]\n\
+             dump_disk = \"/dev/disk/by-coretakeover/cluster-{CLUSTER_ID}-node-{pid}\"\n\n\
+             [policy]\nstale_timeout_ms = 2000\nauto_takeover = true\nauto_takeover_on_stale = false\n",
+            l = node.letter(),
+            id = node.id(),
+            pid = partner.id(),
+        );
+        let etc = ctx.dir.join(format!("etc/node-{}", node.letter()));
+        std::fs::create_dir_all(&etc)?;
+        std::fs::write(etc.join("coretakeover.conf"), config)?;
+        let n = cluster.node(node)?;
+        n.ok(&format!("coretakeover label --disk $(coredump_dev {}) --cluster {CLUSTER_ID} --node {}", node.letter(), node.id()))?;
+    }
+    for node in [NodeName::A, NodeName::B] {
+        let n = cluster.node(node)?;
+        n.ok("disk_links && coredump_rule && insmod /ct/coretakeover.ko")?;
+        n.shell.ok("userland_up && nfs_server_up", ctx.env.scaled(Duration::from_secs(480)))?;
+        n.shell.ok("pacemaker_up", Duration::from_secs(120)).with_context(|| format!("corosync and Pacemaker on {node:?}"))?;
+    }
+    cluster.node(NodeName::A)?.shell.ok("pacemaker_online 2", Duration::from_secs(200))?;
+    ctx.step("corosync and Pacemaker run, both nodes online; A loads the CIB: the clone, the fencing devices and topology, svc-a");
+    let (resources, constraints, topology) = cib(&device_a);
+    let a = cluster.node(NodeName::A)?;
+    for (name, value) in [("stonith-enabled", "true"), ("stonith-timeout", "60s"), ("no-quorum-policy", "ignore")] {
+        a.ok(&format!("userland crm_attribute --type crm_config --name {name} --update {value}"))?;
+    }
+    for (scope, xml) in [("resources", &resources), ("constraints", &constraints)] {
+        a.shell.ok(&format!("userland cibadmin --replace --scope {scope} --xml-text '{xml}'"), Duration::from_secs(60))?;
+    }
+    a.shell.ok(&format!("userland cibadmin --create --scope configuration --xml-text '{topology}'"), Duration::from_secs(60))?;
+    let until = cluster.until(Duration::from_secs(300));
+    loop {
+        if service_node(&mut cluster, NodeName::A)?.as_deref() == Some("node-a") {
+            break;
+        }
+        if Instant::now() >= until {
+            let mon = cluster.node(NodeName::A)?.ok("userland crm_mon -1 -r; userland tail -n 30 /var/log/pacemaker/pacemaker.log")?;
+            bail!("svc-a never ran on node-a:\n{mon}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for node in [NodeName::A, NodeName::B] {
+        let state = cluster.node(node)?.ok(&format!("cat {SYSFS}/dump_state"))?;
+        ensure!(state.trim() == "armed", "{node:?}: the clone did not arm the coredump disk: {state}");
+    }
+    let b = cluster.node(NodeName::B)?;
+    b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done"))
+        .context("B never saw A's heartbeat move")?;
+    ctx.step("Pacemaker runs the clone on both nodes (both armed) and svc-a on A (its filesystem, export and address)");
+
+    ctx.step("the client mounts nfs-a over NFSv3 and writes through it");
+    let c = cluster.client(0)?;
+    c.shell.ok("userland_up", ctx.env.scaled(Duration::from_secs(480)))?;
+    c.shell.ok(
+        &format!("userland mkdir -p {MOUNT} && userland mount -t nfs -o vers=3,nolock,proto=tcp {ADDRESS}:{EXPORT} {MOUNT}"),
+        Duration::from_secs(120),
+    )?;
+    let load_mark = c.console.mark();
+    c.shell.ok(&format!("load_start {MOUNT} {TAG} {WRITERS}"), Duration::from_secs(60))?;
+    let mut pair = Pair { cluster, load_mark };
+    pair.wait_acks(Duration::ZERO, Duration::from_secs(120))?;
+    Ok(pair)
+}
+
+impl Pair {
+    fn acks(&mut self) -> Result<Vec<Ack>> {
+        let lines = self.cluster.client(0)?.console.lines_from(self.load_mark);
+        Ok(lines.iter().filter_map(parse_ack).collect())
+    }
+
+    /// Waits until every writer has an acknowledgement after `after`.
+    fn wait_acks(&mut self, after: Duration, timeout: Duration) -> Result<()> {
+        let until = self.cluster.until(timeout);
+        loop {
+            let acks = self.acks()?;
+            if (0..WRITERS).all(|w| acks.iter().any(|a| a.writer == w && a.at > after)) {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                bail!("the client's writers did not resume; client console:\n{}", self.cluster.client(0)?.console.tail(10).join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Stops the workload and reads every writer's file back: how many
+    /// acknowledged records are missing or damaged.
+    fn stop_and_verify(&mut self) -> Result<u64> {
+        let c = self.cluster.client(0)?;
+        c.shell.ok(&format!("load_stop {TAG}"), Duration::from_secs(150))?;
+        let out = c.shell.ok(&format!("userland ct-nfs-load verify {MOUNT} {TAG} {WRITERS}"), Duration::from_secs(120))?;
+        let acks = self.acks()?;
+        let mut lost = 0;
+        for w in 0..WRITERS {
+            let acked = acks.iter().filter(|a| a.writer == w).map(|a| a.seq + 1).max().unwrap_or(0);
+            let line = out.lines().find(|l| l.starts_with(&format!("@@VERIFY {TAG} w{w} "))).with_context(|| format!("no verification of w{w}: {out}"))?;
+            let good: u64 = line.split_whitespace().find_map(|f| f.strip_prefix("good=")).and_then(|g| g.parse().ok()).with_context(|| format!("cannot read {line:?}"))?;
+            lost += acked.saturating_sub(good);
+        }
+        Ok(lost)
+    }
+}
+
+/// Seconds since midnight of a Pacemaker log line ("Dec 03 08:27:06.772 node-b ...").
+fn log_time(line: &str) -> Option<f64> {
+    let t = line.split_whitespace().nth(2)?;
+    let mut parts = t.split(':');
+    let (h, m, s): (f64, f64, f64) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// Where Pacemaker's part of a failover went, from B's pacemaker.log (B's
+/// clock): each step's time after corosync told Pacemaker A was lost.
+fn phases(log: &str) -> Vec<(&'static str, f64)> {
+    let first = |needle: &str| log.lines().find(|l| l.contains(needle)).and_then(log_time);
+    let Some(lost) = first("Node node-a state is now lost") else { return Vec::new() };
+    [
+        ("fencing decided", "node-a will be fenced"),
+        ("fenced (fence_coretakeover off)", "targeting node-a using fence-node-a returned 0"),
+        ("filesystem mounted", "Result of start operation for fs-a on node-b"),
+        ("exported", "Result of start operation for export-a on node-b"),
+        ("address up", "Result of start operation for ip-a on node-b"),
+    ]
+    .into_iter()
+    .filter_map(|(what, needle)| first(needle).map(|t| (what, (t - lost) * 1e3)))
+    .collect()
+}
+
+/// What one failover under Pacemaker measured (host clock from A's panic
+/// line, but `phases`, on B's clock from A's loss).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Failover {
+    pub takeover_ms: f64,
+    pub failover_ms: f64,
+    pub client_stall_ms: u64,
+    pub phases_ms: Vec<(&'static str, f64)>,
+}
+
+/// A panics while the client writes; its dump is slowed so that it runs
+/// well past the failover. B's module takes A's LUN on the panic beacon;
+/// corosync loses A; Pacemaker fences A through fence_coretakeover (the LUN
+/// is held already: at once) and starts svc-a on B while A still dumps.
+/// Measured on the host clock: A's panic line to B's line that svc-a's last
+/// member (its address) runs; and the client's stall. Nothing acknowledged
+/// is lost.
+pub fn failover(ctx: &mut Ctx<'_>) -> Result<()> {
+    let f = measure_failover(ctx)?;
+    ctx.fact("pacemaker_failover_ms", f.failover_ms);
+    ctx.fact("pacemaker_takeover_ms", f.takeover_ms);
+    ctx.fact("pacemaker_client_stall_ms", f.client_stall_ms);
+    Ok(())
+}
+
+/// The body of `failover`, for the bench as well.
+pub(crate) fn measure_failover(ctx: &mut Ctx<'_>) -> Result<Failover> {
+    let mut pair = start(ctx)?;
+    ctx.step("A's coredump disk is throttled to 20 MB/s; A panics");
+    let deadline = pair.cluster.deadline;
+    pair.cluster.node(NodeName::A)?.throttle_writes("coredump-a", 20_000_000)?;
+    // B says on its console when the address runs there (host clock).
+    pair.cluster.node(NodeName::B)?.ok(
+        "(until userland crm_resource --locate --resource ip-a 2>/dev/null | grep -q 'running on: node-b'; do sleep 0.05; done; echo 'ct-pcmk: svc-a running on node-b' > /dev/console) >/dev/null 2>&1 &",
+    )?;
+    let a_mark = pair.cluster.node(NodeName::A)?.console.mark();
+    let b_mark = pair.cluster.node(NodeName::B)?.console.mark();
+    pair.cluster.node(NodeName::A)?.ok("(sleep 1; echo c > /proc/sysrq-trigger) >/dev/null 2>&1 &")?;
+    let panicked = pair.cluster.node(NodeName::A)?.wait_console(a_mark, "Kernel panic - not syncing", Duration::from_secs(30), deadline)?;
+    let taken = pair.cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60), deadline)?;
+    let running = pair
+        .cluster
+        .node(NodeName::B)?
+        .wait_console(b_mark, "ct-pcmk: svc-a running on node-b", Duration::from_secs(120), deadline)
+        .with_context(|| "svc-a never ran on node-b".to_string())?;
+    // Pacemaker's and corosync's own logs, beside the consoles.
+    pair.cluster.node(NodeName::B)?.ok("userland cp /var/log/pacemaker/pacemaker.log /results/pacemaker-b.log; userland cp /var/log/corosync/corosync.log /results/corosync-b.log; true")?;
+    let since = |at: Duration| at.saturating_sub(panicked.at).as_secs_f64() * 1e3;
+    let (takeover_ms, failover_ms) = (since(taken.at), since(running.at));
+    ctx.step(&format!("B's module held A's LUN {takeover_ms:.0} ms after A's panic line; Pacemaker ran svc-a on B {failover_ms:.0} ms after it"));
+    let b = pair.cluster.node(NodeName::B)?;
+    let header = disk_status(b, NodeName::A)?["header"].clone();
+    ensure!(header["state"] == "dumping", "A's dump should still run when svc-a runs on B: {header}");
+    let fenced = b.ok("userland stonith_admin --history node-a 2>&1; true")?;
+    ensure!(fenced.contains("successful") || fenced.contains("was able to turn off"), "Pacemaker did not fence A: {fenced}");
+    ctx.step("A is still dumping; Pacemaker fenced A (stonith_admin --history) through fence_coretakeover");
+    pair.wait_acks(running.at, Duration::from_secs(180))?;
+    let acks = pair.acks()?;
+    let stalled = stall(&acks, TAG, panicked.at, running.at).context("no client stall measured")?;
+    let lost = pair.stop_and_verify()?;
+    ensure!(lost == 0, "{lost} acknowledged records lost");
+    ctx.step(&format!("the client's writers resumed; stall {} ms; every acknowledged record read back", stalled.as_millis()));
+    let log = std::fs::read_to_string(ctx.dir.join("pacemaker-b.log")).unwrap_or_default();
+    let phases_ms = phases(&log);
+    ctx.step(&format!(
+        "on B's clock after corosync lost A: {}",
+        phases_ms.iter().map(|(what, ms)| format!("{what} {ms:.0} ms")).collect::<Vec<_>>().join(", ")
+    ));
+    Ok(Failover { takeover_ms, failover_ms, client_stall_ms: stalled.as_millis() as u64, phases_ms })
+}
