@@ -145,6 +145,15 @@ impl BlockDevice {
         Self::from_file(file)
     }
 
+    /// Whether someone holds the device exclusively (a mounted filesystem,
+    /// dm, md; for a whole disk, also a claim on one of its partitions):
+    /// this node uses it. Our own opens are shared, never a claim.
+    pub(crate) fn claimed(&self) -> bool {
+        // SAFETY: By the type invariant the device is open; `bd_holder` is
+        // read once, as a snapshot.
+        !unsafe { core::ptr::read_volatile(&(*self.raw()).bd_holder) }.is_null()
+    }
+
     /// The device number (`dev_t`).
     pub(crate) fn dev(&self) -> u32 {
         // SAFETY: By the type invariant the device is open.

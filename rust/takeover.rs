@@ -404,6 +404,13 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Outco
     if p.verdict != Verdict::Alive {
         return Err(refuse!(EAGAIN, "giveback: refused: the partner is {}, not alive (its heartbeat must move)", p.verdict.as_str()));
     }
+    // A disk this node still uses (its filesystem mounted: the service not
+    // stopped yet, as a cluster manager's unfencing can come before the
+    // stop) would have two writers once the partner reserves it.
+    if let Some(disk) = p.partner_disks.iter().find(|d| d.dev.claimed()) {
+        pr_warn!("giveback: {} is in use on this node (a filesystem mounted on it, or dm or md holding it): stop what uses it, then give back\n", disk.path());
+        return Err(refuse!(EBUSY, "giveback: refused: {} in use on this node (mounted?)", disk.path()));
+    }
     // The takeover's PREEMPT AND ABORT removed the partner's registration.
     // It registers again when it asks for its disks: at its next boot, or
     // (a node not fenced) by asking. A node fenced after a hang does not
