@@ -29,8 +29,9 @@ APT_PACKAGES=(
     # The multipath scenarios' nodes run multipathd, mpathpersist and udevd
     # (which multipath-tools pulls in) from this machine's root.
     multipath-tools
-    # The Pacemaker scenarios' nodes run corosync and Pacemaker, Debian's.
-    corosync pacemaker pacemaker-cli-utils
+    # The Pacemaker scenarios' nodes run corosync and Pacemaker, Debian's,
+    # and resource-agents' portblock, which needs iptables.
+    corosync pacemaker pacemaker-cli-utils iptables
 )
 # Packages whose daemons must not run on this machine: the guests run them.
 NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service multipathd.service multipathd.socket corosync.service pacemaker.service)
