@@ -184,6 +184,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(pacemaker::failover),
         },
         Scenario {
+            name: "pacemaker-hang",
+            about: "under Pacemaker A hangs: Pacemaker (not the kernel) fences it and runs svc-a on B; A reboots; unfencing (the giveback) waits for svc-a's stop; svc-a back on A",
+            timeout: Duration::from_secs(1200),
+            run: Box::new(pacemaker::hang),
+        },
+        Scenario {
             name: "boot-flow",
             about: "nodes configured by /etc/coretakeover.conf and their service: A panics, boots, saves its dump, arms, gets its disks back",
             timeout: Duration::from_secs(900),

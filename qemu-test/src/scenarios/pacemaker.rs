@@ -48,10 +48,12 @@ fn cib(device_a: &str) -> (String, String, String) {
          </primitive></clone>\
          <primitive id=\"fence-node-a\" class=\"stonith\" type=\"fence_coretakeover\"><instance_attributes id=\"fa-ia\">\
          <nvpair id=\"fa-hosts\" name=\"pcmk_host_list\" value=\"node-a\"/><nvpair id=\"fa-map\" name=\"node_map\" value=\"node-a:1,node-b:2\"/>\
-         </instance_attributes><operations><op id=\"fa-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>\
+         </instance_attributes><meta_attributes id=\"fa-meta\"><nvpair id=\"fa-unfence\" name=\"provides\" value=\"unfencing\"/></meta_attributes>\
+         <operations><op id=\"fa-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>\
          <primitive id=\"fence-node-b\" class=\"stonith\" type=\"fence_coretakeover\"><instance_attributes id=\"fb-ia\">\
          <nvpair id=\"fb-hosts\" name=\"pcmk_host_list\" value=\"node-b\"/><nvpair id=\"fb-map\" name=\"node_map\" value=\"node-a:1,node-b:2\"/>\
-         </instance_attributes><operations><op id=\"fb-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>\
+         </instance_attributes><meta_attributes id=\"fb-meta\"><nvpair id=\"fb-unfence\" name=\"provides\" value=\"unfencing\"/></meta_attributes>\
+         <operations><op id=\"fb-mon\" name=\"monitor\" interval=\"60s\"/></operations></primitive>\
          <group id=\"svc-a\">\
          <primitive id=\"fs-a\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\"><instance_attributes id=\"fs-a-ia\">\
          <nvpair id=\"fs-a-dev\" name=\"device\" value=\"{device_a}\"/><nvpair id=\"fs-a-dir\" name=\"directory\" value=\"{EXPORT}\"/>\
@@ -65,6 +67,11 @@ fn cib(device_a: &str) -> (String, String, String) {
          <nvpair id=\"ip-a-ip\" name=\"ip\" value=\"{ADDRESS}\"/><nvpair id=\"ip-a-mask\" name=\"cidr_netmask\" value=\"24\"/>\
          <nvpair id=\"ip-a-nic\" name=\"nic\" value=\"eth0\"/></instance_attributes>\
          <operations><op id=\"ip-a-mon\" name=\"monitor\" interval=\"10s\" timeout=\"20s\"/></operations></primitive>\
+         <primitive id=\"tickle-a\" class=\"ocf\" provider=\"heartbeat\" type=\"portblock\"><instance_attributes id=\"tk-a-ia\">\
+         <nvpair id=\"tk-a-act\" name=\"action\" value=\"unblock\"/><nvpair id=\"tk-a-ip\" name=\"ip\" value=\"{ADDRESS}\"/>\
+         <nvpair id=\"tk-a-port\" name=\"portno\" value=\"2049\"/><nvpair id=\"tk-a-proto\" name=\"protocol\" value=\"tcp\"/>\
+         <nvpair id=\"tk-a-dir\" name=\"tickle_dir\" value=\"{EXPORT}/.tickle\"/></instance_attributes>\
+         <operations><op id=\"tk-a-mon\" name=\"monitor\" interval=\"2s\" timeout=\"20s\"/></operations></primitive>\
          </group></resources>"
     );
     let constraints = "<constraints>\
@@ -86,8 +93,31 @@ fn cib(device_a: &str) -> (String, String, String) {
 /// The node that runs A's service, as `crm_resource --locate` of its last
 /// member says, read on `node`.
 fn service_node(cluster: &mut Cluster, node: NodeName) -> Result<Option<String>> {
-    let out = cluster.node(node)?.ok("userland crm_resource --locate --resource ip-a 2>&1; true")?;
+    let out = cluster.node(node)?.ok("userland crm_resource --locate --resource tickle-a 2>&1; true")?;
     Ok(out.split("is running on: ").nth(1).map(|n| n.trim().to_string()))
+}
+
+/// A node's stack as its boot brings it up: the coredump disk's udev name,
+/// the module, knfsd, then (with `apply`, as coretakeover.service does
+/// before pacemaker.service) the configuration applied, then corosync and
+/// Pacemaker.
+fn node_up(ctx: &Ctx<'_>, cluster: &mut Cluster, node: NodeName, booted: bool) -> Result<()> {
+    let n = cluster.node(node)?;
+    if booted {
+        // A node that boots with its /etc/coretakeover.conf runs
+        // coretakeover.service (ordered before pacemaker.service): the
+        // module loaded, the configuration applied, its disks asked for.
+        let outcome = super::boot::boot_service_started(n, Duration::from_secs(180))?;
+        ctx.step(&format!("{node:?}: coretakeover.service at boot: {outcome}"));
+    }
+    n.ok("disk_links && coredump_rule && { [ -d /sys/module/coretakeover ] || insmod /ct/coretakeover.ko; }")?;
+    n.shell.ok("userland_up && nfs_server_up", ctx.env.scaled(Duration::from_secs(480)))?;
+    Ok(())
+}
+
+/// corosync and Pacemaker on `node`.
+fn pacemaker_up(cluster: &mut Cluster, node: NodeName) -> Result<()> {
+    cluster.node(node)?.shell.ok("pacemaker_up", Duration::from_secs(120)).with_context(|| format!("corosync and Pacemaker on {node:?}")).map(drop)
 }
 
 /// The pair under Pacemaker, A serving, the client writing through A's
@@ -115,6 +145,11 @@ fn start(ctx: &mut Ctx<'_>) -> Result<Pair> {
     ctx.step("each node: coredump label, /etc/coretakeover.conf (the kernel acts alone on a panic only), knfsd, corosync and Pacemaker");
     let lun_a = cluster.lun_of(NodeName::A, 0);
     cluster.node(NodeName::A)?.shell.ok(&format!("host mkfs.ext4 -q -F -E nodiscard -L nfs-a $(lun_dev {lun_a})"), Duration::from_secs(120))?;
+    // portblock's tickle directory, on the service's own filesystem: the
+    // owner's monitor records the clients' connections there, and the new
+    // owner tickles them (a TCP challenge ACK: the client reconnects at
+    // once instead of at its next retransmission).
+    cluster.node(NodeName::A)?.ok(&format!("mkdir -p /tmp/fs && mount $(lun_dev {lun_a}) /tmp/fs && mkdir /tmp/fs/.tickle && umount /tmp/fs"))?;
     let device_a = by_path(&mut cluster, NodeName::A, lun_a)?;
     for node in [NodeName::A, NodeName::B] {
         let partner = other(node);
@@ -138,10 +173,8 @@ fn start(ctx: &mut Ctx<'_>) -> Result<Pair> {
         n.ok(&format!("coretakeover label --disk $(coredump_dev {}) --cluster {CLUSTER_ID} --node {}", node.letter(), node.id()))?;
     }
     for node in [NodeName::A, NodeName::B] {
-        let n = cluster.node(node)?;
-        n.ok("disk_links && coredump_rule && insmod /ct/coretakeover.ko")?;
-        n.shell.ok("userland_up && nfs_server_up", ctx.env.scaled(Duration::from_secs(480)))?;
-        n.shell.ok("pacemaker_up", Duration::from_secs(120)).with_context(|| format!("corosync and Pacemaker on {node:?}"))?;
+        node_up(ctx, &mut cluster, node, false)?;
+        pacemaker_up(&mut cluster, node)?;
     }
     cluster.node(NodeName::A)?.shell.ok("pacemaker_online 2", Duration::from_secs(200))?;
     ctx.step("corosync and Pacemaker run, both nodes online; A loads the CIB: the clone, the fencing devices and topology, svc-a");
@@ -238,14 +271,18 @@ fn log_time(line: &str) -> Option<f64> {
 /// Where Pacemaker's part of a failover went, from B's pacemaker.log (B's
 /// clock): each step's time after corosync told Pacemaker A was lost.
 fn phases(log: &str) -> Vec<(&'static str, f64)> {
-    let first = |needle: &str| log.lines().find(|l| l.contains(needle)).and_then(log_time);
-    let Some(lost) = first("Node node-a state is now lost") else { return Vec::new() };
+    let Some(from) = log.lines().position(|l| l.contains("Node node-a state is now lost")) else { return Vec::new() };
+    let Some(lost) = log.lines().nth(from).and_then(log_time) else { return Vec::new() };
+    // What follows A's loss only (the unfencing at start-up also ran the
+    // agent against node-a).
+    let first = |needle: &str| log.lines().skip(from).find(|l| l.contains(needle)).and_then(log_time);
     [
         ("fencing decided", "node-a will be fenced"),
         ("fenced (fence_coretakeover off)", "targeting node-a using fence-node-a returned 0"),
         ("filesystem mounted", "Result of start operation for fs-a on node-b"),
         ("exported", "Result of start operation for export-a on node-b"),
         ("address up", "Result of start operation for ip-a on node-b"),
+        ("connections tickled", "Result of start operation for tickle-a on node-b"),
     ]
     .into_iter()
     .filter_map(|(what, needle)| first(needle).map(|t| (what, (t - lost) * 1e3)))
@@ -285,7 +322,7 @@ pub(crate) fn measure_failover(ctx: &mut Ctx<'_>) -> Result<Failover> {
     pair.cluster.node(NodeName::A)?.throttle_writes("coredump-a", 20_000_000)?;
     // B says on its console when the address runs there (host clock).
     pair.cluster.node(NodeName::B)?.ok(
-        "(until userland crm_resource --locate --resource ip-a 2>/dev/null | grep -q 'running on: node-b'; do sleep 0.05; done; echo 'ct-pcmk: svc-a running on node-b' > /dev/console) >/dev/null 2>&1 &",
+        "(until userland crm_resource --locate --resource tickle-a 2>/dev/null | grep -q 'running on: node-b'; do sleep 0.05; done; echo 'ct-pcmk: svc-a running on node-b' > /dev/console) >/dev/null 2>&1 &",
     )?;
     let a_mark = pair.cluster.node(NodeName::A)?.console.mark();
     let b_mark = pair.cluster.node(NodeName::B)?.console.mark();
@@ -297,8 +334,6 @@ pub(crate) fn measure_failover(ctx: &mut Ctx<'_>) -> Result<Failover> {
         .node(NodeName::B)?
         .wait_console(b_mark, "ct-pcmk: svc-a running on node-b", Duration::from_secs(120), deadline)
         .with_context(|| "svc-a never ran on node-b".to_string())?;
-    // Pacemaker's and corosync's own logs, beside the consoles.
-    pair.cluster.node(NodeName::B)?.ok("userland cp /var/log/pacemaker/pacemaker.log /results/pacemaker-b.log; userland cp /var/log/corosync/corosync.log /results/corosync-b.log; true")?;
     let since = |at: Duration| at.saturating_sub(panicked.at).as_secs_f64() * 1e3;
     let (takeover_ms, failover_ms) = (since(taken.at), since(running.at));
     ctx.step(&format!("B's module held A's LUN {takeover_ms:.0} ms after A's panic line; Pacemaker ran svc-a on B {failover_ms:.0} ms after it"));
@@ -309,6 +344,8 @@ pub(crate) fn measure_failover(ctx: &mut Ctx<'_>) -> Result<Failover> {
     ensure!(fenced.contains("successful") || fenced.contains("was able to turn off"), "Pacemaker did not fence A: {fenced}");
     ctx.step("A is still dumping; Pacemaker fenced A (stonith_admin --history) through fence_coretakeover");
     pair.wait_acks(running.at, Duration::from_secs(180))?;
+    // Pacemaker's and corosync's own logs, beside the consoles.
+    pair.cluster.node(NodeName::B)?.ok("userland cp /var/log/pacemaker/pacemaker.log /results/pacemaker-b.log; userland cp /var/log/corosync/corosync.log /results/corosync-b.log; true")?;
     let acks = pair.acks()?;
     let stalled = stall(&acks, TAG, panicked.at, running.at).context("no client stall measured")?;
     let lost = pair.stop_and_verify()?;
@@ -321,4 +358,93 @@ pub(crate) fn measure_failover(ctx: &mut Ctx<'_>) -> Result<Failover> {
         phases_ms.iter().map(|(what, ms)| format!("{what} {ms:.0} ms")).collect::<Vec<_>>().join(", ")
     ));
     Ok(Failover { takeover_ms, failover_ms, client_stall_ms: stalled.as_millis() as u64, phases_ms })
+}
+
+/// A hangs (its vCPUs stopped). The kernel does not act on silence here
+/// (`auto_takeover_on_stale = false`): corosync loses A, Pacemaker fences A
+/// through fence_coretakeover (the module's takeover, reason "command") and
+/// runs svc-a on B. A resumes: its writes fail on the reservation, and the
+/// administrator reboots it. A asks for its disks at boot
+/// (coretakeover.service); unfencing A (fence_coretakeover on: the
+/// giveback) is refused while svc-a's filesystem is mounted on B; the
+/// administrator stops svc-a and starts Pacemaker on A: the unfencing goes
+/// through, A runs the clone and, started again, svc-a. The client's writes
+/// survive it all.
+pub fn hang(ctx: &mut Ctx<'_>) -> Result<()> {
+    let mut pair = start(ctx)?;
+    let lun_a = pair.cluster.lun_of(NodeName::A, 0);
+    ctx.step("A hangs (its vCPUs stopped)");
+    let deadline = pair.cluster.deadline;
+    pair.cluster.node(NodeName::B)?.ok(
+        "(until userland crm_resource --locate --resource tickle-a 2>/dev/null | grep -q 'running on: node-b'; do sleep 0.05; done; echo 'ct-pcmk: svc-a running on node-b' > /dev/console) >/dev/null 2>&1 &",
+    )?;
+    let b_mark = pair.cluster.node(NodeName::B)?.console.mark();
+    let hung_at = pair.cluster.now();
+    pair.cluster.node(NodeName::A)?.pause()?;
+    let running = pair.cluster.node(NodeName::B)?.wait_console(b_mark, "ct-pcmk: svc-a running on node-b", Duration::from_secs(180), deadline)?;
+    let b = pair.cluster.node(NodeName::B)?;
+    let last = super::takeover::last_takeover(b)?;
+    ensure!(last["reason"] == "command" && last["disks_held"] == 1, "B's takeover should be Pacemaker's fencing (reason command): {last}");
+    let fenced = b.ok("userland stonith_admin --history node-a 2>&1; true")?;
+    ensure!(fenced.contains("was able to turn off") || fenced.contains("successful"), "Pacemaker did not fence A: {fenced}");
+    let ms = running.at.saturating_sub(hung_at).as_secs_f64() * 1e3;
+    ctx.step(&format!("Pacemaker fenced A through fence_coretakeover (the module's takeover, reason command) and ran svc-a on B {ms:.0} ms after the hang"));
+    ctx.fact("pacemaker_hang_failover_ms", ms);
+    pair.wait_acks(running.at, Duration::from_secs(180))?;
+
+    ctx.step("A resumes: its writes fail on the reservation; the administrator reboots it (a node fenced at the fabric is rebooted, by hand or by power fencing at level 2)");
+    pair.cluster.node(NodeName::A)?.resume()?;
+    let a = pair.cluster.node(NodeName::A)?;
+    // Its filesystem's own writes meet the conflicts first (so many that
+    // the kernel's rate limit may swallow the line of this one).
+    a.fails(&format!("dd if=/dev/zero of=$(lun_dev {lun_a}) bs=4096 seek=300 count=1 oflag=direct"))?;
+    let conflicts = a.ok("dmesg | grep -c 'reservation conflict' || true")?;
+    ensure!(conflicts.trim().parse::<u64>().unwrap_or(0) > 0, "A's writes failed, but not with a reservation conflict");
+    pair.cluster.restart(NodeName::A, 512)?;
+    ctx.step("A boots: coretakeover.service asks for its disks (held by B); Pacemaker not started yet");
+    node_up(ctx, &mut pair.cluster, NodeName::A, true)?;
+    let until = pair.cluster.until(Duration::from_secs(240));
+    while service_node(&mut pair.cluster, NodeName::B)?.as_deref() != Some("node-b") {
+        ensure!(Instant::now() < until, "svc-a does not run on B: {}", pair.cluster.node(NodeName::B)?.ok("userland crm_mon -1 -r")?);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Unfencing A (fence_coretakeover on: the giveback) is refused while
+    // svc-a's filesystem is mounted on B.
+    let b = pair.cluster.node(NodeName::B)?;
+    let out = b.ok("userland stonith_admin --unfence node-a 2>&1; echo rc=$?")?;
+    ensure!(!out.trim_end().ends_with("rc=0"), "unfencing A while svc-a is mounted on B: {out}");
+    ensure!(b.ok("dmesg | tail -n 20")?.contains("in use on this node"), "no giveback refused for a mounted disk on B");
+    ensure!(b.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B let A's LUN go while svc-a ran on it");
+    ctx.step("unfencing A (the giveback) is refused while svc-a's filesystem is mounted on B: the LUN never has two writers");
+
+    ctx.step("the administrator stops svc-a (B unmounts), then starts Pacemaker on A: the unfencing gives A's LUN back, A runs the clone; svc-a started again runs on A");
+    let b = pair.cluster.node(NodeName::B)?;
+    b.ok("userland crm_resource --resource svc-a --meta --set-parameter target-role --parameter-value Stopped")?;
+    let until = pair.cluster.until(Duration::from_secs(180));
+    while service_node(&mut pair.cluster, NodeName::B)?.is_some() {
+        ensure!(Instant::now() < until, "svc-a did not stop: {}", pair.cluster.node(NodeName::B)?.ok("userland crm_mon -1 -r")?);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    pacemaker_up(&mut pair.cluster, NodeName::A)?;
+    let b = pair.cluster.node(NodeName::B)?;
+    b.shell
+        .ok(&format!("i=0; until [ \"$(cat {SYSFS}/takeover_state)\" = watching ]; do i=$((i+1)); [ $i -gt 900 ] && exit 1; sleep 0.2; done"), Duration::from_secs(240))
+        .with_context(|| "B never gave A's LUN back".to_string())?;
+    let a = pair.cluster.node(NodeName::A)?;
+    a.shell
+        .ok(&format!("i=0; until [ -n \"$(cat {SYSFS}/service_disks)\" ]; do i=$((i+1)); [ $i -gt 900 ] && exit 1; sleep 0.2; done"), Duration::from_secs(240))
+        .context("A never reserved its LUN (the clone's start)")?;
+    let b = pair.cluster.node(NodeName::B)?;
+    b.ok("userland crm_resource --resource svc-a --meta --set-parameter target-role --parameter-value Started")?;
+    let until = pair.cluster.until(Duration::from_secs(240));
+    while service_node(&mut pair.cluster, NodeName::B)?.as_deref() != Some("node-a") {
+        ensure!(Instant::now() < until, "svc-a never ran on A again: {}", pair.cluster.node(NodeName::B)?.ok("userland crm_mon -1 -r")?);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let back = pair.cluster.now();
+    pair.wait_acks(back, Duration::from_secs(240))?;
+    let lost = pair.stop_and_verify()?;
+    ensure!(lost == 0, "{lost} acknowledged records lost");
+    ctx.step("svc-a runs on A again on its LUN, which A holds; the client's writers resumed, every acknowledged record read back");
+    Ok(())
 }
