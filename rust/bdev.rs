@@ -145,6 +145,17 @@ impl BlockDevice {
         Self::from_file(file)
     }
 
+    /// Opens the device numbered `dev` for reading and writing, shared (a
+    /// path of a multipath map, which dm holds open).
+    pub(crate) fn open_shared_by_dev(dev: u32) -> Result<Self> {
+        // SAFETY: A constant of the shims.
+        let mode = unsafe { shims::ct_blk_open_read_write() };
+        // SAFETY: A null holder means a shared open, and no holder
+        // operations are needed.
+        let file = from_err_ptr(unsafe { bindings::bdev_file_open_by_dev(dev, mode, core::ptr::null_mut(), core::ptr::null()) })?;
+        Self::from_file(file)
+    }
+
     /// Whether someone holds the device exclusively (a mounted filesystem,
     /// dm, md; for a whole disk, also a claim on one of its partitions):
     /// this node uses it. Our own opens are shared, never a claim.

@@ -83,6 +83,7 @@ mod ct_core {
     pub(crate) mod pagefilter;
     pub(crate) mod partner;
     pub(crate) mod plan;
+    pub(crate) mod retry;
     pub(crate) mod scheme;
     pub(crate) mod version;
     mod wire;

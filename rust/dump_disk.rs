@@ -186,7 +186,10 @@ impl DumpContext {
 
     /// Writes this node's next heartbeat, saying `liveness` and the interval
     /// at which the next ones come (process context).
-    pub(crate) fn write_heartbeat(&self, key: RegistrationKey, liveness: Liveness, interval_ms: u32) -> Result {
+    /// Writes this node's heartbeat: `holds_disks_of` names the partner
+    /// whose disks this node holds after a takeover (0: none), so that a
+    /// partner fenced while hung learns it as soon as it runs again.
+    pub(crate) fn write_heartbeat(&self, key: RegistrationKey, liveness: Liveness, interval_ms: u32, holds_disks_of: u16) -> Result {
         let (cluster, node) = key.decode().map_or((0, 0), |(c, n)| (c.get(), n.get()));
         let beat = Heartbeat {
             cluster,
@@ -195,6 +198,7 @@ impl DumpContext {
             interval_ms,
             sequence: HEARTBEAT_SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1,
             written_ns: wall_ns(),
+            holds_disks_of,
         };
         let mut block = IoBuf::new(PAGE)?;
         if let Some(dst) = block.as_mut_slice().get_mut(..HEARTBEAT_SIZE) {
@@ -832,10 +836,10 @@ pub(crate) fn arm(
 /// Disarms: the panic path forgets the disk, the heartbeat says `stopped`
 /// (silence that follows is no failure), the header says `empty` again,
 /// then everything is released.
-pub(crate) fn disarm(mut ctx: KBox<DumpContext>, key: Option<RegistrationKey>, interval_ms: u32) {
+pub(crate) fn disarm(mut ctx: KBox<DumpContext>, key: Option<RegistrationKey>, interval_ms: u32, holds_disks_of: u16) {
     panic_dump::withdraw(&ctx.target);
     if let Some(key) = key {
-        if let Err(e) = ctx.write_heartbeat(key, Liveness::Stopped, interval_ms) {
+        if let Err(e) = ctx.write_heartbeat(key, Liveness::Stopped, interval_ms, holds_disks_of) {
             pr_warn!("disarming: the heartbeat could not say stopped (error {})\n", e.to_errno());
         }
     }

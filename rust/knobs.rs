@@ -20,6 +20,7 @@ use crate::ct_core::checksum::ChecksumChoice;
 use crate::ct_core::codec::CodecChoice;
 use crate::ct_core::dumpkey::DumpKey;
 use crate::ct_core::pagefilter::Filter;
+use crate::ct_core::partner::SelfFence;
 use crate::ct_core::ids::{parse_number, ClusterId, NodeId, ParseIdError};
 use crate::ct_core::VERSION;
 use crate::events::{Event, Listener, ListenerBlock, Subscription};
@@ -502,6 +503,45 @@ impl Show for TakeoverState {
     }
 }
 
+struct SelfFenceKnob;
+
+impl Show for SelfFenceKnob {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::self_fence().as_str()))
+    }
+}
+
+impl Store for SelfFenceKnob {
+    fn store(input: &str) -> Result {
+        let Some(mode) = SelfFence::parse(input) else {
+            pr_warn!("self_fence: refused {:?}: give off, panic or reboot\n", input.trim_end());
+            return Err(EINVAL);
+        };
+        node::set_self_fence(mode);
+        Ok(())
+    }
+}
+
+struct WatchGap;
+
+impl Show for WatchGap {
+    fn show(out: &mut Page<'_>) -> Result {
+        out.line(format_args!("{}", node::watch_gap_max_ms()))
+    }
+}
+
+impl Store for WatchGap {
+    /// Only 0: starts the figure afresh.
+    fn store(input: &str) -> Result {
+        if input.trim() != "0" {
+            pr_warn!("watch_gap_max_ms: refused: write 0 to start it afresh\n");
+            return Err(EINVAL);
+        }
+        node::reset_watch_gap();
+        Ok(())
+    }
+}
+
 struct PartnerState;
 
 impl Show for PartnerState {
@@ -541,8 +581,10 @@ static ENCRYPT_ATTR: Attribute = Attribute::read_write::<Number<Encrypt>>(c_str!
 static GIVEBACK_ATTR: Attribute = Attribute::write_only::<GivebackCommand>(c_str!("giveback"));
 static TAKEOVER_STATE_ATTR: Attribute = Attribute::read_only::<TakeoverState>(c_str!("takeover_state"));
 static PARTNER_STATE_ATTR: Attribute = Attribute::read_only::<PartnerState>(c_str!("partner_state"));
+static SELF_FENCE_ATTR: Attribute = Attribute::read_write::<SelfFenceKnob>(c_str!("self_fence"));
+static WATCH_GAP_ATTR: Attribute = Attribute::read_write::<WatchGap>(c_str!("watch_gap_max_ms"));
 
-static ATTRS: AttributeList<30> = AttributeList::new([
+static ATTRS: AttributeList<32> = AttributeList::new([
     &VERSION_ATTR,
     &STATE_ATTR,
     &CLUSTER_ATTR,
@@ -573,6 +615,8 @@ static ATTRS: AttributeList<30> = AttributeList::new([
     &GIVEBACK_ATTR,
     &TAKEOVER_STATE_ATTR,
     &PARTNER_STATE_ATTR,
+    &SELF_FENCE_ATTR,
+    &WATCH_GAP_ATTR,
 ]);
 static GROUP: Group = Group::new(&ATTRS);
 

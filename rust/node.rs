@@ -17,9 +17,13 @@
 //! `takeover.rs` watches the partner and takes over. What changes is told
 //! through `events.rs`; this file never calls an interface.
 //!
-//! One kernel thread, `coretakeover`, turns every `watch_interval_ms`: while
-//! the coredump disk is armed it writes the heartbeat every `interval_ms`,
-//! and while a partner coredump disk is set it watches the partner.
+//! Three kernel threads turn: `coretakeover` writes the heartbeat every
+//! `interval_ms` while the coredump disk is armed (under the arming lock),
+//! `coretakeover-watch` watches the partner every `watch_interval_ms`
+//! while a partner coredump disk is set (under the pairing lock), and
+//! `coretakeover-labels` reads the partner disks' labels again. Nothing
+//! that holds one lock - arming, a coredump disk that hangs, a label read
+//! on a suspended map - delays what runs under another.
 //!
 //! The two mutexes are never held together.
 
@@ -33,7 +37,7 @@ use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::heartbeat::Liveness;
-use crate::ct_core::partner::{AutoTakeover, Phase, Reason};
+use crate::ct_core::partner::{AutoTakeover, Phase, Reason, SelfFence};
 use crate::dump_disk::{self, DumpContext, MAX_BIOS_IN_FLIGHT};
 use crate::kthread::{Loop, Thread};
 use crate::polled_bio::now_ns;
@@ -54,6 +58,23 @@ pub(crate) const MAX_DISKS: usize = 64;
 /// The node's identity, packed as `NodeConfig::pack` describes, so readers
 /// never see half of an update and need no lock.
 static IDENTITY: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the coredump disk is armed (the heartbeat says alive), read by
+/// the watch without the arming lock.
+static ARMED: AtomicBool = AtomicBool::new(false);
+
+/// `self_fence` (`SelfFence as u32`).
+static SELF_FENCE: AtomicU32 = AtomicU32::new(SelfFence::Off as u32);
+
+pub(crate) fn self_fence() -> SelfFence {
+    SelfFence::from_u32(SELF_FENCE.load(Ordering::Relaxed)).unwrap_or(SelfFence::Off)
+}
+
+/// What this node does once it knows its partner fenced it while it ran.
+pub(crate) fn set_self_fence(mode: SelfFence) {
+    SELF_FENCE.store(mode as u32, Ordering::Relaxed);
+    pr_info!("self_fence set to {}\n", mode.as_str());
+}
 
 /// This node's coredump disk.
 struct Arming {
@@ -200,7 +221,16 @@ pub(crate) fn arm(path: &str) -> Outcome {
         // Used: the next arming needs a new one.
         arming.pending_key = None;
         Ok(())
-    })
+    })?;
+    // Not under the arming lock (the two are never held together).
+    if let Some(key) = identity().registration_key() {
+        with_pairing(|p| {
+            p.armed_again(key.get());
+            Ok(())
+        })?;
+    }
+    ARMED.store(true, Ordering::Relaxed);
+    Ok(())
 }
 
 /// Takes the data key for the next arming (replacing any not yet used).
@@ -216,7 +246,8 @@ pub(crate) fn set_dump_key(key: DumpKey) -> Outcome {
 pub(crate) fn disarm() -> Outcome {
     with_arming(|arming| {
         if let Some(ctx) = arming.armed.take() {
-            dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs));
+            ARMED.store(false, Ordering::Relaxed);
+            dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs), takeover::holds_disks_of());
         }
         Ok(())
     })
@@ -575,6 +606,8 @@ fn watch_policy() -> WatchPolicy {
     WatchPolicy {
         auto: AutoTakeover::from_knobs(auto_takeover(), auto_takeover_on_stale()),
         stale_timeout_ms: setting(Setting::StaleTimeoutMs),
+        self_fence: self_fence(),
+        running: ARMED.load(Ordering::Relaxed),
     }
 }
 
@@ -622,11 +655,30 @@ pub(crate) fn phase() -> Result<Phase> {
 
 // The thread.
 
-/// One turn of the `coretakeover` thread: the heartbeat when due, then the
-/// partner.
-struct Watcher;
+/// When the watcher's current turn began (monotonic ns; 0: not watching),
+/// and the longest gap between the starts of two turns while the partner
+/// was watched (`watch_gap_max_ms`).
+static WATCH_LAST_NS: AtomicU64 = AtomicU64::new(0);
+static WATCH_GAP_MAX_NS: AtomicU64 = AtomicU64::new(0);
 
-impl Loop for Watcher {
+/// The longest gap between two turns of the partner's watch, in ms, since
+/// the module was loaded (or the figure was last reset).
+pub(crate) fn watch_gap_max_ms() -> u64 {
+    WATCH_GAP_MAX_NS.load(Ordering::Relaxed) / 1_000_000
+}
+
+/// Starts the figure of `watch_gap_max_ms` afresh.
+pub(crate) fn reset_watch_gap() {
+    WATCH_GAP_MAX_NS.store(0, Ordering::Relaxed);
+}
+
+/// One turn of the `coretakeover` thread: the heartbeat, when due. Its own
+/// thread, under the arming lock only: arming (which holds that lock for
+/// the rehearsal, the probes and the census) and a coredump disk that
+/// stops answering delay the heartbeat, never the watch of the partner.
+struct Beat;
+
+impl Loop for Beat {
     fn turn() -> u32 {
         let interval = setting(Setting::IntervalMs);
         let ours = identity().registration_key();
@@ -637,17 +689,39 @@ impl Loop for Watcher {
             }
             arming.next_beat_ns = now + u64::from(interval) * 1_000_000;
             if let (Some(ctx), Some(key)) = (&arming.armed, ours) {
-                if let Err(e) = ctx.write_heartbeat(key, Liveness::Alive, interval) {
+                if let Err(e) = ctx.write_heartbeat(key, Liveness::Alive, interval, takeover::holds_disks_of()) {
                     pr_warn!("heartbeat write failed (error {})\n", e.to_errno());
                 }
             }
             Ok(())
         });
-        let _ = with_pairing(|p| {
-            takeover::watch_partner(p, ours, watch_policy());
-            Ok(())
+        interval
+    }
+}
+
+/// One turn of the `coretakeover-watch` thread: the partner's watch, under
+/// the pairing lock only.
+struct Watcher;
+
+impl Loop for Watcher {
+    fn turn() -> u32 {
+        let now = now_ns();
+        let last = WATCH_LAST_NS.swap(now, Ordering::Relaxed);
+        let ours = identity().registration_key();
+        let watching = with_pairing(|p| {
+            let policy = watch_policy();
+            let partner_beat = takeover::watch_partner(p, ours, policy);
+            takeover::check_fenced(p, ours, policy, partner_beat);
+            Ok(p.partner_dump.is_some())
         });
-        setting(Setting::WatchIntervalMs).min(interval)
+        if matches!(watching, Ok(true)) {
+            if last != 0 {
+                WATCH_GAP_MAX_NS.fetch_max(now.saturating_sub(last), Ordering::Relaxed);
+            }
+        } else {
+            WATCH_LAST_NS.store(0, Ordering::Relaxed);
+        }
+        setting(Setting::WatchIntervalMs)
     }
 }
 
@@ -681,7 +755,8 @@ const LABEL_TURN_MS: u32 = 100;
 /// the thread, then disarms and closes every disk. The interfaces must be
 /// gone before (the module root drops them first).
 pub(crate) struct Registration {
-    thread: Option<Thread>,
+    beat: Option<Thread>,
+    watch: Option<Thread>,
     labels: Option<Thread>,
     state: Pin<KBox<State>>,
 }
@@ -696,8 +771,9 @@ impl Registration {
             GFP_KERNEL,
         )?;
         STATE.store((&*state as *const State).cast_mut(), Ordering::Release);
-        let mut registration = Self { thread: None, labels: None, state };
-        registration.thread = Some(Thread::start::<Watcher>(c_str!("coretakeover"))?);
+        let mut registration = Self { beat: None, watch: None, labels: None, state };
+        registration.beat = Some(Thread::start::<Beat>(c_str!("coretakeover"))?);
+        registration.watch = Some(Thread::start::<Watcher>(c_str!("coretakeover-watch"))?);
         registration.labels = Some(Thread::start::<LabelChecker>(c_str!("coretakeover-labels"))?);
         Ok(registration)
     }
@@ -705,14 +781,15 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // No turn of either thread runs after this.
+        // No turn of any thread runs after this.
         self.labels = None;
-        self.thread = None;
+        self.watch = None;
+        self.beat = None;
         STATE.store(core::ptr::null_mut(), Ordering::Release);
         // The disks close when the pairing's lists drop with the state.
         let mut arming = self.state.arming.lock();
         if let Some(ctx) = arming.armed.take() {
-            dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs));
+            dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs), takeover::holds_disks_of());
         }
     }
 }

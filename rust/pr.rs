@@ -19,8 +19,13 @@
 //! - a key registered already is left as it is, never registered again
 //!   through dm (registration per path is userspace's: `mpathpersist`, and
 //!   multipathd's `reservation_key file` for a path that comes back);
-//! - PREEMPT AND ABORT cannot be asked for: 6.12's `dm_pr_preempt` drops
-//!   the abort flag, so the takeover sends, and reports, a plain PREEMPT.
+//! - PREEMPT AND ABORT cannot go through dm: 6.12's `dm_pr_preempt` drops
+//!   the abort flag. It is sent through one of the map's live paths
+//!   instead ([`BlockDevice::pr_preempt_abort_through_paths`]): the `sd`
+//!   device's own `pr_ops` keep it, and the array aborts the preempted
+//!   key's commands on every I_T nexus, whichever path carried it. Only
+//!   where no path can send it does the takeover fall back to a plain
+//!   PREEMPT through the map, and report that weaker method.
 
 use crate::bdev::BlockDevice;
 use crate::shims;
@@ -40,6 +45,20 @@ const STS_RESERVATION_CONFLICT: i32 = 0x18;
 /// Attempts per operation, and the pause between them.
 const ATTEMPTS: u32 = 5;
 const RETRY_MS: u32 = 100;
+/// The most paths of one multipath map tried for PREEMPT AND ABORT.
+const MAX_PATHS: usize = 8;
+
+/// How PREEMPT AND ABORT went through the paths of a multipath map.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PathPreempt {
+    /// GOOD through the path with this device number.
+    Done(u32),
+    /// The array does not implement PREEMPT AND ABORT.
+    Unsupported(PrError),
+    /// No path took it: how many live paths the map has, and the last
+    /// error (none: no path could be opened, or there is none).
+    NoPath { live: usize, last: Option<PrError> },
+}
 
 /// How a persistent reservation operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +78,15 @@ impl PrError {
             Self::Errno(e) => e.unsigned_abs(),
             Self::Status(STS_RESERVATION_CONFLICT) => bindings::EBADE,
             Self::Status(_) => bindings::EIO,
+        }
+    }
+
+    /// A code that tells failures apart (`ct_core::retry`): the device
+    /// status, or the errno with the top bit set.
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Self::Errno(e) => e.unsigned_abs() | 1 << 31,
+            Self::Status(s) => s.unsigned_abs(),
         }
     }
 
@@ -112,11 +140,6 @@ impl BlockDevice {
         }
     }
 
-    /// Whether PREEMPT AND ABORT reaches the device as such (not through
-    /// 6.12's dm, which drops the abort).
-    pub(crate) fn can_preempt_abort(&self) -> bool {
-        !self.is_device_mapper()
-    }
 
     /// Registers `key` (REGISTER AND IGNORE EXISTING KEY: idempotent). On a
     /// multipath map only a key that READ KEYS (the logical unit's whole
@@ -163,6 +186,31 @@ impl BlockDevice {
         let typ = self.reservation_type();
         // SAFETY: As in `pr_register`.
         retrying(|| unsafe { shims::ct_pr_preempt(self.raw(), key, victim, typ, abort) })
+    }
+
+    /// PREEMPT AND ABORT of `victim` with `key`, on a multipath map, sent
+    /// through its live paths one after the other until one answers GOOD
+    /// (a path through which this node is not registered answers with a
+    /// reservation conflict, a failing one with an error). The reservation
+    /// stays the map's type. The caller reads it back through the map.
+    pub(crate) fn pr_preempt_abort_through_paths(&self, key: u64, victim: u64) -> PathPreempt {
+        let mut devs: [bindings::dev_t; MAX_PATHS] = [0; MAX_PATHS];
+        // SAFETY: The device is open (type invariant); `devs` holds
+        // `MAX_PATHS` entries, the most the shim writes.
+        let n = unsafe { shims::ct_dm_live_paths(self.raw(), devs.as_mut_ptr(), MAX_PATHS as i32) };
+        let live = usize::try_from(n).unwrap_or(0);
+        let typ = self.reservation_type();
+        let mut last = None;
+        for &dev in devs.iter().take(live) {
+            let Ok(path) = BlockDevice::open_shared_by_dev(dev) else { continue };
+            // SAFETY: `path` is open for the length of the call.
+            match retrying(|| unsafe { shims::ct_pr_preempt(path.raw(), key, victim, typ, true) }) {
+                Ok(()) => return PathPreempt::Done(dev),
+                Err(e) if e.is_unsupported() => return PathPreempt::Unsupported(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        PathPreempt::NoPath { live, last }
     }
 
     /// The reservation holder's key and the reservation type, if reserved.

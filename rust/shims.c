@@ -9,6 +9,8 @@
 
 #include <linux/blkdev.h>
 #include <linux/kexec.h>
+#include <linux/kernfs.h>
+#include <scsi/scsi_device.h>
 #include <linux/io.h>
 #include <linux/completion.h>
 #include <linux/delay.h>
@@ -214,6 +216,64 @@ bool ct_bdev_is_dm(struct block_device *bdev)
 	}
 #endif
 	return false;
+}
+
+/*
+ * The live paths of multipath map @map: the whole disks whose holders/
+ * directory links to the map's disk (dm links every device of its table
+ * with bd_link_disk_holder(): /sys/block/sdX/holders/dm-N), and whose SCSI
+ * device, if they are one, is online. Not a forwarder: 6.12 exports nothing
+ * that walks a map's table (dm_get_live_table() and a target's
+ * iterate_devices are dm's own), so this walks the block class, reached
+ * from the map's own device, and asks kernfs for the link by name.
+ *
+ * It runs on the takeover's path, so it never waits: a disk whose
+ * open_mutex is taken (being opened, closed or deleted) is skipped. The
+ * mutex is held only to take a reference to the holders/ directory of a
+ * live disk, as bd_link_disk_holder() does, since del_gendisk() drops it.
+ *
+ * Fills @devs with up to @max device numbers, in the block class's order;
+ * returns how many live paths there are (possibly more than @max).
+ */
+int ct_dm_live_paths(struct block_device *map, dev_t *devs, int max)
+{
+	const char *name = map->bd_disk->disk_name;
+	struct class_dev_iter iter;
+	struct device *dev;
+	int n = 0;
+
+	class_dev_iter_init(&iter, map->bd_device.class, NULL, NULL);
+	while ((dev = class_dev_iter_next(&iter))) {
+		struct block_device *bdev = dev_to_bdev(dev);
+		struct gendisk *disk = bdev->bd_disk;
+		struct kobject *holders = NULL;
+		struct kernfs_node *link;
+
+		if (bdev_is_partition(bdev) || disk == map->bd_disk)
+			continue;
+		if (!mutex_trylock(&disk->open_mutex))
+			continue;
+		if (disk_live(disk) && bdev->bd_holder_dir)
+			holders = kobject_get(bdev->bd_holder_dir);
+		mutex_unlock(&disk->open_mutex);
+		if (!holders)
+			continue;
+		link = kernfs_find_and_get(holders->sd, name);
+		kobject_put(holders);
+		if (!link)
+			continue;
+		kernfs_put(link);
+#if IS_ENABLED(CONFIG_SCSI)
+		if (dev->parent && scsi_is_sdev_device(dev->parent) &&
+		    !scsi_device_online(to_scsi_device(dev->parent)))
+			continue;
+#endif
+		if (n < max)
+			devs[n] = bdev->bd_dev;
+		n++;
+	}
+	class_dev_iter_exit(&iter);
+	return n;
 }
 
 int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type)

@@ -42,6 +42,7 @@ int ct_pr_register(struct block_device *bdev, u64 old_key, u64 new_key, u32 flag
 int ct_pr_reserve(struct block_device *bdev, u64 key, u32 type, u32 flags);
 int ct_pr_release(struct block_device *bdev, u64 key, u32 type);
 int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type, bool abort);
+int ct_dm_live_paths(struct block_device *map, dev_t *devs, int max);
 int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type);
 int ct_pr_key_registered(struct block_device *bdev, u64 key);
 int ct_events_register(struct notifier_block *nb);

@@ -65,8 +65,13 @@ extern "C" {
     /// Whether the device is a device-mapper device (`dm_get_md`).
     pub(crate) fn ct_bdev_is_dm(bdev: *mut bindings::block_device) -> bool;
     pub(crate) fn ct_pr_preempt(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, typ: u32, abort: bool) -> c_int;
+    /// The live paths of a multipath map (device numbers): how many.
+    pub(crate) fn ct_dm_live_paths(map: *mut bindings::block_device, devs: *mut bindings::dev_t, max: c_int) -> c_int;
     pub(crate) fn ct_pr_read_reservation(bdev: *mut bindings::block_device, key: *mut u64, typ: *mut u32) -> c_int;
     pub(crate) fn ct_pr_key_registered(bdev: *mut bindings::block_device, key: u64) -> c_int;
+    /// `emergency_restart()` (linux/reboot.h): restarts at once, syncing
+    /// nothing (the self-fence's reboot).
+    pub(crate) fn emergency_restart();
     pub(crate) fn ct_events_register(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_events_unregister(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_events_call(event: *mut c_void);

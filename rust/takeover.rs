@@ -12,8 +12,11 @@
 //!
 //! Takeover, for every partner service disk in parallel (one work item per
 //! disk on the unbound workqueue), holds only what fences: one PREEMPT AND
-//! ABORT of the partner's key with ours per disk (PREEMPT where the target
-//! rejects ABORT, as tgt does), whose GOOD status is the fence (SPC-3), then
+//! ABORT of the partner's key with ours per disk (on a multipath map
+//! through one of its live paths; a plain PREEMPT, reported as `preempt`,
+//! where the target rejects ABORT, as tgt does, or no path takes it), whose
+//! GOOD status is the fence (SPC-3): the array completes it only once the
+//! partner's queued commands are aborted or done. Then
 //! the drop of what this node's page cache holds of the disk (the partner
 //! wrote it since). A disk that carries a coredump label is never touched:
 //! the labels are checked when the disks are configured and again in the
@@ -35,15 +38,16 @@ use crate::ct_core::heartbeat::Heartbeat;
 use crate::ct_core::identity::{due_this_turn, Identity, PathCheck, CHECKS_PER_TURN};
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
-use crate::ct_core::partner::{decide, AutoTakeover, stale_fence_due, Method, PartnerWatch, Phase, Reading, Reason, Verdict};
+use crate::ct_core::partner::{decide, fence_check_due, fenced_by_holder, stale_fence_due, AutoTakeover, Method, PartnerWatch, Phase, Reading, Reason, SelfFence, SelfView, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
+use crate::ct_core::retry::{Retry, RetryWindow};
 use crate::dump_disk::{carries_label, label_present};
 use crate::events::{emit, DiskResult, Event, Failure, Taken, TakeoverResult};
 use crate::polled_bio::now_ns;
-use crate::pr::PrError;
+use crate::pr::{PathPreempt, PrError};
 use crate::refusal::{refuse, Outcome, Text};
 use crate::shims;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -54,6 +58,11 @@ pub(crate) struct WatchPolicy {
     pub(crate) auto: AutoTakeover,
     /// The longest silence of a live partner (milliseconds).
     pub(crate) stale_timeout_ms: u32,
+    /// What this node does once it knows its partner fenced it.
+    pub(crate) self_fence: SelfFence,
+    /// This node's coredump disk is armed, its heartbeat alive: it has not
+    /// stopped on purpose.
+    pub(crate) running: bool,
 }
 
 /// The pairing: the partner, its disks, and the watch. The node (`node.rs`)
@@ -73,6 +82,12 @@ pub(crate) struct Pairing {
     pub(crate) last_percent: Option<u64>,
     /// What the last takeover did.
     pub(crate) last: Option<TakeoverResult>,
+    /// When this node last read its own disks' reservation (`check_fenced`).
+    last_self_check_ms: u64,
+    /// This node reserved its service disks and has not found them held by
+    /// another key since it last armed: losing them now is a fence, not
+    /// the expected end of a planned stop.
+    owns: bool,
 }
 
 impl Pairing {
@@ -88,12 +103,17 @@ impl Pairing {
             phase: Phase::Idle,
             last_percent: None,
             last: None,
+            last_self_check_ms: 0,
+            owns: false,
         }
     }
 
-    /// Moves to `phase`, telling the listeners.
+    /// Moves to `phase`, telling the listeners; the heartbeat says whose
+    /// disks this node holds from its next write.
     pub(crate) fn enter(&mut self, phase: Phase) {
         self.phase = phase;
+        let holds = if phase.took_over() { self.partner.map_or(0, |n| n.get()) } else { 0 };
+        HOLDS_DISKS_OF.store(holds, Ordering::Relaxed);
         emit(&Event::TakeoverState(phase));
     }
 
@@ -126,6 +146,7 @@ impl Pairing {
     /// fenced this node, they are ours again and the partner is watched
     /// anew.
     pub(crate) fn set_service_disks(&mut self, disks: KVec<NamedDisk>) {
+        self.owns = !disks.is_empty();
         self.service_disks = disks;
         if self.phase == Phase::Fenced {
             self.watch_anew();
@@ -146,9 +167,88 @@ impl Pairing {
         Ok(())
     }
 
+    /// This node has just armed: if its first service disk is held by
+    /// another key (the partner took the disks while this node was
+    /// stopped on purpose), it does not own them until it reserves them
+    /// again, and losing them is no reason to self-fence.
+    pub(crate) fn armed_again(&mut self, key: u64) {
+        if let Some(disk) = self.service_disks.first() {
+            if let Ok(holder) = disk.dev.pr_holder() {
+                if fenced_by_holder(holder.map(|(k, _)| k), key) {
+                    pr_info!("armed while {} is held by another key: this node owns its disks again only once it reserves them\n", disk.path());
+                    self.owns = false;
+                }
+            }
+        }
+    }
+
     /// Whether this node holds, or is taking, (some of) the partner's disks.
     pub(crate) fn holds_partner_disks(&self) -> bool {
         self.phase.took_over()
+    }
+}
+
+/// The partner whose disks this node holds after a takeover (0: none), for
+/// the heartbeat, which is written without the pairing's lock.
+static HOLDS_DISKS_OF: AtomicU16 = AtomicU16::new(0);
+
+/// Whose disks this node holds after a takeover (0: none).
+pub(crate) fn holds_disks_of() -> u16 {
+    HOLDS_DISKS_OF.load(Ordering::Relaxed)
+}
+
+/// How often a node that self-fences reads the reservation of its first
+/// service disk without a sign from its partner (whose coredump disk it may
+/// not be able to read).
+const SELF_CHECK_MS: u64 = 1000;
+
+/// Set once the self-fence acted: it acts once.
+static SELF_FENCED: AtomicBool = AtomicBool::new(false);
+
+/// Whether this node was fenced by its partner while it ran (it hung, was
+/// fenced, and runs again), and if so, stops it as `self_fence` says: at
+/// once when the partner's heartbeat says it holds this node's disks
+/// (`partner_holds`, from this turn's watch), and within `SELF_CHECK_MS`
+/// otherwise. The reservation read from this node's own disks decides; a
+/// node that stopped on purpose or has no disks of its own never acts
+/// (`ct_core::partner::fence_check_due`).
+pub(crate) fn check_fenced(p: &mut Pairing, ours: Option<RegistrationKey>, policy: WatchPolicy, partner_holds: Option<u16>) {
+    let Some((key, node)) = ours.and_then(|k| k.decode().map(|(_, n)| (k.get(), n.get()))) else { return };
+    let now = now_ms();
+    let periodic = now.saturating_sub(p.last_self_check_ms) >= SELF_CHECK_MS;
+    let me = SelfView { mode: policy.self_fence, node, owns_disks: p.owns, running: policy.running };
+    if !fence_check_due(me, partner_holds, periodic) || SELF_FENCED.load(Ordering::Relaxed) {
+        return;
+    }
+    p.last_self_check_ms = now;
+    let suspected = partner_holds == Some(node);
+    // Without a sign from the partner only the first disk is read: a
+    // takeover preempts every disk at once.
+    let found = p.service_disks.iter().take(if suspected { usize::MAX } else { 1 }).find_map(|d| match d.dev.pr_holder() {
+        Ok(holder) if fenced_by_holder(holder.map(|(k, _)| k), key) => Some((Text::<96>::of(format_args!("{}", d.path())), holder.map_or(0, |(k, _)| k))),
+        _ => None,
+    });
+    let Some((disk, holder)) = found else { return };
+    if SELF_FENCED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    pr_emerg!(
+        "self-fence ({}): {} is held by key {:#018x}, not ours: the partner took this node's disks over while it ran ({}); stopping this node now\n",
+        policy.self_fence.as_str(),
+        disk.as_str(),
+        holder,
+        if suspected { "its heartbeat says so" } else { "periodic check" }
+    );
+    if p.phase != Phase::Fenced {
+        p.enter(Phase::Fenced);
+    }
+    match policy.self_fence {
+        // SAFETY: `panic` takes a NUL-terminated format without arguments
+        // here, and does not return.
+        SelfFence::Panic => unsafe { bindings::panic(kernel::c_str!("coretakeover: self-fence: the partner holds this node's disks").as_char_ptr()) },
+        // SAFETY: Process context; it does not return.
+        SelfFence::Reboot => unsafe { shims::emergency_restart() },
+        SelfFence::Off => {}
     }
 }
 
@@ -185,11 +285,13 @@ fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>, bool) {
     (reading, percent, !(ok_a || ok_b || ok_beat))
 }
 
-/// One watch of the partner; takes over if the policy says so.
-pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, policy: WatchPolicy) {
-    let (Some(dump), Some(watch)) = (&p.partner_dump, &mut p.watch) else { return };
+/// One watch of the partner; takes over if the policy says so. Returns
+/// whose disks the partner's heartbeat says it holds (`check_fenced`).
+pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, policy: WatchPolicy) -> Option<u16> {
+    let (Some(dump), Some(watch)) = (&p.partner_dump, &mut p.watch) else { return None };
     let stale = u64::from(policy.stale_timeout_ms);
     let (reading, percent, unreadable) = read_partner(&dump.dev);
+    let holds = reading.heartbeat.map(|h| h.holds_disks_of);
     let verdict = if unreadable { watch.unreadable(now_ms()) } else { watch.observe(&reading, now_ms(), stale) };
     // A change of judgement is logged and notified; a stale partner's
     // growing silence is not one.
@@ -210,17 +312,17 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, poli
         }
     }
     if p.phase == Phase::Fenced {
-        return;
+        return holds;
     }
     // After a takeover, holding or partial, nothing starts again on its own.
-    let Some(reason) = decide(verdict, policy.auto, p.phase.took_over()) else { return };
+    let Some(reason) = decide(verdict, policy.auto, p.phase.took_over()) else { return holds };
     if let Verdict::Stale { silent_ms } = verdict {
         // A silent partner may be alive and believe the same of us: the
         // lower id waits longer, and nobody fences after being fenced.
         let ids = ours.and_then(|k| k.decode()).map(|(_, n)| n.get()).zip(p.partner.map(|n| n.get()));
         if let Some((our_id, partner_id)) = ids {
             if !stale_fence_due(silent_ms, stale, our_id, partner_id) {
-                return;
+                return holds;
             }
         }
         if let Some((disk, holder)) = ours.and_then(|k| fenced_by(p, k.get())) {
@@ -229,10 +331,11 @@ pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, poli
                 disk, holder
             );
             p.enter(Phase::Fenced);
-            return;
+            return holds;
         }
     }
     take_over(p, ours, reason, percent);
+    holds
 }
 
 /// Whether someone else holds one of our own service disks: the first such
@@ -555,25 +658,27 @@ fn take_all(disks: &[NamedDisk], checks: &[PathCheck], key: u64, victim: u64) ->
     results
 }
 
-/// How long a disk's takeover keeps trying after a PR command failed (the
-/// array restarting, a path failing over), 200 ms apart. Each attempt is
-/// bounded by the SCSI command timeout.
-const RETRY_NS: u64 = 10_000_000_000;
+/// The pause between two attempts on a disk whose PR command failed.
 const RETRY_PAUSE_MS: u32 = 200;
 
-/// Takes one disk: how, or why not. Retries for `RETRY_NS` when a PR
-/// command fails; a disk that someone other than the victim holds, or a
-/// coredump disk, is refused at once. `check`: whether the disk's label is
-/// known (from the background checks) or must be read first.
+/// Takes one disk: how, or why not. Retries a failed PR command (the array
+/// restarting, a path failing over: `ct_core::retry`) until the same
+/// failure has repeated for `retry::QUIET_NS`, or `retry::MAX_NS` have
+/// passed, logging each failed attempt; a disk that someone other than the
+/// victim holds, or a coredump disk, is refused at once. `check`: whether
+/// the disk's label is known (from the background checks) or must be read
+/// first.
 fn take_disk(dev: &BlockDevice, check: PathCheck, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     match check {
         PathCheck::Refuse => return Err(DiskError::CoredumpDisk),
         PathCheck::ReadLabel if carries_label(dev) => return Err(DiskError::CoredumpDisk),
         PathCheck::ReadLabel | PathCheck::Preempt => {}
     }
-    let deadline = now_ns() + RETRY_NS;
+    let started = now_ns();
+    let mut window = RetryWindow::new(started);
     let mut attempts = 1;
     loop {
+        let t0 = now_ns();
         match take_disk_once(dev, key, victim) {
             Ok(how) => {
                 // The partner wrote it since we last read it: nothing this
@@ -581,14 +686,27 @@ fn take_disk(dev: &BlockDevice, check: PathCheck, key: u64, victim: u64) -> core
                 dev.drop_cache();
                 return Ok(Taken { attempts, ..how });
             }
-            Err(DiskError::Pr(..)) if now_ns() < deadline => {
+            Err(DiskError::Pr(e, _)) => {
+                let now = now_ns();
+                let verdict = window.failed(now, e.code());
+                pr_info!(
+                    "takeover: disk {}:{}: attempt {} failed after {} ms: {} ({} ms since the takeover of it began, {} ms without a new answer){}\n",
+                    dev.dev() >> 20, dev.dev() & 0xfffff, attempts, (now - t0) / 1_000_000, e, (now - started) / 1_000_000, window.quiet_ms(now),
+                    match verdict {
+                        Retry::Again { .. } => "; retrying",
+                        Retry::Quiet => "; the same failure for too long: giving up",
+                        Retry::TooLong => "; retried for too long: giving up",
+                    }
+                );
+                if !matches!(verdict, Retry::Again { .. }) {
+                    return Err(DiskError::Pr(e, attempts));
+                }
                 attempts += 1;
                 // SAFETY: A work item's process context may sleep.
                 unsafe { bindings::msleep(RETRY_PAUSE_MS) };
                 // An array that lost its PR state lost our registration too.
                 let _ = dev.pr_register(key);
             }
-            Err(DiskError::Pr(e, _)) => return Err(DiskError::Pr(e, attempts)),
             Err(e) => return Err(e),
         }
     }
@@ -603,10 +721,8 @@ fn take_disk(dev: &BlockDevice, check: PathCheck, key: u64, victim: u64) -> core
 fn take_disk_once(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Taken, DiskError> {
     let t0 = now_ns();
     let pr = |e| DiskError::Pr(e, 1);
-    let preempted = if !dev.can_preempt_abort() {
-        // A multipath map: 6.12's dm sends a plain PREEMPT (`pr.rs`), and
-        // the result says so.
-        dev.pr_preempt(key, victim, false).map(|()| Method::Preempt)
+    let preempted = if dev.is_device_mapper() {
+        preempt_map(dev, key, victim)
     } else {
         match dev.pr_preempt(key, victim, true) {
             Ok(()) => Ok(Method::PreemptAbort),
@@ -634,6 +750,32 @@ fn take_disk_once(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Res
         Some(k) if k == key => Ok(Taken { method, pr_us, attempts: 1 }),
         _ => Err(DiskError::NotHeld),
     }
+}
+
+/// Preempts `victim` on a multipath map: PREEMPT AND ABORT through one of
+/// its live paths (6.12's dm would drop the abort, `pr.rs`). Where the
+/// array has no PREEMPT AND ABORT, or no path takes it, a plain PREEMPT
+/// through the map: the partner then sends nothing new, but what the array
+/// queued for it may still land, so the result says `preempt`, never
+/// `preempt-abort` (a weaker fence, flagged by every interface).
+fn preempt_map(dev: &BlockDevice, key: u64, victim: u64) -> core::result::Result<Method, PrError> {
+    let why: Text<96> = match dev.pr_preempt_abort_through_paths(key, victim) {
+        PathPreempt::Done(path) => {
+            pr_info!("takeover: PREEMPT AND ABORT through path {}:{} of map {}:{}\n", path >> 20, path & 0xfffff, dev.dev() >> 20, dev.dev() & 0xfffff);
+            return Ok(Method::PreemptAbort);
+        }
+        PathPreempt::Unsupported(e) => Text::of(format_args!("the array has no PREEMPT AND ABORT ({})", e)),
+        PathPreempt::NoPath { live, last: Some(e) } => Text::of(format_args!("no path of {} took PREEMPT AND ABORT (last: {})", live, e)),
+        PathPreempt::NoPath { live, last: None } => Text::of(format_args!("no path of {} could be opened", live)),
+    };
+    let preempted = dev.pr_preempt(key, victim, false);
+    if preempted.is_ok() {
+        pr_warn!(
+            "takeover: map {}:{}: {}: plain PREEMPT through the map, a weaker fence: commands of the partner queued in the array are not aborted\n",
+            dev.dev() >> 20, dev.dev() & 0xfffff, why.as_str()
+        );
+    }
+    preempted.map(|()| Method::Preempt)
 }
 
 /// Why a disk was not taken.

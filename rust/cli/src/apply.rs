@@ -262,6 +262,7 @@ fn apply(config: &Config, disks: &Disks, steps: &mut Vec<Step>) -> Result<Option
         ("stale_timeout_ms", config.policy.stale_timeout_ms.map(|v| v.to_string())),
         ("auto_takeover", config.policy.auto_takeover.map(|v| u8::from(v).to_string())),
         ("auto_takeover_on_stale", config.policy.auto_takeover_on_stale.map(|v| u8::from(v).to_string())),
+        ("self_fence", config.policy.self_fence.clone()),
         ("dump_bios_in_flight", config.dump.bios_in_flight.map(|v| v.to_string())),
         ("dump_checksum", config.dump.checksum.clone()),
         ("dump_filter", config.dump.filter.clone()),

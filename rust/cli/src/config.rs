@@ -32,6 +32,7 @@
 //! stale_timeout_ms = 2000
 //! auto_takeover = true
 //! auto_takeover_on_stale = true   # false under Pacemaker: silence is its call
+//! self_fence = "panic"           # fenced while hung, then running again: off, panic, reboot
 //!
 //! [hooks]                     # what `coretakeover agent` runs
 //! dir = "/etc/coretakeover/hooks.d"
@@ -53,6 +54,7 @@ use crate::error::Error;
 use coretakeover_core::checksum::ChecksumChoice;
 use coretakeover_core::codec::CodecChoice;
 use coretakeover_core::pagefilter::Filter;
+use coretakeover_core::partner::SelfFence;
 use coretakeover_core::ids::{ClusterId, NodeId};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -134,6 +136,9 @@ pub struct Policy {
     pub auto_takeover: Option<bool>,
     /// With `auto_takeover`, whether a stale heartbeat too starts a takeover.
     pub auto_takeover_on_stale: Option<bool>,
+    /// What the node does once it knows its partner took its disks over
+    /// while it ran: "off", "panic" or "reboot" (`self_fence`).
+    pub self_fence: Option<String>,
 }
 
 /// The hook programs `coretakeover agent` runs, and their time limits.
@@ -252,6 +257,9 @@ impl Config {
             if Filter::parse(f).is_none() || f.trim() != f {
                 return Err(format!("dump.filter: {f:?} is not one of \"all\", \"no-free\", \"no-cache\", \"kernel\""));
             }
+        }
+        if let Some(m) = self.policy.self_fence.as_deref().filter(|m| SelfFence::parse(m).is_none()) {
+            return Err(format!("policy.self_fence: {m:?} is not one of \"off\", \"panic\", \"reboot\""));
         }
         if let Some(c) = &self.dump.codec {
             if CodecChoice::parse(c).is_none() || c.trim() != c {
@@ -399,6 +407,10 @@ auto_takeover = true
         assert_eq!(c.dump.checksum.as_deref(), Some("xxh64"));
         let c = Config::parse(&FULL.replace("bios_in_flight = 4", "filter = \"kernel\"")).unwrap();
         assert_eq!(c.dump.filter.as_deref(), Some("kernel"));
+        let c = Config::parse(&FULL.replace("stale_timeout_ms = 3000", "stale_timeout_ms = 3000\nself_fence = \"reboot\"")).unwrap();
+        assert_eq!(c.policy.self_fence.as_deref(), Some("reboot"));
+        let e = Config::parse(&FULL.replace("stale_timeout_ms = 3000", "stale_timeout_ms = 3000\nself_fence = \"poweroff\"")).unwrap_err();
+        assert!(e.contains("policy.self_fence"), "{e}");
         let c = Config::parse(&FULL.replace("bios_in_flight = 4", "codec = \"zstd\"")).unwrap();
         assert_eq!(c.dump.codec.as_deref(), Some("zstd"));
         assert!(Config::parse(&FULL.replace("bios_in_flight = 4", "codec = \"gzip\"")).unwrap_err().contains("dump.codec"));

@@ -43,6 +43,12 @@ pub enum Error {
     /// result.
     #[error("the takeover did not hold every partner disk: {}", reason.as_deref().unwrap_or("see the report"))]
     Partial { reason: Option<String>, report: serde_json::Value },
+    /// Every partner disk is held, but on some only by a plain PREEMPT (the
+    /// array has no PREEMPT AND ABORT, or no path of a map took it): the
+    /// partner's commands already queued in the array were not aborted and
+    /// may still land. `disks` names them; `report` has each disk's result.
+    #[error("weaker fence: {} held by a plain PREEMPT, the partner's queued commands not aborted (they may still land)", disks.join(", "))]
+    WeakFence { disks: Vec<String>, report: serde_json::Value },
     /// The configuration file is wrong.
     #[error("{path}: {reason}")]
     Config { path: PathBuf, reason: String },
@@ -55,15 +61,20 @@ pub enum Error {
 pub const EXIT_PARTIAL: u8 = 3;
 /// The exit status of a refusal (by the module or by a safety check).
 pub const EXIT_REFUSED: u8 = 4;
+/// The exit status of a takeover that holds every disk, some by a weaker
+/// fence than PREEMPT AND ABORT.
+pub const EXIT_WEAK_FENCE: u8 = 5;
 
 impl Error {
     /// Exit status (documented in the admin guide): 2 for bad arguments
     /// (like clap), 3 for a takeover that did not hold every disk, 4 for a
-    /// refusal, 1 for everything else.
+    /// refusal, 5 for a takeover that holds every disk but some by a weaker
+    /// fence (plain PREEMPT), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::InvalidArgument { .. } | Self::Config { .. } => 2,
             Self::Partial { .. } => EXIT_PARTIAL,
+            Self::WeakFence { .. } => EXIT_WEAK_FENCE,
             Self::Module { errno, .. } if *errno == libc::EREMOTEIO => EXIT_PARTIAL,
             Self::Module { .. } | Self::Refused { .. } => EXIT_REFUSED,
             _ => 1,
@@ -81,6 +92,7 @@ impl Error {
             Self::Damaged { .. } => "damaged",
             Self::Netlink(_) => "netlink",
             Self::Partial { .. } => "partial-takeover",
+            Self::WeakFence { .. } => "weak-fence",
             Self::Module { errno, .. } if *errno == libc::EREMOTEIO => "partial-takeover",
             Self::Module { .. } => "refused-by-module",
             Self::InvalidArgument { .. } => "usage",
@@ -102,6 +114,10 @@ impl Error {
         if let Self::Partial { reason, report } = self {
             error["errno"] = libc::EREMOTEIO.into();
             error["reason"] = reason.clone().into();
+            error["report"] = report.clone();
+        }
+        if let Self::WeakFence { disks, report } = self {
+            error["weak_fence_disks"] = disks.clone().into();
             error["report"] = report.clone();
         }
         serde_json::json!({ "error": error })

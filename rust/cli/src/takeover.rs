@@ -5,7 +5,11 @@
 //!
 //! A takeover succeeds only when every partner disk is held and verified;
 //! otherwise the command prints each disk's result and exits 3 (partial),
-//! with the module's reason naming the disks that failed.
+//! with the module's reason naming the disks that failed. A takeover that
+//! holds every disk, but some only by a plain PREEMPT (method `preempt`:
+//! the partner's commands queued in the array were not aborted), prints its
+//! result and exits 5 (weaker fence): a caller that needs a fence must not
+//! take it for one.
 
 use crate::error::Error;
 use crate::genl::{cmd, Client, Message};
@@ -36,9 +40,22 @@ pub struct TakeoverSummary {
     /// Each disk's result: path, held, method, latency_us, pr_us, attempts,
     /// or error (errno) and message.
     pub disks: Vec<Map<String, Value>>,
+    /// The disks held only by a plain PREEMPT (method `preempt`): a weaker
+    /// fence, the partner's commands queued in the array not aborted.
+    pub weak_fence_disks: Vec<String>,
 }
 
 impl TakeoverSummary {
+    /// The disks held by a plain PREEMPT: a weaker fence, the partner's
+    /// commands queued in the array not aborted.
+    fn weak_fence_disks_of(disks: &[Map<String, Value>]) -> Vec<String> {
+        disks
+            .iter()
+            .filter(|d| d.get("held").and_then(Value::as_u64) == Some(1) && d.get("method").and_then(Value::as_str) == Some("preempt"))
+            .map(|d| d.get("path").and_then(Value::as_str).unwrap_or("?").to_string())
+            .collect()
+    }
+
     /// The takeover part of a reply or notification, if it has one.
     pub fn of(m: &Message) -> Option<Self> {
         let disks = m.nests("takeover-disk");
@@ -47,6 +64,7 @@ impl TakeoverSummary {
             disks_held: m.num("disks-held"),
             disks_total: m.num("disks-total"),
             duration_us: m.num("duration-us"),
+            weak_fence_disks: Self::weak_fence_disks_of(&disks),
             disks,
         })
     }
@@ -67,6 +85,13 @@ impl TakeoverSummary {
                 let errno = d.get("error").and_then(Value::as_i64).map_or(String::new(), |e| format!(" [errno {e}]"));
                 writeln!(out, "{indent}{path}: NOT HELD: {why}{errno} ({us} us)")?;
             }
+        }
+        if !self.weak_fence_disks.is_empty() {
+            writeln!(
+                out,
+                "{indent}WEAKER FENCE: {} held by a plain PREEMPT: the partner's commands queued in the array were not aborted",
+                self.weak_fence_disks.join(", ")
+            )?;
         }
         Ok(())
     }
@@ -102,7 +127,14 @@ fn run_command(command: &'static str, number: u8, args: &Args, out: &mut dyn Wri
         takeover_state: reply.str("takeover-state").unwrap_or_default().to_string(),
         takeover: if number == cmd::TAKEOVER { TakeoverSummary::of(reply) } else { None },
     };
+    let weak = report.takeover.as_ref().map(|t| t.weak_fence_disks.clone()).unwrap_or_default();
     match answer.result {
+        Ok(()) if !weak.is_empty() => {
+            if !args.json {
+                report.write_text(out)?;
+            }
+            Err(Error::WeakFence { disks: weak, report: serde_json::to_value(&report).map_err(std::io::Error::from)? })
+        }
         Ok(()) => emit(&report, args.json, out),
         // A partial takeover still has its reply: each disk's result goes
         // with the error (printed here as text, or in the error's JSON).
@@ -164,5 +196,35 @@ impl Report for AgentGiveback {
             writeln!(out, "  stop: {h}")?;
         }
         writeln!(out, "{}: now {}", self.command, self.takeover_state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(path: &str, held: u64, method: &str) -> Map<String, Value> {
+        let v = serde_json::json!({ "path": path, "held": held, "method": method });
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn only_disks_held_by_a_plain_preempt_are_a_weaker_fence() {
+        let disks = vec![
+            disk("/dev/mapper/a", 1, "preempt-abort"),
+            disk("/dev/sdb", 1, "preempt"),
+            disk("/dev/sdc", 0, "preempt"),
+            disk("/dev/sdd", 1, "already-held"),
+        ];
+        assert_eq!(TakeoverSummary::weak_fence_disks_of(&disks), vec!["/dev/sdb".to_string()]);
+        assert!(TakeoverSummary::weak_fence_disks_of(&[disk("/dev/mapper/a", 1, "preempt-abort")]).is_empty());
+    }
+
+    #[test]
+    fn a_weaker_fence_has_its_own_exit_status_and_kind() {
+        let e = Error::WeakFence { disks: vec!["/dev/sdb".into()], report: serde_json::json!({}) };
+        assert_eq!(e.exit_code(), crate::error::EXIT_WEAK_FENCE);
+        assert_eq!(e.to_json()["error"]["kind"], "weak-fence");
+        assert_eq!(e.to_json()["error"]["weak_fence_disks"][0], "/dev/sdb");
     }
 }

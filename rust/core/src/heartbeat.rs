@@ -18,11 +18,17 @@
 //! | 20     | 4    | the writer's interval in milliseconds                |
 //! | 24     | 8    | sequence number, +1 on every write                   |
 //! | 32     | 8    | written at, ns since the Unix epoch (information)    |
-//! | 40     | 20   | reserved, zero                                       |
+//! | 40     | 2    | holds the disks of: the node id whose service disks  |
+//! |        |      | the writer took over and holds, 0 for none           |
+//! | 42     | 18   | reserved, zero                                       |
 //! | 60     | 4    | CRC-32C of bytes 0..60                               |
 //!
 //! The partner never compares clocks across nodes: it only watches whether
 //! the sequence number moves, on its own monotonic clock.
+//!
+//! Bytes 40..42 were reserved (zero) before: a writer that holds nobody's
+//! disks writes what older readers expect, and a node fenced by its
+//! partner learns it from the partner's next heartbeat (`self-fence`).
 
 use super::crc::Crc32c;
 use super::wire::{get_bytes, get_u16, get_u32, get_u64, put_bytes, put_u16, put_u32, put_u64};
@@ -69,6 +75,9 @@ pub struct Heartbeat {
     pub interval_ms: u32,
     pub sequence: u64,
     pub written_ns: u64,
+    /// The node whose service disks the writer holds after a takeover (0:
+    /// none).
+    pub holds_disks_of: u16,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +116,7 @@ impl Heartbeat {
         put_u32(&mut buf, 20, self.interval_ms);
         put_u64(&mut buf, 24, self.sequence);
         put_u64(&mut buf, 32, self.written_ns);
+        put_u16(&mut buf, 40, self.holds_disks_of);
         let sum = crc.checksum(&buf[..CRC_OFFSET]);
         put_u32(&mut buf, CRC_OFFSET, sum);
         buf
@@ -128,7 +138,7 @@ impl Heartbeat {
         if stored != computed {
             return Err(HeartbeatError::Checksum { stored, computed });
         }
-        if !buf.get(40..CRC_OFFSET).is_some_and(|r| r.iter().all(|&b| b == 0)) {
+        if !buf.get(42..CRC_OFFSET).is_some_and(|r| r.iter().all(|&b| b == 0)) {
             return Err(HeartbeatError::Malformed("reserved bytes not zero"));
         }
         let liveness = Liveness::from_u16(get_u16(buf, 18).ok_or(short)?).ok_or(HeartbeatError::Malformed("state"))?;
@@ -139,6 +149,7 @@ impl Heartbeat {
             interval_ms: get_u32(buf, 20).ok_or(short)?,
             sequence: get_u64(buf, 24).ok_or(short)?,
             written_ns: get_u64(buf, 32).ok_or(short)?,
+            holds_disks_of: get_u16(buf, 40).ok_or(short)?,
         })
     }
 }

@@ -29,6 +29,7 @@ pub mod notes;
 pub mod pagefilter;
 pub mod partner;
 pub mod plan;
+pub mod retry;
 pub mod scheme;
 pub mod version;
 mod wire;

@@ -297,6 +297,82 @@ pub fn stale_fence_due(silent_ms: u64, stale_after_ms: u64, ours: u16, partner: 
     silent_ms > stale_after_ms.saturating_add(delay)
 }
 
+/// What a node does once it knows that its partner took its service disks
+/// over while it still ran (it was fenced while hung, and resumed): it must
+/// stop at once, before it answers a client from what it cached (as
+/// fence_scsi's watchdog and sbd's poison pill do). The numbers are the
+/// `self_fence` knob's encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfFence {
+    /// Nothing (the default): the node goes on, its writes refused.
+    Off = 0,
+    /// `panic()`: the node stops and dumps its memory, as on any panic.
+    Panic = 1,
+    /// An immediate restart, without syncing anything.
+    Reboot = 2,
+}
+
+impl SelfFence {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Panic => "panic",
+            Self::Reboot => "reboot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "off" => Some(Self::Off),
+            "panic" => Some(Self::Panic),
+            "reboot" => Some(Self::Reboot),
+            _ => None,
+        }
+    }
+
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(Self::Off),
+            1 => Some(Self::Panic),
+            2 => Some(Self::Reboot),
+            _ => None,
+        }
+    }
+}
+
+/// What this node knows of itself when it asks whether it was fenced.
+#[derive(Clone, Copy, Debug)]
+pub struct SelfView {
+    /// `self_fence`.
+    pub mode: SelfFence,
+    /// This node's id.
+    pub node: u16,
+    /// It reserved its own service disks (it believes it owns them).
+    pub owns_disks: bool,
+    /// Its coredump disk is armed and its heartbeat says alive: it has not
+    /// stopped on purpose (a planned stop disarms first, so that losing the
+    /// disks afterwards is expected).
+    pub running: bool,
+}
+
+/// Whether this node must read its own disks' reservation now: the
+/// partner's heartbeat says it holds this node's disks, or the periodic
+/// check (`periodic_due`) is due. Never for a node that expects to lose
+/// its disks, or has none, or does not self-fence.
+pub fn fence_check_due(me: SelfView, partner_holds_disks_of: Option<u16>, periodic_due: bool) -> bool {
+    me.mode != SelfFence::Off
+        && me.owns_disks
+        && me.running
+        && (periodic_due || partner_holds_disks_of == Some(me.node))
+}
+
+/// Whether the reservation read from one of this node's own disks proves
+/// that it was fenced: held, by a key that is not ours. (Held by nobody: a
+/// giveback or a release in progress, not a fence.)
+pub fn fenced_by_holder(holder: Option<u64>, ours: u64) -> bool {
+    holder.is_some_and(|k| k != ours)
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -313,7 +389,7 @@ mod tests {
     fn beat(sequence: u64, liveness: Liveness) -> Reading {
         Reading {
             header_state: Some(DumpState::Armed),
-            heartbeat: Some(Heartbeat { cluster: 7, node: 1, liveness, interval_ms: 100, sequence, written_ns: 0 }),
+            heartbeat: Some(Heartbeat { cluster: 7, node: 1, liveness, interval_ms: 100, sequence, written_ns: 0, holds_disks_of: 0 }),
         }
     }
 
@@ -401,5 +477,35 @@ mod tests {
         assert_eq!(w.observe(&beat(3, Liveness::Stopped), 200, 1000), Verdict::Stopped);
         assert_eq!(w.observe(&beat(3, Liveness::Stopped), 60_000, 1000), Verdict::Stopped);
         assert_eq!(decide(Verdict::Stopped, AutoTakeover::ALL, false), None);
+    }
+
+    #[test]
+    fn a_node_checks_its_disks_only_when_it_could_have_been_fenced() {
+        let me = SelfView { mode: SelfFence::Panic, node: 1, owns_disks: true, running: true };
+        assert!(fence_check_due(me, Some(1), false));
+        assert!(!fence_check_due(me, Some(2), false));
+        assert!(!fence_check_due(me, None, false));
+        assert!(fence_check_due(me, None, true));
+        // A planned stop, no disks of its own, or the knob off: never.
+        assert!(!fence_check_due(SelfView { running: false, ..me }, Some(1), true));
+        assert!(!fence_check_due(SelfView { owns_disks: false, ..me }, Some(1), true));
+        assert!(!fence_check_due(SelfView { mode: SelfFence::Off, ..me }, Some(1), true));
+    }
+
+    #[test]
+    fn only_a_reservation_held_by_another_key_is_a_fence() {
+        assert!(fenced_by_holder(Some(0xbb), 0xaa));
+        assert!(!fenced_by_holder(Some(0xaa), 0xaa));
+        assert!(!fenced_by_holder(None, 0xaa));
+    }
+
+    #[test]
+    fn self_fence_modes_round_trip() {
+        for m in [SelfFence::Off, SelfFence::Panic, SelfFence::Reboot] {
+            assert_eq!(SelfFence::parse(m.as_str()), Some(m));
+            assert_eq!(SelfFence::from_u32(m as u32), Some(m));
+        }
+        assert_eq!(SelfFence::parse("poweroff"), None);
+        assert_eq!(SelfFence::from_u32(3), None);
     }
 }

@@ -539,3 +539,39 @@ fn a_saved_whole_dump_calibrates_the_next_arming() {
     assert!(b[16368..16380].iter().all(|&x| x == 0));
     assert_eq!(Header::parse(b, &HostCrc).unwrap().calibration(), Some((1200, 900, 768)));
 }
+
+#[test]
+fn heartbeat_layout_is_pinned() {
+    use coretakeover_core::heartbeat::{Heartbeat, HeartbeatError, Liveness, HEARTBEAT_SIZE};
+    let beat = Heartbeat {
+        cluster: 0x0a0b_0c0d,
+        node: 2,
+        liveness: Liveness::Alive,
+        interval_ms: 100,
+        sequence: 0x1122_3344_5566_7788,
+        written_ns: 0x99aa_bbcc_ddee_ff00,
+        holds_disks_of: 1,
+    };
+    let bytes = beat.encode(&HostCrc);
+    assert_eq!(bytes.len(), HEARTBEAT_SIZE);
+    assert_eq!(&bytes[0..8], b"CTHEARTB");
+    assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+    assert_eq!(&bytes[12..16], &[0x0d, 0x0c, 0x0b, 0x0a]);
+    assert_eq!(&bytes[16..18], &[2, 0]);
+    assert_eq!(&bytes[18..20], &[1, 0]);
+    assert_eq!(&bytes[20..24], &100u32.to_le_bytes());
+    assert_eq!(&bytes[24..32], &0x1122_3344_5566_7788u64.to_le_bytes());
+    assert_eq!(&bytes[32..40], &0x99aa_bbcc_ddee_ff00u64.to_le_bytes());
+    assert_eq!(&bytes[40..42], &[1, 0]);
+    assert!(bytes[42..60].iter().all(|&b| b == 0));
+    assert_eq!(&bytes[60..64], &HostCrc.checksum(&bytes[..60]).to_le_bytes());
+    // A heartbeat of before the field (bytes 40..42 zero) holds nobody's disks.
+    let before = Heartbeat { holds_disks_of: 0, ..beat }.encode(&HostCrc);
+    assert_eq!(Heartbeat::decode(&before, &HostCrc).map(|b| b.holds_disks_of), Ok(0));
+    // The bytes still reserved must stay zero.
+    let mut bad = bytes;
+    bad[42] = 1;
+    let sum = HostCrc.checksum(&bad[..60]);
+    bad[60..64].copy_from_slice(&sum.to_le_bytes());
+    assert_eq!(Heartbeat::decode(&bad, &HostCrc), Err(HeartbeatError::Malformed("reserved bytes not zero")));
+}

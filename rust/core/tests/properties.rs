@@ -191,14 +191,15 @@ use coretakeover_core::heartbeat::{Heartbeat, HeartbeatError, Liveness, HEARTBEA
 use coretakeover_core::partner::{decide, AutoTakeover, PartnerWatch, Reading, Reason, Verdict};
 
 fn heartbeat() -> impl Strategy<Value = Heartbeat> {
-    (any::<u32>(), any::<u16>(), any::<bool>(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
-        |(cluster, node, stopped, interval_ms, sequence, written_ns)| Heartbeat {
+    (any::<u32>(), any::<u16>(), any::<bool>(), any::<u32>(), any::<u64>(), any::<u64>(), any::<u16>()).prop_map(
+        |(cluster, node, stopped, interval_ms, sequence, written_ns, holds_disks_of)| Heartbeat {
             cluster,
             node,
             liveness: if stopped { Liveness::Stopped } else { Liveness::Alive },
             interval_ms,
             sequence,
             written_ns,
+            holds_disks_of,
         },
     )
 }
@@ -234,7 +235,7 @@ proptest! {
                 1 => Reading::default(),
                 _ => Reading {
                     header_state: Some(DumpState::Armed),
-                    heartbeat: Some(Heartbeat { cluster: 7, node: 1, liveness: Liveness::Alive, interval_ms: 100, sequence: seq, written_ns: 0 }),
+                    heartbeat: Some(Heartbeat { cluster: 7, node: 1, liveness: Liveness::Alive, interval_ms: 100, sequence: seq, written_ns: 0, holds_disks_of: 0 }),
                 },
             };
             let verdict = w.observe(&reading, now, stale_after);
