@@ -19,9 +19,24 @@ ifconfig lo 127.0.0.1 up
 ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up
 
 wait_luns "$luns"
+# ct.hold=1: every LUN goes through a dm-delay device (no delay until a
+# scenario sets one with hold_writes), so that writes can be held in the
+# array before they reach the disk. dmsetup is the host's, over 9p.
+hold=$(cmdline_arg ct.hold || echo 0)
+if [ "$hold" = 1 ]; then
+    mkdir -p /host
+    mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=524288 hostroot /host
+    mount -o bind /proc /host/proc && mount -o bind /sys /host/sys && mount -o bind /dev /host/dev
+fi
 i=0
 while [ "$i" -lt "$luns" ]; do
     dev=$(lun_dev "$i")
+    if [ "$hold" = 1 ]; then
+        sectors=$(cat "/sys/block/${dev##*/}/size")
+        DM_DISABLE_UDEV=1 chroot /host dmsetup create "ct-hold-$i" --noudevsync \
+            --table "0 $sectors delay $dev 0 0 $dev 0 0"
+        dev=/dev/$(ls "/sys/block/${dev##*/}/holders/")
+    fi
     so=$t/core/iblock_$i/lun$i
     mkdir -p "$so"
     echo "udev_path=$dev" > "$so/control"

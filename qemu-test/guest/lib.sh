@@ -25,6 +25,22 @@ lun_path_dev() {
     return 1
 }
 
+# hold_writes I MS (the array, booted with ct.hold=1): from now on, every
+# write that reaches LUN I is held MS milliseconds before it goes to the
+# disk (reads are not held). MS 0 lets them through at once.
+hold_writes() {
+    dev=$(lun_dev "$1") && sectors=$(cat "/sys/block/${dev##*/}/size") &&
+        DM_DISABLE_UDEV=1 chroot /host dmsetup load "ct-hold-$1" --noudevsync \
+            --table "0 $sectors delay $dev 0 0 $dev 0 $2" &&
+        DM_DISABLE_UDEV=1 chroot /host dmsetup resume "ct-hold-$1" --noudevsync
+}
+
+# held_writes I: how many writes to LUN I the array holds right now.
+held_writes() {
+    set -- $(DM_DISABLE_UDEV=1 chroot /host dmsetup status "ct-hold-$1")
+    echo "$5"
+}
+
 # wait_luns N [PATHS]: waits (at most 60 s) until service LUNs 0..N-1 have
 # block devices, on each of their PATHS (default 1) paths.
 wait_luns() {

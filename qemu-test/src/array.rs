@@ -55,6 +55,10 @@ pub struct Array {
     guest: Option<Guest>,
     _tgtd: Option<Spawned>,
     restarts: u32,
+    /// Every LUN of the LIO array sits on a dm-delay device, so that a
+    /// scenario can hold the writes that reach it (`hold_writes` in
+    /// `guest/lib.sh`).
+    hold: bool,
 }
 
 impl Array {
@@ -72,15 +76,23 @@ fn free_port() -> Result<u16> {
 
 impl Array {
     /// Starts the array with one LUN per image, in order.
+    /// With `hold`, every LUN of the LIO array sits on a dm-delay device
+    /// (delay 0 until a scenario sets one), the host's programs (dmsetup)
+    /// reachable in the array guest.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         kind: ArrayKind,
         luns: &[PathBuf],
+        hold: bool,
         env: &crate::cluster::Env,
         dir: &Path,
         epoch: Instant,
         deadline: Instant,
     ) -> Result<Self> {
-        Self::start_on(kind, (free_port()?, free_port()?), "array", luns, env, dir, epoch, deadline)
+        if hold && kind != ArrayKind::Lio {
+            bail!("writes can be held only in the LIO array (tgtd writes its backing files from the host)");
+        }
+        Self::start_on(kind, (free_port()?, free_port()?), "array", luns, hold, env, dir, epoch, deadline)
     }
 
     /// Powers the LIO array off and boots it again on the same port and
@@ -93,7 +105,7 @@ impl Array {
         self.restarts += 1;
         let name = format!("array-r{}", self.restarts);
         let restarts = self.restarts;
-        *self = Self::start_on(self.kind, (self.port, self.port2), &name, luns, env, dir, epoch, deadline)?;
+        *self = Self::start_on(self.kind, (self.port, self.port2), &name, luns, self.hold, env, dir, epoch, deadline)?;
         self.restarts = restarts;
         Ok(())
     }
@@ -104,6 +116,7 @@ impl Array {
         (port, port2): (u16, u16),
         name: &str,
         luns: &[PathBuf],
+        hold: bool,
         env: &crate::cluster::Env,
         dir: &Path,
         epoch: Instant,
@@ -125,24 +138,28 @@ impl Array {
                 devices.push(format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:3260,hostfwd=tcp:127.0.0.1:{port2}-:3261"));
                 devices.push("-device".into());
                 devices.push("virtio-net-pci,netdev=n0".into());
+                if hold {
+                    devices.push("-virtfs".into());
+                    devices.push("local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap".into());
+                }
                 let spec = GuestSpec {
                     name: name.into(),
                     memory_mib: 384,
                     cpus: 1,
                     kernel: env.kernel.clone(),
                     initramfs: env.initramfs.clone(),
-                    append: format!("ct.role=array ct.luns={} quiet panic=-1 {}", luns.len(), env.kernel_args),
+                    append: format!("ct.role=array ct.luns={} ct.hold={} quiet panic=-1 {}", luns.len(), u8::from(hold), env.kernel_args),
                     devices,
                 };
                 let again = GuestSpec { name: String::new(), ..spec.clone() };
                 let guest = boot_or_retry(spec.start(dir, epoch)?, within(Duration::from_secs(120), deadline), |name| {
                     GuestSpec { name: name.to_string(), ..again }.start(dir, epoch)
                 })?;
-                Ok(Self { kind, port, port2, guest: Some(guest), _tgtd: None, restarts: 0 })
+                Ok(Self { kind, port, port2, guest: Some(guest), _tgtd: None, restarts: 0, hold })
             }
             ArrayKind::Tgt => {
                 let tgtd = start_tgtd(port, luns, dir, deadline)?;
-                Ok(Self { kind, port, port2, guest: None, _tgtd: Some(tgtd), restarts: 0 })
+                Ok(Self { kind, port, port2, guest: None, _tgtd: Some(tgtd), restarts: 0, hold })
             }
         }
     }

@@ -223,6 +223,7 @@ impl Bench {
             network: kdump.is_some(),
             nvme_coredump: false,
             paths: 1,
+            hold_writes: false,
         };
         let mut cluster = Cluster::start(&spec, env, dir, deadline)?;
         let a_luns = luns_of(&cluster, NodeName::A);
@@ -811,6 +812,33 @@ fn multipath(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
             std::fs::write(out.join("multipath-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
         }
     }
+    held_writes(env, dir, out)
+}
+
+/// Writes of the old owner held 8 s in the array when the takeover comes
+/// (`scenarios::held_writes`): on one path with A panicking, and through
+/// dm-multipath with A hung and fenced. How long the takeover's PREEMPT AND
+/// ABORT waited for them, and how many landed after it (must be 0). Writes
+/// OUT/held-writes-samples.json.
+fn held_writes(env: &Env, dir: &Path, out: &Path) -> Result<()> {
+    use crate::scenarios::held_writes::{measure, Case, Fabric};
+    let started = Instant::now();
+    println!("--- bench: writes held in the array at the takeover, one path (A panics) and multipath (A hangs)");
+    let mut samples = Vec::new();
+    for (name, fabric, case) in [("one-path", Fabric::OnePath, Case::Panic), ("multipath", Fabric::Multipath, Case::Hang)] {
+        let sub = dir.join(format!("held-writes-{name}"));
+        let mut ctx =
+            crate::scenarios::Ctx { env, dir: sub.clone(), deadline: Instant::now() + Duration::from_secs(900), facts: Default::default() };
+        let sample = measure(&mut ctx, fabric, case)?;
+        println!(
+            "    {name}: {} writes held, PREEMPT AND ABORT waited {:.0} ms, {} landed after",
+            sample.held_at_trigger, sample.takeover_pr_ms, sample.landed_after
+        );
+        samples.push(sample);
+        crate::results::tidy_passed(&sub);
+        let doc = serde_json::json!({ "commit": measured_commit(), "seconds": started.elapsed().as_secs_f64(), "samples": samples });
+        std::fs::write(out.join("held-writes-samples.json"), serde_json::to_string_pretty(&doc)? + "\n")?;
+    }
     Ok(())
 }
 
@@ -875,6 +903,7 @@ fn budget(env: &Env, dir: &Path, out: &Path, runs: usize) -> Result<()> {
         network: false,
         nvme_coredump: false,
         paths: 1,
+        hold_writes: false,
     };
     println!("--- bench: dump budgets {{1, 3, 10 s}} x RAM {{256 MiB, 1, 2 GiB}} x disk {{20 MB/s, 40 MB/s, unthrottled}}");
     let dir = dir.join("budget");

@@ -125,6 +125,9 @@ pub struct ClusterSpec {
     /// LUN `i` logs in to the array's target port `p + 1` and is SCSI target
     /// id `i + 64 p` on the node's virtio-scsi bus.
     pub paths: usize,
+    /// Every LUN of the LIO array on a dm-delay device in the array guest,
+    /// so that a scenario can hold the writes that reach it.
+    pub hold_writes: bool,
 }
 
 /// The SCSI target id of path `p` of service LUN `i` (`lun_path_dev` in
@@ -276,7 +279,7 @@ impl Cluster {
         }
         let array = match spec.array {
             Some(kind) => {
-                let array = Array::start(kind, &lun_images, env, dir, epoch, deadline)?;
+                let array = Array::start(kind, &lun_images, spec.hold_writes, env, dir, epoch, deadline)?;
                 boot_times.push((format!("array ({})", kind.name()), epoch.elapsed()));
                 Some(array)
             }

@@ -15,6 +15,7 @@ const GUEST_FILES: &[(&str, &str)] = &[
     ("ct/array-setup.sh", include_str!("../guest/array-setup.sh")),
     ("ct/pattern.py", include_str!("../guest/pattern.py")),
     ("ct/poll_attr.py", include_str!("../guest/poll_attr.py")),
+    ("ct/stamp_writer.py", include_str!("../guest/stamp_writer.py")),
     ("ct/uevent_listen.py", include_str!("../guest/uevent_listen.py")),
     ("ct/ynl_events.py", include_str!("../guest/ynl_events.py")),
     ("ct/badinput.py", include_str!("../guest/badinput.py")),

@@ -6,9 +6,12 @@ pub(crate) mod dump;
 mod bad_input;
 mod boot;
 mod module_load;
+pub(crate) mod held_writes;
 pub(crate) mod multipath;
 pub(crate) mod nfs;
 pub(crate) mod pacemaker;
+mod self_fence;
+mod watch;
 mod pr_sanity;
 pub(crate) mod takeover;
 
@@ -149,9 +152,45 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "array-restart",
-            about: "the array loses power during a takeover and forgets its PRs: B retries, then holds every LUN",
+            about: "the array loses power during a takeover, boots again at once and forgets its PRs: B retries, then holds every LUN",
             timeout: Duration::from_secs(300),
-            run: Box::new(takeover::array_restart),
+            run: Box::new(|ctx| takeover::array_restart(ctx, Duration::ZERO)),
+        },
+        Scenario {
+            name: "array-restart-long",
+            about: "as array-restart, the array off 30 s before it boots: B's retries outlast it (counted from the last new answer, not the start)",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| takeover::array_restart(ctx, Duration::from_secs(30))),
+        },
+        Scenario {
+            name: "held-writes",
+            about: "A's writes held 8 s in the array (dm-delay under LIO) when A panics: from B's takeover on, no block of A's LUN changes (PREEMPT AND ABORT waits for them)",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| held_writes::run(ctx, held_writes::Fabric::OnePath, held_writes::Case::Panic)),
+        },
+        Scenario {
+            name: "held-writes-multipath",
+            about: "A's writes to its map held 8 s in the array when A hangs and B fences it: PREEMPT AND ABORT through a path; no block changes after the takeover",
+            timeout: Duration::from_secs(900),
+            run: Box::new(|ctx| held_writes::run(ctx, held_writes::Fabric::Multipath, held_writes::Case::Hang)),
+        },
+        Scenario {
+            name: "self-fence",
+            about: "A (self_fence panic) stopped on purpose loses its LUN and stays up; A hung and fenced by B panics and dumps as soon as it resumes, told by B's heartbeat",
+            timeout: Duration::from_secs(600),
+            run: Box::new(self_fence::run),
+        },
+        Scenario {
+            name: "watch-while-arming",
+            about: "B panics while A (1.5 GiB) arms with dump_codec auto: A holds B's LUN before its arming ends; longest gap between watch turns reported",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| watch::run(ctx, watch::Case::Arming)),
+        },
+        Scenario {
+            name: "watch-while-disk-hangs",
+            about: "B panics while A's own coredump disk takes no writes (its heartbeat write hangs): A holds B's LUN at once",
+            timeout: Duration::from_secs(600),
+            run: Box::new(|ctx| watch::run(ctx, watch::Case::DiskHang)),
         },
         Scenario {
             name: "multipath-takeover",

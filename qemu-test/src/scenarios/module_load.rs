@@ -25,6 +25,7 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         network: false,
         nvme_coredump: false,
         paths: 1,
+        hold_writes: false,
     };
     ctx.step("booting node A");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

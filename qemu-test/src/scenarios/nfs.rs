@@ -149,6 +149,7 @@ impl NfsPair {
             network: false,
             nvme_coredump: false,
             paths: 1,
+            hold_writes: false,
         };
         ctx.step("booting the LIO array, nodes A and B, and a client on their private network");
         let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

@@ -70,6 +70,7 @@ pub fn run(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         network: false,
         nvme_coredump: false,
         paths: 1,
+        hold_writes: false,
     };
     ctx.step(&format!("booting the {} array, then nodes A and B", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;

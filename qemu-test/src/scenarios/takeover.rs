@@ -30,6 +30,7 @@ pub(crate) fn pair(kind: ArrayKind, luns_per_node: usize) -> ClusterSpec {
         network: false,
         nvme_coredump: false,
         paths: 1,
+        hold_writes: false,
     }
 }
 
@@ -80,6 +81,7 @@ pub fn during_dump(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
         network: false,
         nvme_coredump: false,
         paths: 1,
+        hold_writes: false,
     };
     ctx.step(&format!("booting the {} array and nodes A and B (1 GiB each)", kind.name()));
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
@@ -267,6 +269,17 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
     ensure!(done.text.contains("2 of 2 disks held") && done.text.contains("stale-heartbeat"), "{}", done.text);
     ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
     ctx.fact("stale_to_fenced_ms", (done.at.saturating_sub(stale.at)).as_secs_f64() * 1e3);
+    // tgt has no PREEMPT AND ABORT: its disks are held by a plain PREEMPT,
+    // and every interface says that this fence is weaker.
+    let b = cluster.node(NodeName::B)?;
+    let last = last_takeover(b)?;
+    let weak: Vec<&str> = last["weak_fence_disks"].as_array().into_iter().flatten().filter_map(|d| d.as_str()).collect();
+    ensure!(weak.len() == if kind.has_preempt_abort() { 0 } else { 2 }, "weaker fences reported on the {} array: {last}", kind.name());
+    if !kind.has_preempt_abort() {
+        let text = b.ok("coretakeover status")?;
+        ensure!(text.contains("WEAKER FENCE"), "coretakeover status does not say the fence is weaker:\n{text}");
+        ctx.step("coretakeover status: WEAKER FENCE on both LUNs (tgt took a plain PREEMPT: A's queued writes were not aborted)");
+    }
     let b = cluster.node(NodeName::B)?;
     let woke = b.shell.ok("i=0; until grep -q changed /tmp/poll.out; do i=$((i+1)); [ $i -gt 100 ] && break; sleep 0.1; done; cat /tmp/poll.out", Duration::from_secs(30))?;
     ensure!(woke.contains("changed: taking-over") || woke.contains("changed: holding"), "the poller: {woke}");
@@ -684,11 +697,13 @@ pub fn split_brain(ctx: &mut Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The array loses power just as B takes over, and comes back without its
-/// persistent-reservation state: B's takeover keeps trying (10 s at most),
+/// The array loses power just as B takes over, stays off for `off`, and
+/// boots again without its persistent-reservation state: B's takeover keeps
+/// trying (until the same failure repeated for 30 s, `ct_core::retry`),
 /// then holds every LUN - reserving where nobody holds one any more - and
-/// says so per disk. A, whose registration the array forgot, cannot write.
-pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
+/// says so per disk, each failed attempt logged. A, whose registration the
+/// array forgot, cannot write.
+pub fn array_restart(ctx: &mut Ctx<'_>, off: Duration) -> Result<()> {
     let spec = pair(ArrayKind::Lio, 2);
     ctx.step("booting the LIO array and nodes A and B; A reserves its 2 LUNs, B registers on them");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
@@ -700,16 +715,23 @@ pub fn array_restart(ctx: &mut Ctx<'_>) -> Result<()> {
     cluster.node(NodeName::A)?.ok(&format!("echo \"{a_luns}\" > {SYSFS}/service_disks"))?;
     cluster.node(NodeName::B)?.ok(&format!("echo 1 > {SYSFS}/partner_id && echo \"{a_luns}\" > {SYSFS}/partner_disks"))?;
 
-    ctx.step("the array loses power; B starts a takeover; the array boots again (its PR state is gone)");
+    ctx.step(&format!("the array loses power; B starts a takeover; the array stays off {} s, then boots again (its PR state is gone)", off.as_secs()));
+    let lost = std::time::Instant::now();
     cluster.array_guest()?.kill();
     let b = cluster.node(NodeName::B)?;
     let b_mark = b.console.mark();
     b.ok(&format!("(echo 1 > {SYSFS}/takeover) </dev/null >/dev/null 2>&1 &"))?;
+    std::thread::sleep(off);
     cluster.restart_array(ctx.env)?;
+    let outage = lost.elapsed();
+    ctx.fact("array_outage_s", outage.as_secs_f64());
+    ctx.step(&format!("the array answers again {:.1} s after it lost power", outage.as_secs_f64()));
     let b = cluster.node(NodeName::B)?;
-    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(120), deadline)?;
+    let done = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(240), deadline)?;
     let last = last_takeover(b)?;
     ctx.step(&format!("B: {}", done.text.split("coretakeover: ").nth(1).unwrap_or("")));
+    let attempts = b.ok("dmesg | grep -c 'coretakeover: takeover: disk .* attempt' || true")?;
+    ctx.step(&format!("B's log has a line for each of {} failed attempts", attempts.trim()));
     for line in disk_lines(&last) {
         ctx.step(&format!("  {line}"));
     }
