@@ -55,6 +55,7 @@ use crate::ct_core::scheme::{replan, Bucket, Model};
 use crate::polled_bio::{panic_clock_ns, PollError, PolledBio};
 use crate::shims;
 use core::cell::UnsafeCell;
+use core::mem::ManuallyDrop;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
@@ -89,7 +90,9 @@ pub(crate) struct DumpTarget {
     bdev: *mut bindings::block_device,
     /// Touched only while the target is not published (through `&mut`) and
     /// by the panic path, which runs once, with every other CPU stopped.
-    state: UnsafeCell<PanicState>,
+    /// Dropped only if no bio of it may still be in the device's hands
+    /// (see `Drop`).
+    state: UnsafeCell<ManuallyDrop<PanicState>>,
 }
 
 // SAFETY: `state` is only accessed as described on the field; `bdev` is used
@@ -103,7 +106,7 @@ impl DumpTarget {
     pub(crate) fn new(disk: &BlockDevice, state: PanicState) -> Self {
         // INVARIANT: The caller keeps `disk` open (the arming context owns
         // both and drops the target first).
-        Self { bdev: disk.raw(), state: UnsafeCell::new(state) }
+        Self { bdev: disk.raw(), state: UnsafeCell::new(ManuallyDrop::new(state)) }
     }
 
     /// The panic state, while the target is not published.
@@ -124,6 +127,27 @@ impl DumpTarget {
     /// Whether this is the panic path's target.
     fn published(&self) -> bool {
         core::ptr::eq(ARMED.load(Ordering::Acquire), self)
+    }
+}
+
+impl Drop for DumpTarget {
+    /// Frees the panic state, unless a write of it timed out (arming's
+    /// rehearsal, on a disk that stopped answering): the disk may still
+    /// complete it, run its `end_io` on the bio's box and read the buffer's
+    /// pages. All of it then stays allocated for ever: a leak the log
+    /// states, never memory a device can touch after it was freed.
+    fn drop(&mut self) {
+        let state = self.state.get_mut();
+        if state.device_may_touch() {
+            pr_warn!(
+                "a write to the coredump disk timed out and may still complete: its {} KiB of buffers and bios stay allocated for good\n",
+                state.allocated() >> 10
+            );
+            return;
+        }
+        // SAFETY: Dropped once, here; the target (and so the state) is not
+        // used after its drop.
+        unsafe { ManuallyDrop::drop(state) };
     }
 }
 
@@ -624,6 +648,15 @@ impl PanicState {
             + self.compressor.as_ref().map_or(0, Compressor::allocated)
     }
 
+    /// Whether a bio of this state may still be in the device's hands (a
+    /// write that timed out).
+    pub(crate) fn device_may_touch(&self) -> bool {
+        self.header_bio.in_flight()
+            || self.crc_bio.in_flight()
+            || self.slots.iter().any(|s| s.bio.in_flight())
+            || self.filtering.as_ref().is_some_and(|f| f.bio.in_flight())
+    }
+
     /// Table entries in a page: chunk table entries, or checksums.
     fn entries_per_page(&self) -> u64 {
         if self.chunk_table.is_some() { ENTRIES_PER_PAGE } else { CRCS_PER_PAGE }
@@ -691,10 +724,13 @@ impl PanicState {
         self.crc_bio.wait(panic_clock_ns() + IO_TIMEOUT_NS)
     }
 
+    /// Reaps every slot's bio, all within one `IO_TIMEOUT_NS`: a disk that
+    /// stopped answering costs one timeout, not one per bio in flight.
     fn drain(&mut self) -> Result<(), PollError> {
         let mut result = Ok(());
+        let deadline = panic_clock_ns() + IO_TIMEOUT_NS;
         for slot in self.slots.iter_mut() {
-            if let Err(e) = slot.bio.wait(panic_clock_ns() + IO_TIMEOUT_NS) {
+            if let Err(e) = slot.bio.wait(deadline) {
                 result = Err(e);
             }
         }

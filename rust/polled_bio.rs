@@ -94,6 +94,13 @@ impl PolledBio {
         )?)
     }
 
+    /// Whether the block layer may still own the bio: submitted, and not
+    /// reaped (a write that timed out). Its box, and every page it writes
+    /// from, must then never be freed (see `DumpTarget`'s `Drop`).
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
     /// The memory this bio takes: the bio with its vectors, and the box
     /// holding this value (a `PolledBio` only exists boxed: `new`).
     pub(crate) fn allocated(&self) -> usize {
@@ -199,9 +206,10 @@ unsafe extern "C" fn end_io(bio: *mut bindings::bio) {
 impl Drop for PolledBio {
     fn drop(&mut self) {
         if self.in_flight {
-            // Only a panic leaves a bio in flight, and then nothing is ever
-            // dropped; should it happen anyway, leak the bio rather than free
-            // it under the device's feet.
+            // A write that timed out: the device may still complete it. The
+            // owner of the panic state keeps this box and the pages for
+            // ever (`DumpTarget`'s `Drop`); the bio itself is never freed
+            // either, whoever drops this.
             return;
         }
         // SAFETY: By the type invariant the bio is ours and idle.
