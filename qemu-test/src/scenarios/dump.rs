@@ -16,7 +16,7 @@ pub(crate) const CLUSTER_ID: u32 = 7;
 /// Node RAM for the dump scenarios.
 const NODE_MIB: u32 = 512;
 
-fn spec(nodes: Vec<NodeName>) -> ClusterSpec {
+pub(crate) fn spec(nodes: Vec<NodeName>) -> ClusterSpec {
     ClusterSpec { array: None, luns_per_node: 0, nodes, node_memory_mib: NODE_MIB, memory_of: vec![], coredump_mib: 1024, clients: 0, network: false, nvme_coredump: false, paths: 1, hold_writes: false }
 }
 

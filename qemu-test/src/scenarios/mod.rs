@@ -11,6 +11,7 @@ pub(crate) mod multipath;
 pub(crate) mod nfs;
 pub(crate) mod pacemaker;
 mod self_fence;
+mod timeout;
 mod watch;
 mod pr_sanity;
 pub(crate) mod takeover;
@@ -173,6 +174,12 @@ pub fn all() -> Vec<Scenario> {
             about: "A's writes to its map held 8 s in the array when A hangs and B fences it: PREEMPT AND ABORT through a path; no block changes after the takeover",
             timeout: Duration::from_secs(900),
             run: Box::new(|ctx| held_writes::run(ctx, held_writes::Fabric::Multipath, held_writes::Case::Hang)),
+        },
+        Scenario {
+            name: "rehearsal-timeout",
+            about: "A's coredump disk holds arming's rehearsal write past its 30 s timeout: arming fails, the bio and its buffers stay allocated; the disk back, A arms again and the late completion touches no freed memory",
+            timeout: Duration::from_secs(300),
+            run: Box::new(timeout::rehearsal_timeout),
         },
         Scenario {
             name: "self-fence",
