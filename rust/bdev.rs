@@ -196,6 +196,13 @@ impl BlockDevice {
         Ok(Self { file, bdev, device_mapper })
     }
 
+    /// Whether this is a partition, not a whole disk: refused wherever a
+    /// disk is named (a label or a reservation is a whole disk's).
+    pub(crate) fn is_partition(&self) -> bool {
+        // SAFETY: By the type invariant the device is open.
+        unsafe { shims::ct_bdev_is_partition(self.raw()) }
+    }
+
     /// Whether this is a device-mapper device (a multipath map).
     pub(crate) fn is_device_mapper(&self) -> bool {
         self.device_mapper

@@ -387,6 +387,9 @@ pub(crate) fn arm(
     let named = NamedDisk::open(path, open_exclusive)
         .map_err(|e| refuse(e, path, format_args!("cannot open it exclusively (error {})", e.to_errno())))?;
     let disk = &named.dev;
+    if disk.is_partition() {
+        return Err(refuse(EINVAL, path, format_args!("a partition; give the whole disk")));
+    }
 
     let label = read_label(disk)?.map_err(|e| match e {
         LabelError::NotLabeled => refuse(errno(bindings::EMEDIUMTYPE), path, format_args!("not a coredump disk (no label; see `coretakeover label`)")),

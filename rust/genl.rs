@@ -30,6 +30,7 @@ use kernel::prelude::*;
 /// valid for the whole handler, which the lifetime stands for.
 #[derive(Clone, Copy)]
 pub(crate) struct Request<'a> {
+    skb: *mut bindings::sk_buff,
     info: *mut GenlInfo,
     _handler: core::marker::PhantomData<&'a GenlInfo>,
 }
@@ -37,10 +38,19 @@ pub(crate) struct Request<'a> {
 impl<'a> Request<'a> {
     /// # Safety
     ///
-    /// `info` is the request of a running handler, live for `'a`.
-    pub(crate) unsafe fn from_raw(info: *mut GenlInfo) -> Self {
+    /// `skb` and `info` are the message and request of a running handler,
+    /// live for `'a`.
+    pub(crate) unsafe fn from_raw(skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> Self {
         // INVARIANT: The caller's guarantee.
-        Self { info, _handler: core::marker::PhantomData }
+        Self { skb, info, _handler: core::marker::PhantomData }
+    }
+
+    /// Whether the sender may change disks: it sent from the initial
+    /// network namespace, with CAP_SYS_ADMIN (more than the CAP_NET_ADMIN
+    /// that `GENL_ADMIN_PERM` asks for, which containers are often given).
+    pub(crate) fn may_change_disks(&self) -> bool {
+        // SAFETY: By the type invariant both are live.
+        unsafe { shims::ct_nl_may_change_disks(self.skb, self.info) }
     }
 
     /// Attribute `attr` as a u32, if present.

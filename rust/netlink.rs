@@ -193,9 +193,10 @@ fn fill_status(m: &mut Message) -> Result {
 
 /// Runs a handler's body with its request: a refusal answers with its errno
 /// and its reason as the extended ack message.
-fn handle(info: *mut GenlInfo, body: impl FnOnce(&Request<'_>) -> Outcome) -> c_int {
-    // SAFETY: `info` is the request of the handler calling us, live for the call.
-    let request = unsafe { Request::from_raw(info) };
+fn handle(skb: *mut bindings::sk_buff, info: *mut GenlInfo, body: impl FnOnce(&Request<'_>) -> Outcome) -> c_int {
+    // SAFETY: `skb` and `info` are the message and request of the handler
+    // calling us, live for the call.
+    let request = unsafe { Request::from_raw(skb, info) };
     from_result(|| match body(&request) {
         Ok(()) => Ok(0),
         Err(refusal) => {
@@ -209,11 +210,22 @@ fn handle(info: *mut GenlInfo, body: impl FnOnce(&Request<'_>) -> Outcome) -> c_
 
 /// `get-status`: readable by everyone.
 #[no_mangle]
-unsafe extern "C" fn coretakeover_nl_get_status_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    handle(info, |request| {
+unsafe extern "C" fn coretakeover_nl_get_status_doit(skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle(skb, info, |request| {
         let mut m = Message::reply(request)?;
         fill_status(&mut m)?;
         Ok(m.send_reply(request)?)
+    })
+}
+
+/// `handle` for a command that changes disks: refused (EPERM) unless
+/// `Request::may_change_disks`.
+fn handle_change(skb: *mut bindings::sk_buff, info: *mut GenlInfo, command: &str, body: impl FnOnce(&Request<'_>) -> Outcome) -> c_int {
+    handle(skb, info, |request| {
+        if !request.may_change_disks() {
+            return Err(refuse!(EPERM, "{}: refused: needs CAP_SYS_ADMIN in the initial network namespace", command));
+        }
+        body(request)
     })
 }
 
@@ -235,10 +247,10 @@ fn paths<'a>(request: &Request<'a>, attr: Attr) -> Outcome<Option<KVec<&'a str>>
     Ok(found)
 }
 
-/// `set-config` (CAP_NET_ADMIN): any of the ids and disks.
+/// `set-config` (CAP_SYS_ADMIN, initial network namespace): any of the ids and disks.
 #[no_mangle]
-unsafe extern "C" fn coretakeover_nl_set_config_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    handle(info, |request| {
+unsafe extern "C" fn coretakeover_nl_set_config_doit(skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle_change(skb, info, "set-config", |request| {
         let (cluster, node, partner) = (request.u32(Attr::ClusterId), request.u32(Attr::NodeId), request.u32(Attr::PartnerId));
         let service = paths(request, Attr::ServiceDisk)?;
         let partner_disks = paths(request, Attr::PartnerDisk)?;
@@ -260,12 +272,12 @@ unsafe extern "C" fn coretakeover_nl_set_config_doit(_skb: *mut bindings::sk_buf
     })
 }
 
-/// `takeover` (CAP_NET_ADMIN): the reply holds every disk's result; when not
+/// `takeover` (CAP_SYS_ADMIN, initial network namespace): the reply holds every disk's result; when not
 /// every disk is held, the node's refusal (EREMOTEIO, naming the disks that
 /// failed) follows it.
 #[no_mangle]
-unsafe extern "C" fn coretakeover_nl_takeover_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    handle(info, |request| {
+unsafe extern "C" fn coretakeover_nl_takeover_doit(skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle_change(skb, info, "takeover", |request| {
         let taken = node::takeover();
         if let Err(refusal) = &taken {
             // Refused before anything was done: nothing to report.
@@ -286,10 +298,10 @@ unsafe extern "C" fn coretakeover_nl_takeover_doit(_skb: *mut bindings::sk_buff,
     })
 }
 
-/// `giveback` (CAP_NET_ADMIN).
+/// `giveback` (CAP_SYS_ADMIN, initial network namespace).
 #[no_mangle]
-unsafe extern "C" fn coretakeover_nl_giveback_doit(_skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
-    handle(info, |request| {
+unsafe extern "C" fn coretakeover_nl_giveback_doit(skb: *mut bindings::sk_buff, info: *mut GenlInfo) -> c_int {
+    handle_change(skb, info, "giveback", |request| {
         node::giveback()?;
         let mut m = Message::reply(request)?;
         node::read_pairing(|p| {

@@ -270,6 +270,9 @@ fn open_service_disks(name: &str, paths: &[&str], reserve: bool) -> Outcome<KVec
     for path in paths {
         let disk = NamedDisk::open(path, BlockDevice::open_shared)
             .map_err(|e| refuse!(e, "{}: refused {}: cannot open it (error {})", name, path, e.to_errno()))?;
+        if disk.dev.is_partition() {
+            return Err(refuse!(EINVAL, "{}: refused {}: a partition; give the whole disk", name, path));
+        }
         if dump_disk::carries_label(&disk.dev) {
             return Err(refuse!(EINVAL, "{}: refused {}: it carries a coredump label", name, path));
         }
@@ -387,6 +390,9 @@ pub(crate) fn watch_partner_disk(path: Option<&str>) -> Outcome {
     };
     let disk = NamedDisk::open(path, BlockDevice::open_read_only)
         .map_err(|e| refuse!(e, "partner_dump_disk: refused {}: cannot open it (error {})", path, e.to_errno()))?;
+    if disk.dev.is_partition() {
+        return Err(refuse!(EINVAL, "partner_dump_disk: refused {}: a partition; give the whole disk", path));
+    }
     match dump_disk::read_label(&disk.dev)? {
         Ok(label) if label.belongs_to(cluster, partner) => {}
         Ok(label) => {

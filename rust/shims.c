@@ -218,6 +218,9 @@ bool ct_bdev_is_dm(struct block_device *bdev)
 	return false;
 }
 
+/* Whether @bdev is a partition, not a whole disk (bdev_is_partition is inline). */
+bool ct_bdev_is_partition(struct block_device *bdev) { return bdev_is_partition(bdev); }
+
 /*
  * The live paths of multipath map @map: the whole disks whose holders/
  * directory links to the map's disk (dm links every device of its table
@@ -337,6 +340,19 @@ struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *na
  * spec (netlink_gen.c); these forward to the static inline message helpers
  * of net/genetlink.h and net/netlink.h for the Rust handlers (netlink.rs).
  */
+/*
+ * Whether the sender of @skb may change disks: it acts in the initial
+ * network namespace (the family is registered without netnsok, so this
+ * holds already; checked again because a disk is no namespaced object),
+ * and has CAP_SYS_ADMIN in the initial user namespace, as writing the
+ * sysfs knobs needs root. GENL_ADMIN_PERM alone asks for CAP_NET_ADMIN,
+ * which a container is often given.
+ */
+bool ct_nl_may_change_disks(const struct sk_buff *skb, struct genl_info *info)
+{
+	return net_eq(genl_info_net(info), &init_net) && netlink_capable(skb, CAP_SYS_ADMIN);
+}
+
 int ct_nl_register(void) { return genl_register_family(&coretakeover_nl_family); }
 void ct_nl_unregister(void) { genl_unregister_family(&coretakeover_nl_family); }
 

@@ -42,6 +42,7 @@ int ct_pr_register(struct block_device *bdev, u64 old_key, u64 new_key, u32 flag
 int ct_pr_reserve(struct block_device *bdev, u64 key, u32 type, u32 flags);
 int ct_pr_release(struct block_device *bdev, u64 key, u32 type);
 int ct_pr_preempt(struct block_device *bdev, u64 old_key, u64 new_key, u32 type, bool abort);
+bool ct_bdev_is_partition(struct block_device *bdev);
 int ct_dm_live_paths(struct block_device *map, dev_t *devs, int max);
 int ct_pr_read_reservation(struct block_device *bdev, u64 *key, u32 *type);
 int ct_pr_key_registered(struct block_device *bdev, u64 key);
@@ -51,6 +52,8 @@ void ct_events_call(void *event);
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name);
 
 struct genl_info;
+struct sk_buff;
+bool ct_nl_may_change_disks(const struct sk_buff *skb, struct genl_info *info);
 int ct_nl_register(void);
 void ct_nl_unregister(void);
 struct sk_buff *ct_nl_reply_new(struct genl_info *info, void **hdr);

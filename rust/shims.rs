@@ -65,6 +65,7 @@ extern "C" {
     /// Whether the device is a device-mapper device (`dm_get_md`).
     pub(crate) fn ct_bdev_is_dm(bdev: *mut bindings::block_device) -> bool;
     pub(crate) fn ct_pr_preempt(bdev: *mut bindings::block_device, old_key: u64, new_key: u64, typ: u32, abort: bool) -> c_int;
+    pub(crate) fn ct_bdev_is_partition(bdev: *mut bindings::block_device) -> bool;
     /// The live paths of a multipath map (device numbers): how many.
     pub(crate) fn ct_dm_live_paths(map: *mut bindings::block_device, devs: *mut bindings::dev_t, max: c_int) -> c_int;
     pub(crate) fn ct_pr_read_reservation(bdev: *mut bindings::block_device, key: *mut u64, typ: *mut u32) -> c_int;
@@ -81,6 +82,7 @@ extern "C" {
         name: *const kernel::ffi::c_char,
     ) -> *mut bindings::task_struct;
 
+    pub(crate) fn ct_nl_may_change_disks(skb: *const bindings::sk_buff, info: *mut GenlInfo) -> bool;
     pub(crate) fn ct_nl_register() -> c_int;
     pub(crate) fn ct_nl_unregister();
     pub(crate) fn ct_nl_reply_new(info: *mut GenlInfo, hdr: *mut *mut c_void) -> *mut bindings::sk_buff;

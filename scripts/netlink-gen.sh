@@ -25,6 +25,11 @@ cp "$CT_ROOT/Documentation/netlink/specs/coretakeover.yaml" "$spec"
 # The generated source includes its header and the uapi header by their
 # in-tree names; point them at ours.
 sed -i 's|#include "coretakeover-nl.h"|#include "netlink_gen.h"|; s|#include "nl_gen.h"|#include "netlink_gen.h"|; s|#include <uapi/linux/coretakeover.h>|#include "netlink_uapi.h"|' "$tmp/nl_gen.c" "$tmp/nl_gen.h"
+# 6.12's generator makes every family netnsok. Disks are not namespaced: the
+# family is there in the initial network namespace only (a container with
+# its own network namespace does not see it), as the spec's doc says.
+sed -i 's|^\t\.netnsok\t= true,$|\t.netnsok\t= false,|' "$tmp/nl_gen.c"
+grep -q 'netnsok.*= false,' "$tmp/nl_gen.c" || die "the generated family has no netnsok line to turn off"
 for f in "nl_gen.h:netlink_gen.h" "nl_gen.c:netlink_gen.c" "coretakeover.h:netlink_uapi.h"; do
     src=$tmp/${f%%:*} dst=$CT_ROOT/rust/${f##*:}
     if [ "${1:-}" = --check ]; then

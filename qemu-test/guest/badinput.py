@@ -225,10 +225,16 @@ def genl_request(sock, family, cmd, payload, seq):
             offset += (length + 3) & ~3
 
 
+class FamilyMissing(Exception):
+    """The controller does not know the family here (its errno)."""
+
+
 def family_id(sock):
     body = struct.pack("=BBH", 3, 1, 0) + nla(2, b"coretakeover\0")
     sock.send(struct.pack("=IHHII", 16 + len(body), 0x10, NLM_F_REQUEST, 1, 0) + body)
     data = sock.recv(65536)
+    if struct.unpack_from("=H", data, 4)[0] == 2:  # NLMSG_ERROR
+        raise FamilyMissing(-struct.unpack_from("=i", data, 16)[0])
     at = 20
     while at + 4 <= len(data):
         alen, akind = struct.unpack_from("=HH", data, at)
@@ -257,8 +263,42 @@ def attempt(interface, target, given, subst):
     sock.setsockopt(270, NETLINK_EXT_ACK, 1)  # SOL_NETLINK
     try:
         return genl_request(sock, family_id(sock), OPS[target], attributes(given, subst), 2)
+    except FamilyMissing as e:
+        return e.args[0], ""
     finally:
         sock.close()
+
+
+CAP_NET_ADMIN = 12
+CLONE_NEWNET = 0x40000000
+
+
+def become(who):
+    """In a child: turns into the row's caller. nobody: uid/gid 65534, no
+    capabilities. netadmin: root with CAP_NET_ADMIN alone (as a container
+    given --cap-add NET_ADMIN has it, without CAP_SYS_ADMIN). netns: root in
+    a network namespace of its own (a container's)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if who == "nobody":
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    elif who == "netadmin":
+        class Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+        class Data(ctypes.Structure):
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+        data = (Data * 2)()
+        data[0].effective = data[0].permitted = 1 << CAP_NET_ADMIN
+        if libc.capset(ctypes.byref(Header(0x20080522, 0)), data) != 0:  # _LINUX_CAPABILITY_VERSION_3
+            raise SystemExit(f"badinput: capset: {os.strerror(ctypes.get_errno())}")
+    elif who == "netns":
+        if libc.unshare(CLONE_NEWNET) != 0:
+            raise SystemExit(f"badinput: unshare: {os.strerror(ctypes.get_errno())}")
+    else:
+        raise SystemExit(f"badinput: unknown caller {who!r}")
 
 
 def run_row(row, subst):
@@ -268,15 +308,13 @@ def run_row(row, subst):
     before = snapshot()
     disks_before = disk_state(sorted(set(subst.values())))
     kmsg = Kmsg()
-    if who == "nobody":
-        # A child drops to uid/gid 65534 with no capabilities and tries.
+    if who != "root":
+        # A child turns into the caller and tries.
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(r)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            become(who)
             got = attempt(interface, target, given, subst)
             os.write(w, json.dumps(got).encode())
             os._exit(0)

@@ -40,12 +40,19 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
         "echo $(lun_dev 0) > {SYSFS}/service_disks && echo 2 > {SYSFS}/partner_id && echo $(lun_dev 2) > {SYSFS}/partner_disks"
     ))?;
 
-    ctx.step("every row of the bad-input table, as root and as uid 65534");
+    ctx.step("LUN 1 gets a partition table with one partition (the rows that name a partition)");
+    a.ok(
+        "d=$(lun_dev 1) && host python3 -c \"import os,struct,sys; f=os.open(sys.argv[1],os.O_WRONLY); \
+         os.pwrite(f,struct.pack('<B3sB3sII',0,bytes(3),0x83,bytes(3),2048,8192)+bytes(48)+b'\\x55\\xaa',446); os.fsync(f)\" $d && \
+         blockdev --rereadpt $d && i=0; until [ -b ${d}1 ]; do i=$((i+1)); [ $i -gt 50 ] && exit 1; sleep 0.1; done",
+    )?;
+
+    ctx.step("every row of the bad-input table, as root, as uid 65534, as root with CAP_NET_ADMIN alone, and from another network namespace");
     // Every disk in it is also checked unchanged after each row: the
     // service disk (reserved), the partner's (registered), the spare LUN
     // and both labeled disks.
     let subst = a.ok(
-        "printf '{\"lun\": \"%s\", \"coredump_own\": \"%s\", \"coredump_foreign\": \"%s\", \"service_lun\": \"%s\", \"partner_lun\": \"%s\"}' $(lun_dev 1) $(coredump_dev a) $(lun_dev 3) $(lun_dev 0) $(lun_dev 2)",
+        "printf '{\"lun\": \"%s\", \"lun_part\": \"%s1\", \"coredump_own\": \"%s\", \"coredump_foreign\": \"%s\", \"service_lun\": \"%s\", \"partner_lun\": \"%s\"}' $(lun_dev 1) $(lun_dev 1) $(coredump_dev a) $(lun_dev 3) $(lun_dev 0) $(lun_dev 2)",
     )?;
     let out = a.shell.ok(
         &format!("cp /ct/badinput.py /ct/bad-input.rst /tmp/ && host python3 /tmp/badinput.py /tmp/bad-input.rst '{}'", subst.trim()),
