@@ -25,7 +25,7 @@
 //! |            | `polled_bio.rs`  | preallocated bios completed by polling          |
 //! |            | `sysfs.rs`       | sysfs attributes as Rust statics                |
 //! |            | `genl.rs`        | generic netlink messages and the family         |
-//! |            | `kthread.rs`     | a kernel thread running a loop                  |
+//! |            | `kthread.rs`     | kernel threads: a loop, or one call in a worker |
 //! |            | `crc.rs`         | the kernel's CRC-32C for the functional core    |
 //! |            | `compress.rs`    | the kernel's lz4 and zstd, workspaces at arming |
 //! |            | `secret.rs`      | keys in kernel memory, zeroed when they go      |

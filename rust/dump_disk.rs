@@ -334,11 +334,40 @@ pub(crate) struct CpuNotes {
 }
 
 /// The CPU notes, from sysfs, as kexec-tools reads them: neither
-/// `crash_notes` nor the flag is exported. Read before the arming lock is
-/// taken: reading a sysfs file takes its seq_file lock, which a reader of
-/// our own attributes holds while it waits for the arming lock (lockdep
-/// sees the two orders in one lock class).
+/// `crash_notes` nor the flag is exported. The panic path writes the
+/// panicking CPU's registers at its note's address, so the files are read
+/// by a kernel worker (`kthread::in_kernel_worker`), in the initial mount
+/// namespace: a process that mounts a file of its own over one of them
+/// changes nothing. Each address is then checked as the kernel allocates
+/// the notes (`crash_notes_memory_init`): aligned to the note's size
+/// rounded up to a power of two (a page at most), within one page, one per
+/// CPU; anything else leaves that CPU without a note. Read before the
+/// arming lock is taken: reading a sysfs file takes its seq_file lock,
+/// which a reader of our own attributes holds while it waits for the
+/// arming lock (lockdep sees the two orders in one lock class).
 pub(crate) fn cpu_notes() -> Result<CpuNotes> {
+    let mut notes = crate::kthread::in_kernel_worker(read_cpu_notes).ok_or(ENOMEM)??;
+    let size = u64::from(notes.size);
+    let align = size.next_power_of_two().clamp(1, PAGE as u64);
+    let mut refused = KVec::with_capacity(notes.phys.len(), GFP_KERNEL)?;
+    for (cpu, &phys) in notes.phys.iter().enumerate() {
+        let plausible = size != 0
+            && phys % align == 0
+            && (phys % PAGE as u64) + size <= PAGE as u64
+            && notes.phys.iter().enumerate().all(|(other, &p)| other == cpu || p != phys);
+        refused.push(phys != 0 && !plausible, GFP_KERNEL)?;
+    }
+    for (cpu, (phys, refused)) in notes.phys.iter_mut().zip(refused.iter()).enumerate() {
+        if *refused {
+            pr_warn!("cpu {}: crash_notes at {:#x} ({} bytes) is not a CPU note the kernel would allocate: no note for it\n", cpu, *phys, size);
+            *phys = 0;
+        }
+    }
+    Ok(notes)
+}
+
+/// `cpu_notes`' reads, in a kernel worker.
+fn read_cpu_notes() -> Result<CpuNotes> {
     // SAFETY: Set at boot, before any module loads.
     let cpus = (unsafe { bindings::nr_cpu_ids } as usize).min(MAX_CPUS);
     let mut buf = [0u8; 32];

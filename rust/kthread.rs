@@ -66,3 +66,52 @@ unsafe extern "C" fn body<L: Loop>(_data: *mut c_void) -> c_int {
     }
     0
 }
+
+/// A call of [`in_kernel_worker`]: the work item, the function, its result.
+#[repr(C)]
+struct Call<F, T> {
+    // First, so that the work pointer is the call's pointer.
+    work: bindings::work_struct,
+    f: Option<F>,
+    out: Option<T>,
+}
+
+/// The work function of a [`Call`].
+///
+/// # Safety
+///
+/// `work` is the first field of a live `Call<F, T>` queued by
+/// [`in_kernel_worker`], which waits for this to return.
+unsafe extern "C" fn call_run<F: FnOnce() -> T, T>(work: *mut bindings::work_struct) {
+    // SAFETY: See the function's safety requirements.
+    let call = unsafe { &mut *work.cast::<Call<F, T>>() };
+    if let Some(f) = call.f.take() {
+        call.out = Some(f());
+    }
+}
+
+/// Runs `f` on a worker of the system's unbound workqueue and waits for it:
+/// in a kernel thread, whose namespaces (mount, network) are the initial
+/// ones whatever the caller's. For reads that must not depend on what the
+/// calling process sees, like a sysfs file a container could mount over.
+/// `None` without memory for the call.
+pub(crate) fn in_kernel_worker<F: FnOnce() -> T + Send, T: Send>(f: F) -> Option<T> {
+    let call = Call {
+        // SAFETY: All-zero is a valid state for a work item about to be
+        // initialised by `ct_init_work`.
+        work: unsafe { core::mem::zeroed() },
+        f: Some(f),
+        out: None,
+    };
+    let mut call = KBox::new(call, GFP_KERNEL).ok()?;
+    let work = core::ptr::addr_of_mut!(call.work);
+    // SAFETY: The call is boxed (it does not move) and lives until
+    // `flush_work` has returned, after which no worker touches it;
+    // `call_run::<F, T>` matches `work_func_t` and the call's types.
+    unsafe {
+        shims::ct_init_work(work, Some(call_run::<F, T>));
+        shims::ct_queue_work_unbound(work);
+        bindings::flush_work(work);
+    }
+    call.out.take()
+}

@@ -182,6 +182,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(timeout::rehearsal_timeout),
         },
         Scenario {
+            name: "crash-notes-namespace",
+            about: "arming from a mount namespace that mounts a fake crash_notes file: the module reads the kernel's own (the panic path writes there)",
+            timeout: Duration::from_secs(300),
+            run: Box::new(timeout::crash_notes_namespace),
+        },
+        Scenario {
             name: "self-fence",
             about: "A (self_fence panic) stopped on purpose loses its LUN and stays up; A hung and fenced by B panics and dumps as soon as it resumes, told by B's heartbeat",
             timeout: Duration::from_secs(600),

@@ -54,3 +54,32 @@ pub fn rehearsal_timeout(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("A is armed; its kernel log has no report (KASAN on the debug kernel)");
     Ok(())
 }
+
+/// The panic path writes the panicking CPU's registers at the address of
+/// its `crash_notes` buffer, which arming reads from sysfs. A process in a
+/// mount namespace of its own mounts a file saying 0x1000 over CPU 0's
+/// `crash_notes` and arms from there: the module must read the kernel's
+/// own files (in a kernel worker), and record the real address.
+pub fn crash_notes_namespace(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting node A");
+    let spec = super::dump::spec(vec![NodeName::A]);
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    a.ok(&format!("dev=$(coredump_dev a) && dump_ready $dev && coretakeover label --disk $dev --cluster {CLUSTER_ID} --node 1"))?;
+    let real = a.ok("cat /sys/devices/system/cpu/cpu0/crash_notes")?.trim().to_string();
+    ctx.step(&format!("CPU 0's crash_notes is at {real}; a process in its own mount namespace mounts a file saying 1000 over it, and arms"));
+    let seen = a.ok(&format!(
+        "echo 1000 > /tmp/fake-notes && dev=$(coredump_dev a) && unshare -m sh -c \
+         'mount --bind /tmp/fake-notes /sys/devices/system/cpu/cpu0/crash_notes && cat /sys/devices/system/cpu/cpu0/crash_notes && echo '$dev' > {SYSFS}/dump_disk'"
+    ))?;
+    ensure!(seen.trim() == "1000", "the namespace did not see its own file: {seen}");
+    let a = cluster.node(NodeName::A)?;
+    ensure!(a.ok(&format!("cat {SYSFS}/dump_state"))?.trim() == "armed", "A did not arm");
+    let status: serde_json::Value = serde_json::from_str(&a.ok("coretakeover status --disk $(coredump_dev a) --json")?)?;
+    let recorded = status["header"]["cpu_notes"][0].as_str().unwrap_or("").to_string();
+    let want = format!("{:#x}", u64::from_str_radix(&real, 16)?);
+    ensure!(recorded == want, "CPU 0's note recorded at {recorded}, the kernel's is {want}: {}", status["header"]);
+    ctx.step(&format!("the header records CPU 0's note at {recorded}, the kernel's own, not 0x1000"));
+    Ok(())
+}

@@ -41,6 +41,9 @@ struct HeaderReport {
     panic_message: String,
     panic_cpu: Option<u16>,
     panic_ns: u64,
+    /// Each CPU's `crash_notes` buffer (physical address, CPU 0 first; null:
+    /// none), as arming found it in the kernel.
+    cpu_notes: Vec<Option<String>>,
     dump_bytes: u64,
     capacity: u64,
     watermark: u64,
@@ -179,6 +182,7 @@ fn header_report(h: &Header<Vec<u8>>) -> HeaderReport {
         panic_message: String::from_utf8_lossy(h.panic_message()).into_owned(),
         panic_cpu: (h.panic_cpu() != coretakeover_core::header::NO_CPU).then_some(h.panic_cpu()),
         panic_ns: h.panic_ns(),
+        cpu_notes: (0..h.cpu_count()).map(|c| h.cpu_note(c).map(|p| format!("{p:#x}"))).collect(),
         dump_bytes: h.dump_bytes(),
         capacity: h.capacity(),
         watermark: h.watermark(),
