@@ -42,7 +42,7 @@ use crate::dump_disk::{self, DumpContext, MAX_BIOS_IN_FLIGHT};
 use crate::kthread::{Loop, Thread};
 use crate::polled_bio::now_ns;
 use crate::refusal::{refuse, Outcome};
-use crate::takeover::{self, Pairing, WatchPolicy};
+use crate::takeover::{self, DiskIdentity, Pairing, WatchPolicy};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::c_str;
@@ -393,8 +393,10 @@ pub(crate) fn watch_partner_disk(path: Option<&str>) -> Outcome {
     if disk.dev.is_partition() {
         return Err(refuse!(EINVAL, "partner_dump_disk: refused {}: a partition; give the whole disk", path));
     }
-    match dump_disk::read_label(&disk.dev)? {
-        Ok(label) if label.belongs_to(cluster, partner) => {}
+    let identity = match dump_disk::read_label(&disk.dev)? {
+        Ok(label) if label.belongs_to(cluster, partner) => {
+            DiskIdentity { disk_uuid: label.disk_uuid, cluster: cluster.get(), node: partner.get() }
+        }
         Ok(label) => {
             return Err(refuse!(EACCES, "partner_dump_disk: refused {}: labeled for cluster {} node {}, the partner is cluster {} node {}",
                 path, label.cluster, label.node, cluster, partner));
@@ -402,13 +404,13 @@ pub(crate) fn watch_partner_disk(path: Option<&str>) -> Outcome {
         Err(why) => {
             return Err(refuse!(errno(bindings::EMEDIUMTYPE), "partner_dump_disk: refused {}: {}", path, why));
         }
-    }
+    };
     with_pairing(|p| {
         if p.partner != Some(partner) {
             return Err(refuse!(EAGAIN, "partner_dump_disk: refused: partner_id changed meanwhile"));
         }
         pr_info!("watching partner {} through {}\n", partner, path);
-        p.watch_through(disk);
+        p.watch_through(disk, identity);
         Ok(())
     })
 }

@@ -33,7 +33,7 @@
 
 use crate::bdev::{BlockDevice, IoBuf, NamedDisk, PAGE};
 use crate::crc::KernelCrc;
-use crate::ct_core::header::{newest, DumpState, Header, HEADER_COPY_OFFSETS, HEADER_SIZE};
+use crate::ct_core::header::{belongs_to, newest, DumpState, Header, HeaderError, HEADER_COPY_OFFSETS, HEADER_SIZE};
 use crate::ct_core::heartbeat::Heartbeat;
 use crate::ct_core::identity::{due_this_turn, Identity, PathCheck, CHECKS_PER_TURN};
 use crate::ct_core::ids::NodeId;
@@ -71,6 +71,12 @@ pub(crate) struct WatchPolicy {
 pub(crate) struct Pairing {
     pub(crate) partner: Option<NodeId>,
     pub(crate) partner_dump: Option<NamedDisk>,
+    /// The identity of the partner's coredump disk as its label said when
+    /// the watch started: every header copy and heartbeat read from it must
+    /// carry it, or it is ignored (a copy of another disk's, or forged).
+    partner_identity: Option<DiskIdentity>,
+    /// Something foreign was seen on it since the watch started (logged once).
+    foreign_seen: bool,
     pub(crate) partner_disks: KVec<NamedDisk>,
     /// The last label check of each partner disk (same order).
     partner_ids: KVec<Identity>,
@@ -95,6 +101,8 @@ impl Pairing {
         Self {
             partner: None,
             partner_dump: None,
+            partner_identity: None,
+            foreign_seen: false,
             partner_disks: KVec::new(),
             partner_ids: KVec::new(),
             service_disks: KVec::new(),
@@ -117,9 +125,12 @@ impl Pairing {
         emit(&Event::TakeoverState(phase));
     }
 
-    /// Starts watching the partner through `disk` from now on.
-    pub(crate) fn watch_through(&mut self, disk: NamedDisk) {
+    /// Starts watching the partner through `disk`, whose label says
+    /// `identity`, from now on.
+    pub(crate) fn watch_through(&mut self, disk: NamedDisk, identity: DiskIdentity) {
         self.partner_dump = Some(disk);
+        self.partner_identity = Some(identity);
+        self.foreign_seen = false;
         self.watch_anew();
         if self.phase == Phase::Idle {
             self.enter(Phase::Watching);
@@ -129,6 +140,7 @@ impl Pairing {
     /// Stops watching the partner.
     pub(crate) fn stop_watching(&mut self) {
         self.partner_dump = None;
+        self.partner_identity = None;
         self.watch = None;
         if self.phase == Phase::Watching {
             self.enter(Phase::Idle);
@@ -257,19 +269,33 @@ fn now_ms() -> u64 {
     now_ns() / 1_000_000
 }
 
-/// Reads the partner's dump header (newest valid copy) and heartbeat.
-/// Returns the reading, the dump's progress in percent if dumping, and
-/// whether nothing at all could be read (the path to the disk is lost).
-fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>, bool) {
+/// The identity of a coredump disk, from its label.
+#[derive(Clone, Copy)]
+pub(crate) struct DiskIdentity {
+    pub(crate) disk_uuid: [u8; 16],
+    pub(crate) cluster: u32,
+    pub(crate) node: u16,
+}
+
+/// Reads the partner's dump header (newest valid copy of this disk, `id`)
+/// and heartbeat (of the partner). Returns the reading, the dump's
+/// progress in percent if dumping, whether nothing at all could be read
+/// (the path to the disk is lost), and whether a copy or heartbeat of
+/// another disk or node was found (and ignored).
+fn read_partner(dev: &BlockDevice, id: Option<DiskIdentity>) -> (Reading, Option<u64>, bool, bool) {
     let mut reading = Reading::default();
     let mut percent = None;
+    let mut foreign = false;
     let (Ok(mut a), Ok(mut b), Ok(mut beat)) = (IoBuf::new(HEADER_SIZE), IoBuf::new(HEADER_SIZE), IoBuf::new(PAGE)) else {
-        return (reading, percent, false);
+        return (reading, percent, false, false);
     };
     let ok_a = dev.read(HEADER_COPY_OFFSETS[0], &mut a).is_ok();
     let ok_b = dev.read(HEADER_COPY_OFFSETS[1], &mut b).is_ok();
     if ok_a || ok_b {
-        let copies = [Header::parse(a.as_slice(), &KernelCrc), Header::parse(b.as_slice(), &KernelCrc)];
+        let copies = [
+            of_disk(Header::parse(a.as_slice(), &KernelCrc), id, &mut foreign),
+            of_disk(Header::parse(b.as_slice(), &KernelCrc), id, &mut foreign),
+        ];
         if let Some(h) = newest([&copies[0], &copies[1]]).and_then(|i| copies[i].as_ref().ok()) {
             reading.header_state = Some(h.state());
             if h.state().holds_unsaved_dump() {
@@ -280,9 +306,25 @@ fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>, bool) {
     }
     let ok_beat = dev.read(HEARTBEAT_OFFSET, &mut beat).is_ok();
     if ok_beat {
-        reading.heartbeat = Heartbeat::decode(beat.as_slice(), &KernelCrc).ok();
+        reading.heartbeat = Heartbeat::decode(beat.as_slice(), &KernelCrc).ok().filter(|h| {
+            let mine = id.map_or(true, |id| h.cluster == id.cluster && h.node == id.node);
+            foreign |= !mine;
+            mine
+        });
     }
-    (reading, percent, !(ok_a || ok_b || ok_beat))
+    (reading, percent, !(ok_a || ok_b || ok_beat), foreign)
+}
+
+/// A header copy, if valid and of the disk `id` (a valid copy of another
+/// disk counts as no copy, and sets `foreign`).
+fn of_disk<'a>(parsed: Result<Header<&'a [u8]>, HeaderError>, id: Option<DiskIdentity>, foreign: &mut bool) -> Result<Header<&'a [u8]>, HeaderError> {
+    match (parsed, id) {
+        (Ok(h), Some(id)) if !belongs_to(&h, &id.disk_uuid, id.cluster, id.node) => {
+            *foreign = true;
+            Err(HeaderError::Malformed("another disk's header"))
+        }
+        (parsed, _) => parsed,
+    }
 }
 
 /// One watch of the partner; takes over if the policy says so. Returns
@@ -290,7 +332,11 @@ fn read_partner(dev: &BlockDevice) -> (Reading, Option<u64>, bool) {
 pub(crate) fn watch_partner(p: &mut Pairing, ours: Option<RegistrationKey>, policy: WatchPolicy) -> Option<u16> {
     let (Some(dump), Some(watch)) = (&p.partner_dump, &mut p.watch) else { return None };
     let stale = u64::from(policy.stale_timeout_ms);
-    let (reading, percent, unreadable) = read_partner(&dump.dev);
+    let (reading, percent, unreadable, foreign) = read_partner(&dump.dev, p.partner_identity);
+    if foreign && !p.foreign_seen {
+        pr_warn!("partner's coredump disk holds a dump header copy or heartbeat of another disk or node: ignored (copied or forged?)\n");
+    }
+    p.foreign_seen |= foreign;
     let holds = reading.heartbeat.map(|h| h.holds_disks_of);
     let verdict = if unreadable { watch.unreadable(now_ms()) } else { watch.observe(&reading, now_ms(), stale) };
     // A change of judgement is logged and notified; a stale partner's
@@ -499,7 +545,7 @@ pub(crate) fn give_back(p: &mut Pairing, ours: Option<RegistrationKey>) -> Outco
         return Err(refuse!(EINVAL, "giveback: refused: not holding the partner's disks"));
     }
     if let Some(dump) = &p.partner_dump {
-        let (reading, _, _) = read_partner(&dump.dev);
+        let (reading, _, _, _) = read_partner(&dump.dev, p.partner_identity);
         if let Some(state) = reading.header_state.filter(|s| *s == DumpState::Dumping) {
             return Err(refuse!(EBUSY, "giveback: refused: the partner is still dumping (header {})", state.as_str()));
         }

@@ -81,7 +81,7 @@ pub(crate) fn parse_elapsed(text: &str) -> Option<f64> {
 }
 
 /// CRC-32C for the functional core, on the host.
-struct HostCrc;
+pub(crate) struct HostCrc;
 
 impl coretakeover_core::crc::Crc32c for HostCrc {
     fn update(&self, crc: u32, data: &[u8]) -> u32 {

@@ -188,6 +188,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(timeout::crash_notes_namespace),
         },
         Scenario {
+            name: "forged-header",
+            about: "a header copy of another disk, and one with generation u64::MAX, saying dumping on A's coredump disk: B ignores both and does not take over; A's header goes on",
+            timeout: Duration::from_secs(300),
+            run: Box::new(timeout::forged_header),
+        },
+        Scenario {
             name: "self-fence",
             about: "A (self_fence panic) stopped on purpose loses its LUN and stays up; A hung and fenced by B panics and dumps as soon as it resumes, told by B's heartbeat",
             timeout: Duration::from_secs(600),

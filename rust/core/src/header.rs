@@ -314,6 +314,9 @@ impl<B: AsRef<[u8]>> Header<B> {
             return Err(HeaderError::Checksum { stored, computed });
         }
         let bad = HeaderError::Malformed;
+        if self.generation() > MAX_GENERATION {
+            return Err(bad("generation beyond the limit"));
+        }
         if self.u32_at(12) != HEADER_SIZE as u32 {
             return Err(bad("size field"));
         }
@@ -923,16 +926,30 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Header<B> {
     /// Advances the generation and seals; returns the copy (0: A, 1: B) that
     /// this generation must be written to.
     pub fn next_generation(&mut self, crc: &impl Crc32c) -> usize {
-        let generation = self.generation().wrapping_add(1);
+        // Never past the limit (a valid copy is at most there): an honest
+        // writer, at a thousand writes a second, would need 8900 years.
+        let generation = self.generation().saturating_add(1).min(MAX_GENERATION);
         self.set_generation(generation);
         self.seal(crc);
         copy_for(generation)
     }
 }
 
+/// The highest generation a valid header copy has. A copy above it is
+/// malformed: a forged or corrupt copy with a generation near `u64::MAX`
+/// would otherwise stay the newest for ever (the next honest write wraps).
+pub const MAX_GENERATION: u64 = 1 << 48;
+
 /// The copy (0: A, 1: B) that generation `generation` is written to.
 pub const fn copy_for(generation: u64) -> usize {
     (generation % 2) as usize
+}
+
+/// Whether `header` is of the coredump disk whose label says `disk_uuid`,
+/// `cluster` and `node`: a copy of another disk's header (copied, forged)
+/// is no header of this disk, whatever it says.
+pub fn belongs_to<A: AsRef<[u8]>>(header: &Header<A>, disk_uuid: &[u8; 16], cluster: u32, node: u16) -> bool {
+    header.disk_uuid() == *disk_uuid && header.cluster_id() == cluster && header.node_id() == node
 }
 
 /// Of the two copies as read from the disk, the index of the valid one with

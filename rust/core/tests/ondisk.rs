@@ -575,3 +575,29 @@ fn heartbeat_layout_is_pinned() {
     bad[60..64].copy_from_slice(&sum.to_le_bytes());
     assert_eq!(Heartbeat::decode(&bad, &HostCrc), Err(HeartbeatError::Malformed("reserved bytes not zero")));
 }
+
+#[test]
+fn a_copy_with_a_generation_beyond_the_limit_is_no_header_and_never_the_newest() {
+    use coretakeover_core::header::{belongs_to, MAX_GENERATION};
+    // An honest copy, and a forged (or corrupt) one at u64::MAX, sealed.
+    let honest = armed_header();
+    let mut forged = armed_header();
+    forged.set_state(DumpState::Dumping);
+    forged.set_generation(u64::MAX);
+    forged.seal(&HostCrc);
+    let copies = [Header::parse(forged.as_bytes(), &HostCrc), Header::parse(honest.as_bytes(), &HostCrc)];
+    assert_eq!(copies[0].as_ref().err(), Some(&HeaderError::Malformed("generation beyond the limit")));
+    assert_eq!(newest([&copies[0], &copies[1]]), Some(1));
+    // A writer at the limit stays there: no copy it writes is refused.
+    let mut h = armed_header();
+    h.set_generation(MAX_GENERATION);
+    h.next_generation(&HostCrc);
+    assert_eq!(h.generation(), MAX_GENERATION);
+    assert!(Header::parse(h.as_bytes(), &HostCrc).is_ok());
+    // Identity: the disk, cluster and node of the label, or it is no header
+    // of this disk.
+    assert!(belongs_to(&honest, b"0123456789abcdef", 7, 1));
+    assert!(!belongs_to(&honest, b"0123456789abcdef", 7, 2));
+    assert!(!belongs_to(&honest, b"0123456789abcdeF", 7, 1));
+    assert!(!belongs_to(&honest, b"0123456789abcdef", 8, 1));
+}
