@@ -138,7 +138,7 @@ impl Report for SaveReport {
         writeln!(
             out,
             "saved {what} of {} ({} of {} MiB, page filter {}, codec {} ({} MiB on the disk), {} segments, {} chunks verified) to {}",
-            self.kernel_release,
+            crate::output::printable(&self.kernel_release),
             self.saved_bytes >> 20,
             self.dump_bytes >> 20,
             self.filter,
@@ -148,7 +148,7 @@ impl Report for SaveReport {
             self.chunks_verified,
             self.vmcore
         )?;
-        writeln!(out, "panic: {}", self.panic_message)?;
+        writeln!(out, "panic: {}", crate::output::printable(&self.panic_message))?;
         let saved: Vec<String> = self.cpus.iter().filter(|c| c.source.is_some()).map(|c| c.cpu.to_string()).collect();
         writeln!(out, "registers of CPU {} saved ({} CPUs known)", if saved.is_empty() { "none".into() } else { saved.join(", ") }, self.cpus.len())?;
         for cpu in self.cpus.iter().filter(|c| c.source.is_none()) {

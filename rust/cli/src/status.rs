@@ -271,9 +271,9 @@ impl Report for DiskReport {
         if !h.flags.is_empty() {
             writeln!(out, "flags:            {}", h.flags.join(", "))?;
         }
-        writeln!(out, "kernel:           {}", h.kernel_release)?;
+        writeln!(out, "kernel:           {}", crate::output::printable(&h.kernel_release))?;
         if let Some(cpu) = h.panic_cpu {
-            writeln!(out, "panic:            {:?} on CPU {cpu}", h.panic_message)?;
+            writeln!(out, "panic:            \"{}\" on CPU {cpu}", crate::output::printable(&h.panic_message))?;
         }
         writeln!(
             out,

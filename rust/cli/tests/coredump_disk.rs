@@ -760,3 +760,28 @@ fn discard_marks_the_dump_saved_and_writes_nothing() {
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "nothing but the image");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn status_and_savecore_print_no_control_character_of_the_dump() {
+    let dir = scratch("escape");
+    let img = image(&dir, 64);
+    let p = img.to_str().unwrap();
+    assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+    write_dump(&img, DumpState::Complete, None);
+    // A crafted header: a panic message and a release that would retitle
+    // the terminal and clear it.
+    let mut h = header_on_disk(&img);
+    h.set_panic_message("evil\x1b]0;owned\x07\x1b[2J\u{9b}H");
+    h.set_kernel_release("6.12\x1b[31m");
+    let copy = h.next_generation(&Crc);
+    OpenOptions::new().write(true).open(&img).unwrap().write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
+    let (code, out) = cli(&["status", "--disk", p]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07') && !out.contains('\u{9b}'), "{out:?}");
+    assert!(out.contains("evil\\x1b]0;owned\\x07\\x1b[2J\\u{9b}H") && out.contains("6.12\\x1b[31m"), "{out}");
+    let (code, out) = cli(&["savecore", "--disk", p, "-o", dir.join("vmcore").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(out.contains("panic: evil\\x1b]0;owned"), "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
