@@ -25,6 +25,7 @@ use crypto_box::{PublicKey, SecretKey};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use zeroize::{Zeroize, Zeroizing};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,41 +93,54 @@ fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-/// Reads a key file: 64 hex digits.
-fn read_key_file(path: &Path, what: &str) -> Result<[u8; KEY_SIZE], Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    unhex::<KEY_SIZE>(&text).ok_or_else(|| Error::InvalidArgument { what: "key", reason: format!("{}: not a {what} key (64 hex digits)", path.display()) })
+/// Reads a key file: 64 hex digits. The text and the key are wiped when
+/// dropped (`zeroize`: a wipe the compiler keeps).
+fn read_key_file(path: &Path, what: &str) -> Result<Zeroizing<[u8; KEY_SIZE]>, Error> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?);
+    unhex::<KEY_SIZE>(&text)
+        .map(Zeroizing::new)
+        .ok_or_else(|| Error::InvalidArgument { what: "key", reason: format!("{}: not a {what} key (64 hex digits)", path.display()) })
 }
 
 pub fn read_public(path: &Path) -> Result<PublicKey, Error> {
-    Ok(PublicKey::from(read_key_file(path, "public")?))
+    Ok(PublicKey::from(*read_key_file(path, "public")?))
 }
 
+/// Reads the private key in `path`, refusing a file that anyone but its
+/// owner may read or write (as ssh does): a key others could read is no
+/// longer private.
 pub fn read_private(path: &Path) -> Result<SecretKey, Error> {
-    Ok(SecretKey::from(read_key_file(path, "private")?))
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(Error::Refused {
+            path: path.to_path_buf(),
+            reason: format!("the private key file is open to others (mode {:o}): chmod 600 it, and consider the key exposed", mode & 0o777),
+        });
+    }
+    Ok(SecretKey::from(*read_key_file(path, "private")?))
 }
 
 /// A fresh data key sealed for `public`: the line the module's `dump_key`
 /// takes ("KEY PUBLIC SEALED", hex).
-pub fn fresh_key_line(public: &PublicKey) -> Result<String, Error> {
-    let mut key = [0u8; KEY_SIZE];
-    rand_core::RngCore::try_fill_bytes(&mut OsRng, &mut key).map_err(|e| Error::InvalidArgument { what: "key", reason: format!("no randomness: {e}") })?;
-    let sealed = public.seal(&mut OsRng, &key).map_err(|_| Error::InvalidArgument { what: "key", reason: "sealing the data key failed".into() })?;
+/// The key, the line and the key's hex are wiped when dropped.
+pub fn fresh_key_line(public: &PublicKey) -> Result<Zeroizing<String>, Error> {
+    let mut key = Zeroizing::new([0u8; KEY_SIZE]);
+    rand_core::RngCore::try_fill_bytes(&mut OsRng, &mut *key).map_err(|e| Error::InvalidArgument { what: "key", reason: format!("no randomness: {e}") })?;
+    let sealed = public.seal(&mut OsRng, &*key).map_err(|_| Error::InvalidArgument { what: "key", reason: "sealing the data key failed".into() })?;
     if sealed.len() != SEALED_KEY_SIZE {
         return Err(Error::InvalidArgument { what: "key", reason: format!("a sealed key of {} bytes, not {SEALED_KEY_SIZE}", sealed.len()) });
     }
-    let line = format!("{} {} {}\n", hex(&key), hex(public.as_bytes()), hex(&sealed));
-    key.fill(0);
-    Ok(line)
+    let key_hex = Zeroizing::new(hex(&*key));
+    Ok(Zeroizing::new(format!("{} {} {}\n", *key_hex, hex(public.as_bytes()), hex(&sealed))))
 }
 
-/// An encrypted dump's data key, opened.
+/// An encrypted dump's data key, opened; wiped when dropped.
 pub struct DataKey(pub [u8; KEY_SIZE]);
 
 impl Drop for DataKey {
     fn drop(&mut self) {
-        self.0.fill(0);
-        std::hint::black_box(&self.0);
+        self.0.zeroize();
     }
 }
 
@@ -142,7 +156,7 @@ impl DataKey {
                 hex(secret.public_key().as_bytes())
             ));
         }
-        let key = secret.unseal(&block.sealed).map_err(|_| "the sealed data key does not open (damaged key block)".to_string())?;
+        let key = Zeroizing::new(secret.unseal(&block.sealed).map_err(|_| "the sealed data key does not open (damaged key block)".to_string())?);
         let key: [u8; KEY_SIZE] = key.as_slice().try_into().map_err(|_| "the sealed data key has the wrong length".to_string())?;
         Ok(Self(key))
     }
@@ -190,18 +204,30 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ct-dumpkey-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let private = dir.join("admin.key");
-        std::fs::write(&private, format!("{}\n", hex(&secret.to_bytes()))).unwrap();
+        let write_private = |path: &Path, text: String| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(path, text).unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        };
+        write_private(&private, format!("{}\n", hex(&secret.to_bytes())));
         let block = KeyBlock { disk_uuid: [1; 16], armed_ns: 5, public: key.public, sealed: key.sealed };
         assert_eq!(DataKey::open(&block, &private).unwrap().0, key.key);
         // Two armings never share a key.
         assert_ne!(DumpKey::parse(&fresh_key_line(&secret.public_key()).unwrap()).unwrap().key, key.key);
         // Another private key is refused by name.
         let other = dir.join("other.key");
-        std::fs::write(&other, format!("{}\n", hex(&SecretKey::generate(&mut OsRng).to_bytes()))).unwrap();
+        write_private(&other, format!("{}\n", hex(&SecretKey::generate(&mut OsRng).to_bytes())));
         let e = DataKey::open(&block, &other).err().unwrap();
         assert!(e.contains("is not the key this dump is sealed for") && e.contains(&hex(&key.public)), "{e}");
-        std::fs::write(&other, "not hex\n").unwrap();
+        write_private(&other, "not hex\n".into());
         assert!(DataKey::open(&block, &other).err().unwrap().contains("not a private key"));
+        // A private key others may read is refused, and says why.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o640)).unwrap();
+        }
+        let e = DataKey::open(&block, &private).err().unwrap();
+        assert!(e.contains("open to others (mode 640)"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
