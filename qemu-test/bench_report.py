@@ -220,6 +220,20 @@ def multipath_lines(results, s):
     ]
 
 
+def samples_doc(out, name, figures, results):
+    """The samples document OUT/NAME, its figures added to `results`; None
+    when it is missing or has no sample."""
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        doc = json.load(f)
+    if not doc["samples"]:
+        return None
+    results.update(figures(doc))
+    return doc
+
+
 def held_writes_figures(doc):
     """Writes of the old owner held in the array at the takeover: how long
     the PREEMPT AND ABORT waited for them, and how many landed after it."""
@@ -569,24 +583,8 @@ def main():
             budget_plot(out, budget_doc["samples"])
         else:
             budget_doc = None
-    multipath_path = os.path.join(out, "multipath-samples.json")
-    multipath_doc = None
-    if os.path.exists(multipath_path):
-        with open(multipath_path) as f:
-            multipath_doc = json.load(f)
-        if multipath_doc["samples"]:
-            results.update(multipath_figures(multipath_doc))
-        else:
-            multipath_doc = None
-    held_path = os.path.join(out, "held-writes-samples.json")
-    held_doc = None
-    if os.path.exists(held_path):
-        with open(held_path) as f:
-            held_doc = json.load(f)
-        if held_doc["samples"]:
-            results.update(held_writes_figures(held_doc))
-        else:
-            held_doc = None
+    multipath_doc = samples_doc(out, "multipath-samples.json", multipath_figures, results)
+    held_doc = samples_doc(out, "held-writes-samples.json", held_writes_figures, results)
     pacemaker_path = os.path.join(out, "pacemaker-samples.json")
     pacemaker_doc = None
     if os.path.exists(pacemaker_path):

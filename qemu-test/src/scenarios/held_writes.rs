@@ -19,16 +19,14 @@
 //! (6.12's dm-multipath before this check existed) does not: the held
 //! writes land seconds after it.
 
-use super::dump::{configure, label_and_arm};
 use super::multipath::{start_with, Disks};
-use super::takeover::{last_takeover, pair};
+use super::takeover::{last_takeover, pair, watched_pair_on};
 use super::Ctx;
 use crate::array::ArrayKind;
 use crate::cluster::{Cluster, ClusterSpec, NodeName};
 use anyhow::{ensure, Context, Result};
 use std::time::Duration;
 
-const SYSFS: &str = "/sys/kernel/coretakeover";
 /// How long the array holds each write to A's LUN.
 const HOLD_MS: u64 = 8000;
 /// A's writer threads: writes in flight at once.
@@ -88,18 +86,8 @@ fn start(ctx: &mut Ctx<'_>, fabric: Fabric) -> Result<(Cluster, usize, String)> 
         Fabric::OnePath => {
             ctx.step("booting the LIO array (each LUN on a dm-delay device) and nodes A and B, one path per LUN");
             let spec = ClusterSpec { hold_writes: true, ..pair(ArrayKind::Lio, 1) };
-            let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+            let (cluster, _) = watched_pair_on(ctx, &spec, "")?;
             let lun = cluster.lun_of(NodeName::A, 0);
-            configure(cluster.node(NodeName::A)?, NodeName::A)?;
-            configure(cluster.node(NodeName::B)?, NodeName::B)?;
-            let a = cluster.node(NodeName::A)?;
-            label_and_arm(a, NodeName::A)?;
-            a.ok(&format!("echo $(lun_dev {lun}) > {SYSFS}/service_disks"))?;
-            let b = cluster.node(NodeName::B)?;
-            b.ok(&format!("echo 1 > {SYSFS}/partner_id && echo $(lun_dev {lun}) > {SYSFS}/partner_disks && echo 2000 > {SYSFS}/stale_timeout_ms"))?;
-            b.ok(&format!("echo $(coredump_dev a) > {SYSFS}/partner_dump_disk"))?;
-            b.ok(&format!("i=0; until [ \"$(cat {SYSFS}/partner_state)\" = alive ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done"))
-                .context("B never saw A's heartbeat move")?;
             Ok((cluster, lun, format!("$(lun_dev {lun})")))
         }
         Fabric::Multipath => {

@@ -347,7 +347,12 @@ pub fn hung_partner(ctx: &mut Ctx<'_>, kind: ArrayKind) -> Result<()> {
 /// B) watching A with a stale timeout of 2 s (scaled on a slow kernel)
 /// until it sees A alive. Returns the cluster and A's LUN list.
 fn watched_pair(ctx: &mut Ctx<'_>, b_first: &str) -> Result<(Cluster, String)> {
-    let mut cluster = Cluster::start(&pair(ArrayKind::Lio, 1), ctx.env, &ctx.dir, ctx.deadline)?;
+    watched_pair_on(ctx, &pair(ArrayKind::Lio, 1), b_first)
+}
+
+/// As `watched_pair`, on a cluster of `spec`.
+pub(crate) fn watched_pair_on(ctx: &mut Ctx<'_>, spec: &ClusterSpec, b_first: &str) -> Result<(Cluster, String)> {
+    let mut cluster = Cluster::start(spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let a_luns = luns(&cluster, NodeName::A);
     configure(cluster.node(NodeName::A)?, NodeName::A)?;
     configure(cluster.node(NodeName::B)?, NodeName::B)?;
