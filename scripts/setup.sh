@@ -29,6 +29,10 @@ APT_PACKAGES=(
     # The multipath scenarios' nodes run multipathd, mpathpersist and udevd
     # (which multipath-tools pulls in) from this machine's root.
     multipath-tools
+    # The array guest's dm-delay under its LUNs (scenarios held-writes*):
+    # the host's dmsetup (multipath-tools pulls it in too; named here since
+    # the array uses it directly).
+    dmsetup
     # The Pacemaker scenarios' nodes run corosync and Pacemaker, Debian's,
     # and resource-agents' portblock, which needs iptables.
     corosync pacemaker pacemaker-cli-utils iptables
