@@ -517,8 +517,7 @@ impl Store for SelfFenceKnob {
             pr_warn!("self_fence: refused {:?}: give off, panic or reboot\n", input.trim_end());
             return Err(EINVAL);
         };
-        node::set_self_fence(mode);
-        Ok(())
+        Ok(node::set_self_fence(mode)?)
     }
 }
 

@@ -32,6 +32,7 @@ use crate::ct_core::checksum::ChecksumChoice;
 use crate::ct_core::codec::{Codec, CodecChoice};
 use crate::ct_core::dumpkey::DumpKey;
 use crate::secret::SecretDumpKey;
+use crate::shims;
 use crate::ct_core::pagefilter::Filter;
 use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
@@ -70,10 +71,30 @@ pub(crate) fn self_fence() -> SelfFence {
     SelfFence::from_u32(SELF_FENCE.load(Ordering::Relaxed)).unwrap_or(SelfFence::Off)
 }
 
-/// What this node does once it knows its partner fenced it while it ran.
-pub(crate) fn set_self_fence(mode: SelfFence) {
-    SELF_FENCE.store(mode as u32, Ordering::Relaxed);
+/// What this node does once it knows its partner fenced it while it ran,
+/// or that its own heartbeat lapsed (the lapse check runs on every CPU while
+/// `self_fence` is not off).
+pub(crate) fn set_self_fence(mode: SelfFence) -> Outcome {
+    if mode == SelfFence::Off {
+        SELF_FENCE.store(mode as u32, Ordering::Relaxed);
+        // SAFETY: Process context; waits for a running check.
+        unsafe { shims::ct_lapse_stop() };
+    } else {
+        // SAFETY: Process context; `lapse_tick` is safe in any context and
+        // the module stops the check before it goes (`Registration`).
+        let err = unsafe { shims::ct_lapse_start(takeover::LAPSE_TICK_MS * 1_000_000, Some(takeover::lapse_tick)) };
+        if err < 0 {
+            return Err(refuse!(Error::from_errno(err), "self_fence: refused {}: the lapse check could not start (error {})", mode.as_str(), err));
+        }
+        SELF_FENCE.store(mode as u32, Ordering::Relaxed);
+    }
     pr_info!("self_fence set to {}\n", mode.as_str());
+    Ok(())
+}
+
+/// Whether the coredump disk is armed (the heartbeat says alive).
+pub(crate) fn running() -> bool {
+    ARMED.load(Ordering::Relaxed)
 }
 
 /// This node's coredump disk.
@@ -247,6 +268,7 @@ pub(crate) fn disarm() -> Outcome {
     with_arming(|arming| {
         if let Some(ctx) = arming.armed.take() {
             ARMED.store(false, Ordering::Relaxed);
+            takeover::beat_landed(0);
             dump_disk::disarm(ctx, identity().registration_key(), setting(Setting::IntervalMs), takeover::holds_disks_of());
         }
         Ok(())
@@ -697,8 +719,9 @@ impl Loop for Beat {
             }
             arming.next_beat_ns = now + u64::from(interval) * 1_000_000;
             if let (Some(ctx), Some(key)) = (&arming.armed, ours) {
-                if let Err(e) = ctx.write_heartbeat(key, Liveness::Alive, interval, takeover::holds_disks_of()) {
-                    pr_warn!("heartbeat write failed (error {})\n", e.to_errno());
+                match ctx.write_heartbeat(key, Liveness::Alive, interval, takeover::holds_disks_of()) {
+                    Ok(()) => takeover::beat_landed(now),
+                    Err(e) => pr_warn!("heartbeat write failed (error {})\n", e.to_errno()),
                 }
             }
             Ok(())
@@ -789,6 +812,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        // SAFETY: Process context; no lapse check runs after this.
+        unsafe { shims::ct_lapse_stop() };
         // No turn of any thread runs after this.
         self.labels = None;
         self.watch = None;

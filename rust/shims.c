@@ -8,6 +8,8 @@
  */
 
 #include <linux/blkdev.h>
+#include <linux/cpuhotplug.h>
+#include <linux/hrtimer.h>
 #include <linux/kexec.h>
 #include <linux/kernfs.h>
 #include <scsi/scsi_device.h>
@@ -561,4 +563,72 @@ size_t ct_compress_measured(int codec, void *work, void *dst, size_t cap, const 
 	*stack = sp - ct_stack_deepest(top);
 	local_irq_restore(flags);
 	return n;
+}
+
+/*
+ * The self-fence's lapse check (takeover.rs, lapse_tick): a pinned
+ * hrtimer in hard interrupt mode on every online CPU, each period. Per-CPU
+ * variables and CPU hotplug callbacks are macros and structures 6.12's Rust
+ * bindings do not reach. A CPU that hung with interrupts off finds its timer
+ * expired when it takes interrupts again, and the timer interrupt comes
+ * first (its vector outranks every device's): the check runs before the
+ * CPU takes a network interrupt. Started and stopped under a mutex; the
+ * hotplug state starts the timer on each CPU that comes online and
+ * cancels it on each that goes.
+ */
+static DEFINE_PER_CPU(struct hrtimer, ct_lapse_timer);
+static DEFINE_MUTEX(ct_lapse_lock);
+static u64 ct_lapse_period_ns;
+static void (*ct_lapse_fn)(void);
+static int ct_lapse_state = -1;
+
+static enum hrtimer_restart ct_lapse_fired(struct hrtimer *timer)
+{
+	ct_lapse_fn();
+	hrtimer_forward_now(timer, ns_to_ktime(ct_lapse_period_ns));
+	return HRTIMER_RESTART;
+}
+
+/* Runs on the CPU itself (an AP hotplug state). */
+static int ct_lapse_cpu_online(unsigned int cpu)
+{
+	struct hrtimer *timer = per_cpu_ptr(&ct_lapse_timer, cpu);
+
+	hrtimer_init(timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_PINNED_HARD);
+	timer->function = ct_lapse_fired;
+	hrtimer_start(timer, ns_to_ktime(ct_lapse_period_ns), HRTIMER_MODE_REL_PINNED_HARD);
+	return 0;
+}
+
+static int ct_lapse_cpu_offline(unsigned int cpu)
+{
+	hrtimer_cancel(per_cpu_ptr(&ct_lapse_timer, cpu));
+	return 0;
+}
+
+int ct_lapse_start(u64 period_ns, void (*fn)(void))
+{
+	int state = 0;
+
+	mutex_lock(&ct_lapse_lock);
+	if (ct_lapse_state < 0) {
+		ct_lapse_period_ns = period_ns;
+		ct_lapse_fn = fn;
+		state = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "coretakeover/lapse:online",
+					  ct_lapse_cpu_online, ct_lapse_cpu_offline);
+		if (state >= 0)
+			ct_lapse_state = state;
+	}
+	mutex_unlock(&ct_lapse_lock);
+	return state < 0 ? state : 0;
+}
+
+void ct_lapse_stop(void)
+{
+	mutex_lock(&ct_lapse_lock);
+	if (ct_lapse_state >= 0) {
+		cpuhp_remove_state(ct_lapse_state);
+		ct_lapse_state = -1;
+	}
+	mutex_unlock(&ct_lapse_lock);
 }

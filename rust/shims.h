@@ -49,6 +49,8 @@ int ct_pr_key_registered(struct block_device *bdev, u64 key);
 int ct_events_register(struct notifier_block *nb);
 int ct_events_unregister(struct notifier_block *nb);
 void ct_events_call(void *event);
+int ct_lapse_start(u64 period_ns, void (*fn)(void));
+void ct_lapse_stop(void);
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name);
 
 struct genl_info;

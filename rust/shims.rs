@@ -76,6 +76,12 @@ extern "C" {
     pub(crate) fn ct_events_register(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_events_unregister(nb: *mut bindings::notifier_block) -> c_int;
     pub(crate) fn ct_events_call(event: *mut c_void);
+    /// Starts the lapse check on every online CPU (and each that comes
+    /// online): `f` runs from a pinned hard-interrupt hrtimer every
+    /// `period_ns`. Once; a second start while running does nothing.
+    pub(crate) fn ct_lapse_start(period_ns: u64, f: Option<unsafe extern "C" fn()>) -> c_int;
+    /// Stops it on every CPU, waiting for a running check to end.
+    pub(crate) fn ct_lapse_stop();
     pub(crate) fn ct_kthread_run(
         f: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
         data: *mut c_void,

@@ -38,7 +38,7 @@ use crate::ct_core::heartbeat::Heartbeat;
 use crate::ct_core::identity::{due_this_turn, Identity, PathCheck, CHECKS_PER_TURN};
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
-use crate::ct_core::partner::{decide, fence_check_due, fenced_by_holder, stale_fence_due, AutoTakeover, Method, PartnerWatch, Phase, Reading, Reason, SelfFence, SelfView, Verdict};
+use crate::ct_core::partner::{decide, fence_check_due, fenced_by_holder, lapse_fence_due, stale_fence_due, AutoTakeover, Method, PartnerWatch, Phase, Reading, Reason, SelfFence, SelfView, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
 use crate::ct_core::retry::{Retry, RetryWindow};
 use crate::dump_disk::{carries_label, label_present};
@@ -47,7 +47,7 @@ use crate::polled_bio::now_ns;
 use crate::pr::{PathPreempt, PrError};
 use crate::refusal::{refuse, Outcome, Text};
 use crate::shims;
-use core::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -158,7 +158,7 @@ impl Pairing {
     /// fenced this node, they are ours again and the partner is watched
     /// anew.
     pub(crate) fn set_service_disks(&mut self, disks: KVec<NamedDisk>) {
-        self.owns = !disks.is_empty();
+        self.set_owns(!disks.is_empty());
         self.service_disks = disks;
         if self.phase == Phase::Fenced {
             self.watch_anew();
@@ -188,10 +188,17 @@ impl Pairing {
             if let Ok(holder) = disk.dev.pr_holder() {
                 if fenced_by_holder(holder.map(|(k, _)| k), key) {
                     pr_info!("armed while {} is held by another key: this node owns its disks again only once it reserves them\n", disk.path());
-                    self.owns = false;
+                    self.set_owns(false);
                 }
             }
         }
+    }
+
+    /// Whether this node owns its own disks, for the watch and for the
+    /// lapse check (which reads it without the lock).
+    fn set_owns(&mut self, owns: bool) {
+        self.owns = owns;
+        OWNS.store(owns, Ordering::Relaxed);
     }
 
     /// Whether this node holds, or is taking, (some of) the partner's disks.
@@ -216,6 +223,56 @@ const SELF_CHECK_MS: u64 = 1000;
 
 /// Set once the self-fence acted: it acts once.
 static SELF_FENCED: AtomicBool = AtomicBool::new(false);
+
+/// `Pairing::owns`, for the lapse check.
+static OWNS: AtomicBool = AtomicBool::new(false);
+
+/// When the last heartbeat saying alive that reached the disk began
+/// (monotonic ns; 0: none since this node armed).
+static LAST_BEAT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// A heartbeat saying alive that began at `started_ns` reached the disk;
+/// 0: the node disarmed (its heartbeat says stopped, or nothing).
+pub(crate) fn beat_landed(started_ns: u64) {
+    LAST_BEAT_NS.store(started_ns, Ordering::Relaxed);
+}
+
+/// How often every CPU checks the lapse: a hang shorter than this cannot
+/// outlast a stale timeout (at least 500 ms) by a heartbeat interval.
+pub(crate) const LAPSE_TICK_MS: u64 = 100;
+
+/// The lapse check, from each CPU's hard-interrupt timer
+/// (`shims::ct_lapse_start`): if this node's own heartbeat has not reached
+/// its disk for a stale timeout, its partner may hold its disks by now, so
+/// it stops as `self_fence` says before anything else runs on this CPU
+/// (`ct_core::partner::lapse_fence_due`). Reads atomics only, takes no
+/// lock, does no I/O: after a hang with interrupts off, it runs in the
+/// first timer interrupt, before any device interrupt of the CPU.
+pub(crate) unsafe extern "C" fn lapse_tick() {
+    let mode = crate::node::self_fence();
+    let running = crate::node::running();
+    let me = SelfView { mode, node: 0, owns_disks: OWNS.load(Ordering::Relaxed), running };
+    let beat = LAST_BEAT_NS.load(Ordering::Relaxed);
+    let age_ms = (beat != 0).then(|| now_ns().saturating_sub(beat) / 1_000_000);
+    let stale = crate::node::setting(crate::node::Setting::StaleTimeoutMs);
+    if !lapse_fence_due(me, age_ms, stale) || SELF_FENCED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    pr_emerg!(
+        "self-fence ({}): this node's heartbeat last reached its disk {} ms ago (stale_timeout_ms {}): it hung, and its partner may hold its disks; stopping this node now\n",
+        mode.as_str(),
+        age_ms.unwrap_or(0),
+        stale
+    );
+    match mode {
+        // SAFETY: `panic` takes a NUL-terminated format without arguments
+        // here, and does not return; any context.
+        SelfFence::Panic => unsafe { bindings::panic(kernel::c_str!("coretakeover: self-fence: this node's heartbeat lapsed").as_char_ptr()) },
+        // SAFETY: Any context, as sysrq-b uses it; it does not return.
+        SelfFence::Reboot => unsafe { shims::emergency_restart() },
+        SelfFence::Off => {}
+    }
+}
 
 /// Whether this node was fenced by its partner while it ran (it hung, was
 /// fenced, and runs again), and if so, stops it as `self_fence` says: at

@@ -366,6 +366,20 @@ pub fn fence_check_due(me: SelfView, partner_holds_disks_of: Option<u16>, period
         && (periodic_due || partner_holds_disks_of == Some(me.node))
 }
 
+/// Whether this node must stop now because its own heartbeat lapsed: the
+/// last heartbeat it wrote saying alive began `beat_age_ms` ago (None: none
+/// since it armed), and its partner may take its disks over once that
+/// heartbeat has not moved for `stale_timeout_ms` (the partner counts from
+/// when it saw the heartbeat land, never earlier than the write began). A
+/// node that hung that long (interrupts off, its CPUs stalled) must not
+/// answer a client before it knows: it acts at once, without reading a
+/// disk, as sbd's watchdog does. The same limits as `fence_check_due`: never
+/// for a node that stopped on purpose, owns no disks, or does not
+/// self-fence.
+pub fn lapse_fence_due(me: SelfView, beat_age_ms: Option<u64>, stale_timeout_ms: u32) -> bool {
+    me.mode != SelfFence::Off && me.owns_disks && me.running && beat_age_ms.is_some_and(|age| age >= u64::from(stale_timeout_ms))
+}
+
 /// Whether the reservation read from one of this node's own disks proves
 /// that it was fenced: held, by a key that is not ours. (Held by nobody: a
 /// giveback or a release in progress, not a fence.)
@@ -385,6 +399,18 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_lapsed_heartbeat_fences_only_a_running_owner_that_self_fences() {
+        let me = SelfView { mode: SelfFence::Reboot, node: 2, owns_disks: true, running: true };
+        assert!(lapse_fence_due(me, Some(2000), 2000), "at the partner's earliest takeover");
+        assert!(lapse_fence_due(me, Some(u64::MAX), 2000));
+        assert!(!lapse_fence_due(me, Some(1999), 2000));
+        assert!(!lapse_fence_due(me, None, 2000), "no heartbeat since arming: the partner saw it stopped");
+        assert!(!lapse_fence_due(SelfView { running: false, ..me }, Some(9000), 2000), "a planned stop");
+        assert!(!lapse_fence_due(SelfView { owns_disks: false, ..me }, Some(9000), 2000));
+        assert!(!lapse_fence_due(SelfView { mode: SelfFence::Off, ..me }, Some(9000), 2000));
+    }
 
     fn beat(sequence: u64, liveness: Liveness) -> Reading {
         Reading {
