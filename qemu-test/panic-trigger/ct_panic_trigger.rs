@@ -8,7 +8,10 @@
 //! - `hardirq`: an `hrtimer` in hard interrupt mode calls `panic()`;
 //! - `hang`: every online CPU arms an `hrtimer` in hard interrupt mode whose
 //!   callback spins forever: the node hangs with interrupts off everywhere,
-//!   and only an NMI (with `kernel.unknown_nmi_panic`) gets a dump out of it.
+//!   and only an NMI (with `kernel.unknown_nmi_panic`) gets a dump out of it;
+//! - `hang MS`: the same, but every CPU spins only until one common moment,
+//!   MS ms after the hang began (on the node's monotonic clock), then goes
+//!   on: a node that hung and resumes, its clock having run meanwhile.
 //!
 //!
 //! It also holds a pattern in kernel memory from loading on (16 pages,
@@ -20,7 +23,7 @@
 //! The production module has no such hook; this one is built only for the
 //! QEMU tests and reuses the production sysfs wrapper.
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::c_str;
 use kernel::prelude::*;
@@ -77,11 +80,34 @@ unsafe extern "C" fn hardirq_fired(_timer: *mut bindings::hrtimer) -> bindings::
     unsafe { bindings::panic(c_str!("ct_panic_trigger: panic from a hard interrupt timer").as_char_ptr()) }
 }
 
-/// Where a hung CPU spins, with interrupts off, until an NMI comes.
+/// How long `hang MS` lasts (0: for ever).
+static HANG_MS: AtomicU64 = AtomicU64::new(0);
+/// When the CPUs of `hang MS` go on (monotonic ns), set by the first.
+static HANG_UNTIL: AtomicU64 = AtomicU64::new(0);
+/// CPUs in the hang.
+static HUNG: AtomicUsize = AtomicUsize::new(0);
+
+/// Where a hung CPU spins, with interrupts off, until an NMI comes, or
+/// until the hang's end.
 unsafe extern "C" fn hang_fired(_timer: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
-    loop {
+    let ms = HANG_MS.load(Ordering::Acquire);
+    // SAFETY: Lock-free clock read, any context.
+    let now = || unsafe { bindings::ktime_get_mono_fast_ns() };
+    let start = now();
+    // The first CPU in sets the end for all, and says when it began (its
+    // line's time stamp), so that a test can tell when the hang ended.
+    if HANG_UNTIL.compare_exchange(0, start + ms * 1_000_000, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        pr_emerg!("the hang begins: every CPU stops here for {} ms\n", ms);
+    }
+    let until = HANG_UNTIL.load(Ordering::Acquire);
+    let cpus = HANG_TIMERS.load(Ordering::Acquire);
+    if HUNG.fetch_add(1, Ordering::AcqRel) + 1 == cpus {
+        pr_emerg!("all {} CPUs hang with interrupts off\n", cpus);
+    }
+    while ms == 0 || now() < until {
         core::hint::spin_loop();
     }
+    bindings::hrtimer_restart_HRTIMER_NORESTART
 }
 
 /// Runs on every online CPU (IPI, interrupts off): arms this CPU's hang
@@ -139,21 +165,35 @@ struct Trigger;
 
 impl Show for Trigger {
     fn show(out: &mut Page<'_>) -> Result {
-        out.line(format_args!("softirq hardirq hang"))
+        out.line(format_args!("softirq hardirq hang [MS]"))
     }
 }
 
 impl Store for Trigger {
     fn store(input: &str) -> Result {
-        let which = input.trim();
+        let mut words = input.split_whitespace();
+        let which = words.next().unwrap_or("");
         if which != "softirq" && which != "hardirq" && which != "hang" {
             return Err(EINVAL);
         }
+        let ms = match (which, words.next(), words.next()) {
+            (_, None, _) => 0,
+            ("hang", Some(ms), None) => match ms.parse::<u64>() {
+                Ok(ms) if (1..=600_000).contains(&ms) => ms,
+                _ => return Err(EINVAL),
+            },
+            _ => return Err(EINVAL),
+        };
+        HANG_MS.store(ms, Ordering::Release);
         if ARMED.swap(true, Ordering::AcqRel) {
             return Err(EBUSY);
         }
         if which == "hang" {
-            pr_emerg!("every CPU hangs with interrupts off in {} ms\n", DELAY_MS);
+            if ms == 0 {
+                pr_emerg!("every CPU hangs with interrupts off in {} ms\n", DELAY_MS);
+            } else {
+                pr_emerg!("every CPU hangs with interrupts off in {} ms, for {} ms\n", DELAY_MS, ms);
+            }
         } else {
             pr_emerg!("arming a {} timer to panic in {} ms\n", which, DELAY_MS);
         }

@@ -242,6 +242,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(pacemaker::failover),
         },
         Scenario {
+            name: "pacemaker-self-fence",
+            about: "Pacemaker: A (self_fence panic) hangs with interrupts off; Pacemaker fences it, svc-a runs on B; A resumes and panics before it answers a client that still reaches svc-a at A",
+            timeout: Duration::from_secs(1200),
+            run: Box::new(self_fence::under_pacemaker),
+        },
+        Scenario {
             name: "pacemaker-hang",
             about: "under Pacemaker A hangs: Pacemaker (not the kernel) fences it and runs svc-a on B; A reboots; unfencing (the giveback) waits for svc-a's stop; svc-a back on A",
             timeout: Duration::from_secs(1200),
@@ -264,6 +270,12 @@ pub fn all() -> Vec<Scenario> {
             about: "below NFS: every file A's ext4 acknowledged (fsync of the file and its directory) is there after A's panic, B's takeover and journal replay",
             timeout: Duration::from_secs(600),
             run: Box::new(takeover::filesystem),
+        },
+        Scenario {
+            name: "nfs-self-fence",
+            about: "agent: A (self_fence panic) hangs with interrupts off; B fences it and serves nfs-a; A resumes and panics before it answers a client that still reaches nfs-a at A",
+            timeout: Duration::from_secs(1200),
+            run: Box::new(self_fence::under_agent),
         },
         Scenario {
             name: "nfs-hang",

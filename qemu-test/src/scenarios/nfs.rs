@@ -92,6 +92,15 @@ impl Outcome {
     }
 }
 
+/// What a scenario adds to the usual pair.
+#[derive(Default)]
+pub(crate) struct Extra {
+    /// Clients beyond the first (which runs the workload).
+    pub more_clients: usize,
+    /// `[policy] self_fence` of these nodes.
+    pub self_fence: Vec<(NodeName, &'static str)>,
+}
+
 /// The pair serving NFS, and its client.
 pub(crate) struct NfsPair {
     pub cluster: Cluster,
@@ -138,6 +147,11 @@ impl NfsPair {
     /// services; starts the boot service and the agent on both nodes; the
     /// client mounts nfs-a (NFSv3 and NFSv4.1) and starts its workload.
     pub fn start(ctx: &mut Ctx<'_>) -> Result<Self> {
+        Self::start_with(ctx, &Extra::default())
+    }
+
+    /// `start`, with `extra`'s clients and policy.
+    pub fn start_with(ctx: &mut Ctx<'_>, extra: &Extra) -> Result<Self> {
         let spec = ClusterSpec {
             array: Some(ArrayKind::Lio),
             luns_per_node: 1,
@@ -145,7 +159,7 @@ impl NfsPair {
             node_memory_mib: NODE_MIB,
             memory_of: vec![],
             coredump_mib: 512,
-            clients: 1,
+            clients: 1 + extra.more_clients,
             network: false,
             nvme_coredump: false,
             paths: 1,
@@ -164,7 +178,7 @@ impl NfsPair {
             )?;
         }
         for node in [NodeName::A, NodeName::B] {
-            write_node_files(&mut cluster, ctx, node)?;
+            write_node_files(&mut cluster, ctx, node, extra.self_fence.iter().find(|(n, _)| *n == node).map(|(_, m)| *m))?;
         }
         ctx.step("coretakeover.service, then coretakeover-agent.service, on both nodes");
         for node in [NodeName::A, NodeName::B] {
@@ -345,7 +359,7 @@ impl NfsPair {
         self.after_failover("hang", node, survivor, at, s_mark)
     }
 
-    fn after_failover(&mut self, event: &str, node: NodeName, survivor: NodeName, at: Duration, s_mark: usize) -> Result<Outcome> {
+    pub(crate) fn after_failover(&mut self, event: &str, node: NodeName, survivor: NodeName, at: Duration, s_mark: usize) -> Result<Outcome> {
         let deadline = self.cluster.deadline;
         let needle = format!("{} (partner): running", service(node));
         let running = self.cluster.node(survivor)?.wait_console(s_mark, &needle, Duration::from_secs(180) * self.slow, deadline)?;
@@ -454,7 +468,7 @@ fn cluster_deadline(ctx: &Ctx<'_>) -> Instant {
 /// /results/etc/node-X in the guest): coretakeover.conf with both services
 /// and [hooks]; hooks.d/50-nfs, the installed hook; nfs/nfs-a.conf and
 /// nfs/nfs-b.conf, the services' filesystems as this node names them.
-fn write_node_files(cluster: &mut Cluster, ctx: &Ctx<'_>, node: NodeName) -> Result<()> {
+fn write_node_files(cluster: &mut Cluster, ctx: &Ctx<'_>, node: NodeName, self_fence: Option<&str>) -> Result<()> {
     let partner = other(node);
     let own = by_path(cluster, node, cluster.lun_of(node, 0))?;
     let theirs = by_path(cluster, node, cluster.lun_of(partner, 0))?;
@@ -472,7 +486,8 @@ fn write_node_files(cluster: &mut Cluster, ctx: &Ctx<'_>, node: NodeName) -> Res
          [service]\nname = \"{own_svc}\"\ndisks = [\"{own}\"]\n\n\
          [partner]\nnode_id = {pid}\nservice = \"{their_svc}\"\ndisks = [\"{theirs}\"]\n\
          dump_disk = \"/dev/disk/by-coretakeover/cluster-{CLUSTER_ID}-node-{pid}\"\n\n\
-         [policy]\nstale_timeout_ms = 2000\n\n[hooks]\nmonitor_interval_s = 2\n{limits}",
+         [policy]\nstale_timeout_ms = 2000\n{self_fence}\n[hooks]\nmonitor_interval_s = 2\n{limits}",
+        self_fence = self_fence.map_or(String::new(), |m| format!("self_fence = \"{m}\"\n")),
         l = node.letter(),
         // On a KASAN kernel the hook's programs run several times slower
         // (its start took over 120 s, the default limit): the agent's
@@ -507,7 +522,7 @@ fn write_node_files(cluster: &mut Cluster, ctx: &Ctx<'_>, node: NodeName) -> Res
 
 /// Fails on anything lost or any error an application saw; reports
 /// replays.
-fn judge(ctx: &mut Ctx<'_>, o: &Outcome) -> Result<()> {
+pub(crate) fn judge(ctx: &mut Ctx<'_>, o: &Outcome) -> Result<()> {
     let lost = o.lost_acked_writes;
     let stalls: Vec<String> = o.stall_ms.iter().map(|(t, ms)| format!("{t} {:.1} s", *ms as f64 / 1000.0)).collect();
     ctx.step(&format!(

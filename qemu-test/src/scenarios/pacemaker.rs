@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 const SYSFS: &str = "/sys/kernel/coretakeover";
 /// The service's address, filesystem and mount on the client.
-const ADDRESS: &str = "10.0.0.11";
-const EXPORT: &str = "/srv/nfs-a";
+pub(crate) const ADDRESS: &str = "10.0.0.11";
+pub(crate) const EXPORT: &str = "/srv/nfs-a";
 const MOUNT: &str = "/mnt/v3";
 const TAG: &str = "v3";
 const WRITERS: u32 = 2;
@@ -122,12 +122,18 @@ fn pacemaker_up(cluster: &mut Cluster, node: NodeName) -> Result<()> {
 
 /// The pair under Pacemaker, A serving, the client writing through A's
 /// address.
-struct Pair {
-    cluster: Cluster,
+pub(crate) struct Pair {
+    pub cluster: Cluster,
     load_mark: usize,
 }
 
 fn start(ctx: &mut Ctx<'_>) -> Result<Pair> {
+    start_with(ctx, 0, None)
+}
+
+/// `start`, with `more_clients` clients beyond the one that writes, and
+/// node A's `[policy] self_fence`.
+pub(crate) fn start_with(ctx: &mut Ctx<'_>, more_clients: usize, self_fence_a: Option<&str>) -> Result<Pair> {
     let spec = ClusterSpec {
         array: Some(ArrayKind::Lio),
         luns_per_node: 1,
@@ -135,7 +141,7 @@ fn start(ctx: &mut Ctx<'_>) -> Result<Pair> {
         node_memory_mib: 512,
         memory_of: vec![],
         coredump_mib: 1024,
-        clients: 1,
+        clients: 1 + more_clients,
         network: true,
         nvme_coredump: false,
         paths: 1,
@@ -162,7 +168,11 @@ fn start(ctx: &mut Ctx<'_>) -> Result<Pair> {
              cluster_id = {CLUSTER_ID}\nnode_id = {id}\n\n[dump]\ndisk = \"label\"\ncrash_dir = \"/results/crash-{l}\"\n\n\
              [service]\ndisks = [\"{own}\"]\n\n[partner]\nnode_id = {pid}\ndisks = [\"{theirs}\"]\n\
              dump_disk = \"/dev/disk/by-coretakeover/cluster-{CLUSTER_ID}-node-{pid}\"\n\n\
-             [policy]\nstale_timeout_ms = 2000\nauto_takeover = true\nauto_takeover_on_stale = false\n",
+             [policy]\nstale_timeout_ms = 2000\nauto_takeover = true\nauto_takeover_on_stale = false\n{self_fence}",
+            self_fence = match (node, self_fence_a) {
+                (NodeName::A, Some(m)) => format!("self_fence = \"{m}\"\n"),
+                _ => String::new(),
+            },
             l = node.letter(),
             id = node.id(),
             pid = partner.id(),
@@ -229,7 +239,7 @@ impl Pair {
     }
 
     /// Waits until every writer has an acknowledgement after `after`.
-    fn wait_acks(&mut self, after: Duration, timeout: Duration) -> Result<()> {
+    pub(crate) fn wait_acks(&mut self, after: Duration, timeout: Duration) -> Result<()> {
         let until = self.cluster.until(timeout);
         loop {
             let acks = self.acks()?;
@@ -245,7 +255,7 @@ impl Pair {
 
     /// Stops the workload and reads every writer's file back: how many
     /// acknowledged records are missing or damaged.
-    fn stop_and_verify(&mut self) -> Result<u64> {
+    pub(crate) fn stop_and_verify(&mut self) -> Result<u64> {
         let c = self.cluster.client(0)?;
         c.shell.ok(&format!("load_stop {TAG}"), Duration::from_secs(150))?;
         let out = c.shell.ok(&format!("userland ct-nfs-load verify {MOUNT} {TAG} {WRITERS}"), Duration::from_secs(120))?;

@@ -112,3 +112,250 @@ pub fn run(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(cluster.node(NodeName::B)?.ok(&format!("cat {SYSFS}/takeover_state"))?.trim() == "holding", "B let go of A's LUN");
     Ok(())
 }
+
+/// A client that still reaches a service's address at its old owner, as a
+/// client behind a stale ARP cache or a slow switch does: its neighbour
+/// entry for the address is pinned to the owner's MAC address. It mounts
+/// the service over NFSv3 (soft, 2 s per try, 2 tries) and probes it
+/// every 100 ms with one O_DIRECT read and one O_DIRECT write of its own
+/// file (which the owner has in its page cache). Each probe prints `@@STALE
+/// read|write rc=RC ms=MS N` on its console (stamped with the host's clock
+/// on arrival). A probe was answered if it succeeded, or failed in less
+/// than a try's timeout: an error the server sent (a fenced node's
+/// filesystem failing is still an answer from it); one that failed after
+/// the timeout got no answer.
+pub(crate) struct StaleClient {
+    index: usize,
+    mark: usize,
+}
+
+/// Where the stale client mounts the service.
+const STALE_MOUNT: &str = "/mnt/stale";
+
+impl StaleClient {
+    /// `mac` prints, on `owner`, the MAC address of the link that holds
+    /// the service's address.
+    pub fn start(cluster: &mut Cluster, index: usize, owner: NodeName, mac: &str, address: &str, export: &str, slow: u32) -> Result<Self> {
+        let mac = cluster.node(owner)?.ok(mac)?.trim().to_string();
+        ensure!(mac.len() == 17, "the MAC address of {address} on {owner:?}: {mac:?}");
+        let c = cluster.client(index)?;
+        c.shell.ok("userland_up", Duration::from_secs(480) * slow)?;
+        c.ok(&format!("userland ip neigh replace {address} lladdr {mac} dev eth0 nud permanent"))?;
+        // Soft: a probe that gets no answer fails after a few seconds and
+        // the next one is sent (each one on the connection to the owner).
+        c.shell.ok(
+            &format!("userland mkdir -p {STALE_MOUNT} && userland mount -t nfs -o vers=3,nolock,proto=tcp,soft,timeo=20,retrans=1 {address}:{export} {STALE_MOUNT}"),
+            Duration::from_secs(120),
+        )?;
+        c.ok(&format!("userland dd if=/dev/urandom of={STALE_MOUNT}/stale-probe bs=4096 count=4 oflag=direct conv=fsync 2>&1"))?;
+        let mark = c.console.mark();
+        c.ok(&format!(
+            "userland sh -c 'i=0; while :; do t=$(date +%s%N); dd if={m}/stale-probe of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null; rc=$?; echo \"@@STALE read rc=$rc ms=$((($(date +%s%N) - t) / 1000000)) $i\"; t=$(date +%s%N); dd if=/dev/zero of={m}/stale-probe bs=4096 seek=1 count=1 oflag=direct conv=notrunc 2>/dev/null; rc=$?; echo \"@@STALE write rc=$rc ms=$((($(date +%s%N) - t) / 1000000)) $i\"; i=$((i+1)); sleep 0.1; done </dev/null >/dev/console 2>&1 & echo $! > /run/ct-stale.pid'",
+            m = STALE_MOUNT
+        ))?;
+        let mut me = Self { index, mark };
+        // The probe works: the owner answers it before anything happens.
+        let until = cluster.until(Duration::from_secs(60));
+        while me.answered(cluster, Duration::ZERO)?.len() < 6 {
+            ensure!(std::time::Instant::now() < until, "the stale client's probes were never answered: {:?}", cluster.client(index)?.console.tail(6));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        me.mark = mark;
+        Ok(me)
+    }
+
+    /// The probes that ended after `after`, as (line, answered).
+    fn probes(&self, cluster: &mut Cluster, after: Duration) -> Result<Vec<(crate::console::Line, bool)>> {
+        let lines = cluster.client(self.index)?.console.lines_from(self.mark);
+        Ok(lines.into_iter().filter(|l| l.at > after).filter_map(|l| probe_answered(&l.text).map(|a| (l, a))).collect())
+    }
+
+    /// The probes answered (with data or an error) that ended after `after`.
+    pub fn answered(&self, cluster: &mut Cluster, after: Duration) -> Result<Vec<crate::console::Line>> {
+        Ok(self.probes(cluster, after)?.into_iter().filter(|(_, a)| *a).map(|(l, _)| l).collect())
+    }
+
+    /// The probes that got no answer (timed out) after `after`.
+    pub fn refused(&self, cluster: &mut Cluster, after: Duration) -> Result<usize> {
+        Ok(self.probes(cluster, after)?.iter().filter(|(_, a)| !*a).count())
+    }
+
+    /// Ends the probe loop (by its PID).
+    pub fn stop(&self, cluster: &mut Cluster) -> Result<()> {
+        cluster.client(self.index)?.ok("kill $(userland cat /run/ct-stale.pid) 2>/dev/null; true").map(drop)
+    }
+}
+
+/// Whether a probe's line (`@@STALE read rc=1 ms=4012 7`) says it was
+/// answered: it succeeded, or failed sooner than one try's timeout (2 s).
+/// None if the line is not a probe's.
+fn probe_answered(text: &str) -> Option<bool> {
+    let mut words = text.split_whitespace().skip_while(|w| *w != "@@STALE").skip(1);
+    let _op = words.next().filter(|op| *op == "read" || *op == "write")?;
+    let rc: i32 = words.next()?.strip_prefix("rc=")?.parse().ok()?;
+    let ms: u64 = words.next()?.strip_prefix("ms=")?.parse().ok()?;
+    Some(rc == 0 || ms < 1500)
+}
+
+/// Seconds on the kernel's clock of a console line ("[  136.533161] ...").
+fn kernel_secs(text: &str) -> Option<f64> {
+    let open = text.find('[')?;
+    let close = open + text[open..].find(']')?;
+    text[open + 1..close].trim().parse().ok()
+}
+
+/// How long node A hangs with interrupts off, on its own clock: longer than
+/// the stale timeout (2 s) of the scenarios.
+const HANG_MS: u64 = 4000;
+
+/// A hangs with every CPU's interrupts off (the test module's `hang MS`);
+/// while it spins, the host stops its vCPUs too, so that the hang lasts, on
+/// the host, until `until_held` says B holds its disks (however long the
+/// failover takes on this machine), and `HANG_MS` on A's own clock. Returns
+/// when A was hung (host clock) and its line saying when the hang began.
+fn hang_a(cluster: &mut Cluster, deadline: std::time::Instant) -> Result<(Duration, crate::console::Line)> {
+    let a = cluster.node(NodeName::A)?;
+    a.ok("[ -d /sys/module/ct_panic_trigger ] || insmod /ct/ct_panic_trigger.ko")?;
+    let mark = a.console.mark();
+    a.ok(&format!("echo 'hang {HANG_MS}' > /sys/kernel/ct_panic_trigger/panic"))?;
+    let hung = a.wait_console(mark, "CPUs hang with interrupts off", Duration::from_secs(30), deadline)?;
+    let began = a.console.find(mark, "the hang begins").context("no line says when the hang began")?;
+    cluster.node(NodeName::A)?.pause()?;
+    Ok((hung.at, began))
+}
+
+/// A resumes (its CPUs spin out the rest of the hang): it must fence
+/// itself from its lapse check before it answers anything, and the stale
+/// client must get no answer from it after `held` (B's takeover done).
+/// Returns the self-fence's delay after the hang's end, on A's clock (ms):
+/// the hang began at `began`'s kernel time stamp and lasted `HANG_MS`.
+fn resume_and_judge(ctx: &mut Ctx<'_>, cluster: &mut Cluster, stale: &StaleClient, held: Duration, (hung, began): (Duration, crate::console::Line)) -> Result<f64> {
+    let deadline = cluster.deadline;
+    let before = stale.answered(cluster, Duration::ZERO)?.iter().filter(|l| l.at <= hung).count();
+    let a_mark = cluster.node(NodeName::A)?.console.mark();
+    cluster.node(NodeName::A)?.resume()?;
+    // Without a self-fence, A would answer the client's next retransmission
+    // (seconds away, after its backoff): the wait is long enough for it.
+    let a = cluster.node(NodeName::A)?;
+    let fenced = a.wait_console(a_mark, "coretakeover: self-fence (", Duration::from_secs(60), deadline).ok();
+    let panicked = match &fenced {
+        Some(_) => Some(a.wait_console(a_mark, "Kernel panic - not syncing: coretakeover: self-fence", Duration::from_secs(30), deadline)?),
+        None => None,
+    };
+    // Anything A still answered would reach the client within a few
+    // seconds (its probes wait 2 s for an answer).
+    std::thread::sleep(Duration::from_secs(5));
+    let late = stale.answered(cluster, held)?;
+    let refused = stale.refused(cluster, hung)?;
+    stale.stop(cluster)?;
+    ctx.fact("stale_client", serde_json::json!({ "answered_before_hang": before, "failed_after_hang": refused, "answered_after_takeover": late.len() }));
+    ensure!(before > 0, "the stale client's probes were never answered before the hang: the check could not see an answer");
+    ensure!(
+        late.is_empty(),
+        "A answered {} of the stale client's probes (with data or an error) after B held its disks: {:?}",
+        late.len(),
+        late.iter().map(|l| format!("{:.3} s {}", l.at.as_secs_f64(), l.text.trim())).collect::<Vec<_>>()
+    );
+    let (Some(fenced), Some(panicked)) = (fenced, panicked) else { anyhow::bail!("A never fenced itself") };
+    // The hang ended HANG_MS after it began, on A's clock.
+    let ms = match (kernel_secs(&began.text), kernel_secs(&fenced.text)) {
+        (Some(b), Some(f)) => (f - b) * 1e3 - HANG_MS as f64,
+        _ => anyhow::bail!("no kernel time stamps: {} / {}", began.text, fenced.text),
+    };
+    ctx.step(&format!(
+        "A: {} ({ms:.1} ms after the hang's end on A's clock); {}",
+        fenced.text.split("coretakeover: ").nth(1).unwrap_or("").trim(),
+        panicked.text.trim()
+    ));
+    ctx.fact("self_fence_after_hang_ms", ms);
+    ensure!(fenced.text.contains("heartbeat last reached its disk"), "A's self-fence did not come from its lapse check: {}", fenced.text);
+    ensure!(ms < 1000.0, "A fenced itself {ms:.0} ms after its hang ended");
+    ctx.step(&format!(
+        "the stale client (its ARP entry pinned to A): {before} probes answered by A before the hang, {refused} without an answer after it, none answered (not even with an error) after B held the disks"
+    ));
+    Ok(ms)
+}
+
+/// Under `coretakeover agent` (the NFS pair): A (self_fence panic) hangs
+/// with interrupts off; B fences it on the stale heartbeat and serves
+/// nfs-a; A resumes and panics from its lapse check before it answers the
+/// client that still reaches nfs-a's address at A; the workload's client
+/// loses nothing.
+pub fn under_agent(ctx: &mut Ctx<'_>) -> Result<()> {
+    use super::nfs::{judge, service_address, Extra, NfsPair};
+    let extra = Extra { more_clients: 1, self_fence: vec![(NodeName::A, "panic")] };
+    let mut pair = NfsPair::start_with(ctx, &extra)?;
+    let slow = ctx.env.slow;
+    ctx.step("a second client pins nfs-a's address to A's MAC address, mounts it and probes it (an O_DIRECT read and write every 100 ms)");
+    // The address is on a macvlan of its own, in the service's network
+    // namespace (the nfs hook).
+    let mac = "userland ip -n ct-nfs-a -o link show | sed -n 's/.*link\\/ether \\([0-9a-f:]*\\).*/\\1/p' | head -n 1";
+    let stale = StaleClient::start(&mut pair.cluster, 1, NodeName::A, mac, &service_address(NodeName::A), "/srv/nfs-a", slow)?;
+    ensure!(pair.cluster.node(NodeName::A)?.ok(&format!("cat {SYSFS}/self_fence"))?.trim() == "panic", "A's self_fence is not panic");
+    
+    ctx.step(&format!("A hangs with every CPU's interrupts off ({HANG_MS} ms on its clock; held until B serves nfs-a)"));
+    let b_mark = pair.cluster.node(NodeName::B)?.console.mark();
+    let deadline = pair.cluster.deadline;
+    let hang = hang_a(&mut pair.cluster, deadline)?;
+    let hung = hang.0;
+    let held = pair.cluster.node(NodeName::B)?.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(60) * slow, deadline)?;
+    ensure!(held.text.contains("1 of 1 disks held"), "B's takeover: {}", held.text);
+    let o = pair.after_failover("hang", NodeName::A, NodeName::B, hung, b_mark)?;
+    ctx.step("B holds A's LUN and serves nfs-a; A resumes");
+    resume_and_judge(ctx, &mut pair.cluster, &stale, held.at, hang)?;
+    let o = pair.finish(o)?;
+    judge(ctx, &o)
+}
+
+/// Under Pacemaker (the kernel acts alone on a panic only): A (self_fence
+/// panic) hangs with interrupts off; corosync loses it, Pacemaker fences it
+/// through fence_coretakeover and runs svc-a on B; A resumes and panics
+/// from its lapse check before it answers the client that still reaches
+/// svc-a's address at A; the writing client loses nothing.
+pub fn under_pacemaker(ctx: &mut Ctx<'_>) -> Result<()> {
+    use super::pacemaker::{start_with, ADDRESS, EXPORT};
+    let mut pair = start_with(ctx, 1, Some("panic"))?;
+    let slow = ctx.env.slow;
+    ctx.step("a second client pins svc-a's address to A's MAC address, mounts it and probes it (an O_DIRECT read and write every 100 ms)");
+    // IPaddr2 puts the address on eth0 itself.
+    let stale = StaleClient::start(&mut pair.cluster, 1, NodeName::A, "cat /sys/class/net/eth0/address", ADDRESS, EXPORT, slow)?;
+    ensure!(pair.cluster.node(NodeName::A)?.ok(&format!("cat {SYSFS}/self_fence"))?.trim() == "panic", "A's self_fence is not panic");
+    
+    pair.cluster.node(NodeName::B)?.ok(
+        "(until userland crm_resource --locate --resource tickle-a 2>/dev/null | grep -q 'running on: node-b'; do sleep 0.05; done; echo 'ct-pcmk: svc-a running on node-b' > /dev/console) >/dev/null 2>&1 &",
+    )?;
+    ctx.step(&format!("A hangs with every CPU's interrupts off ({HANG_MS} ms on its clock; held until svc-a runs on B)"));
+    let b_mark = pair.cluster.node(NodeName::B)?.console.mark();
+    let deadline = pair.cluster.deadline;
+    let hang = hang_a(&mut pair.cluster, deadline)?;
+    let hung = hang.0;
+    let b = pair.cluster.node(NodeName::B)?;
+    let held = b.wait_console(b_mark, "coretakeover: takeover done", Duration::from_secs(180) * slow, deadline)?;
+    let running = b.wait_console(b_mark, "ct-pcmk: svc-a running on node-b", Duration::from_secs(180) * slow, deadline)?;
+    let last = super::takeover::last_takeover(b)?;
+    ensure!(last["reason"] == "command" && last["disks_held"] == 1, "B's takeover should be Pacemaker's fencing (reason command): {last}");
+    pair.wait_acks(running.at, Duration::from_secs(180) * slow)?;
+    ctx.step(&format!(
+        "Pacemaker fenced A through fence_coretakeover ({:.1} s after the hang) and runs svc-a on B; the client writes on; A resumes",
+        held.at.saturating_sub(hung).as_secs_f64()
+    ));
+    resume_and_judge(ctx, &mut pair.cluster, &stale, held.at, hang)?;
+    let lost = pair.stop_and_verify()?;
+    ensure!(lost == 0, "{lost} acknowledged records lost");
+    ctx.step("every record the client was told is on stable storage read back");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probe_answered;
+
+    #[test]
+    fn a_probe_is_answered_by_data_or_by_a_quick_error() {
+        assert_eq!(probe_answered("[ 1.0] @@STALE read rc=0 ms=3 7"), Some(true));
+        assert_eq!(probe_answered("[ 1.0] @@STALE write rc=1 ms=12 7"), Some(true), "an error the server sent");
+        assert_eq!(probe_answered("@@STALE read rc=1 ms=4012 8"), Some(false), "timed out");
+        assert_eq!(probe_answered("@@STALE read 8"), None);
+        assert_eq!(probe_answered("something else"), None);
+    }
+}
