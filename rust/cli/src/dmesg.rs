@@ -31,6 +31,10 @@ const DESC_COMMITTED: u64 = 1;
 const DESC_FINALIZED: u64 = 2;
 /// No log holds more records than this (a corrupt count stops here).
 const MAX_RECORDS: u64 = 1 << 20;
+/// No log holds more text than its data ring, and no ring more than this
+/// (`log_buf_len` is at most 2^25 bytes on 6.12 by default): records that
+/// point at the same text over and over (a crafted dump) stop here.
+const MAX_TEXT: usize = 64 << 20;
 
 /// Reads dumped RAM by physical address; `None` where the dump has none.
 pub trait Ram {
@@ -205,6 +209,10 @@ pub fn read(vmcoreinfo: &str, ram: &dyn Ram, page_offset: u64) -> Result<String,
                 );
                 if let (Some(ts), Some(len), Some(begin), Some(next)) = record {
                     if let Some(text) = record_text(&k, data, size_bits, size, begin, next, usize::from(len)) {
+                        if out.len() as u64 + text.len() as u64 > size.min(MAX_TEXT as u64) + 32 * MAX_RECORDS {
+                            out.push_str("[coretakeover: the log's records hold more text than its ring: the rest is left out]\n");
+                            break;
+                        }
                         out.push_str(&format!("[{:5}.{:06}] {}\n", ts / 1_000_000_000, ts % 1_000_000_000 / 1000, text.trim_end_matches('\n')));
                     }
                 }

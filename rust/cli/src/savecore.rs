@@ -599,6 +599,16 @@ struct Stream<'a> {
 impl<'a> Stream<'a> {
     fn open(disk: &'a Disk, header: &'a Header<Vec<u8>>, private: Option<&Path>) -> Result<Self, Error> {
         let damaged = |reason: String| Error::Damaged { path: disk.path.clone(), reason, saved: "nothing saved".into() };
+        // Everything the header places must lie on this disk before
+        // anything is read (or allocated) for it: the tables and the page
+        // map lie below the data offset, the data above it.
+        let size = disk.size();
+        if header.data_offset() > size {
+            return Err(damaged(format!("the header puts the data at byte {}, beyond the disk's {size}", header.data_offset())));
+        }
+        if !header.has_chunk_table() && header.watermark() > size - header.data_offset() {
+            return Err(damaged(format!("the header says {} bytes were written, the disk's data area has {}", header.watermark(), size - header.data_offset())));
+        }
         let chunks = header.chunks_written();
         let entries = disk.read(header.crc_table_offset(), (chunks * header.table_entry_size()) as usize)?;
         let key = if header.flags() & flags::ENCRYPTED != 0 {
@@ -772,9 +782,20 @@ impl Layout {
             let (pass0, pass1) = map.split_at(len);
             let map = PageMap::new(ranges, [pass0, &pass1[..len]], header.scanned())
                 .ok_or_else(|| damaged("the page map does not match the RAM ranges".into()))?;
-            let runs: Vec<Run> = map.runs().collect();
-            let pages: u64 = runs.iter().map(|r| r.pages).sum();
-            if pages != watermark / PAGE_SIZE || watermark % PAGE_SIZE != 0 {
+            // The runs are collected only as far as the watermark: a page
+            // map that lists more pages than were written stops here, its
+            // list never longer than the pages on the disk.
+            let written = watermark / PAGE_SIZE;
+            let mut runs = Vec::new();
+            let mut pages = 0u64;
+            for run in map.runs() {
+                pages = pages.saturating_add(run.pages);
+                if pages > written {
+                    return Err(damaged(format!("the page map lists more pages than the watermark's {written}")));
+                }
+                runs.push(run);
+            }
+            if pages != written || watermark % PAGE_SIZE != 0 {
                 return Err(damaged(format!(
                     "the page map lists {pages} pages, the watermark {} bytes ({} pages)",
                     watermark,

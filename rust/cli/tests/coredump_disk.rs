@@ -785,3 +785,111 @@ fn status_and_savecore_print_no_control_character_of_the_dump() {
     assert!(out.contains("panic: evil\\x1b]0;owned"), "{out}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `savecore` of `disk` under a 256 MiB address-space limit (as a boot
+/// service could run it): its exit status (None: killed by a signal, an
+/// allocation it could not make) and its output.
+fn savecore_limited(disk: &Path, out: &Path) -> (Option<i32>, String) {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coretakeover"));
+    cmd.args(["savecore", "--disk", disk.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit { rlim_cur: 256 << 20, rlim_max: 256 << 20 };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let o = cmd.output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+}
+
+/// Writes `raw`, sealed, as both header copies of `img` (with one valid
+/// copy left, a reader rightly takes that one).
+fn write_crafted(img: &Path, raw: Vec<u8>) {
+    let mut h = Header::from_unchecked(raw);
+    let disk = OpenOptions::new().write(true).open(img).unwrap();
+    for _ in HEADER_COPY_OFFSETS {
+        let copy = h.next_generation(&Crc);
+        disk.write_all_at(h.as_bytes(), HEADER_COPY_OFFSETS[copy]).unwrap();
+    }
+}
+
+/// The crafted images a review ran against savecore (each allocated
+/// gigabytes): a chunk of 1 GiB, a dump of 1 TiB without RAM ranges, a
+/// 16 MiB page map of alternating pages. Each is refused as damaged, under
+/// a memory limit, with nothing written. The images stay in
+/// `rust/core/fuzz/corpus/savecore` as the fuzz targets' regression corpus.
+#[test]
+fn crafted_headers_are_refused_within_bounded_memory() {
+    let dir = scratch("crafted");
+    let mut cases: Vec<(&str, Box<dyn Fn(&Path)>)> = Vec::new();
+    cases.push((
+        "chunk-1g",
+        Box::new(|img| {
+            write_dump(img, DumpState::Complete, None);
+            let mut raw = header_on_disk(img).as_bytes().to_vec();
+            raw[80..84].copy_from_slice(&(1u32 << 30).to_le_bytes());
+            write_crafted(img, raw);
+        }),
+    ));
+    cases.push((
+        "no-ranges-1t",
+        Box::new(|img| {
+            write_dump(img, DumpState::Complete, None);
+            let mut raw = header_on_disk(img).as_bytes().to_vec();
+            raw[84..88].copy_from_slice(&0u32.to_le_bytes());
+            for at in [104, 112, 120] {
+                raw[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+            }
+            write_crafted(img, raw);
+        }),
+    ));
+    cases.push((
+        "page-map-16m",
+        Box::new(|img| {
+            write_filtered_dump(img, None);
+            let h = header_on_disk(img);
+            let (map_offset, _) = h.page_map();
+            let ram = 512u64 << 30;
+            let pages = ram / 4096;
+            let pass = coretakeover_core::plan::page_map_pass_bytes(pages);
+            let data = (map_offset + 2 * pass).next_multiple_of(1 << 20);
+            let mut raw = h.as_bytes().to_vec();
+            raw[84..88].copy_from_slice(&1u32.to_le_bytes());
+            raw[96..104].copy_from_slice(&data.to_le_bytes());
+            raw[104..112].copy_from_slice(&ram.to_le_bytes());
+            raw[512..520].copy_from_slice(&0u64.to_le_bytes());
+            raw[520..528].copy_from_slice(&ram.to_le_bytes());
+            raw[528..536].copy_from_slice(&data.to_le_bytes());
+            let mut h = Header::from_unchecked(raw);
+            h.set_page_map(Filter::Kernel, map_offset, pass);
+            h.set_scanned([pages; 2]);
+            let disk = OpenOptions::new().write(true).open(img).unwrap();
+            disk.set_len(data + (8 << 20)).unwrap();
+            let alternate = vec![0x55u8; 1 << 20];
+            for at in (map_offset..map_offset + 2 * pass).step_by(1 << 20) {
+                disk.write_all_at(&alternate, at).unwrap();
+            }
+            write_crafted(img, h.as_bytes().to_vec());
+        }),
+    ));
+    for (name, craft) in &cases {
+        let img = dir.join(format!("{name}.img"));
+        File::create(&img).unwrap().set_len(64 << 20).unwrap();
+        let p = img.to_str().unwrap();
+        assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+        craft(&img);
+        let out = dir.join(format!("{name}.vmcore"));
+        let (code, text) = savecore_limited(&img, &out);
+        eprintln!("{name}: exit {code:?}: {}", text.lines().next().unwrap_or(""));
+        assert!(code.is_some(), "{name}: savecore was killed (out of memory?): {text}");
+        assert_ne!(code, Some(0), "{name}: a crafted dump was saved: {text}");
+        assert!(text.contains("damaged") || text.contains("no valid") || text.contains("malformed") || text.contains("no dump"), "{name}: {text}");
+        assert!(!out.exists(), "{name}: savecore wrote {}", out.display());
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

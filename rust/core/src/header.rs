@@ -340,8 +340,13 @@ impl<B: AsRef<[u8]>> Header<B> {
             return Err(bad("register marker"));
         }
         let chunk = u64::from(self.chunk_size());
-        if n > 0 && (chunk == 0 || chunk % PAGE != 0) {
+        if n > 0 && (chunk == 0 || chunk % PAGE != 0 || chunk > u64::from(super::plan::MAX_CHUNK)) {
             return Err(bad("chunk size"));
+        }
+        // No RAM ranges, no dump: nothing may claim bytes a reader would
+        // then have to hold.
+        if n == 0 && (self.dump_bytes() != 0 || self.stored_bytes() != 0) {
+            return Err(bad("a dump size without RAM ranges"));
         }
         // The ranges are sorted, disjoint and page-aligned, and lie back to
         // back on the disk from the data offset on.
@@ -390,8 +395,8 @@ impl<B: AsRef<[u8]>> Header<B> {
                 if offset < table_end || map_end > self.data_offset() || offset % PAGE != 0 || bytes % PAGE != 0 {
                     return Err(bad("page map overlaps the checksum table or data"));
                 }
-                if bytes.saturating_mul(8) < pages {
-                    return Err(bad("page map too small for the RAM ranges"));
+                if bytes != super::plan::page_map_pass_bytes(pages) {
+                    return Err(bad("page map not sized for the RAM ranges"));
                 }
                 if self.scanned().iter().any(|&s| s > pages) {
                     return Err(bad("scanned beyond the RAM ranges"));

@@ -13,7 +13,9 @@ impl Crc32c for HostCrc {
 }
 
 /// `data` as the first bytes of a dump header with a valid magic, version,
-/// size and checksum, so that parsing reaches the consistency checks.
+/// size and checksum, so that parsing reaches the consistency checks. The
+/// version is every one the format has, chosen by the input's byte 8 (the
+/// version checks, the page map's and the chunk table's, are reached).
 #[allow(dead_code)] // not every target seals headers
 pub fn sealed_header(data: &[u8]) -> Vec<u8> {
     use coretakeover_core::header::{Header, HEADER_SIZE};
@@ -21,7 +23,8 @@ pub fn sealed_header(data: &[u8]) -> Vec<u8> {
     let n = data.len().min(HEADER_SIZE - 4);
     buf[..n].copy_from_slice(&data[..n]);
     buf[..8].copy_from_slice(b"CTDUMPHD");
-    buf[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let version = 1 + u32::from(data.get(8).copied().unwrap_or(0)) % coretakeover_core::header::HEADER_VERSION_CHUNK_TABLE;
+    buf[8..12].copy_from_slice(&version.to_le_bytes());
     buf[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
     let mut h = Header::from_unchecked(buf);
     h.seal(&HostCrc);
