@@ -566,7 +566,9 @@ pub(crate) fn arm(
     // CPUs past the last one with a buffer are not listed.
     let listed = notes.iter().rposition(|&phys| phys != 0).map_or(0, |last| last + 1);
     header.set_cpu_notes(note_size, notes.get(..listed).unwrap_or(&[])).map_err(|_| EINVAL)?;
-    header.set_armed_ns(wall_ns());
+    let armed_ns = wall_ns();
+    header.set_armed_ns(armed_ns);
+    let disk_uuid = header.disk_uuid();
     let mut header_flags = 0;
     if disk.write_cache() {
         header_flags |= flags::VOLATILE_CACHE;
@@ -602,7 +604,7 @@ pub(crate) fn arm(
         filtering,
         chunk_table: compressed.then_some(room),
         compressor: None,
-        encryption: key.map(|k| Encryption { key: k.key }),
+        encryption: key.map(|k| Encryption { key: crate::secret::arming_key(&k.key, &disk_uuid, armed_ns) }),
     };
     let target = DumpTarget::new(disk, panic);
     let mut ctx = KBox::new(DumpContext { disk: named, reserved_bytes: 0, checksum: probe, target, plan: None, codec: compressed.then_some(Codec::None), encrypted }, GFP_KERNEL)?;
@@ -828,7 +830,7 @@ pub(crate) fn arm(
             (h.disk_uuid(), h.armed_ns())
         };
         let mut block = IoBuf::new(PAGE)?;
-        KeyBlock { disk_uuid, armed_ns, public: k.public, sealed: k.sealed }.encode(block.as_mut_slice(), &KernelCrc);
+        KeyBlock { disk_uuid, armed_ns, public: k.public, sealed: k.sealed, per_arming: true }.encode(block.as_mut_slice(), &KernelCrc);
         ctx.disk.dev.write(KEY_BLOCK_OFFSET, &mut block)?;
     }
     // The last step: the header says "armed".

@@ -9,6 +9,8 @@
 
 #include <linux/blkdev.h>
 #include <linux/cpuhotplug.h>
+#include <crypto/chacha.h>
+#include <linux/unaligned.h>
 #include <linux/hrtimer.h>
 #include <linux/kexec.h>
 #include <linux/kernfs.h>
@@ -631,4 +633,28 @@ void ct_lapse_stop(void)
 		ct_lapse_state = -1;
 	}
 	mutex_unlock(&ct_lapse_lock);
+}
+
+/*
+ * HChaCha20 of the 16 bytes @in under the 32-byte @key, into @out (32
+ * bytes): the subkey step of XChaCha20, with byte order as RFC 8439 and
+ * draft-irtf-cfrg-xchacha give it. chacha_init_consts() is an inline; the
+ * kernel's block function takes words. Derives an arming's chunk key
+ * (secret.rs).
+ */
+void ct_hchacha20(const u8 *key, const u8 *in, u8 *out)
+{
+	u32 state[16], words[8];
+	int i;
+
+	chacha_init_consts(state);
+	for (i = 0; i < 8; i++)
+		state[4 + i] = get_unaligned_le32(key + 4 * i);
+	for (i = 0; i < 4; i++)
+		state[12 + i] = get_unaligned_le32(in + 4 * i);
+	hchacha_block_generic(state, words, 20);
+	for (i = 0; i < 8; i++)
+		put_unaligned_le32(words[i], out + 4 * i);
+	memzero_explicit(state, sizeof(state));
+	memzero_explicit(words, sizeof(words));
 }

@@ -51,6 +51,7 @@ int ct_events_unregister(struct notifier_block *nb);
 void ct_events_call(void *event);
 int ct_lapse_start(u64 period_ns, void (*fn)(void));
 void ct_lapse_stop(void);
+void ct_hchacha20(const u8 *key, const u8 *in, u8 *out);
 struct task_struct *ct_kthread_run(int (*fn)(void *), void *data, const char *name);
 
 struct genl_info;

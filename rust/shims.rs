@@ -82,6 +82,9 @@ extern "C" {
     pub(crate) fn ct_lapse_start(period_ns: u64, f: Option<unsafe extern "C" fn()>) -> c_int;
     /// Stops it on every CPU, waiting for a running check to end.
     pub(crate) fn ct_lapse_stop();
+    /// HChaCha20 of the 16 bytes at `input` under the 32-byte `key`, into
+    /// the 32 bytes at `out`.
+    pub(crate) fn ct_hchacha20(key: *const u8, input: *const u8, out: *mut u8);
     pub(crate) fn ct_kthread_run(
         f: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
         data: *mut c_void,

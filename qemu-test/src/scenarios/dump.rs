@@ -864,6 +864,10 @@ pub fn encrypted(ctx: &mut Ctx<'_>) -> Result<()> {
     let status = host_status(ctx, &image)?;
     let header = &status["header"];
     ensure!(header["flags"].as_array().is_some_and(|f| f.iter().any(|x| x == "encrypted")), "the armed header: {header}");
+    // The chunks go under a key derived for this arming (a replayed
+    // dump_key cannot reuse a keystream): savecore decrypting the dump
+    // below shows the kernel derived it as userspace does.
+    ensure!(status["chunk_key"] == "per-arming", "the key block of the armed disk: chunk key {}", status["chunk_key"]);
     let page_offset = header["page_offset"].as_u64().context("page offset")?;
     let a = cluster.node(NodeName::A)?;
     let kernel_path = place_kernel_pattern(ctx, a, page_offset)?;

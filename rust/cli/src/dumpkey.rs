@@ -145,6 +145,18 @@ impl Drop for DataKey {
 }
 
 impl DataKey {
+    /// The key the chunks of the dump of `block` are encrypted with: this
+    /// data key itself (a version 1 block), or the one derived from it for
+    /// that arming (version 2: `coretakeover_core::dumpkey::arming_inputs`).
+    pub fn for_chunks(self, block: &KeyBlock) -> Self {
+        if !block.per_arming {
+            return self;
+        }
+        let [first, second] = coretakeover_core::dumpkey::arming_inputs(&block.disk_uuid, block.armed_ns);
+        let step = Zeroizing::new(hchacha20(&self.0, &first));
+        Self(hchacha20(&step, &second))
+    }
+
     /// Opens the key block's sealed key with the private key in `private`.
     pub fn open(block: &KeyBlock, private: &Path) -> Result<Self, String> {
         let secret = read_private(private).map_err(|e| e.to_string())?;
@@ -196,6 +208,20 @@ mod tests {
     use coretakeover_core::dumpkey::DumpKey;
 
     #[test]
+    fn hchacha20_is_the_xchacha_drafts_and_each_arming_gets_its_own_chunk_key() {
+        // draft-irtf-cfrg-xchacha-03, 2.2.1.
+        let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let input = [0, 0, 0, 9, 0, 0, 0, 0x4a, 0, 0, 0, 0, 0x31, 0x41, 0x59, 0x27];
+        assert_eq!(hex(&hchacha20(&key, &input)), "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc");
+        let block = |armed_ns, per_arming| KeyBlock { disk_uuid: [1; 16], armed_ns, public: [2; 32], sealed: [3; 80], per_arming };
+        let a = DataKey(key).for_chunks(&block(5, true)).0;
+        let b = DataKey(key).for_chunks(&block(6, true)).0;
+        assert_ne!(a, key);
+        assert_ne!(a, b, "the same data key armed again: another chunk key");
+        assert_eq!(DataKey(key).for_chunks(&block(5, false)).0, key, "an older module's dump: the data key");
+    }
+
+    #[test]
     fn a_fresh_key_line_is_what_the_module_parses_and_opens_with_the_private_key() {
         let secret = SecretKey::generate(&mut OsRng);
         let line = fresh_key_line(&secret.public_key()).unwrap();
@@ -210,7 +236,7 @@ mod tests {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
         };
         write_private(&private, format!("{}\n", hex(&secret.to_bytes())));
-        let block = KeyBlock { disk_uuid: [1; 16], armed_ns: 5, public: key.public, sealed: key.sealed };
+        let block = KeyBlock { disk_uuid: [1; 16], armed_ns: 5, public: key.public, sealed: key.sealed, per_arming: true };
         assert_eq!(DataKey::open(&block, &private).unwrap().0, key.key);
         // Two armings never share a key.
         assert_ne!(DumpKey::parse(&fresh_key_line(&secret.public_key()).unwrap()).unwrap().key, key.key);
@@ -230,4 +256,10 @@ mod tests {
         assert!(e.contains("open to others (mode 640)"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+/// HChaCha20 of `input` under `key` (the subkey step of XChaCha20).
+pub fn hchacha20(key: &[u8; KEY_SIZE], input: &[u8; 16]) -> [u8; KEY_SIZE] {
+    let out = chacha20::hchacha::<chacha20::cipher::consts::U10>(key.into(), input.into());
+    out.into()
 }

@@ -629,7 +629,7 @@ impl<'a> Stream<'a> {
                     ),
                 });
             };
-            Some(crate::dumpkey::DataKey::open(&block, private).map_err(|reason| Error::Refused { path: disk.path.clone(), reason })?)
+            Some(crate::dumpkey::DataKey::open(&block, private).map_err(|reason| Error::Refused { path: disk.path.clone(), reason })?.for_chunks(&block))
         } else {
             if private.is_some() {
                 return Err(Error::InvalidArgument { what: "--key", reason: "the dump is not encrypted".into() });

@@ -147,6 +147,11 @@ struct DiskReport {
     /// An encrypted dump: the public key its data key is sealed for (or
     /// why the key block cannot be read).
     sealed_for: Option<Result<String, String>>,
+    /// The key its chunks are encrypted with: "per-arming" (derived from
+    /// the data key for this arming: key block version 2) or "data-key"
+    /// (the data key itself, as modules before version 2 of the key block
+    /// did: a replayed dump_key would reuse its keystream).
+    chunk_key: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -264,7 +269,11 @@ impl Report for DiskReport {
         };
         writeln!(out, "dump state:       {} (generation {})", h.state, h.generation)?;
         match &self.sealed_for {
-            Some(Ok(key)) => writeln!(out, "encrypted for:    {key}")?,
+            Some(Ok(key)) => writeln!(
+                out,
+                "encrypted for:    {key} ({})",
+                if self.chunk_key == Some("per-arming") { "chunk key derived for this arming" } else { "chunks under the data key itself: an older module" }
+            )?,
             Some(Err(e)) => writeln!(out, "encrypted for:    unknown ({e})")?,
             None => {}
         }
@@ -362,12 +371,18 @@ fn read_disk(path: &Path) -> Result<DiskReport, Error> {
         if block.disk_uuid != h.disk_uuid() || block.armed_ns != h.armed_ns() {
             return Err("the key block belongs to another arming".to_string());
         }
-        Ok(crate::dumpkey::hex(&block.public))
+        Ok((crate::dumpkey::hex(&block.public), if block.per_arming { "per-arming" } else { "data-key" }))
     });
+    let (sealed_for, chunk_key) = match sealed_for {
+        Some(Ok((public, chunk_key))) => (Some(Ok(public)), Some(chunk_key)),
+        Some(Err(e)) => (Some(Err(e)), None),
+        None => (None, None),
+    };
     Ok(DiskReport {
         disk: path.display().to_string(),
         label,
         sealed_for,
+        chunk_key,
         header: inspection.header().map(header_report),
         header_copies: [copy(&inspection.copies[0]), copy(&inspection.copies[1])],
     })

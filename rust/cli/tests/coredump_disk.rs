@@ -553,11 +553,20 @@ fn write_compressed_dump_for(path: &Path, damage: Damage, recipient: Option<&cry
     if let Some(public) = recipient {
         h.add_flags(flags::ENCRYPTED);
         let sealed = public.seal(&mut rand_core::OsRng, &data_key).unwrap();
-        let block = KeyBlock { disk_uuid: h.disk_uuid(), armed_ns: h.armed_ns(), public: *public.as_bytes(), sealed: sealed.try_into().unwrap() };
+        let block = KeyBlock { disk_uuid: h.disk_uuid(), armed_ns: h.armed_ns(), public: *public.as_bytes(), sealed: sealed.try_into().unwrap(), per_arming: true };
         let mut b = vec![0u8; KEY_BLOCK_SIZE];
         block.encode(&mut b, &Crc);
         disk.write_all_at(&b, KEY_BLOCK_OFFSET).unwrap();
     }
+    // As the module does: the chunks under the key derived for this arming
+    // (key block version 2), never the data key itself.
+    let chunk_key = {
+        use chacha20::cipher::consts::U10;
+        let [first, second] = coretakeover_core::dumpkey::arming_inputs(&h.disk_uuid(), h.armed_ns());
+        let step = chacha20::hchacha::<U10>((&data_key).into(), (&first).into());
+        let key: [u8; 32] = chacha20::hchacha::<U10>(&step, (&second).into()).into();
+        key
+    };
     let all: Vec<u64> = PageCursor::new(plan.ranges(), u64::MAX).collect();
     let mut bitmaps = vec![vec![0u8; pass_bytes as usize]; 2];
     let mut kept = Vec::new();
@@ -586,7 +595,7 @@ fn write_compressed_dump_for(path: &Path, damage: Damage, recipient: Option<&cry
         if recipient.is_some() {
             let mut raw = [0u8; ENTRY_SIZE];
             entry.encode(&mut raw);
-            let cipher = chacha20poly1305::ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&data_key));
+            let cipher = chacha20poly1305::ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&chunk_key));
             let tag = cipher.encrypt_in_place_detached(chacha20poly1305::Nonce::from_slice(&nonce96(i as u64)), &associated_data(&raw), &mut bytes).unwrap();
             entry.tag = tag.into();
         }

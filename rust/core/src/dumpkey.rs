@@ -16,8 +16,15 @@
 //! (`chacha20poly1305_encrypt`: RFC 8439, the 96-bit nonce `0u32 ‖
 //! le64(n)`), nonce `n` = the chunk's index, the associated data the
 //! chunk table entry's bytes 4..13 (stored length, place, codec); the 16-byte
-//! tag goes into the entry. The key is fresh at every arming and the index
-//! unique within a dump, so no nonce repeats under a key. The header, the
+//! tag goes into the entry. The chunks are not encrypted with the key
+//! handed over but with one derived from it for this arming (key block
+//! version 2): HChaCha20 under the data key of the disk's UUID, then
+//! HChaCha20 under that of `le64(armed at) ‖ "CTARMING"` ([`arming_inputs`]).
+//! The key is meant to be fresh at every arming; if the same `dump_key` is
+//! written again (replayed), the arming time still differs, so the chunk
+//! key does, and no keystream is used twice. The index is unique within a
+//! dump, so no nonce repeats under a key. Version 1 blocks (older modules)
+//! used the data key itself. The header, the
 //! heartbeat, the page map and the chunk table stay in clear: the partner
 //! reads the state and the watermark without the key.
 //!
@@ -26,7 +33,7 @@
 //! | offset | size | field                                                  |
 //! |--------|------|--------------------------------------------------------|
 //! | 0      | 8    | magic `"CTDUMPKY"`                                     |
-//! | 8      | 4    | version (1)                                            |
+//! | 8      | 4    | version (2: chunk key derived per arming; 1: the data key) |
 //! | 12     | 4    | algorithm (1: X25519 sealed box of a ChaCha20-Poly1305 key) |
 //! | 16     | 16   | disk UUID (as in the label)                            |
 //! | 32     | 8    | armed at, ns (as in the header: binds block and dump)  |
@@ -129,6 +136,21 @@ pub struct KeyBlock {
     pub armed_ns: u64,
     pub public: [u8; KEY_SIZE],
     pub sealed: [u8; SEALED_KEY_SIZE],
+    /// Version 2: the chunks' key is derived from the data key for this
+    /// arming ([`arming_inputs`]); false: version 1, the data key itself.
+    pub per_arming: bool,
+}
+
+/// The two 16-byte inputs that turn a data key into the chunk key of one
+/// arming: `k1 = HChaCha20(data key, disk UUID)`, then `chunk key =
+/// HChaCha20(k1, le64(armed_ns) ‖ "CTARMING")`. HChaCha20 (the subkey step
+/// of XChaCha20) is a PRF of its 16-byte input under its key; the kernel
+/// has it (`hchacha_block_generic`) and so does userspace.
+pub fn arming_inputs(disk_uuid: &[u8; 16], armed_ns: u64) -> [[u8; 16]; 2] {
+    let mut second = [0u8; 16];
+    second[..8].copy_from_slice(&armed_ns.to_le_bytes());
+    second[8..].copy_from_slice(b"CTARMING");
+    [*disk_uuid, second]
 }
 
 /// Why bytes are not a key block.
@@ -159,7 +181,7 @@ impl KeyBlock {
         let Some(b) = out.get_mut(..KEY_BLOCK_SIZE) else { return };
         b.fill(0);
         put_bytes(b, 0, &KEY_MAGIC);
-        put_u32(b, 8, 1);
+        put_u32(b, 8, if self.per_arming { 2 } else { 1 });
         put_u32(b, 12, ALGORITHM);
         put_bytes(b, 16, &self.disk_uuid);
         put_u64(b, 32, self.armed_ns);
@@ -175,7 +197,7 @@ impl KeyBlock {
             return Err(KeyBlockError::NoKeyBlock);
         }
         let version = get_u32(b, 8).ok_or(KeyBlockError::Short)?;
-        if version != 1 {
+        if version != 1 && version != 2 {
             return Err(KeyBlockError::Version(version));
         }
         let algorithm = get_u32(b, 12).ok_or(KeyBlockError::Short)?;
@@ -190,6 +212,7 @@ impl KeyBlock {
             armed_ns: get_u64(b, 32).ok_or(KeyBlockError::Short)?,
             public: get_bytes::<KEY_SIZE>(b, 40).ok_or(KeyBlockError::Short)?,
             sealed: get_bytes::<SEALED_KEY_SIZE>(b, 72).ok_or(KeyBlockError::Short)?,
+            per_arming: version == 2,
         })
     }
 }
@@ -258,10 +281,15 @@ mod tests {
 
     #[test]
     fn key_blocks_round_trip_and_damage_is_caught() {
-        let kb = KeyBlock { disk_uuid: [3; 16], armed_ns: 42, public: [5; 32], sealed: [6; 80] };
+        let kb = KeyBlock { disk_uuid: [3; 16], armed_ns: 42, public: [5; 32], sealed: [6; 80], per_arming: true };
         let mut b = [0u8; KEY_BLOCK_SIZE];
         kb.encode(&mut b, &Crc);
         assert_eq!(KeyBlock::decode(&b, &Crc), Ok(kb));
+        assert_eq!(b[8], 2, "a block of a per-arming key is version 2");
+        let v1 = KeyBlock { per_arming: false, ..kb };
+        let mut b1 = [0u8; KEY_BLOCK_SIZE];
+        v1.encode(&mut b1, &Crc);
+        assert_eq!(KeyBlock::decode(&b1, &Crc), Ok(v1), "an older module's block still reads");
         for bit in [0usize, 100, 8 * 72 + 3, 8 * 251] {
             let mut d = b;
             d[bit / 8] ^= 1 << (bit % 8);
@@ -273,5 +301,16 @@ mod tests {
         let mut e = [0u8; 32];
         e[4..13].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
         assert_eq!(associated_data(&e), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn every_arming_has_its_own_inputs() {
+        let uuid = [9u8; 16];
+        let a = arming_inputs(&uuid, 1_765_000_000_000_000_001);
+        let b = arming_inputs(&uuid, 1_765_000_000_000_000_002);
+        assert_eq!(a[0], uuid);
+        assert_ne!(a[1], b[1], "a replayed key armed a nanosecond later gets another chunk key");
+        assert_ne!(arming_inputs(&[8u8; 16], 1)[0], arming_inputs(&uuid, 1)[0], "and on another disk");
+        assert_eq!(&a[1][8..], b"CTARMING");
     }
 }
