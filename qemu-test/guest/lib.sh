@@ -135,6 +135,8 @@ coredump_rule() {
     mkdir -p /dev/disk/by-coretakeover
     for b in /sys/block/vd* /sys/block/sd*; do
         [ -e "$b" ] || continue
+        # As the rule: never a removable disk.
+        [ "$(cat "$b/removable" 2>/dev/null)" = 1 ] && continue
         vars=$(coretakeover probe --udev "/dev/${b##*/}") || continue
         [ -n "$vars" ] || continue
         eval "$vars"

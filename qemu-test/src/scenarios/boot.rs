@@ -262,3 +262,44 @@ pub fn ocf_agent(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(a.ok(&agent("monitor"))?.contains("rc=7"), "a refused start armed nothing");
     Ok(())
 }
+
+/// A copy of node A's coredump label on another disk (as on a USB disk
+/// someone plugs in, or a clone made with dd: it carries the label's disk
+/// UUID too): with the coredump disk's own identity (its serial here; a
+/// WWID on an array) pinned in `[dump] disk_id`, `apply` finds the real
+/// coredump disk by label and refuses the copy when the configuration names
+/// it by path; with nothing pinned it refuses to choose.
+pub fn label_copy(ctx: &mut Ctx<'_>) -> Result<()> {
+    let spec = super::takeover::pair(ArrayKind::Lio, 2);
+    ctx.step("booting the LIO array and nodes A and B; A labels its coredump disk");
+    let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
+    let spare = cluster.lun_of(NodeName::A, 1);
+    let a = cluster.node(NodeName::A)?;
+    a.ok(&format!("coretakeover label --disk $(coredump_dev a) --cluster {CLUSTER_ID} --node 1"))?;
+    let probe = a.ok("coretakeover probe --udev $(coredump_dev a)")?;
+    let id = probe.lines().find_map(|l| l.strip_prefix("CORETAKEOVER_DISK_ID=")).with_context(|| format!("no disk id: {probe}"))?.trim().to_string();
+    ctx.step(&format!("A's coredump disk is {id:?}; its label is copied byte for byte onto another of A's disks (LUN {spare})"));
+    a.ok(&format!("dd if=$(coredump_dev a) of=$(lun_dev {spare}) bs=4096 count=1 conv=notrunc oflag=direct 2>/dev/null"))?;
+    let copied = a.ok(&format!("coretakeover probe --udev $(lun_dev {spare})"))?;
+    ensure!(copied.contains("CORETAKEOVER_NODE=1") && !copied.contains(&format!("CORETAKEOVER_DISK_ID={id}\n")), "the copy: {copied}");
+    let write = |a: &mut crate::guest::Guest, disk: &str, pin: &str| {
+        let text = format!("cluster_id = {CLUSTER_ID}\\nnode_id = 1\\n[dump]\\ndisk = \"{disk}\"\\n{pin}");
+        a.ok(&format!("printf '%b' '{text}' > /tmp/copy.conf")).map(drop)
+    };
+    write(a, "label", "")?;
+    let unpinned = a.ok("coretakeover apply --check --config /tmp/copy.conf; echo \"exit=$?\"")?;
+    ensure!(unpinned.contains("2 disks carry") && !unpinned.trim_end().ends_with("exit=0"), "two disks with the label, nothing pinned: {unpinned}");
+    ctx.step("nothing pinned: apply refuses to choose between the two");
+    write(a, "label", &format!("disk_id = \"{id}\"\\n"))?;
+    let pinned = a.ok("coretakeover apply --check --json --config /tmp/copy.conf")?;
+    let pinned: serde_json::Value = serde_json::from_str(&pinned).with_context(|| format!("apply --check: {pinned}"))?;
+    let real = a.ok("readlink -f $(coredump_dev a)")?;
+    ensure!(pinned["dump_disk"].as_str() == Some(real.trim()), "pinned, apply found {} (the coredump disk is {})", pinned["dump_disk"], real.trim());
+    ctx.step(&format!("by label with disk_id pinned: apply finds {} and leaves the copy alone", real.trim()));
+    let copy_dev = a.ok(&format!("lun_dev {spare}"))?;
+    write(a, copy_dev.trim(), &format!("disk_id = \"{id}\"\\n"))?;
+    let refused = a.ok("coretakeover apply --check --config /tmp/copy.conf; echo \"exit=$?\"")?;
+    ensure!(refused.contains("a copy of the label") && !refused.trim_end().ends_with("exit=0"), "the copy named by path, disk_id pinned: {refused}");
+    ctx.step("the copy named by path: refused (its id is not the pinned one)");
+    Ok(())
+}

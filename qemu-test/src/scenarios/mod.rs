@@ -254,6 +254,12 @@ pub fn all() -> Vec<Scenario> {
             run: Box::new(pacemaker::hang),
         },
         Scenario {
+            name: "label-copy",
+            about: "a copy of A's coredump label on another disk: with its disk UUID pinned, apply finds the real disk by label and refuses the copy by path",
+            timeout: Duration::from_secs(600),
+            run: Box::new(boot::label_copy),
+        },
+        Scenario {
             name: "boot-flow",
             about: "nodes configured by /etc/coretakeover.conf and their service: A panics, boots, saves its dump, arms, gets its disks back",
             timeout: Duration::from_secs(900),

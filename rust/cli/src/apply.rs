@@ -106,24 +106,59 @@ fn label_of(path: &Path) -> Result<Option<Label>, Error> {
     Ok(Label::decode(&block, &HostCrc).ok())
 }
 
-/// Every whole disk of the machine (no partitions), as /dev paths.
-fn whole_disks() -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir("/sys/class/block") else { return vec![] };
+/// Every whole disk of the machine (no partitions), as /dev paths, but
+/// removable ones (`sysfs_block`: /sys/class/block).
+fn whole_disks(sysfs_block: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(sysfs_block) else { return vec![] };
     let mut disks: Vec<PathBuf> = entries
         .filter_map(Result::ok)
-        .filter(|e| !e.path().join("partition").exists())
+        .filter(|e| !e.path().join("partition").exists() && removable(&e.path()).is_none())
         .map(|e| Path::new("/dev").join(e.file_name()))
         .collect();
     disks.sort();
     disks
 }
 
+/// Why the disk at `sys` (its /sys/class/block entry) is removable, if it
+/// is: it says so (`removable`), or it hangs off a USB bus (USB disks often
+/// say they are fixed). A coredump disk is never one: a disk someone plugs
+/// in, carrying a copy of a label, must not receive a node's RAM.
+fn removable(sys: &Path) -> Option<&'static str> {
+    if std::fs::read_to_string(sys.join("removable")).is_ok_and(|r| r.trim() == "1") {
+        return Some("a removable disk");
+    }
+    let device = std::fs::canonicalize(sys).ok()?;
+    device.components().any(|c| c.as_os_str().to_str().is_some_and(|c| c.starts_with("usb"))).then_some("a USB disk")
+}
+
+/// The disk's own identity, read from sysfs (`sys`: its /sys/class/block
+/// entry): its WWID (SCSI, NVMe), a device-mapper map's UUID (a multipath
+/// map: "mpath-" and the WWID), or its serial (virtio). What a copy of the
+/// label cannot carry.
+fn disk_id(sys: &Path) -> Option<String> {
+    ["wwid", "device/wwid", "dm/uuid", "serial"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(sys.join(f)).ok())
+        .map(|t| t.trim().to_string())
+        .find(|t| !t.is_empty())
+}
+
+/// The /sys/class/block entry of the block device at `path`.
+fn sysfs_entry(path: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(path).ok()?.rdev();
+    let link = PathBuf::from(format!("/sys/dev/block/{}:{}", libc::major(rdev), libc::minor(rdev)));
+    std::fs::canonicalize(link).ok()
+}
+
 /// The one disk labeled for (cluster, node); with several (the paths of a
 /// multipathed disk), the device-mapper one.
-pub fn find_labeled(cluster: ClusterId, node: NodeId) -> Result<PathBuf, Error> {
-    let mut found: Vec<PathBuf> = whole_disks()
+pub fn find_labeled(cluster: ClusterId, node: NodeId, id: Option<&str>) -> Result<PathBuf, Error> {
+    let sys = Path::new("/sys/class/block");
+    let mut found: Vec<PathBuf> = whole_disks(sys)
         .into_iter()
         .filter(|d| matches!(label_of(d), Ok(Some(l)) if l.belongs_to(cluster, node)))
+        .filter(|d| id.is_none_or(|id| d.file_name().and_then(|n| disk_id(&sys.join(n))).as_deref() == Some(id)))
         .collect();
     let mapped: Vec<&PathBuf> = found.iter().filter(|d| d.to_string_lossy().starts_with("/dev/dm-")).collect();
     if found.len() > 1 && mapped.len() == 1 {
@@ -133,7 +168,10 @@ pub fn find_labeled(cluster: ClusterId, node: NodeId) -> Result<PathBuf, Error> 
         1 => Ok(found.remove(0)),
         0 => Err(Error::Refused {
             path: PathBuf::from("/sys/class/block"),
-            reason: format!("no disk carries the coredump label of cluster {cluster} node {node} (coretakeover label)"),
+            reason: match id {
+                Some(id) => format!("no fixed disk with id {id:?} carries the coredump label of cluster {cluster} node {node}"),
+                None => format!("no fixed disk carries the coredump label of cluster {cluster} node {node} (coretakeover label)"),
+            },
         }),
         _ => Err(Error::Refused {
             path: found[0].clone(),
@@ -155,14 +193,29 @@ fn block_device(name: &str, path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// A coredump disk reference (a path or "label") for (cluster, node).
-fn coredump_disk(name: &str, given: &str, cluster: ClusterId, node: NodeId) -> Result<PathBuf, Error> {
+/// A coredump disk reference (a path or "label") for (cluster, node), and
+/// the disk's own identity (`disk_id`) if the configuration pins it. Never
+/// a removable or USB disk.
+fn coredump_disk(name: &str, given: &str, cluster: ClusterId, node: NodeId, id: Option<&str>) -> Result<PathBuf, Error> {
     if given == BY_LABEL {
-        return find_labeled(cluster, node);
+        return find_labeled(cluster, node, id);
     }
     let path = PathBuf::from(given);
     block_device(name, &path)?;
+    let sys = sysfs_entry(&path);
+    if let Some(why) = sys.as_deref().and_then(removable) {
+        return Err(Error::Refused { path, reason: format!("{name}: {why}: never a coredump disk") });
+    }
+    let found = sys.as_deref().and_then(disk_id);
     match label_of(&path)? {
+        Some(l) if l.belongs_to(cluster, node) && id.is_some_and(|id| found.as_deref() != Some(id)) => Err(Error::Refused {
+            reason: format!(
+                "{name}: this disk's id is {}, the configuration pins {:?}: a copy of the label, not the coredump disk",
+                found.map_or("unknown".to_string(), |f| format!("{f:?}")),
+                id.unwrap_or_default()
+            ),
+            path,
+        }),
         Some(l) if l.belongs_to(cluster, node) => Ok(path),
         Some(l) => Err(Error::Refused {
             path,
@@ -176,13 +229,13 @@ fn coredump_disk(name: &str, given: &str, cluster: ClusterId, node: NodeId) -> R
 fn check_disks(config: &Config) -> Result<Disks, Error> {
     let cluster = ClusterId::new(config.cluster_id).ok_or_else(|| Error::InvalidArgument { what: "cluster_id", reason: "0".into() })?;
     let node = NodeId::new(config.node_id).ok_or_else(|| Error::InvalidArgument { what: "node_id", reason: "0".into() })?;
-    let dump = coredump_disk("dump.disk", &config.dump.disk, cluster, node)?;
+    let dump = coredump_disk("dump.disk", &config.dump.disk, cluster, node, config.dump.disk_id.as_deref())?;
     let mut partner_dump = None;
     let mut service = config.service.disks.iter().map(|d| ("service.disks", d)).collect::<Vec<_>>();
     if let Some(p) = &config.partner {
         let partner = NodeId::new(p.node_id).ok_or_else(|| Error::InvalidArgument { what: "partner.node_id", reason: "0".into() })?;
         if let Some(disk) = &p.dump_disk {
-            partner_dump = Some(coredump_disk("partner.dump_disk", disk, cluster, partner)?);
+            partner_dump = Some(coredump_disk("partner.dump_disk", disk, cluster, partner, p.dump_disk_id.as_deref())?);
         }
         service.extend(p.disks.iter().map(|d| ("partner.disks", d)));
     }
@@ -434,6 +487,14 @@ fn run_apply(config_path: &Path, check_only: bool, json: bool, out: &mut dyn Wri
     let config = Config::load(config_path)?;
     let disks = check_disks(&config)?;
     let mut steps = vec![step("configuration", "checked", Some(config_path.display().to_string()))];
+    // A coredump disk found by its label alone: pin it (what a copy of the
+    // label on another disk could not match).
+    if config.dump.disk_id.is_none() {
+        match sysfs_entry(&disks.dump).as_deref().and_then(disk_id) {
+            Some(id) => steps.push(step("dump.disk_id", "not pinned", Some(format!("add disk_id = {id:?} to [dump]")))),
+            None => steps.push(step("dump.disk_id", "not pinned", Some("the disk has no WWID or serial to pin".into()))),
+        }
+    }
     let waiting = if check_only { None } else { apply(&config, &disks, &mut steps)? };
     let report = ApplyReport {
         config: config_path.display().to_string(),
@@ -519,10 +580,56 @@ pub fn run_probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), Error> {
             writeln!(out, "CORETAKEOVER_CLUSTER={}", l.cluster)?;
             writeln!(out, "CORETAKEOVER_NODE={}", l.node)?;
             writeln!(out, "CORETAKEOVER_UUID={}", coretakeover_core::label::UuidText(&l.disk_uuid))?;
+            if let Some(id) = sysfs_entry(&args.disk).as_deref().and_then(disk_id).filter(|id| id.chars().all(|c| c.is_ascii_graphic())) {
+                writeln!(out, "CORETAKEOVER_DISK_ID={id}")?;
+            }
         }
         (None, true) => {}
-        (Some(l), false) => writeln!(out, "{}: coredump disk of cluster {} node {}", args.disk.display(), l.cluster, l.node)?,
+        (Some(l), false) => writeln!(
+            out,
+            "{}: coredump disk of cluster {} node {}, id {}",
+            args.disk.display(),
+            l.cluster,
+            l.node,
+            sysfs_entry(&args.disk).as_deref().and_then(disk_id).map_or("unknown (no WWID or serial)".into(), |id| format!("{:?}", crate::output::printable(&id)))
+        )?,
         (None, false) => writeln!(out, "{}: no coredump label", args.disk.display())?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removable_and_usb_disks_are_never_coredump_disks() {
+        let root = std::env::temp_dir().join(format!("ct-sysblock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let devices = root.join("devices");
+        let fixed = devices.join("pci0000:00/0000:00:05.0/virtio3/block/vdb");
+        let usb = devices.join("pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/sdc");
+        let card = devices.join("pci0000:00/0000:00:1e.0/mmc_host/mmc0/block/mmcblk0");
+        for d in [&fixed, &usb, &card] {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join("removable"), "0\n").unwrap();
+        }
+        std::fs::write(card.join("removable"), "1\n").unwrap();
+        let block = root.join("class/block");
+        std::fs::create_dir_all(&block).unwrap();
+        for d in [&fixed, &usb, &card] {
+            std::os::unix::fs::symlink(d, block.join(d.file_name().unwrap())).unwrap();
+        }
+        assert_eq!(removable(&block.join("vdb")), None);
+        assert_eq!(removable(&block.join("sdc")), Some("a USB disk"));
+        assert_eq!(removable(&block.join("mmcblk0")), Some("a removable disk"));
+        assert_eq!(whole_disks(&block), vec![PathBuf::from("/dev/vdb")]);
+        std::fs::write(fixed.join("serial"), "coredump-a\n").unwrap();
+        assert_eq!(disk_id(&block.join("vdb")).as_deref(), Some("coredump-a"));
+        std::fs::create_dir_all(usb.join("device")).unwrap();
+        std::fs::write(usb.join("device/wwid"), "naa.6001405c0ffee\n").unwrap();
+        assert_eq!(disk_id(&block.join("sdc")).as_deref(), Some("naa.6001405c0ffee"));
+        assert_eq!(disk_id(&block.join("mmcblk0")), None);
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }

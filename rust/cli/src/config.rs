@@ -9,6 +9,7 @@
 //!
 //! [dump]
 //! disk = "label"              # or a path: /dev/disk/by-coretakeover/cluster-7-node-1
+//! disk_id = "coredump-a"      # the disk's own WWID or serial (coretakeover probe): pinned
 //! crash_dir = "/var/crash"    # where an unsaved dump is saved at boot
 //! bios_in_flight = 4
 //! checksum = "auto"           # of each chunk: auto (the faster here), crc32c, xxh64
@@ -25,6 +26,7 @@
 //! node_id = 2
 //! disks = ["/dev/disk/by-id/wwn-0x6001405c..."]
 //! dump_disk = "label"
+//! dump_disk_id = "naa.6001405c..."  # the partner's coredump disk's WWID or serial
 //!
 //! [policy]
 //! interval_ms = 100
@@ -85,6 +87,10 @@ pub struct Config {
 pub struct Dump {
     /// This node's coredump disk: a path, or "label".
     pub disk: String,
+    /// The disk's own identity, as `coretakeover probe` prints it (its WWID,
+    /// or its serial): a disk carrying a copy of the label (a USB disk, a
+    /// clone) is refused.
+    pub disk_id: Option<String>,
     #[serde(default = "default_crash_dir")]
     pub crash_dir: PathBuf,
     pub bios_in_flight: Option<u32>,
@@ -125,6 +131,8 @@ pub struct Partner {
     pub disks: Vec<PathBuf>,
     /// The partner's coredump disk, watched: a path, or "label".
     pub dump_disk: Option<String>,
+    /// The partner's coredump disk's identity, as `dump.disk_id`.
+    pub dump_disk_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -248,6 +256,9 @@ impl Config {
         ClusterId::new(self.cluster_id).ok_or("cluster_id: 0 is not a cluster id")?;
         NodeId::new(self.node_id).ok_or("node_id: 0 is not a node id")?;
         check_disk_ref("dump.disk", &self.dump.disk)?;
+        if let Some(id) = &self.dump.disk_id {
+            check_disk_id(id).map_err(|e| format!("dump.disk_id: {e}"))?;
+        }
         if let Some(c) = &self.dump.checksum {
             if ChecksumChoice::parse(c).is_none() || c.trim() != c {
                 return Err(format!("dump.checksum: {c:?} is not one of \"auto\", \"crc32c\", \"xxh64\""));
@@ -281,6 +292,12 @@ impl Config {
             check_paths("partner.disks", &p.disks)?;
             if let Some(disk) = &p.dump_disk {
                 check_disk_ref("partner.dump_disk", disk)?;
+            }
+            if let Some(id) = &p.dump_disk_id {
+                check_disk_id(id).map_err(|e| format!("partner.dump_disk_id: {e}"))?;
+                if p.dump_disk.is_none() {
+                    return Err("partner.dump_disk_id: give partner.dump_disk too".into());
+                }
             }
             if let Some(both) = p.disks.iter().find(|d| self.service.disks.contains(d)) {
                 return Err(format!("{} is both a service disk and a partner disk", both.display()));
@@ -361,6 +378,14 @@ fn check_paths(name: &str, paths: &[PathBuf]) -> Result<(), String> {
         if paths[..i].contains(p) {
             return Err(format!("{name}: {} is listed twice", p.display()));
         }
+    }
+    Ok(())
+}
+
+/// A disk identity as `coretakeover probe` prints it: printable, short.
+fn check_disk_id(id: &str) -> Result<(), String> {
+    if id.trim().is_empty() || id.len() > 256 || id.chars().any(char::is_control) || id.trim() != id {
+        return Err(format!("{id:?} is not a disk identity (give what coretakeover probe prints as its id)"));
     }
     Ok(())
 }
@@ -478,5 +503,16 @@ auto_takeover = true
             let e = Config::parse(&text).unwrap_err();
             assert!(e.contains(want), "expected {want:?} in {e:?}");
         }
+    }
+
+    #[test]
+    fn a_pinned_coredump_disk_id_is_printable() {
+        let base = "cluster_id = 7\nnode_id = 1\n[dump]\ndisk = \"label\"\n";
+        let c = Config::parse(&format!("{base}disk_id = \"naa.6001405abc\"\n")).unwrap();
+        assert_eq!(c.dump.disk_id.as_deref(), Some("naa.6001405abc"));
+        assert!(Config::parse(&format!("{base}disk_id = \"\"\n")).unwrap_err().contains("dump.disk_id"));
+        assert!(Config::parse(&format!("{base}disk_id = \"a\\u001bb\"\n")).unwrap_err().contains("dump.disk_id"));
+        let partner = "[partner]\nnode_id = 2\ndump_disk_id = \"coredump-b\"\n";
+        assert!(Config::parse(&format!("{base}{partner}")).unwrap_err().contains("give partner.dump_disk too"));
     }
 }
