@@ -211,12 +211,18 @@ impl NfsPair {
         let slow = cluster.slow;
         let mut pair = Self { cluster, load_mark: 0, acked: BTreeMap::new(), slow };
         pair.start_load()?;
+        // That state is beside the export, never in it: the client (root,
+        // no_root_squash) can neither read it nor plant a link there.
+        for (_, dir, _, _) in MOUNTS {
+            let seen = pair.cluster.client(0)?.ok(&format!("userland ls -a {dir}"))?;
+            ensure!(!seen.contains(".coretakeover-nfs") && !seen.contains("var-lib-nfs"), "the client sees the server's state in {dir}: {seen}");
+        }
         // The connections A's service recorded (its monitor, every second):
         // after a failover, the new owner tickles exactly these.
         let a = pair.cluster.node(NodeName::A)?;
         a.shell
             .ok(
-                "i=0; until [ \"$(userland nsenter --mount=/run/coretakeover/nfs/nfs-a/mnt cat /srv/nfs-a/.coretakeover-nfs/connections 2>/dev/null | wc -l)\" -ge 2 ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.2; done",
+                "i=0; until [ \"$(userland nsenter --mount=/run/coretakeover/nfs/nfs-a/mnt cat /run/ct-nfs/fs/.coretakeover-nfs/connections 2>/dev/null | wc -l)\" -ge 2 ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.2; done",
                 Duration::from_secs(90),
             )
             .context("A's nfs-a never recorded the client's two connections")?;

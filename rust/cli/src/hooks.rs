@@ -218,7 +218,14 @@ fn run_one(hook: &Path, ctx: &Context<'_>, log: &mut dyn FnMut(&str)) -> Run {
     };
     let disks: Vec<String> = ctx.disks.iter().map(|d| d.display().to_string()).collect();
     let mut cmd = Command::new(hook);
-    cmd.arg(ctx.event.as_str())
+    // A cleared environment: what the hook needs and nothing the agent was
+    // started with (a variable a hook's shell or a program of it reads,
+    // such as BASH_ENV, LD_PRELOAD or a conf directory override, cannot
+    // come from the agent's caller).
+    cmd.env_clear()
+        .env("PATH", HOOK_PATH)
+        .env("LANG", "C.UTF-8")
+        .arg(ctx.event.as_str())
         .arg(ctx.service)
         .env("CORETAKEOVER_EVENT", ctx.event.as_str())
         .env("CORETAKEOVER_SERVICE", ctx.service)
@@ -295,6 +302,9 @@ fn run_one(hook: &Path, ctx: &Context<'_>, log: &mut dyn FnMut(&str)) -> Run {
     Run { hook: name, ending, ms: ms(started) }
 }
 
+/// The hooks' PATH: the system's directories only.
+pub const HOOK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +357,22 @@ mod tests {
         assert!(lines.contains(&"20-b: b start nfs-a partner panic-beacon 1".to_string()), "{lines:?}");
         let runs = run(&d, &ctx(Event::Stop, 5000), &mut |_| {}).unwrap();
         assert_eq!(runs.iter().map(|r| r.hook.as_str()).collect::<Vec<_>>(), ["20-b", "10-a"]);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn hooks_get_a_cleared_environment() {
+        let d = dir("env", &[("10-env", "env | sort", 0o755)]);
+        // SAFETY: Set once in this test thread before the hook starts;
+        // nothing else in this test reads it.
+        unsafe { std::env::set_var("CT_TEST_LEAK", "leaked") };
+        let mut lines = Vec::new();
+        let runs = run(&d, &ctx(Event::Start, 5000), &mut |l| lines.push(l.to_string())).unwrap();
+        assert!(runs.iter().all(Run::ok), "{runs:?}");
+        let names: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("10-env: ")).filter_map(|l| l.split('=').next()).collect();
+        assert!(!names.contains(&"CT_TEST_LEAK") && !names.contains(&"HOME"), "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("CORETAKEOVER_") || ["PATH", "LANG", "PWD", "SHLVL", "_"].contains(n)), "{names:?}");
+        assert!(lines.contains(&format!("10-env: PATH={HOOK_PATH}")), "{lines:?}");
         fs::remove_dir_all(d).unwrap();
     }
 

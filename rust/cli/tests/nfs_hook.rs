@@ -93,6 +93,29 @@ fn bad_invocations_and_configurations_are_refused() {
     let (code, out) = run(&d, &["restart", "ct-test-svc"], "");
     assert_eq!(code, 1);
     assert!(out.contains("unknown event"), "{out}");
+    // The configuration is sourced as root: writable by others, or a link,
+    // it is refused before it is read.
+    use std::os::unix::fs::PermissionsExt;
+    let d = conf_dir("mode", Some(CONF));
+    let conf = d.join("ct-test-svc.conf");
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (code, out) = run(&d, &["start", "ct-test-svc"], "");
+    assert!(code == 1 && out.contains("writable by its group or others (mode 666)"), "{out}");
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&*d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, out) = run(&d, &["start", "ct-test-svc"], "");
+    assert!(code == 1 && out.contains("writable by its group or others (mode 777)"), "{out}");
+    std::fs::set_permissions(&*d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&conf, d.join("real.conf")).unwrap();
+    std::os::unix::fs::symlink(d.join("real.conf"), &conf).unwrap();
+    let (code, out) = run(&d, &["start", "ct-test-svc"], "");
+    assert!(code == 1 && out.contains("is a symbolic link: refused"), "{out}");
+    // The export is a subdirectory: the instance's state is never in it.
+    for bad in [".", "..", "/srv", "a/../b"] {
+        let d = conf_dir("export-dir", Some(&format!("{CONF}EXPORT_DIR={bad}\n")));
+        let (code, out) = run(&d, &["start", "ct-test-svc"], "");
+        assert!(code == 1 && out.contains("EXPORT_DIR must be a subdirectory"), "{bad}: {out}");
+    }
 }
 
 #[test]
