@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes the functional core's parsers (label, dump header, heartbeat, RAM
-# ranges, the dump's checksum table, a compressed dump's chunk table, a
-# filtered dump's page map and the
-# struct page decoder) with
+# Fuzzes the functional core's parsers (label, dump header of every
+# version, heartbeat, RAM ranges, the dump's checksum table, a compressed
+# dump's chunk table, a filtered dump's page map, the key block, the
+# dump_key line) and savecore's walk of the kernel log in dumped RAM with
 # cargo-fuzz (libFuzzer), on the same code the module runs.
 #   scripts/fuzz.sh [RUNS-PER-TARGET]     default 1000000
 # Prints each target's executions and ends "N passed, N failed".
@@ -19,11 +19,15 @@ cd "$CT_ROOT/rust/core/fuzz"
 # toolchain accepts them with RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
 passed=0 failed=0 total=0
-for target in label header heartbeat ranges table notes pagemap chunktable; do
+for target in label header heartbeat ranges table notes pagemap chunktable keyblock dumpkey dmesg; do
     step "fuzz: $target, $runs runs"
     mkdir -p "corpus/$target"
+    # The committed seeds (crafted inputs that once did harm) run first.
+    if [ -d "seeds/$target" ]; then
+        cp -n seeds/"$target"/* "corpus/$target/"
+    fi
     log=$(mktemp)
-    if cargo fuzz run -O "$target" "corpus/$target" -- -runs="$runs" -max_len=20000 >"$log" 2>&1; then
+    if cargo fuzz run -O "$target" "corpus/$target" -- -runs="$runs" -max_len=20000 -rss_limit_mb=512 >"$log" 2>&1; then
         execs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1)
         if [ "${execs:-0}" -gt 0 ]; then
             echo "  $target: $execs executions, no crash"

@@ -816,6 +816,13 @@ fn savecore_limited(disk: &Path, out: &Path) -> (Option<i32>, String) {
     (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
 }
 
+/// The first header copy of `img`, as it is on the disk.
+fn header_copy_bytes(img: &Path) -> Vec<u8> {
+    let mut b = vec![0u8; HEADER_SIZE];
+    File::open(img).unwrap().read_exact_at(&mut b, HEADER_COPY_OFFSETS[0]).unwrap();
+    b
+}
+
 /// Writes `raw`, sealed, as both header copies of `img` (with one valid
 /// copy left, a reader rightly takes that one).
 fn write_crafted(img: &Path, raw: Vec<u8>) {
@@ -892,6 +899,12 @@ fn crafted_headers_are_refused_within_bounded_memory() {
         let p = img.to_str().unwrap();
         assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
         craft(&img);
+        // The crafted headers, as seeds of the header fuzz target (see
+        // rust/core/fuzz/seeds/header).
+        if let Some(seeds) = std::env::var_os("CT_FUZZ_SEEDS") {
+            let copy = header_copy_bytes(&img);
+            std::fs::write(Path::new(&seeds).join(format!("crafted-{name}")), copy).unwrap();
+        }
         let out = dir.join(format!("{name}.vmcore"));
         let (code, text) = savecore_limited(&img, &out);
         eprintln!("{name}: exit {code:?}: {}", text.lines().next().unwrap_or(""));

@@ -23,7 +23,13 @@ pub fn sealed_header(data: &[u8]) -> Vec<u8> {
     let n = data.len().min(HEADER_SIZE - 4);
     buf[..n].copy_from_slice(&data[..n]);
     buf[..8].copy_from_slice(b"CTDUMPHD");
-    let version = 1 + u32::from(data.get(8).copied().unwrap_or(0)) % coretakeover_core::header::HEADER_VERSION_CHUNK_TABLE;
+    // A version the format has stays (a real header as a seed); any other
+    // byte picks one.
+    let last = coretakeover_core::header::HEADER_VERSION_CHUNK_TABLE;
+    let version = match u32::from(data.get(8).copied().unwrap_or(0)) {
+        v @ 1.. if v <= last => v,
+        v => 1 + v % last,
+    };
     buf[8..12].copy_from_slice(&version.to_le_bytes());
     buf[12..16].copy_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
     let mut h = Header::from_unchecked(buf);
