@@ -34,9 +34,12 @@ fn write_config(cluster: &mut Cluster, node: NodeName, partner: NodeName) -> Res
     let own: Vec<String> = (0..cluster.luns_per_node).map(|k| by_path(cluster, node, cluster.lun_of(node, k))).collect::<Result<_>>()?;
     let theirs: Vec<String> =
         (0..cluster.luns_per_node).map(|k| by_path(cluster, node, cluster.lun_of(partner, k))).collect::<Result<_>>()?;
+    // The coredump disk pinned by its own id, as the admin guide says.
+    let probe = cluster.node(node)?.ok(&format!("coretakeover probe --udev $(coredump_dev {})", node.letter()))?;
+    let id = probe.lines().find_map(|l| l.strip_prefix("CORETAKEOVER_DISK_ID=")).with_context(|| format!("no disk id: {probe}"))?.trim().to_string();
     let config = format!(
         "# coretakeover.conf of node {}, written by the boot-flow scenario\n\
-         cluster_id = {CLUSTER_ID}\nnode_id = {}\n\n[dump]\ndisk = \"label\"\ncrash_dir = \"/results/crash-{}\"\n\n\
+         cluster_id = {CLUSTER_ID}\nnode_id = {}\n\n[dump]\ndisk = \"label\"\ndisk_id = \"{id}\"\ncrash_dir = \"/results/crash-{}\"\n\n\
          [service]\ndisks = [{}]\n\n[partner]\nnode_id = {}\ndisks = [{}]\n\
          dump_disk = \"/dev/disk/by-coretakeover/cluster-{CLUSTER_ID}-node-{}\"\n\n[policy]\nstale_timeout_ms = 2000\n",
         node.letter(),
