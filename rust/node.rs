@@ -38,7 +38,7 @@ use crate::ct_core::config::NodeConfig;
 use crate::ct_core::ids::{ClusterId, NodeId};
 use crate::ct_core::keys::RegistrationKey;
 use crate::ct_core::heartbeat::Liveness;
-use crate::ct_core::partner::{AutoTakeover, Phase, Reason, SelfFence};
+use crate::ct_core::partner::{lapse_fence_due, AutoTakeover, Phase, Reason, SelfFence, SelfView};
 use crate::dump_disk::{self, DumpContext, MAX_BIOS_IN_FLIGHT};
 use crate::kthread::{Loop, Thread};
 use crate::polled_bio::now_ns;
@@ -82,7 +82,7 @@ pub(crate) fn set_self_fence(mode: SelfFence) -> Outcome {
     } else {
         // SAFETY: Process context; `lapse_tick` is safe in any context and
         // the module stops the check before it goes (`Registration`).
-        let err = unsafe { shims::ct_lapse_start(takeover::LAPSE_TICK_MS * 1_000_000, Some(takeover::lapse_tick)) };
+        let err = unsafe { shims::ct_lapse_start(takeover::LAPSE_TICK_MS * 1_000_000, Some(lapse_tick)) };
         if err < 0 {
             return Err(refuse!(Error::from_errno(err), "self_fence: refused {}: the lapse check could not start (error {})", mode.as_str(), err));
         }
@@ -92,9 +92,36 @@ pub(crate) fn set_self_fence(mode: SelfFence) -> Outcome {
     Ok(())
 }
 
-/// Whether the coredump disk is armed (the heartbeat says alive).
-pub(crate) fn running() -> bool {
-    ARMED.load(Ordering::Relaxed)
+/// The lapse check, from each CPU's hard-interrupt timer
+/// (`shims::ct_lapse_start`): if this node's own heartbeat has not reached
+/// its disk for a stale timeout, its partner may hold its disks by now, so
+/// it stops as `self_fence` says before anything else runs on this CPU
+/// (`ct_core::partner::lapse_fence_due`). Reads atomics only, takes no
+/// lock, does no I/O: after a hang with interrupts off, it runs in the
+/// first timer interrupt, before any device interrupt of the CPU.
+unsafe extern "C" fn lapse_tick() {
+    let mode = self_fence();
+    let (owns_disks, beat) = takeover::lapse_view();
+    let me = SelfView { mode, node: 0, owns_disks, running: ARMED.load(Ordering::Relaxed) };
+    let age_ms = beat.map(|b| now_ns().saturating_sub(b) / 1_000_000);
+    let stale = setting(Setting::StaleTimeoutMs);
+    if !lapse_fence_due(me, age_ms, stale) || !takeover::claim_self_fence() {
+        return;
+    }
+    pr_emerg!(
+        "self-fence ({}): this node's heartbeat last reached its disk {} ms ago (stale_timeout_ms {}): it hung, and its partner may hold its disks; stopping this node now\n",
+        mode.as_str(),
+        age_ms.unwrap_or(0),
+        stale
+    );
+    match mode {
+        // SAFETY: `panic` takes a NUL-terminated format without arguments
+        // here, and does not return; any context.
+        SelfFence::Panic => unsafe { bindings::panic(c_str!("coretakeover: self-fence: this node's heartbeat lapsed").as_char_ptr()) },
+        // SAFETY: Any context, as sysrq-b uses it; it does not return.
+        SelfFence::Reboot => unsafe { shims::emergency_restart() },
+        SelfFence::Off => {}
+    }
 }
 
 /// This node's coredump disk.

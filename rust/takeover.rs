@@ -38,7 +38,7 @@ use crate::ct_core::heartbeat::Heartbeat;
 use crate::ct_core::identity::{due_this_turn, Identity, PathCheck, CHECKS_PER_TURN};
 use crate::ct_core::ids::NodeId;
 use crate::ct_core::keys::RegistrationKey;
-use crate::ct_core::partner::{decide, fence_check_due, fenced_by_holder, lapse_fence_due, stale_fence_due, AutoTakeover, Method, PartnerWatch, Phase, Reading, Reason, SelfFence, SelfView, Verdict};
+use crate::ct_core::partner::{decide, fence_check_due, fenced_by_holder, stale_fence_due, AutoTakeover, Method, PartnerWatch, Phase, Reading, Reason, SelfFence, SelfView, Verdict};
 use crate::ct_core::plan::HEARTBEAT_OFFSET;
 use crate::ct_core::retry::{Retry, RetryWindow};
 use crate::dump_disk::{carries_label, label_present};
@@ -241,37 +241,17 @@ pub(crate) fn beat_landed(started_ns: u64) {
 /// outlast a stale timeout (at least 500 ms) by a heartbeat interval.
 pub(crate) const LAPSE_TICK_MS: u64 = 100;
 
-/// The lapse check, from each CPU's hard-interrupt timer
-/// (`shims::ct_lapse_start`): if this node's own heartbeat has not reached
-/// its disk for a stale timeout, its partner may hold its disks by now, so
-/// it stops as `self_fence` says before anything else runs on this CPU
-/// (`ct_core::partner::lapse_fence_due`). Reads atomics only, takes no
-/// lock, does no I/O: after a hang with interrupts off, it runs in the
-/// first timer interrupt, before any device interrupt of the CPU.
-pub(crate) unsafe extern "C" fn lapse_tick() {
-    let mode = crate::node::self_fence();
-    let running = crate::node::running();
-    let me = SelfView { mode, node: 0, owns_disks: OWNS.load(Ordering::Relaxed), running };
+/// What the lapse check reads of the takeover's state, without a lock:
+/// whether this node owns its disks, and when its last alive heartbeat
+/// that reached the disk began (None: none since it armed).
+pub(crate) fn lapse_view() -> (bool, Option<u64>) {
     let beat = LAST_BEAT_NS.load(Ordering::Relaxed);
-    let age_ms = (beat != 0).then(|| now_ns().saturating_sub(beat) / 1_000_000);
-    let stale = crate::node::setting(crate::node::Setting::StaleTimeoutMs);
-    if !lapse_fence_due(me, age_ms, stale) || SELF_FENCED.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    pr_emerg!(
-        "self-fence ({}): this node's heartbeat last reached its disk {} ms ago (stale_timeout_ms {}): it hung, and its partner may hold its disks; stopping this node now\n",
-        mode.as_str(),
-        age_ms.unwrap_or(0),
-        stale
-    );
-    match mode {
-        // SAFETY: `panic` takes a NUL-terminated format without arguments
-        // here, and does not return; any context.
-        SelfFence::Panic => unsafe { bindings::panic(kernel::c_str!("coretakeover: self-fence: this node's heartbeat lapsed").as_char_ptr()) },
-        // SAFETY: Any context, as sysrq-b uses it; it does not return.
-        SelfFence::Reboot => unsafe { shims::emergency_restart() },
-        SelfFence::Off => {}
-    }
+    (OWNS.load(Ordering::Relaxed), (beat != 0).then_some(beat))
+}
+
+/// Takes the one self-fence a node gets (false: it already acted).
+pub(crate) fn claim_self_fence() -> bool {
+    !SELF_FENCED.swap(true, Ordering::AcqRel)
 }
 
 /// Whether this node was fenced by its partner while it ran (it hung, was
