@@ -114,14 +114,7 @@ unsafe extern "C" fn lapse_tick() {
         age_ms.unwrap_or(0),
         stale
     );
-    match mode {
-        // SAFETY: `panic` takes a NUL-terminated format without arguments
-        // here, and does not return; any context.
-        SelfFence::Panic => unsafe { bindings::panic(c_str!("coretakeover: self-fence: this node's heartbeat lapsed").as_char_ptr()) },
-        // SAFETY: Any context, as sysrq-b uses it; it does not return.
-        SelfFence::Reboot => unsafe { shims::emergency_restart() },
-        SelfFence::Off => {}
-    }
+    takeover::stop_node(mode, c_str!("coretakeover: self-fence: this node's heartbeat lapsed"));
 }
 
 /// This node's coredump disk.

@@ -237,8 +237,8 @@ pub(crate) fn beat_landed(started_ns: u64) {
     LAST_BEAT_NS.store(started_ns, Ordering::Relaxed);
 }
 
-/// How often every CPU checks the lapse: a hang shorter than this cannot
-/// outlast a stale timeout (at least 500 ms) by a heartbeat interval.
+/// How often every CPU checks the lapse. After a hang longer than this,
+/// the check's timer has expired when the CPU takes interrupts again.
 pub(crate) const LAPSE_TICK_MS: u64 = 100;
 
 /// What the lapse check reads of the takeover's state, without a lock:
@@ -291,11 +291,18 @@ pub(crate) fn check_fenced(p: &mut Pairing, ours: Option<RegistrationKey>, polic
     if p.phase != Phase::Fenced {
         p.enter(Phase::Fenced);
     }
-    match policy.self_fence {
-        // SAFETY: `panic` takes a NUL-terminated format without arguments
-        // here, and does not return.
-        SelfFence::Panic => unsafe { bindings::panic(kernel::c_str!("coretakeover: self-fence: the partner holds this node's disks").as_char_ptr()) },
-        // SAFETY: Process context; it does not return.
+    stop_node(policy.self_fence, kernel::c_str!("coretakeover: self-fence: the partner holds this node's disks"));
+}
+
+/// The self-fence's action: `panic(why)` (which dumps) or an immediate
+/// restart; nothing for `off`. Any context (the lapse check calls it from a
+/// hard-interrupt timer); it does not return unless `mode` is off.
+pub(crate) fn stop_node(mode: SelfFence, why: &'static kernel::str::CStr) {
+    match mode {
+        // SAFETY: `why` is NUL-terminated and has no format directive;
+        // `panic` does not return.
+        SelfFence::Panic => unsafe { bindings::panic(why.as_char_ptr()) },
+        // SAFETY: Any context, as sysrq-b uses it; it does not return.
         SelfFence::Reboot => unsafe { shims::emergency_restart() },
         SelfFence::Off => {}
     }
