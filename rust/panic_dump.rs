@@ -297,7 +297,12 @@ impl Slot {
             if copied != 0 {
                 dst.fill(0);
                 *unreadable = unreadable.saturating_add(1);
-            } else if !filtering.filter.keeps(Class::Zero) && dst.chunks_exact(8).all(|w| w == [0u8; 8]) {
+            } else if pass != 0 && !filtering.filter.keeps(Class::Zero) && dst.chunks_exact(8).all(|w| w == [0u8; 8]) {
+                // Only pages of pass 1 are dropped for being zero. A kernel
+                // page that is all zeros is still data a reader needs (the
+                // sparse memory model's root table is mostly zeros, and
+                // crash reads all of it); a dropped page lies in no PT_LOAD
+                // of the vmcore, which readers take for "missing", not zero.
                 if let Some(n) = filtering.census.get_mut(Class::Zero as usize) {
                     *n += 1;
                 }

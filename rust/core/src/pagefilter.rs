@@ -7,7 +7,10 @@
 //! levels see them: kernel pages (everything a debugger of the panic needs:
 //! slab, page tables, the kernel image, the memory map, stacks, reserved
 //! memory), page cache, user (anonymous, hugetlb) pages, free (buddy) pages,
-//! and zero pages (a content property, found while copying). A [`Filter`]
+//! and zero pages (a content property, found while copying; only pages of
+//! the other classes are dropped for it: a kernel page of zeros is kept,
+//! since readers take a page missing from the vmcore for unknown, not
+//! zero). A [`Filter`]
 //! keeps some classes; the leanest keeps kernel pages only.
 //!
 //! The decoding is pure: the module reads the raw `struct page` bytes with a
@@ -62,7 +65,7 @@ pub enum Filter {
     NoFree = 1,
     /// Kernel and user pages (no page cache, free or zero pages).
     NoCache = 2,
-    /// Kernel pages only (no zero pages).
+    /// Kernel pages only (zero ones included).
     Kernel = 3,
 }
 
