@@ -33,7 +33,7 @@ TEST_MODULE := qemu-test/panic-trigger/ct_panic_trigger.ko
 CT_CACHE := $(shell . scripts/common.sh && echo $$CT_CACHE)
 harness_args = --kernel $(1)/arch/x86/boot/bzImage --vmlinux $(1)/vmlinux \
 	--module coretakeover.ko --test-module $(TEST_MODULE) --cli $(CLI_BIN) \
-	--python $(CT_CACHE)/venv/bin/python
+	--python $(CT_CACHE)/venv/bin/python --crash-root $(CT_CACHE)/crash-trixie
 HARNESS_ARGS = $(call harness_args,$(CT_KDIR))
 
 .PHONY: all module test-module setup kernel debug-kernel cli harness host-test fuzz check check-debug bench demo clean clean-cache install \

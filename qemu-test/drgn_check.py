@@ -35,9 +35,15 @@ result["dmesg_lines"] = len(dmesg.splitlines())
 # in its VMCOREINFO (read from the kernel's own buffer in the dump), and the
 # address of _text against its link-time address (__START_KERNEL_map plus
 # CONFIG_PHYSICAL_START, 0xffffffff81000000 on x86_64).
-info = prog["vmcoreinfo_data"].string_().decode()
-fields = dict(l.split("=", 1) for l in info.splitlines() if "=" in l)
-result["vmcoreinfo_kerneloffset"] = int(fields.get("KERNELOFFSET", "0"), 16)
+# kdump's vmcore leaves out the crashkernel region, where the buffer lives
+# once a capture kernel is loaded: that is reported, not fatal.
+try:
+    info = prog["vmcoreinfo_data"].string_().decode()
+    fields = dict(l.split("=", 1) for l in info.splitlines() if "=" in l)
+    result["vmcoreinfo_kerneloffset"] = int(fields.get("KERNELOFFSET", "0"), 16)
+except drgn.FaultError as e:
+    result["vmcoreinfo_kerneloffset"] = None
+    result["vmcoreinfo_error"] = str(e)
 result["text_offset"] = prog.symbol("_text").address - 0xFFFFFFFF81000000
 result["page_offset_base"] = prog["page_offset_base"].value_()
 try:

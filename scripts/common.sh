@@ -54,6 +54,23 @@ ct_kernel_dir_flavor() {
     esac
 }
 
+# crash, the kdump reader most kernel engineers start with: Debian 13's
+# (8.0.6; Debian 12's 8.0.2 cannot read a 6.4+ dump) in a debootstrap root of
+# its own under the cache, fetched once per machine, never in this machine's
+# apt sources. The stamp names what the root holds.
+CT_CRASH_ROOT=$CT_CACHE/crash-trixie
+CT_CRASH_STAMP="trixie minbase + crash"
+
+# The Debian mirror this machine's apt sources use for bookworm (for
+# debootstrap), or nothing.
+ct_debian_mirror() {
+    local mirror
+    mirror=$(awk '/^URIs:/ { uri = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") { print uri; exit } }' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+    printf '%s\n' "$mirror"
+}
+
 # Bytes allocated under a path (0 when it is missing), and the same for people.
 ct_disk_bytes() { du -sB1 "$1" 2>/dev/null | cut -f1 || echo 0; }
 ct_human() { numfmt --to=iec-i --suffix=B --format=%.1f "${1:-0}"; }

@@ -36,6 +36,9 @@ APT_PACKAGES=(
     # The Pacemaker scenarios' nodes run corosync and Pacemaker, Debian's,
     # and resource-agents' portblock, which needs iptables.
     corosync pacemaker pacemaker-cli-utils iptables
+    # The vmcore checks: makedumpfile shrinks a saved vmcore (as kdump users
+    # do); debootstrap fetches the root crash runs in (below).
+    makedumpfile debootstrap
 )
 # Packages whose daemons must not run on this machine: the guests run them.
 NO_START=(nfs-server.service rpcbind.service rpcbind.socket kexec-load.service kexec.service multipathd.service multipathd.socket corosync.service pacemaker.service)
@@ -91,4 +94,27 @@ else
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "${VENV_PACKAGES[@]}"
     echo "${VENV_PACKAGES[*]}" > "$stamp"
+fi
+
+# crash's root (scripts/common.sh says why a root of its own): about 230 MB
+# from Debian's mirror, about 2 minutes, once per machine.
+if [ -f "$CT_CRASH_ROOT/.coretakeover" ] && [ "$(cat "$CT_CRASH_ROOT/.coretakeover")" = "$CT_CRASH_STAMP" ] &&
+    [ -x "$CT_CRASH_ROOT/usr/bin/crash" ]; then
+    step "crash root present ($CT_CRASH_ROOT)"
+else
+    [ "$(id -u)" = 0 ] || die "crash's root ($CT_CRASH_ROOT) is missing; run this script as root (debootstrap)"
+    mirror=$(ct_debian_mirror)
+    [ -n "$mirror" ] || die "no Debian mirror in this machine's apt sources (for debootstrap)"
+    step "debootstrap: Debian 13 (minbase + crash) into $CT_CRASH_ROOT, about 230 MB, once per machine"
+    rm -rf "$CT_CRASH_ROOT.new"
+    mkdir -p "$CT_CACHE"
+    debootstrap --variant=minbase --include=crash trixie "$CT_CRASH_ROOT.new" "$mirror" >"$CT_CACHE/crash-debootstrap.log" 2>&1 ||
+        { tail -n 20 "$CT_CACHE/crash-debootstrap.log" >&2; rm -rf "$CT_CRASH_ROOT.new"; die "debootstrap of crash's root failed"; }
+    rm -f "$CT_CACHE/crash-debootstrap.log"
+    # Only what crash needs stays: no package cache.
+    rm -rf "$CT_CRASH_ROOT.new/var/cache/apt/archives/"*.deb
+    echo "$CT_CRASH_STAMP" > "$CT_CRASH_ROOT.new/.coretakeover"
+    rm -rf "$CT_CRASH_ROOT"
+    mv "$CT_CRASH_ROOT.new" "$CT_CRASH_ROOT"
+    step "crash root ready: $(chroot "$CT_CRASH_ROOT" crash --version 2>/dev/null | grep -m 1 "^crash")"
 fi

@@ -24,6 +24,10 @@ pub struct Env {
     pub vmlinux: PathBuf,
     /// The test venv's python (with drgn).
     pub python: PathBuf,
+    /// crash's root (Debian 13's crash), when given.
+    pub crash_root: Option<PathBuf>,
+    /// The static busybox the guests' and capture kernel's initramfs hold.
+    pub busybox: PathBuf,
     /// The coretakeover CLI, which also runs on the host.
     pub cli: PathBuf,
     /// The modules the nodes load (coretakeover and the test trigger), whose

@@ -13,6 +13,7 @@
 mod array;
 mod bench;
 mod cluster;
+mod crash_tool;
 mod console;
 mod guest;
 mod initramfs;
@@ -51,6 +52,10 @@ struct Cli {
     /// A python with drgn (the test venv's).
     #[arg(long)]
     python: PathBuf,
+    /// The root crash runs in (scripts/setup.sh's debootstrap of Debian 13
+    /// with crash); the dump scenarios open their vmcores with it.
+    #[arg(long)]
+    crash_root: Option<PathBuf>,
     /// A static busybox for the guests.
     #[arg(long, default_value = "/bin/busybox")]
     busybox: PathBuf,
@@ -207,6 +212,8 @@ fn main() -> Result<()> {
         initramfs,
         vmlinux: absolute(&cli.vmlinux)?,
         python: cli.python.clone(),
+        crash_root: cli.crash_root.as_ref().map(|p| absolute(p)).transpose()?,
+        busybox: absolute(&cli.busybox)?,
         cli: absolute(&cli.cli)?,
         modules: vec![absolute(&cli.module)?, absolute(&cli.test_module)?],
         kernel_args: cli.kernel_args.clone(),
@@ -376,7 +383,12 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
         fact("dump_predicted_ms")
     );
     println!("  vmcore            {} (savecore ok: {})", fact("vmcore"), fact("savecore_ok"));
-    println!("  drgn              {}", fact("drgn_panic_line"));
+    println!("  readers of it     drgn: {}", fact("drgn_panic_line"));
+    println!("                    {}", fact("crash_full_vmcore"));
+    println!(
+        "                    makedumpfile -c -d 23: {} MiB, which crash opens as well",
+        facts.get("makedumpfile_bytes").and_then(|b| b.as_u64()).map_or("-".to_string(), |b| (b >> 20).to_string())
+    );
     let frames: Vec<String> = facts
         .get("crashed_frames")
         .and_then(|f| f.as_array())

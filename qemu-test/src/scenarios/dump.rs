@@ -128,6 +128,42 @@ pub(crate) fn drgn(ctx: &Ctx<'_>, vmcore: &std::path::Path, panic_text: &str, pa
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// Opens `vmcore` with crash (Debian 13's, see `crash_tool`) and checks that
+/// it shows what a kernel engineer starts with: `sys` with the panic, the
+/// panic task's `bt` through `panic_frames`, `bt -a` with a stack for every
+/// CPU (each stopped one in one of `stopped_frames`), `kmem -i`, `kmem -s`
+/// and the panic in `log`. crash's outputs stay in the scenario's directory.
+pub(crate) fn crash(ctx: &mut Ctx<'_>, vmcore: &std::path::Path, what: &str, expect: &crate::crash_tool::Expect<'_>) -> Result<String> {
+    let root = ctx.env.crash_root.clone().context("no --crash-root given: crash cannot open the vmcore (make check passes scripts/setup.sh's root)")?;
+    let run = crate::crash_tool::run(&root, vmcore, &ctx.env.vmlinux, ctx.env.scaled(Duration::from_secs(300)))
+        .with_context(|| format!("crash on {what}"))?;
+    let record = format!(
+        "== console\n{}\n== sys\n{}\n== bt\n{}\n== bt -a\n{}\n== kmem -i\n{}\n== kmem -s (first lines)\n{}\n== log (last lines)\n{}\n",
+        run.console,
+        run.sys,
+        run.bt,
+        run.bt_all,
+        run.kmem_i,
+        run.kmem_s.lines().take(12).collect::<Vec<_>>().join("\n"),
+        run.log.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    std::fs::write(ctx.dir.join(format!("crash-{}.txt", what.replace(' ', "-"))), record)?;
+    let summary = crate::crash_tool::check(&run, expect).with_context(|| format!("crash on {what}"))?;
+    ctx.step(&format!("{what}: {summary}"));
+    Ok(summary)
+}
+
+/// What crash must show of a sysrq-c panic: the panic task through
+/// `vpanic` (panic's body) from sysrq's dispatcher, and each other CPU
+/// stopped by the panic's NMI. (crash's unwinder names no frame for
+/// `panic` and `sysrq_handle_crash`: each ends in a call that does not
+/// return, so their return addresses lie past their ends; drgn shows them.)
+pub(crate) const SYSRQ_CRASH: crate::crash_tool::Expect<'static> = crate::crash_tool::Expect {
+    panic_text: "sysrq triggered crash",
+    panic_frames: &["vpanic", "__handle_sysrq"],
+    stopped_frames: &["crash_nmi_callback"],
+};
+
 /// The stacks drgn read: the crashed thread's must run from `through` (the
 /// code that panicked, then `panic` itself, in that order towards the top of
 /// the stack), and every other online CPU's, stopped by the panic, must
@@ -237,6 +273,13 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(saved["cpus"].as_array().is_some_and(|c| c.iter().all(|c| c["source"].is_string())), "savecore left CPUs without registers: {saved}");
     let (offset, base) = kaslr_of(&found, header)?;
     ctx.step(&format!("KASLR: kernel text at offset {offset:#x}, direct map at {base:#x}, {} NUMA nodes", found["numa_nodes"]));
+    let crash_full = crash(ctx, &vmcore, "the full vmcore", &SYSRQ_CRASH)?;
+    let shrunk = makedumpfile(ctx, &vmcore)?;
+    let shrunk_bytes = std::fs::metadata(&shrunk)?.len();
+    crash(ctx, &shrunk, "makedumpfile's copy", &SYSRQ_CRASH)?;
+    std::fs::remove_file(&shrunk)?;
+    ctx.fact("crash_full_vmcore", crash_full);
+    ctx.fact("makedumpfile_bytes", shrunk_bytes);
     ctx.fact("kaslr_offset", format!("{offset:#x}"));
     ctx.fact("direct_map_base", format!("{base:#x}"));
 
@@ -261,6 +304,23 @@ pub fn sysrq(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.fact("crc32c_mib_per_s_at_arming", crc32c_mib_s);
     ctx.fact("xxh64_mib_per_s_at_arming", xxh64_mib_s);
     Ok(())
+}
+
+/// Shrinks `vmcore` as kdump users do: makedumpfile (Debian 12's) into its
+/// compressed format without zero, cache and free pages (`-c -d 23`);
+/// returns the copy, which must be smaller. Not `-d 31`: makedumpfile 1.7.2
+/// takes 6.12's slab pages for user pages and drops them with bit 8 (crash
+/// then finds task structs missing and slab free pointers invalid), from
+/// kdump's vmcore as from ours.
+fn makedumpfile(ctx: &mut Ctx<'_>, vmcore: &std::path::Path) -> Result<std::path::PathBuf> {
+    let out = ctx.dir.join("vmcore.makedumpfile");
+    let _ = std::fs::remove_file(&out);
+    let run = Command::new("makedumpfile").args(["-c", "-d", "23", "--message-level", "1"]).arg(vmcore).arg(&out).output().context("running makedumpfile")?;
+    ensure!(run.status.success(), "makedumpfile -c -d 23: {}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    let (full, shrunk) = (std::fs::metadata(vmcore)?.len(), std::fs::metadata(&out)?.len());
+    ensure!(shrunk < full / 4, "makedumpfile -c -d 23 kept {shrunk} of {full} bytes");
+    ctx.step(&format!("makedumpfile -c -d 23: {} MiB of the {} MiB vmcore", shrunk >> 20, full >> 20));
+    Ok(out)
 }
 
 /// The armed disk's chunk checksum and the rates arming measured, from
@@ -714,6 +774,7 @@ fn check_kept_patterns(ctx: &mut Ctx<'_>, vmcore: &std::path::Path, filter: &str
     let found = drgn(ctx, vmcore, "sysrq triggered crash", None)?;
     ensure!(found["panic_line"].is_string(), "drgn: {found}");
     check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    crash(ctx, vmcore, &format!("the vmcore filtered by {filter}"), &SYSRQ_CRASH)?;
     Ok(())
 }
 
@@ -936,6 +997,7 @@ pub fn encrypted(ctx: &mut Ctx<'_>) -> Result<()> {
     let found = drgn(ctx, &vmcore, "sysrq triggered crash", None)?;
     ensure!(found["panic_line"].is_string(), "drgn: {found}");
     check_stacks(ctx, &found, "sysrq_handle_crash")?;
+    crash(ctx, &vmcore, "the decrypted vmcore", &SYSRQ_CRASH)?;
 
     ctx.step("a byte flipped in the first chunk on the disk: savecore finds it, nothing passes as data");
     let data_offset = status["header"]["data_offset"].as_u64().context("data offset")?;
@@ -1358,5 +1420,117 @@ pub fn nested_panic(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(saved["complete"] == false && saved["saved_bytes"].as_u64() == Some(watermark), "savecore: {saved}");
     std::fs::remove_file(&vmcore)?;
     ctx.step(&format!("{} MiB saved, every chunk verified", watermark >> 20));
+    Ok(())
+}
+
+/// The same panic dumped twice, by this module and by kdump, and what tells
+/// the two vmcores apart: node A (512 MiB, booted with `crashkernel=128M`)
+/// armed, with a kdump capture kernel loaded (`kexec -p`, Debian's
+/// kexec-tools). A panics (sysrq-c): the panic notifiers run first
+/// (`crash_kexec_post_notifiers`), so this module dumps to A's coredump disk,
+/// then the kernel enters the capture kernel, whose init copies /proc/vmcore
+/// to the other coredump disk. savecore saves ours; the host reads kdump's
+/// back. Their ELF program headers, notes and VMCOREINFO are compared
+/// (`vmcore_compare.py`), and crash, drgn and makedumpfile open both: every
+/// reader must read ours as it reads kdump's.
+pub fn versus_kdump(ctx: &mut Ctx<'_>) -> Result<()> {
+    ctx.step("booting nodes A and B (512 MiB each); A again with crashkernel=128M");
+    let mut cluster = Cluster::start(&spec(vec![NodeName::A, NodeName::B]), ctx.env, &ctx.dir, ctx.deadline)?;
+    let deadline = cluster.deadline;
+    cluster.set_boot_args(NodeName::A, "crashkernel=128M");
+    cluster.restart(NodeName::A, NODE_MIB)?;
+    let a = cluster.node(NodeName::A)?;
+    configure(a, NodeName::A)?;
+    label_and_arm(a, NodeName::A)?;
+
+    ctx.step("A loads a kdump capture kernel (the test kernel, an initramfs that copies /proc/vmcore to coredump-b)");
+    let capture = ctx.dir.join("kdump.cpio");
+    crate::initramfs::build_kdump(&capture, &ctx.env.busybox)?;
+    let append = format!("console=ttyS0 reset_devices nr_cpus=1 irqpoll nousb panic=-1 loglevel=7 ct.vmcore_disk=coredump-b {}", ctx.env.kernel_args);
+    let a = cluster.node(NodeName::A)?;
+    // kexec runs from the host's root, where /tmp is the guest's own: the
+    // kernel and initramfs go there through the results directory.
+    std::fs::copy(&ctx.env.kernel, ctx.dir.join("kdump-bzImage"))?;
+    let loaded = a.ok(&format!(
+        "cp /results/kdump-bzImage /results/kdump.cpio /tmp/ && host kexec -p /tmp/kdump-bzImage --initrd=/tmp/kdump.cpio --append=\"{}\" && cat /sys/kernel/kexec_crash_loaded",
+        append.trim()
+    ))?;
+    ensure!(loaded.trim() == "1", "A's capture kernel is not loaded: {loaded}");
+
+    ctx.step("A panics (sysrq-c): our dump first, then kdump's capture kernel");
+    let mark = a.console.mark();
+    panic_sysrq(a)?;
+    let done = a.wait_console(mark, "coretakeover: dump ", Duration::from_secs(600), deadline)?;
+    ensure!(done.text.contains("dump complete"), "our dump did not complete: {}", done.text);
+    let up = a.wait_console(mark, "ct-kdump: capture kernel userspace up", Duration::from_secs(300), deadline)?;
+    let size: u64 = up
+        .text
+        .split("/proc/vmcore ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("the capture kernel's /proc/vmcore: {}", up.text))?;
+    let saved = a.wait_console(mark, "ct-kdump: vmcore ", Duration::from_secs(600), deadline)?;
+    ensure!(saved.text.contains("vmcore saved"), "kdump: {}", saved.text);
+    ctx.step(&format!("kdump: {}", saved.text.split("ct-kdump: ").nth(1).unwrap_or("").trim()));
+
+    ctx.step("the host: savecore saves ours; kdump's is read back from coredump-b");
+    let ours = ctx.dir.join("vmcore");
+    let saved = host_savecore(ctx, &cluster.coredump_image(NodeName::A), &ours)?;
+    ensure!(saved["complete"] == true, "savecore: {saved}");
+    let theirs = ctx.dir.join("vmcore.kdump");
+    {
+        use std::io::Read;
+        let image = std::fs::File::open(cluster.coredump_image(NodeName::B))?;
+        let mut out = std::fs::File::create(&theirs)?;
+        let copied = std::io::copy(&mut image.take(size), &mut out)?;
+        ensure!(copied == size, "kdump's vmcore: {copied} of {size} bytes on coredump-b");
+    }
+
+    ctx.step("the two vmcores side by side (vmcore_compare.py)");
+    let out = Command::new(&ctx.env.python).arg(concat!(env!("CARGO_MANIFEST_DIR"), "/vmcore_compare.py")).arg(&ours).arg(&theirs).output()?;
+    ensure!(out.status.success(), "vmcore_compare.py: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(ctx.dir.join("vmcore-compare.json"), &out.stdout)?;
+    let cmp: Value = serde_json::from_slice(&out.stdout)?;
+    for side in ["ours", "kdump"] {
+        let s = &cmp[side];
+        ctx.step(&format!(
+            "{side}: {} PT_LOADs (p_align {}), kernel text segment {}, {} MiB of direct map, notes {}, NT_PRSTATUS pids {}",
+            s["loads"],
+            s["aligns"],
+            s["kernel_text"],
+            s["direct_map_bytes"].as_u64().unwrap_or(0) >> 20,
+            s["notes"],
+            s["prstatus"].as_array().map(|p| p.iter().map(|n| n["pid"].to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default()
+        ));
+    }
+    let info = &cmp["vmcoreinfo"];
+    ctx.step(&format!("VMCOREINFO: {} entries against {}; only ours {}, only kdump's {}, different {}", info["entries"][0], info["entries"][1], info["only_ours"], info["only_kdump"], info["different"]));
+    // What every reader relies on, the same in both.
+    ensure!(cmp["ours"]["first_load_align"] == 0, "our first PT_LOAD's p_align is not 0: crash would not take it as a kdump vmcore: {}", cmp["ours"]);
+    ensure!(
+        cmp["ours"]["prstatus"].as_array().map(Vec::len) == cmp["kdump"]["prstatus"].as_array().map(Vec::len),
+        "NT_PRSTATUS notes: ours {} kdump's {}",
+        cmp["ours"]["prstatus"],
+        cmp["kdump"]["prstatus"]
+    );
+    ensure!(info["only_kdump"].as_array().is_some_and(Vec::is_empty), "VMCOREINFO entries only kdump's has: {}", info["only_kdump"]);
+    let different: Vec<&String> = info["different"].as_object().map(|d| d.keys().filter(|k| k.as_str() != "CRASHTIME").collect()).unwrap_or_default();
+    ensure!(different.is_empty(), "VMCOREINFO entries that differ (beyond CRASHTIME): {}", info["different"]);
+    ctx.fact("vmcore_compare", cmp.clone());
+
+    ctx.step("crash, drgn and makedumpfile on both");
+    for (what, vmcore) in [("our vmcore", &ours), ("kdump's vmcore", &theirs)] {
+        crash(ctx, vmcore, what, &SYSRQ_CRASH)?;
+        let found = drgn(ctx, vmcore, "sysrq triggered crash", None)?;
+        ensure!(found["panic_line"].is_string(), "drgn on {what}: {found}");
+        check_stacks(ctx, &found, "sysrq_handle_crash")?;
+        let shrunk = makedumpfile(ctx, vmcore)?;
+        crash(ctx, &shrunk, &format!("makedumpfile's copy of {what}"), &SYSRQ_CRASH)?;
+        std::fs::remove_file(&shrunk)?;
+    }
+    for file in [&ours, &theirs, &capture, &ctx.dir.join("kdump-bzImage")] {
+        std::fs::remove_file(file)?;
+    }
     Ok(())
 }

@@ -433,5 +433,11 @@ pub fn all() -> Vec<Scenario> {
             timeout: Duration::from_secs(600),
             run: Box::new(takeover::nmi_dump),
         },
+        Scenario {
+            name: "dump-vs-kdump",
+            about: "One panic of A dumped twice, by the module and then by kdump's capture kernel: the two vmcores' headers, notes and VMCOREINFO compared; crash, drgn and makedumpfile open both",
+            timeout: Duration::from_secs(900),
+            run: Box::new(dump::versus_kdump),
+        },
     ]
 }

@@ -537,6 +537,12 @@ pub fn nmi_dump(ctx: &mut Ctx<'_>) -> Result<()> {
     ensure!(saved["complete"] == true, "savecore: {saved}");
     let found = drgn(ctx, &vmcore, "NMI: Not continuing", None)?;
     check_stacks(ctx, &found, "exc_nmi")?;
+    crate::scenarios::dump::crash(
+        ctx,
+        &vmcore,
+        "the vmcore of a panic in NMI context",
+        &crate::crash_tool::Expect { panic_text: "NMI: Not continuing", panic_frames: &["vpanic"], stopped_frames: &["crash_nmi_callback"] },
+    )?;
     // The hung context: a CPU's stack (the panicking one's below its NMI, or
     // one stopped by the panic) runs through the test module's spin loop.
     let mut stacks = vec![found["crashed_frames"].clone()];
