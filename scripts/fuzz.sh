@@ -2,8 +2,9 @@
 # Fuzzes the functional core's parsers (label, dump header of every
 # version, heartbeat, RAM ranges, the dump's checksum table, a compressed
 # dump's chunk table, a filtered dump's page map, the key block, the
-# dump_key line) and savecore's walk of the kernel log in dumped RAM with
-# cargo-fuzz (libFuzzer), on the same code the module runs.
+# dump_key line), savecore's walk of the kernel log in dumped RAM and
+# savecore's whole read path over a crafted disk image, with cargo-fuzz
+# (libFuzzer), on the same code the module and the command run.
 #   scripts/fuzz.sh [RUNS-PER-TARGET]     default 1000000
 # Prints each target's executions and ends "N passed, N failed".
 set -uo pipefail
@@ -19,15 +20,27 @@ cd "$CT_ROOT/rust/core/fuzz"
 # toolchain accepts them with RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
 passed=0 failed=0 total=0
-for target in label header heartbeat ranges table notes pagemap chunktable keyblock dumpkey dmesg; do
-    step "fuzz: $target, $runs runs"
+for target in label header heartbeat ranges table notes pagemap chunktable keyblock dumpkey dmesg savecore; do
+    target_runs=$runs max_len=20000
     mkdir -p "corpus/$target"
     # The committed seeds (crafted inputs that once did harm) run first.
     if [ -d "seeds/$target" ]; then
         cp -n seeds/"$target"/* "corpus/$target/"
     fi
+    if [ "$target" = savecore ]; then
+        # Whole disk images, each written and read with O_DIRECT: about
+        # 200 runs a second, so a quarter of the runs. Seeds: the crafted
+        # headers, and small real dumps (a cut version 1, a version 2)
+        # that the CLI's tests write in this target's layout.
+        target_runs=$((runs / 4)) max_len=4194304
+        cp -n seeds/header/* "corpus/$target/"
+        CT_FUZZ_SAVECORE_SEEDS="$PWD/corpus/$target" cargo test -q --locked --manifest-path "$CT_ROOT/Cargo.toml" \
+            -p coretakeover-cli --test coredump_disk savecore_fuzz_seeds >/dev/null 2>&1 ||
+            { echo "  $target: FAILED (the seed dumps could not be written)"; failed=$((failed + 1)); continue; }
+    fi
+    step "fuzz: $target, $target_runs runs"
     log=$(mktemp)
-    if cargo fuzz run -O "$target" "corpus/$target" -- -runs="$runs" -max_len=20000 -rss_limit_mb=512 >"$log" 2>&1; then
+    if cargo fuzz run -O "$target" "corpus/$target" -- -runs="$target_runs" -max_len="$max_len" -rss_limit_mb=512 >"$log" 2>&1; then
         execs=$(grep -o 'Done [0-9]* runs' "$log" | grep -o '[0-9]*' | tail -1)
         if [ "${execs:-0}" -gt 0 ]; then
             echo "  $target: $execs executions, no crash"

@@ -2,32 +2,11 @@
 
 //! `coretakeover`: the command-line face of the coretakeover module.
 //!
-//! One module per subcommand; each parses its own arguments (unit-tested in
+//! One module per subcommand (in the crate's library, `lib.rs`); each parses its own arguments (unit-tested in
 //! its file) and returns this crate's one error type.
 
-mod agent;
-mod apply;
-mod config;
-mod coredump;
-mod crc;
-mod disk;
-mod dmesg;
-mod dumpkey;
-mod error;
-mod genl;
-mod hooks;
-mod key;
-mod label;
-mod output;
-mod private_file;
-mod savecore;
-mod scsi_pr;
-mod signatures;
-mod status;
-mod takeover;
-mod watch;
-
 use clap::{Parser, Subcommand};
+use coretakeover_cli::{agent, apply, dumpkey, error, key, label, savecore, status, takeover, watch};
 use error::Error;
 
 /// Control and inspect coretakeover, the storage pair's panic-time takeover.

@@ -89,6 +89,14 @@ pub struct Args {
     pub json: bool,
 }
 
+impl Args {
+    /// `savecore --disk DISK -o OUTPUT --keep --json`: what the fuzz target
+    /// over savecore's read path runs (it never marks a header saved).
+    pub fn for_image(disk: PathBuf, output: PathBuf) -> Self {
+        Self { disk, output: Some(output), crash_dir: None, force: false, shared_dir: false, keep: true, discard: false, key: None, json: true }
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct SaveReport {
     vmcore: String,

@@ -915,3 +915,39 @@ fn crafted_headers_are_refused_within_bounded_memory() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Small real dumps (version 1 cut after 16 pages, and version 2), which
+/// savecore saves, as the seeds of the fuzz target over savecore's read
+/// path, in its input layout: the header, then the disk from 1 MiB on
+/// (`rust/core/fuzz/fuzz_targets/savecore.rs`). With CT_FUZZ_SAVECORE_SEEDS
+/// set to a directory they are written there (`rust/core/fuzz/seeds/savecore`).
+#[test]
+fn savecore_fuzz_seeds_are_dumps_savecore_saves() {
+    let dir = scratch("savecore-seeds");
+    let seeds = std::env::var_os("CT_FUZZ_SAVECORE_SEEDS").map(PathBuf::from);
+    for name in ["truncated-v1", "filtered-v2"] {
+        let img = dir.join(format!("{name}.img"));
+        File::create(&img).unwrap().set_len(16 << 20).unwrap();
+        let p = img.to_str().unwrap();
+        assert_eq!(cli(&["label", "--disk", p, "--cluster", "7", "--node", "1"]).0, 0);
+        let h = if name == "truncated-v1" { write_dump(&img, DumpState::Truncated, Some(16 * 4096)) } else { write_filtered_dump(&img, None).0 };
+        let end = h.data_offset() + h.watermark();
+        // The copy written last (the other is the armed one before it).
+        let newest = HEADER_COPY_OFFSETS.iter().map(|&at| {
+            let mut b = vec![0u8; HEADER_SIZE];
+            File::open(&img).unwrap().read_exact_at(&mut b, at).unwrap();
+            b
+        }).find(|b| b.as_slice() == h.as_bytes()).expect("the dump's header on the disk");
+        let out = dir.join(format!("{name}.vmcore"));
+        let (code, text) = cli(&["savecore", "--disk", p, "-o", out.to_str().unwrap(), "--keep"]);
+        assert_eq!(code, 0, "{name}: {text}");
+        if let Some(seeds) = &seeds {
+            let mut seed = newest.clone();
+            let mut body = vec![0u8; (end - (1 << 20)) as usize];
+            File::open(&img).unwrap().read_exact_at(&mut body, 1 << 20).unwrap();
+            seed.extend_from_slice(&body);
+            std::fs::write(seeds.join(name), seed).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
