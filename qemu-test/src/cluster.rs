@@ -157,6 +157,9 @@ struct NodeEnv {
     nics: Vec<Vec<String>>,
     /// Kernel arguments of one node's next boots (`Cluster::set_boot_args`).
     boot_args: Vec<(NodeName, String)>,
+    /// Removable SCSI disks of one node's next boots (image, serial;
+    /// `Cluster::add_removable_disk`).
+    removable: Vec<(NodeName, PathBuf, String)>,
 }
 
 impl NodeEnv {
@@ -174,6 +177,18 @@ impl NodeEnv {
                     devices.push(format!("scsi-block,drive={id},bus=scsi0.0,channel=0,scsi-id={target},lun=0"));
                 }
             }
+        }
+        // A removable disk (the SCSI INQUIRY's RMB bit, so the kernel's
+        // sysfs `removable` is 1), as a USB stick or a card reader shows.
+        for (i, (_, image, serial)) in self.removable.iter().filter(|(n, _, _)| *n == node).enumerate() {
+            if self.lun_urls.is_empty() && i == 0 {
+                devices.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
+            }
+            let id = format!("removable{i}");
+            devices.push("-drive".into());
+            devices.push(format!("file={},if=none,id={id},format=raw,cache=none", image.display()));
+            devices.push("-device".into());
+            devices.push(format!("scsi-hd,drive={id},bus=scsi0.0,channel=0,scsi-id={},lun=0,removable=on,serial={serial}", 250 - i));
         }
         for (owner, image) in &self.coredumps {
             let l = owner.letter();
@@ -319,6 +334,7 @@ impl Cluster {
             epoch,
             nics,
             boot_args: Vec::new(),
+            removable: Vec::new(),
         };
         let mut starting = Vec::new();
         for &node in &spec.nodes {
@@ -406,6 +422,15 @@ impl Cluster {
 
     /// Kernel arguments for `name`'s next boots (`restart`), beside the
     /// usual ones; empty for none.
+    /// A removable SCSI disk of `mib` MiB (a new sparse image in the
+    /// cluster's directory) for `name`'s next boots (`restart`).
+    pub fn add_removable_disk(&mut self, name: NodeName, serial: &str, mib: u64) -> Result<PathBuf> {
+        let image = self.dir.join(format!("{serial}.img"));
+        sparse_image(&image, mib)?;
+        self.node_env.removable.push((name, image.clone(), serial.to_string()));
+        Ok(image)
+    }
+
     pub fn set_boot_args(&mut self, name: NodeName, args: &str) {
         self.node_env.boot_args.retain(|(n, _)| *n != name);
         if !args.is_empty() {

@@ -277,6 +277,9 @@ pub fn label_copy(ctx: &mut Ctx<'_>) -> Result<()> {
     ctx.step("booting the LIO array and nodes A and B; A labels its coredump disk");
     let mut cluster = Cluster::start(&spec, ctx.env, &ctx.dir, ctx.deadline)?;
     let spare = cluster.lun_of(NodeName::A, 1);
+    ctx.step("A boots again with a removable disk (a SCSI disk whose INQUIRY says removable, as a USB stick's)");
+    cluster.add_removable_disk(NodeName::A, "removable-a", 64)?;
+    cluster.restart(NodeName::A, 512)?;
     let a = cluster.node(NodeName::A)?;
     a.ok(&format!("coretakeover label --disk $(coredump_dev a) --cluster {CLUSTER_ID} --node 1"))?;
     let probe = a.ok("coretakeover probe --udev $(coredump_dev a)")?;
@@ -304,5 +307,21 @@ pub fn label_copy(ctx: &mut Ctx<'_>) -> Result<()> {
     let refused = a.ok("coretakeover apply --check --config /tmp/copy.conf; echo \"exit=$?\"")?;
     ensure!(refused.contains("a copy of the label") && !refused.trim_end().ends_with("exit=0"), "the copy named by path, disk_id pinned: {refused}");
     ctx.step("the copy named by path: refused (its id is not the pinned one)");
+
+    let stick = a.ok("for b in /sys/block/sd*; do [ \"$(cat $b/removable)\" = 1 ] && echo /dev/${b##*/}; done | head -n 1")?;
+    let stick = stick.trim().to_string();
+    ensure!(stick.starts_with("/dev/sd"), "A sees no removable disk (sysfs removable = 1)");
+    a.ok(&format!("dd if=$(coredump_dev a) of={stick} bs=4096 count=1 conv=notrunc oflag=direct 2>/dev/null"))?;
+    ctx.step(&format!("the label copied onto the removable disk {stick} too (its sysfs says removable = 1)"));
+    write(a, "label", "")?;
+    let unpinned = a.ok("coretakeover apply --check --config /tmp/copy.conf; echo \"exit=$?\"")?;
+    ensure!(unpinned.contains("2 disks carry") && !unpinned.contains(&stick), "the removable copy counts among the label's disks: {unpinned}");
+    write(a, &stick, "")?;
+    let by_path = a.ok("coretakeover apply --check --config /tmp/copy.conf; echo \"exit=$?\"")?;
+    ensure!(by_path.contains("removable") && !by_path.trim_end().ends_with("exit=0"), "the removable copy named by path: {by_path}");
+    a.ok("coredump_rule")?;
+    let links = a.ok("readlink -f /dev/disk/by-coretakeover/* 2>/dev/null; true")?;
+    ensure!(!links.lines().any(|l| l.trim() == stick), "the udev rule's stand-in linked the removable disk: {links}");
+    ctx.step("apply leaves the removable copy out of the label's disks and refuses it by path; the rule links it nowhere");
     Ok(())
 }

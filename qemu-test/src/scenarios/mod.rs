@@ -255,7 +255,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "label-copy",
-            about: "a copy of A's coredump label on another disk: with its disk UUID pinned, apply finds the real disk by label and refuses the copy by path",
+            about: "a copy of A's coredump label on another disk and on a removable one: with its disk id pinned, apply finds the real disk by label and refuses the copy by path; the removable copy is never a candidate nor linked",
             timeout: Duration::from_secs(600),
             run: Box::new(boot::label_copy),
         },
