@@ -363,7 +363,7 @@ fn demo(all: &[Scenario], env: &Env, root: &std::path::Path, out: &std::path::Pa
     let summary = out.join("summary.json");
     std::fs::write(&summary, serde_json::to_string_pretty(&facts)? + "\n")?;
     println!("==> summary ({})", summary.display());
-    let fact = |k: &str| facts.get(k).map_or("-".to_string(), |v| v.to_string().trim_matches('"').to_string());
+    let fact = |k: &str| facts.get(k).map_or("-".to_string(), |v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
     println!("  kernel            {}", fact("kernel_release"));
     println!("  PR fencing        B preempted A with {} in {} ms; A's writes then failed", fact("preempt_command"), fact("preempt_ms_host").split('.').next().unwrap_or("-"));
     println!(
