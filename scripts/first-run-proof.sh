@@ -43,9 +43,7 @@ bind() { mkdir -p "$2"; mount --bind "$1" "$2"; mounts+=("$2"); }
 
 # The machine's own default suites: bookworm's mirror for debootstrap, and
 # its source lists (with bookworm-updates and bookworm-security) in the root.
-mirror=$(awk '/^URIs:/ { uri = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") { print uri; exit } }' \
-    /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+mirror=$(ct_debian_mirror)
 [ -n "$mirror" ] || die "no bookworm mirror in this machine's apt sources"
 
 if ! command -v debootstrap >/dev/null; then

@@ -97,7 +97,7 @@ else
 fi
 
 # crash's root (scripts/common.sh says why a root of its own): about 230 MB
-# from Debian's mirror, about 2 minutes, once per machine.
+# from Debian's mirror, under a minute here, once per machine.
 if [ -f "$CT_CRASH_ROOT/.coretakeover" ] && [ "$(cat "$CT_CRASH_ROOT/.coretakeover")" = "$CT_CRASH_STAMP" ] &&
     [ -x "$CT_CRASH_ROOT/usr/bin/crash" ]; then
     step "crash root present ($CT_CRASH_ROOT)"

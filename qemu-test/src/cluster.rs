@@ -420,8 +420,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// Kernel arguments for `name`'s next boots (`restart`), beside the
-    /// usual ones; empty for none.
     /// A removable SCSI disk of `mib` MiB (a new sparse image in the
     /// cluster's directory) for `name`'s next boots (`restart`).
     pub fn add_removable_disk(&mut self, name: NodeName, serial: &str, mib: u64) -> Result<PathBuf> {
@@ -431,6 +429,8 @@ impl Cluster {
         Ok(image)
     }
 
+    /// Kernel arguments for `name`'s next boots (`restart`), beside the
+    /// usual ones; empty for none.
     pub fn set_boot_args(&mut self, name: NodeName, args: &str) {
         self.node_env.boot_args.retain(|(n, _)| *n != name);
         if !args.is_empty() {
